@@ -1,0 +1,26 @@
+-- Every current answer with its response's wave and organisation type, restricted to the items that belong
+-- to the instrument version of that response's wave (an answer to a retired item is kept in core, not here).
+create or replace view marts.answers_in_scope as
+with answers as (
+    select
+        core.responses.wave,
+        core.responses.org_type,
+        core.responses.instrument_version,
+        core.answers.respondent_key,
+        core.answers.item_code,
+        core.answers.answer_code,
+        core.answers.value
+    from core.answers
+    join core.responses on core.responses.respondent_key = core.answers.respondent_key
+)
+
+select
+    answers.*,
+    core.items.item_type,
+    core.items.field_code,
+    core.items.theme_code
+from answers
+join core.items
+    on core.items.item_code = answers.item_code
+    and core.items.instrument_version = answers.instrument_version
+where core.items.field_code is not null

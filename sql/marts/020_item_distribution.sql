@@ -1,0 +1,43 @@
+-- Per item, organisation type and wave: respondents per answer code, zeros included, so every option of a
+-- published group appears. Free text has no codes and is not counted here.
+create or replace table marts.item_distribution as
+with groups as (
+    select distinct wave, org_type, item_code
+    from marts.answers_in_scope
+    where answer_code is not null
+),
+
+counts as (
+    select
+        wave,
+        org_type,
+        item_code,
+        answer_code,
+        count(distinct respondent_key) as n
+    from marts.answers_in_scope
+    where answer_code is not null
+    group by all
+)
+
+select
+    groups.wave,
+    groups.org_type,
+    core.items.field_code,
+    core.items.theme_code,
+    groups.item_code,
+    core.answer_options.answer_code,
+    core.answer_options.answer_label,
+    core.answer_options.ordinal as answer_ordinal,
+    coalesce(counts.n, 0) as n
+from groups
+join core.waves on core.waves.wave = groups.wave
+join core.items
+    on core.items.item_code = groups.item_code
+    and core.items.instrument_version = core.waves.instrument_version
+join core.answer_options on core.answer_options.item_code = groups.item_code
+left join counts
+    on counts.wave = groups.wave
+    and counts.org_type = groups.org_type
+    and counts.item_code = groups.item_code
+    and counts.answer_code = core.answer_options.answer_code
+order by groups.wave, groups.org_type, groups.item_code, answer_ordinal

@@ -1,0 +1,13 @@
+insert into ops.quarantine
+select
+    record_id,
+    $run_id,
+    $partner_id,
+    source_id,
+    field,
+    value,
+    check_name,
+    reason,
+    $schema_version,
+    $quarantined_at
+from page_failures

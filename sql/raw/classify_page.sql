@@ -1,0 +1,50 @@
+-- Decide for every response on the page whether it is new (a first or changed version), unchanged since it
+-- was last stored, or a duplicate within this run. Reads the registered Arrow table page_records.
+create or replace temp table page_classified as
+with incoming as (
+    select
+        ordinal,
+        source_id,
+        submitted_at,
+        record,
+        sha256(record) as record_sha256,
+        -- a response listed twice on one page: its last listing is the one that counts
+        row_number() over (
+            partition by coalesce(source_id, 'ordinal:' || ordinal::varchar)
+            order by ordinal desc
+        ) as nth_from_last
+    from page_records
+),
+
+stored as (
+    select
+        source_id,
+        arg_max(record_sha256, fetched_at) as record_sha256
+    from raw.records
+    where partner_id = $partner_id
+        and source_id in (select source_id from incoming)
+    group by source_id
+),
+
+seen as (
+    select distinct source_id, record_sha256 from run_seen
+)
+
+select
+    incoming.ordinal,
+    incoming.source_id,
+    incoming.submitted_at,
+    incoming.record,
+    incoming.record_sha256,
+    $page_id || ':' || incoming.ordinal::varchar as record_id,
+    case
+        when incoming.nth_from_last > 1 then 'duplicate'
+        when seen.source_id is not null then 'duplicate'
+        when stored.record_sha256 = incoming.record_sha256 then 'unchanged'
+        else 'new'
+    end as disposition
+from incoming
+left join stored on stored.source_id = incoming.source_id
+left join seen
+    on seen.source_id = incoming.source_id
+    and seen.record_sha256 = incoming.record_sha256

@@ -1,0 +1,1 @@
+"""ChancenCheckLU pipeline: partner survey tools → DuckDB → disclosure-controlled publications."""

@@ -1,0 +1,168 @@
+"""The data contract: partner answers mapped onto instrument items, validated as a whole batch with pandera.
+
+A batch is one page's new response versions, one row per response and one column per item. The pandera
+schema is derived from the codebook, so a new item or answer code is a change of data, not of code. Every
+failing check of a row is kept; a row with any failure goes to quarantine whole, the others load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from pipeline.codebook import Codebook, Item
+
+META_COLUMNS = ["source_id", "submitted_at", "wave", "instrument_version"]
+TEXT_MAX_LENGTH = 10_000
+FAILURE_COLUMNS = ["record_id", "source_id", "field", "value", "check_name", "reason"]
+
+# Readable reasons for pandera's built-in checks; our own checks carry their reason as their name.
+_BUILTIN_REASONS = {
+    ("source_id", "not_nullable"): "the response has no id",
+    ("source_id", "field_uniqueness"): "the response id occurs twice in one batch",
+    ("submitted_at", "not_nullable"): "submission time missing or not a date",
+    ("wave", "not_nullable"): "submitted outside every survey wave's window",
+}
+
+
+@dataclass(frozen=True)
+class Checked:
+    valid: pd.DataFrame
+    failures: pd.DataFrame
+
+
+def shape(
+    meta: pd.DataFrame,
+    long: pd.DataFrame,
+    recode: dict[str, dict[str, str]],
+    codebook: Codebook,
+    waves: Sequence[tuple[str, str, datetime, datetime]],
+    naive_timezone: str,
+) -> pd.DataFrame:
+    """One row per response (index record_id): metadata, wave, and one column per mapped item.
+
+    meta has record_id, source_id, submitted_at (as sent); long has record_id, item_code, value.
+    """
+    wide = long.pivot(index="record_id", columns="item_code", values="value") if len(long) else None
+    frame = meta.set_index("record_id")
+    if wide is not None:
+        frame = frame.join(wide)
+    frame["submitted_at"] = _utc(frame["submitted_at"], naive_timezone)
+    frame["wave"], frame["instrument_version"] = _waves(frame["submitted_at"], waves)
+    for item_code, table in _recode_by_item(recode, codebook).items():
+        if item_code in frame:
+            frame[item_code] = frame[item_code].replace(table)
+    return frame
+
+
+def _utc(raw: pd.Series, naive_timezone: str) -> pd.Series:
+    """Parse ISO timestamps; those without an offset are in the tool's time zone. Unparseable become NaT."""
+    parsed = pd.to_datetime(raw, format="ISO8601", errors="coerce", utc=False)
+    if getattr(parsed.dt, "tz", None) is None:
+        return parsed.dt.tz_localize(naive_timezone, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
+    return parsed.dt.tz_convert("UTC")
+
+
+def _waves(
+    submitted: pd.Series, waves: Sequence[tuple[str, str, datetime, datetime]]
+) -> tuple[pd.Series, pd.Series]:
+    naive = submitted.dt.tz_localize(None)
+    inside = [(naive >= opens) & (naive <= closes) for _, _, opens, closes in waves]
+    wave = np.select(inside, [w[0] for w in waves], default=None)
+    version = np.select(inside, [w[1] for w in waves], default=None)
+    return pd.Series(wave, index=submitted.index, dtype=object), pd.Series(version, index=submitted.index, dtype=object)
+
+
+def _recode_by_item(recode: dict[str, dict[str, str]], codebook: Codebook) -> dict[str, dict[str, str]]:
+    """A partner's recode tables (keyed by scale or by item) resolved to one table per item."""
+    tables: dict[str, dict[str, str]] = {}
+    for item in codebook.items:
+        table = {**recode.get(item.scale or "", {}), **recode.get(item.code, {})}
+        if table:
+            tables[item.code] = table
+    return tables
+
+
+def schema(codebook: Codebook) -> pa.DataFrameSchema:
+    """The pandera schema of a batch, derived from the codebook; its name is the schema version."""
+    columns = {
+        "source_id": pa.Column(nullable=False, unique=True),
+        "wave": pa.Column(nullable=False),
+        "instrument_version": pa.Column(nullable=True),
+    }
+    columns.update({item.code: _item_column(item, codebook) for item in codebook.items})
+    return pa.DataFrameSchema(columns, strict=False, name=f"{codebook.instrument.code}@{codebook.latest_version}")
+
+
+def validate(frame: pd.DataFrame, batch_schema: pa.DataFrameSchema, now: datetime) -> Checked:
+    """Split a shaped batch into rows that pass every check and the failures of the others."""
+    schema = batch_schema.add_columns(
+        {"submitted_at": pa.Column(nullable=False, checks=pa.Check.le(pd.Timestamp(now), error="submitted in the future"))}
+    )
+    try:
+        schema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        failures = _failures(exc.failure_cases, frame)
+        return Checked(frame.drop(index=failures["record_id"].unique()), failures)
+    return Checked(frame, pd.DataFrame(columns=FAILURE_COLUMNS))
+
+
+def _item_column(item: Item, codebook: Codebook) -> pa.Column:
+    if item.type == "text":
+        limit = item.max_length or TEXT_MAX_LENGTH
+        check = pa.Check.str_length(max_value=limit, error=f"free text longer than {limit} characters")
+    else:
+        codes = [o.code for o in codebook.options_of(item)]
+        if item.type == "multi":
+            allowed = set(codes)
+            check = pa.Check(
+                lambda s: s.str.split().explode().isin(allowed).groupby(level=0).all(),
+                error=f"option not among {' '.join(codes)}",
+            )
+        else:
+            check = pa.Check.isin(codes, error=f"answer code not among {' '.join(codes)}")
+    return pa.Column(nullable=True, required=False, checks=check)
+
+
+def _failures(cases: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    cases = cases.dropna(subset=["index"])
+    field = cases["column"].astype(object)
+    check = cases["check"].astype(object)
+    reason = [_BUILTIN_REASONS.get((f, c), c) for f, c in zip(field, check, strict=True)]
+    record_id = cases["index"].astype(object)
+    return pd.DataFrame(
+        {
+            "record_id": record_id.to_numpy(),
+            "source_id": frame["source_id"].reindex(record_id).to_numpy(),
+            "field": field.to_numpy(),
+            "value": cases["failure_case"].map(lambda v: None if pd.isna(v) else str(v)).to_numpy(),
+            "check_name": check.to_numpy(),
+            "reason": reason,
+        }
+    )
+
+
+def answers(valid: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
+    """The valid rows as long answers: one row per item answered, and per option ticked in multiple choice."""
+    items = [c for c in valid.columns if c in codebook.item_by_code]
+    long = valid[items].rename_axis("record_id").reset_index().melt(
+        id_vars="record_id", var_name="item_code", value_name="answer"
+    )
+    long = long[long["answer"].notna()]
+    types = long["item_code"].map({code: item.type for code, item in codebook.item_by_code.items()})
+    coded = long[types.isin(["scale", "yesno"])].rename(columns={"answer": "answer_code"})
+    ticked = (
+        long[types == "multi"]
+        .assign(answer=lambda d: d["answer"].str.split())
+        .explode("answer")
+        .rename(columns={"answer": "answer_code"})
+    )
+    text = long[types == "text"].rename(columns={"answer": "answer_text"})
+    return pd.concat([coded, ticked, text], ignore_index=True).reindex(
+        columns=["record_id", "item_code", "answer_code", "answer_text"]
+    )

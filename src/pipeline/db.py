@@ -1,0 +1,68 @@
+"""The working DuckDB file: connections, the migration runner, and SQL files run by name."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+
+import duckdb
+
+from pipeline.errors import ConfigError
+
+_LEDGER = """
+create schema if not exists ops;
+create table if not exists ops.migrations (
+    version integer primary key,
+    name varchar not null,
+    sha256 varchar not null,
+    applied_at timestamptz not null default current_timestamp
+);
+"""
+
+
+def connect(path: Path, sql_dir: Path) -> duckdb.DuckDBPyConnection:
+    """Open the working file and bring its schema up to date before anyone writes to it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path))
+    con.execute("set time zone 'UTC'")
+    migrate(con, sql_dir / "migrations")
+    return con
+
+
+def migrate(con: duckdb.DuckDBPyConnection, migrations: Path) -> list[str]:
+    """Apply numbered migrations not applied yet, each in its own transaction, and record them.
+
+    A migration that was changed after it was applied is an error: the file's history would no longer
+    describe the database.
+    """
+    con.execute(_LEDGER)
+    applied = dict(con.execute("select version, sha256 from ops.migrations").fetchall())
+    done = []
+    for path in sorted(migrations.glob("[0-9][0-9][0-9]_*.sql")):
+        version, text = int(path.name[:3]), path.read_text(encoding="utf-8")
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        if version in applied:
+            if applied[version] != digest:
+                raise ConfigError(f"migration {path.name} changed after it was applied; add a new one instead")
+            continue
+        con.begin()
+        try:
+            con.execute(text)
+            con.execute("insert into ops.migrations (version, name, sha256) values (?, ?, ?)", [version, path.name, digest])
+            con.commit()
+        except duckdb.Error:
+            con.rollback()
+            raise
+        done.append(path.name)
+    return done
+
+
+@lru_cache(maxsize=64)
+def sql(sql_dir: Path, name: str) -> str:
+    """The text of sql/<name>.sql, e.g. sql(d, 'core/upsert_responses')."""
+    return (sql_dir / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def run(con: duckdb.DuckDBPyConnection, sql_dir: Path, name: str, params: dict | None = None) -> None:
+    con.execute(sql(sql_dir, name), params or {})

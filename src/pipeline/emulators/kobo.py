@@ -1,0 +1,129 @@
+"""A KoboToolbox (KPI) API v2 emulator: GET /api/v2/assets/{uid}/data/ as the public docs and the recorded
+payloads in shared/payloads/kobotoolbox show it.
+
+Behaviour reproduced: `Authorization: Token` (401 `{"detail": "Invalid token."}`), 404 for unknown assets,
+`format=json` only, `limit` (default 100, capped at 1000) and `start` with absolute `next`/`previous` URLs that
+keep every other parameter, Mongo-style `query` (JSON; `$gt $gte $lt $lte $eq $ne $in` and equality) and
+`sort` (JSON, default by `_id`), 400 on a query that is not JSON. Submissions are stored as given: group
+paths in keys, select_multiple as space-separated codes, Kobo's metadata fields.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from pipeline.emulators.server import EmulatorServer, FaultQueue, JsonHandler
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+_OPS = {
+    "$gt": lambda a, b: a is not None and a > b,
+    "$gte": lambda a, b: a is not None and a >= b,
+    "$lt": lambda a, b: a is not None and a < b,
+    "$lte": lambda a, b: a is not None and a <= b,
+    "$eq": lambda a, b: a == b,
+    "$ne": lambda a, b: a != b,
+    "$in": lambda a, b: a in b,
+}
+
+
+@dataclass
+class Asset:
+    token: str
+    submissions: list[dict[str, Any]] = field(default_factory=list)
+
+
+class KoboEmulator:
+    """The server's state: assets with their token and submissions, faults to inject, requests seen."""
+
+    def __init__(self) -> None:
+        self.assets: dict[str, Asset] = {}
+        self.faults = FaultQueue()
+        self.requests: list[tuple[float, str]] = []
+        self._lock = threading.Lock()
+        # A pull reads one filtered, sorted view page by page: keep it until the asset changes.
+        self._views: dict[tuple[str, str, str, int], list[dict[str, Any]]] = {}
+
+    def add_asset(self, uid: str, token: str, submissions: list[dict[str, Any]] | None = None) -> None:
+        with self._lock:
+            self.assets[uid] = Asset(token, list(submissions or []))
+            self._views = {}
+
+    def add_submissions(self, uid: str, submissions: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self.assets[uid].submissions.extend(submissions)
+            self._views = {}
+
+    def serve(self, port: int = 0) -> EmulatorServer:
+        return EmulatorServer(_Handler, self, port).start()
+
+    def page(self, uid: str, query: dict[str, Any], sort: dict[str, int], start: int, limit: int) -> tuple[int, list]:
+        with self._lock:
+            submissions = self.assets[uid].submissions
+            view_key = (uid, json.dumps(query, sort_keys=True), json.dumps(sort), len(submissions))
+            rows = self._views.get(view_key)
+            if rows is None:
+                rows = [s for s in submissions if _matches(s, query)]
+                for key, direction in reversed(list(sort.items())):
+                    rows.sort(key=lambda s, k=key: (s.get(k) is None, s.get(k)), reverse=direction < 0)
+                self._views = {view_key: rows}
+        return len(rows), rows[start : start + limit]
+
+
+def _matches(submission: dict[str, Any], query: dict[str, Any]) -> bool:
+    for key, cond in query.items():
+        value = submission.get(key)
+        if isinstance(cond, dict):
+            if not all(_OPS[op](value, arg) for op, arg in cond.items()):
+                return False
+        elif value != cond:
+            return False
+    return True
+
+
+class _Handler(JsonHandler):
+    def do_GET(self) -> None:  # noqa: N802
+        state: KoboEmulator = self.server.state  # type: ignore[attr-defined]
+        state.requests.append((time.monotonic(), self.path))
+        fault = state.faults.next()
+        if fault:
+            return self.send_fault(fault)
+        parts = urlsplit(self.path)
+        segments = [s for s in parts.path.split("/") if s]
+        if len(segments) != 5 or segments[:3] != ["api", "v2", "assets"] or segments[4] not in ("data", "data.json"):
+            return self.send_json(404, {"detail": "Not found."})
+        auth = self.headers.get("Authorization", "")
+        if not auth.startswith("Token "):
+            return self.send_json(401, {"detail": "Authentication credentials were not provided."})
+        asset = state.assets.get(segments[3])
+        if asset is None:
+            return self.send_json(404, {"detail": "Not found."})
+        if auth.removeprefix("Token ") != asset.token:
+            return self.send_json(401, {"detail": "Invalid token."})
+        params = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        if params.get("format", "json") != "json" and segments[4] == "data":
+            return self.send_json(404, {"detail": "Not found."})
+        try:
+            query = json.loads(params.get("query") or "{}")
+            sort = json.loads(params.get("sort") or '{"_id": 1}')
+            start = max(int(params.get("start", 0)), 0)
+            limit = min(max(int(params.get("limit", DEFAULT_LIMIT)), 1), MAX_LIMIT)
+        except (ValueError, TypeError):
+            return self.send_json(400, {"detail": "Your query is not valid JSON."})
+        count, results = state.page(segments[3], query, sort, start, limit)
+        base = f"http://{self.headers.get('Host')}{parts.path}"
+
+        def link(offset: int) -> str:
+            return f"{base}?{urlencode({**params, 'limit': limit, 'start': offset})}"
+
+        self.send_json(200, {
+            "count": count,
+            "next": link(start + limit) if start + limit < count else None,
+            "previous": link(max(start - limit, 0)) if start > 0 else None,
+            "results": results,
+        })  # fmt: skip

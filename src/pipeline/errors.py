@@ -1,0 +1,27 @@
+"""The project's exceptions: each carries the partner (and where known the response and field) it concerns."""
+
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    """Base class; the message is the one line an operator reads."""
+
+
+class ConfigError(PipelineError):
+    """The partner registry, the codebook or the settings are invalid."""
+
+
+class PartnerError(PipelineError):
+    """A partner's service answered, but with an error we cannot recover from by retrying."""
+
+    def __init__(self, partner_id: str, message: str) -> None:
+        self.partner_id = partner_id
+        super().__init__(f"partner {partner_id}: {message}")
+
+
+class PartnerUnreachable(PartnerError):
+    """A partner's service could not be reached or kept failing: worth retrying later."""
+
+
+class PayloadError(PartnerError):
+    """A partner sent a payload we cannot parse at all (not one bad row: the page itself)."""

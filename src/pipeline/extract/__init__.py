@@ -1,0 +1,46 @@
+"""The interface every connector shares: a pull yields pages, each as received and as columns."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import pyarrow as pa
+
+RECORD_SCHEMA = pa.schema(
+    [
+        ("ordinal", pa.int64()),
+        ("source_id", pa.string()),
+        ("submitted_at", pa.string()),
+        ("record", pa.string()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a pull.
+
+    body is exactly what the partner sent (only its sha256 and size are stored: it may hold identifiers).
+    records has RECORD_SCHEMA: the partner's response id, its submission time as sent, and the response as
+    a flat JSON object with direct identifiers already removed. cursor is what to store once this page is
+    loaded, so an interrupted pull resumes after the last loaded page.
+    """
+
+    request: str
+    body: bytes
+    records: pa.Table
+    cursor: str | None
+
+
+class Connector(Protocol):
+    partner_id: str
+    # Time zone of submission times that arrive without one (e.g. Kobo sends UTC without an offset).
+    naive_timezone: str
+    # Fields the tool adds to every response: known, so never reported as unmapped partner questions.
+    metadata_fields: frozenset[str]
+
+    def pull(self, cursor: str | None) -> Iterator[Page]:
+        """Yield the pages of responses submitted at or after cursor (all when None)."""
+        ...

@@ -1,0 +1,68 @@
+"""Turn a JSON page into the shared record columns inside DuckDB, removing direct identifiers on the way.
+
+The whole page is handled by one SQL statement (no Python loop over responses): DuckDB parses the JSON,
+splits the response array, drops identifier keys with a JSON merge patch (null removes a key, RFC 7396) and
+hands back Arrow columns.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+import duckdb
+import pyarrow as pa
+
+from pipeline.errors import PayloadError
+from pipeline.extract import RECORD_SCHEMA
+
+# Keys that name or reach a person, whatever the tool; matched on the last segment of a group path.
+DIRECT_IDENTIFIERS = frozenset(
+    {
+        "name", "full_name", "vorname", "nachname", "first_name", "last_name",
+        "email", "e_mail", "e-mail", "mail", "phone", "telefon", "phonenumber", "mobile",
+        "token", "ipaddr", "ip", "ip_address", "deviceid", "imei", "simserial", "subscriberid",
+        "username", "_submitted_by", "submitterid", "submittername", "_geolocation", "_attachments",
+    }
+)  # fmt: skip
+
+
+def is_identifier(key: str, extra: Iterable[str]) -> bool:
+    last = key.rsplit("/", 1)[-1].lower()
+    return last in DIRECT_IDENTIFIERS or key in extra
+
+
+def page_records(
+    partner_id: str, body: bytes, array_path: str, id_key: str, time_key: str, drop: Iterable[str]
+) -> pa.Table:
+    """Records of a JSON page whose responses sit at array_path (e.g. '$.results[*]')."""
+    drop = frozenset(drop)
+    con = duckdb.connect()
+    try:
+        con.execute(
+            "create temp table recs as select unnest(json_extract(?::json, ?)) as rec",
+            [body.decode("utf-8"), array_path],
+        )
+        keys = [k for (k,) in con.execute("select distinct unnest(json_keys(rec)) from recs").fetchall()]
+        patch = json.dumps({k: None for k in keys if is_identifier(k, drop)})
+        table = con.sql(
+            """
+            select
+                row_number() over ()::bigint as ordinal,
+                json_extract_string(rec, ?) as source_id,
+                json_extract_string(rec, ?) as submitted_at,
+                json_merge_patch(rec, ?::json)::varchar as record
+            from recs
+            """,
+            params=[_key_path(id_key), _key_path(time_key), patch],
+        ).to_arrow_table()
+    except (duckdb.Error, UnicodeDecodeError) as exc:
+        raise PayloadError(partner_id, f"page is not the JSON expected ({type(exc).__name__}: {exc})") from exc
+    finally:
+        con.close()
+    return table.cast(RECORD_SCHEMA)
+
+
+def _key_path(key: str) -> str:
+    """A JSON path naming one top-level key, also when the key holds '/' as Kobo group paths do."""
+    return '$."' + key + '"'

@@ -1,0 +1,44 @@
+"""One partner's ingest in one run: pull page by page, load each page, and account for it in the runs ledger."""
+
+from __future__ import annotations
+
+from pipeline import db, runs
+from pipeline.codebook import load_codebook
+from pipeline.errors import PipelineError
+from pipeline.load import PartnerLoader, cursor
+from pipeline.registry import load_registry
+from pipeline.settings import Settings
+
+
+def ingest_partner(settings: Settings, partner_id: str, run_id: str) -> runs.PartnerRun:
+    """Pull what is new at the partner since its cursor and load it.
+
+    The run is recorded whether it succeeds or not; on failure the error (naming the partner) is stored and
+    raised again, and every page loaded before it stays loaded, its cursor included.
+    """
+    codebook = load_codebook(settings.codebook_file)
+    registry = load_registry(settings.partners_file, codebook, check_secrets=False)
+    partner = registry.partner(partner_id)
+    con = db.connect(settings.db_path, settings.sql_dir)
+    try:
+        run = runs.resume(con, run_id, partner.id)
+        runs.record(con, settings.sql_dir, run)
+        try:
+            connector = partner.connector.open(partner.id, partner.secret(), settings, partner.identifier_fields)
+            loader = PartnerLoader(con, settings, codebook, registry, partner, connector, run)
+            for page in connector.pull(cursor(con, partner.id)):
+                loader.load(page)
+        except PipelineError as exc:
+            run.finish(str(exc))
+            raise
+        except Exception as exc:
+            # A defect rather than a partner's problem: still on the record, with the partner it hit.
+            run.finish(f"partner {partner.id}: unexpected {type(exc).__name__}: {exc}")
+            raise
+        else:
+            run.finish()
+        finally:
+            runs.record(con, settings.sql_dir, run)
+    finally:
+        con.close()
+    return run

@@ -1,0 +1,196 @@
+"""Loading a partner's pages into DuckDB: raw → staging → core, one transaction per page, idempotently.
+
+Each page is handled as columns from end to end: DuckDB classifies its responses against what is stored,
+maps partner codes to items, pandas and pandera check the batch, and valid rows are upserted into core. A page
+either loads whole (with its cursor and the run's counts) or not at all, so a crash loses nothing and a rerun
+neither duplicates nor skips.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from datetime import UTC, datetime
+
+import duckdb
+import pandas as pd
+
+from pipeline import contract, db, runs
+from pipeline.codebook import Codebook
+from pipeline.errors import ConfigError
+from pipeline.extract import Connector, Page
+from pipeline.registry import Partner, Registry
+from pipeline.settings import Settings
+
+
+class PartnerLoader:
+    """Loads the pages of one partner's pull in one run; holds what the pages share."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        settings: Settings,
+        codebook: Codebook,
+        registry: Registry,
+        partner: Partner,
+        connector: Connector,
+        run: runs.PartnerRun,
+    ) -> None:
+        self.con, self.sql_dir, self.codebook, self.partner, self.run = con, settings.sql_dir, codebook, partner, run
+        self.connector = connector
+        self.windows = registry.wave_windows()
+        self.schema = contract.schema(codebook)
+        self._pads = _hmac_pads(respondent_key(settings))
+        refresh_reference(con, settings, codebook, registry)
+        mapping = pd.DataFrame(
+            {
+                "partner_code": list(partner.mapping),
+                "json_path": ['$."' + code + '"' for code in partner.mapping],
+                "item_code": list(partner.mapping.values()),
+            }
+        )
+        con.register("partner_mapping", mapping)
+        con.execute("create or replace temp table run_seen (source_id varchar, record_sha256 varchar)")
+
+    def load(self, page: Page) -> None:
+        """Load one page in one transaction; the run's counts and the cursor move with it."""
+        now = datetime.now(UTC)
+        page_id = uuid.uuid4().hex
+        common = {"partner_id": self.partner.id, "page_id": page_id}
+        self.con.begin()
+        try:
+            db.run(self.con, self.sql_dir, "raw/insert_page", {
+                **common,
+                "run_id": self.run.run_id,
+                "fetched_at": now,
+                "request": page.request,
+                "sha256": hashlib.sha256(page.body).hexdigest(),
+                "bytes": len(page.body),
+                "n_records": page.records.num_rows,
+            })  # fmt: skip
+            self.con.register("page_records", page.records)
+            db.run(self.con, self.sql_dir, "raw/classify_page", common)
+            db.run(self.con, self.sql_dir, "raw/insert_records", {**common, "fetched_at": now})
+            db.run(self.con, self.sql_dir, "raw/remember_seen")
+            counts = dict(
+                self.con.execute("select disposition, count(*) from page_classified group by disposition").fetchall()
+            )
+            quarantined, inserted, updated = self._load_new(now)
+            if page.cursor:
+                db.run(self.con, self.sql_dir, "ops/set_cursor", {
+                    "partner_id": self.partner.id, "cursor": page.cursor, "updated_at": now,
+                })  # fmt: skip
+            self.run.add({
+                "fetched": page.records.num_rows,
+                "unchanged": counts.get("unchanged", 0),
+                "duplicates": counts.get("duplicate", 0),
+                "quarantined": quarantined,
+                "inserted": inserted,
+                "updated": updated,
+            })  # fmt: skip
+            runs.record(self.con, self.sql_dir, self.run)
+            self.con.commit()
+        except BaseException:
+            self.con.rollback()
+            raise
+        finally:
+            self.con.unregister("page_records")
+
+    def _load_new(self, now: datetime) -> tuple[int, int, int]:
+        """Map, validate and load the page's new versions; returns (quarantined, inserted, updated)."""
+        meta = self.con.execute(
+            "select record_id, source_id, submitted_at from page_classified where disposition = 'new'"
+        ).df()
+        if meta.empty:
+            return 0, 0, 0
+        long = self.con.execute(db.sql(self.sql_dir, "staging/map_answers")).df()
+        unmapped = {f for (f,) in self.con.execute(db.sql(self.sql_dir, "staging/unmapped_fields")).fetchall()}
+        self.run.unmapped_fields |= unmapped - self.connector.metadata_fields
+        frame = contract.shape(meta, long, self.partner.recode, self.codebook, self.windows, self.connector.naive_timezone)
+        checked = contract.validate(frame, self.schema, now)
+        if len(checked.failures):
+            self.con.register("page_failures", checked.failures)
+            db.run(self.con, self.sql_dir, "ops/insert_quarantine", {
+                "run_id": self.run.run_id, "partner_id": self.partner.id,
+                "schema_version": self.schema.name, "quarantined_at": now,
+            })  # fmt: skip
+            self.con.unregister("page_failures")
+        quarantined = checked.failures["record_id"].nunique()
+        if checked.valid.empty:
+            return quarantined, 0, 0
+        inserted, updated = self._upsert(checked.valid, now)
+        return quarantined, inserted, updated
+
+    def _upsert(self, valid: pd.DataFrame, now: datetime) -> tuple[int, int]:
+        responses = valid[contract.META_COLUMNS].rename_axis("record_id").reset_index()
+        self.con.register("valid_responses", responses)
+        self.con.register("valid_answers", contract.answers(valid, self.codebook))
+        try:
+            db.run(self.con, self.sql_dir, "staging/insert_responses", {
+                "partner_id": self.partner.id, "org_type": self.partner.org_type, "loaded_at": now,
+                "inner_pad": self._pads[0], "outer_pad": self._pads[1],
+            })  # fmt: skip
+            db.run(self.con, self.sql_dir, "staging/insert_answers")
+            inserted, updated = self.con.execute(db.sql(self.sql_dir, "core/count_upserts")).fetchone()  # type: ignore[misc]
+            db.run(self.con, self.sql_dir, "core/upsert_responses")
+            self.con.execute(db.sql(self.sql_dir, "core/replace_answers"))
+        finally:
+            self.con.unregister("valid_responses")
+            self.con.unregister("valid_answers")
+        return inserted, updated
+
+
+def cursor(con: duckdb.DuckDBPyConnection, partner_id: str) -> str | None:
+    row = con.execute("select cursor from ops.cursors where partner_id = ?", [partner_id]).fetchone()
+    return row[0] if row else None
+
+
+def respondent_key(settings: Settings) -> bytes:
+    """The secret that pseudonymises respondents; without it no respondent key can be made."""
+    value = os.environ.get(settings.respondent_key_env)
+    if not value:
+        raise ConfigError(
+            f"environment variable {settings.respondent_key_env} is not set: it holds the key that pseudonymises "
+            "respondents (keep it secret and never change it, or every respondent gets a new key)"
+        )
+    return value.encode()
+
+
+def _hmac_pads(key: bytes) -> tuple[bytes, bytes]:
+    """HMAC's inner and outer key pads (RFC 2104), so SQL can compute the HMAC with two sha256 calls."""
+    if len(key) > 64:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(64, b"\0")
+    return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
+
+
+def refresh_reference(con: duckdb.DuckDBPyConnection, settings: Settings, codebook: Codebook, registry: Registry) -> None:
+    """Replace the labelled reference tables from the codebook and the registry."""
+    frames = {
+        "ref_items": codebook.items_frame(),
+        "ref_options": codebook.options_frame(),
+        "ref_org_types": pd.DataFrame(
+            {"org_type": [o.code for o in codebook.org_types], "org_type_label": [o.label for o in codebook.org_types]}
+        ),
+        "ref_waves": pd.DataFrame([
+            {"wave": w.code, "wave_label": w.label, "instrument_version": w.instrument_version,
+             "opens": w.opens, "closes": w.closes}
+            for w in registry.waves
+        ]),  # fmt: skip
+        "ref_partners": pd.DataFrame(
+            [{"partner_id": p.id, "partner_name": p.name, "org_type": p.org_type} for p in registry.partners]
+        ),
+    }
+    for name, frame in frames.items():
+        con.register(name, frame)
+    try:
+        con.begin()
+        con.execute(db.sql(settings.sql_dir, "core/refresh_reference"))
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    finally:
+        for name in frames:
+            con.unregister(name)

@@ -1,0 +1,157 @@
+"""The partner registry: who answers, over which connector, and how their question codes map onto items.
+
+One YAML file (settings.partners_file) lists the survey waves and the partners. It is validated as a whole on
+load; every problem is reported at once, each naming the partner and the field.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pipeline.codebook import Codebook
+from pipeline.errors import ConfigError
+from pipeline.extract.kobo import KoboSettings
+
+# Adding a connector: its settings model joins this union; nothing else here changes.
+ConnectorSettings = Annotated[KoboSettings, Field(discriminator="kind")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Wave(_Model):
+    code: str
+    label: str
+    instrument_version: str
+    opens: date
+    closes: date
+
+
+class Partner(_Model):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    name: str
+    org_type: str
+    secret_env: str
+    connector: ConnectorSettings
+    mapping: dict[str, str]
+    recode: dict[str, dict[str, str]] = {}
+    identifier_fields: tuple[str, ...] = ()
+
+    @field_validator("mapping")
+    @classmethod
+    def _codes_are_plain(cls, mapping: dict[str, str]) -> dict[str, str]:
+        # Partner codes become JSON path keys (bound as values, never SQL): a quote would end the key early.
+        bad = [code for code in mapping if '"' in code or not code.strip()]
+        if bad:
+            raise ValueError(f"partner question codes must be non-empty and contain no '\"': {bad}")
+        return mapping
+
+    def secret(self) -> str:
+        """The partner's credential, read from the environment at the moment it is needed."""
+        value = os.environ.get(self.secret_env)
+        if not value:
+            raise ConfigError(f"partner {self.id}: secret_env: environment variable {self.secret_env} is not set")
+        return value
+
+
+class Registry(_Model):
+    waves: tuple[Wave, ...]
+    partners: tuple[Partner, ...]
+
+    def partner(self, partner_id: str) -> Partner:
+        for partner in self.partners:
+            if partner.id == partner_id:
+                return partner
+        known = ", ".join(p.id for p in self.partners)
+        raise ConfigError(f"unknown partner {partner_id!r} (known: {known})")
+
+    def wave_windows(self) -> list[tuple[str, str, datetime, datetime]]:
+        """(wave, instrument version, opens, closes) with the closing day included whole, in UTC."""
+        return [
+            (
+                w.code,
+                w.instrument_version,
+                datetime.combine(w.opens, datetime.min.time()),
+                datetime.combine(w.closes, datetime.max.time()),
+            )
+            for w in self.waves
+        ]
+
+
+def _problems(registry: Registry, codebook: Codebook, check_secrets: bool) -> list[str]:
+    problems: list[str] = []
+    versions = {v.version for v in codebook.versions}
+    for wave in registry.waves:
+        if wave.instrument_version not in versions:
+            problems.append(f"wave {wave.code}: instrument_version {wave.instrument_version!r} is not in the codebook")
+        if wave.closes < wave.opens:
+            problems.append(f"wave {wave.code}: closes before it opens")
+    org_types = {o.code for o in codebook.org_types}
+    seen: set[str] = set()
+    for p in registry.partners:
+        if p.id in seen:
+            problems.append(f"partner {p.id}: id: duplicate partner id")
+        seen.add(p.id)
+        if p.org_type not in org_types:
+            problems.append(f"partner {p.id}: org_type: {p.org_type!r} is not one of {sorted(org_types)}")
+        for code, item in p.mapping.items():
+            if item not in codebook.item_by_code:
+                problems.append(f"partner {p.id}: mapping: {code!r} maps to unknown item {item!r}")
+        for target, table in p.recode.items():
+            known = _recode_target_codes(codebook, target)
+            if known is None:
+                problems.append(f"partner {p.id}: recode: {target!r} is neither a scale nor an item")
+                continue
+            for source, code in table.items():
+                if code not in known:
+                    problems.append(f"partner {p.id}: recode: {target}.{source} → {code!r} is not an answer code")
+        if check_secrets and not os.environ.get(p.secret_env):
+            problems.append(f"partner {p.id}: secret_env: environment variable {p.secret_env} is not set")
+    return problems
+
+
+def _recode_target_codes(codebook: Codebook, target: str) -> set[str] | None:
+    if target in codebook.scales:
+        return {o.code for o in codebook.scales[target].options}
+    if target in codebook.item_by_code:
+        return {o.code for o in codebook.options_of(codebook.item_by_code[target])}
+    return None
+
+
+def load_registry(path: Path, codebook: Codebook, *, check_secrets: bool = True) -> Registry:
+    """Read and validate the registry; raises ConfigError listing every problem, each naming its partner."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError as exc:
+        raise ConfigError(f"partner registry {path} not found") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"partner registry {path} is not valid YAML: {exc}") from exc
+    problems: list[str] = []
+    partners = []
+    for i, raw in enumerate(data.get("partners") or []):
+        name = raw.get("id", f"#{i + 1}") if isinstance(raw, dict) else f"#{i + 1}"
+        try:
+            partners.append(Partner.model_validate(raw))
+        except ValidationError as exc:
+            problems.extend(
+                f"partner {name}: {'.'.join(str(x) for x in err['loc']) or 'entry'}: {err['msg']}"
+                for err in exc.errors()
+            )
+    try:
+        waves = tuple(Wave.model_validate(w) for w in data.get("waves") or [])
+    except ValidationError as exc:
+        raise ConfigError(f"partner registry {path}: waves: {exc}") from exc
+    registry = Registry(waves=waves, partners=tuple(partners))
+    problems.extend(_problems(registry, codebook, check_secrets))
+    if not registry.waves:
+        problems.append("waves: at least one survey wave is needed")
+    if problems:
+        raise ConfigError(f"partner registry {path} is invalid:\n  " + "\n  ".join(problems))
+    return registry

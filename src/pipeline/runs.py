@@ -1,0 +1,71 @@
+"""The runs ledger: what every run did per partner, the accounting an operator and a partner can check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from pipeline import db
+
+COUNTS = ("fetched", "inserted", "updated", "unchanged", "quarantined", "duplicates")
+
+
+@dataclass
+class PartnerRun:
+    """Counts of one partner in one run. Invariant: fetched = inserted + updated + unchanged + quarantined
+    + duplicates, page by page, because every response of a page gets exactly one disposition."""
+
+    run_id: str
+    partner_id: str
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    finished_at: datetime | None = None
+    status: str = "running"
+    pages: int = 0
+    fetched: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    unmapped_fields: set[str] = field(default_factory=set)
+    error: str | None = None
+
+    @property
+    def loaded(self) -> int:
+        return self.inserted + self.updated
+
+    def add(self, counts: dict[str, int]) -> None:
+        self.pages += 1
+        for name in COUNTS:
+            setattr(self, name, getattr(self, name) + counts.get(name, 0))
+
+    def finish(self, error: str | None = None) -> None:
+        self.finished_at = datetime.now(UTC)
+        self.status, self.error = ("failed", error) if error else ("ok", None)
+
+
+def record(con: duckdb.DuckDBPyConnection, sql_dir: Path, run: PartnerRun) -> None:
+    params = {name: getattr(run, name) for name in ("run_id", "partner_id", "started_at", "finished_at", "status", "pages", "error")}
+    params.update({name: getattr(run, name) for name in COUNTS})
+    params["unmapped_fields"] = sorted(run.unmapped_fields)
+    db.run(con, sql_dir, "ops/upsert_run", params)
+
+
+def resume(con: duckdb.DuckDBPyConnection, run_id: str, partner_id: str) -> PartnerRun:
+    """The partner's counts so far in this run: a retried task adds to what its earlier attempts loaded."""
+    row = con.execute(
+        f"select started_at, pages, {', '.join(COUNTS)} from ops.runs where run_id = ? and partner_id = ?",
+        [run_id, partner_id],
+    ).fetchone()
+    if row is None:
+        return PartnerRun(run_id, partner_id)
+    started_at, pages, *counts = row
+    return PartnerRun(run_id, partner_id, started_at=started_at, pages=pages, **dict(zip(COUNTS, counts, strict=True)))
+
+
+def last_runs(con: duckdb.DuckDBPyConnection, sql_dir: Path) -> pd.DataFrame:
+    return con.execute(db.sql(sql_dir, "ops/last_runs")).df()

@@ -1,0 +1,39 @@
+"""One typed settings object, overridable by PIPELINE_* environment variables."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The editable install keeps the package inside the checkout, so the project's data files (sql/, schemas/)
+# are found relative to it; PIPELINE_PROJECT_DIR points elsewhere when the code is installed apart from them.
+_CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PIPELINE_", extra="ignore")
+
+    project_dir: Path = _CHECKOUT
+    data_dir: Path = Field(default_factory=lambda: _CHECKOUT / "data")
+    partners_file: Path = Field(default_factory=lambda: _CHECKOUT / "partners.yaml")
+    codebook_file: Path = Field(default_factory=lambda: _CHECKOUT / "schemas" / "codebook" / "chancencheck.yaml")
+    respondent_key_env: str = "PIPELINE_RESPONDENT_KEY"
+    disclosure_k: int = Field(default=5, ge=2)
+    http_timeout_seconds: float = 30.0
+    http_retries: int = 5
+    page_size: int = Field(default=1000, ge=1)
+
+    @property
+    def sql_dir(self) -> Path:
+        return self.project_dir / "sql"
+
+    @cached_property
+    def db_path(self) -> Path:
+        return self.data_dir / "pipeline.duckdb"
+
+    @cached_property
+    def publish_dir(self) -> Path:
+        return self.data_dir / "published"
