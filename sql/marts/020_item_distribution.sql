@@ -28,6 +28,8 @@ select
     core.answer_options.answer_code,
     core.answer_options.answer_label,
     core.answer_options.ordinal as answer_ordinal,
+    -- null for answers outside the scale ("weiß nicht", "keine Angabe", yes/no, options)
+    core.answer_options.value as answer_value,
     coalesce(counts.n, 0) as n
 from groups
 join core.waves on core.waves.wave = groups.wave

@@ -67,7 +67,7 @@ def submissions(codebook: Codebook, plan: Plan, seed: int, now: datetime) -> lis
             "kontakt/email": f"person{plan.first_id + i}@beispiel.de",
         }
         for field in plan.partner.identifier_fields:
-            row[field] = f"Ansprechperson {plan.first_id + i}"
+            row[field] = f"Erika Mustermann-{plan.first_id + i}"
         for item_code, values in answers.items():
             value = values[i]
             if value is not MISSING:
@@ -123,8 +123,8 @@ def _draw(rng: np.random.Generator, codebook: Codebook, item: Item, n: int) -> n
         weights = np.ones(len(codes))
         if item.type == "scale":
             centre = rng.uniform(2, 4.5)
-            weights[:5] = np.exp(-0.6 * (np.arange(1, 6) - centre) ** 2) * 10
-            weights[5:] = 0.6
+            weights[:5] = np.exp(-0.2 * (np.arange(1, 6) - centre) ** 2) * 10
+            weights[5:] = 0.5
         out = codes[rng.choice(len(codes), size=n, p=weights / weights.sum())]
     out[rng.random(n) < 0.1] = MISSING
     return out

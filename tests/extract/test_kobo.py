@@ -1,0 +1,103 @@
+"""The KoboToolbox connector against the emulator over loopback HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timedelta
+
+import pytest
+
+from pipeline.demo import Demo
+from pipeline.emulators.kobo import KoboEmulator
+from pipeline.errors import PartnerError, PartnerUnreachable
+from pipeline.extract.kobo import KoboConnector, KoboSettings
+from pipeline.settings import Settings
+from tests.conftest import SHARED
+
+
+def _connector(world: Demo, partner_id: str, settings: Settings, token: str | None = None) -> KoboConnector:
+    partner = world.registry.partner(partner_id)
+    config = partner.connector.model_copy(update={"base_url": world.url})
+    return config.open(partner.id, token or os.environ[partner.secret_env], settings, partner.identifier_fields)
+
+
+def test_full_pull_follows_next_page_by_page(world: Demo, run_settings: Settings) -> None:
+    pages = list(_connector(world, "stadt-lu", run_settings).pull(None))
+    served = world.served["stadt-lu"]
+    assert len(pages) == -(-len(served) // 50)  # page_size 50 in the registry
+    ids = [i for p in pages for i in p.records.column("source_id").to_pylist()]
+    assert sorted(ids, key=int) == [str(s["_id"]) for s in served]
+    starts = [0 if "start=" not in path else int(path.split("start=")[1].split("&")[0])
+              for _, path in world.emulator.requests]  # fmt: skip
+    assert starts == [0, 50, 100, 150]
+    assert pages[-1].cursor == max(s["_submission_time"] for s in served)
+
+
+def test_incremental_pull_fetches_only_what_was_submitted_since_the_cursor(world: Demo, run_settings: Settings) -> None:
+    connector = _connector(world, "caritas-lu", run_settings)
+    cursor = list(connector.pull(None))[-1].cursor
+    latest = datetime.fromisoformat(cursor)
+    new = []
+    for n, template in enumerate(world.served["caritas-lu"][-3:], start=1):
+        new.append({**template, "_id": 90_000 + n, "_submission_time": (latest + timedelta(minutes=n)).isoformat()})
+    world.emulator.add_submissions(world.registry.partner("caritas-lu").connector.asset_uid, new)
+
+    pages = list(connector.pull(cursor))
+    ids = [i for p in pages for i in p.records.column("source_id").to_pylist()]
+    at_cursor = [str(s["_id"]) for s in world.served["caritas-lu"] if s["_submission_time"] == cursor]
+    assert sorted(ids) == sorted(at_cursor + ["90001", "90002", "90003"])
+    assert pages[-1].cursor == new[-1]["_submission_time"]
+
+
+def test_retry_after_is_honoured_before_trying_again(world: Demo, run_settings: Settings) -> None:
+    world.emulator.faults.add(2, status=503, retry_after=1)
+    pages = list(_connector(world, "hwg-lu", run_settings).pull(None))
+    assert sum(p.records.num_rows for p in pages) == len(world.served["hwg-lu"])
+    times = [t for t, _ in world.emulator.requests]
+    assert len(times) == 3
+    assert times[1] - times[0] >= 1.0 and times[2] - times[1] >= 1.0
+
+
+def test_a_partner_down_for_good_is_unreachable_naming_the_partner(world: Demo, tmp_path) -> None:
+    world.emulator.faults.add(10, status=503, retry_after=0)
+    with pytest.raises(PartnerUnreachable, match=r"partner hwg-lu: GET .* answered HTTP 503 after retries"):
+        list(_connector(world, "hwg-lu", Settings(data_dir=tmp_path, http_retries=2)).pull(None))
+    assert len(world.emulator.requests) == 3
+
+
+def test_a_rejected_token_fails_at_once_naming_the_partner(world: Demo, run_settings: Settings) -> None:
+    with pytest.raises(PartnerError, match="partner jobcenter-lu: .*HTTP 401: credentials rejected") as excinfo:
+        list(_connector(world, "jobcenter-lu", run_settings, token="wrong").pull(None))
+    assert not isinstance(excinfo.value, PartnerUnreachable)
+    assert len(world.emulator.requests) == 1
+    assert "wrong" not in str(excinfo.value)
+
+
+def test_an_unreachable_host_is_unreachable(world: Demo, tmp_path) -> None:
+    partner = world.registry.partner("hwg-lu")
+    config = KoboSettings(kind="kobo", base_url="http://127.0.0.1:9", asset_uid=partner.connector.asset_uid)
+    connector = config.open(partner.id, "t", Settings(data_dir=tmp_path, http_retries=1), ())
+    with pytest.raises(PartnerUnreachable, match="partner hwg-lu: GET http://127.0.0.1:9/api/v2/assets/"):
+        list(connector.pull(None))
+
+
+def test_real_kobo_payload_keeps_group_paths_and_drops_identifiers(tmp_path) -> None:
+    """Submissions recorded from kobo.unhcr.org (shared/payloads): names are dropped, group paths kept."""
+    recorded = json.loads((SHARED / "payloads/kobotoolbox/v2_data_group_paths_renamed_between_versions.json").read_text())
+    emulator = KoboEmulator()
+    emulator.add_asset("aDMHypRASH2EuJdvKMx5Mi", "tok", recorded["results"])
+    server = emulator.serve()
+    try:
+        config = KoboSettings(kind="kobo", base_url=server.url, asset_uid="aDMHypRASH2EuJdvKMx5Mi", page_size=4)
+        pages = list(config.open("unhcr-sample", "tok", Settings(data_dir=tmp_path), ()).pull(None))
+    finally:
+        server.stop()
+    assert [p.records.num_rows for p in pages] == [4, 2]
+    records = [json.loads(r) for p in pages for r in p.records.column("record").to_pylist()]
+    assert [r["_id"] for r in records] == [s["_id"] for s in recorded["results"]]
+    assert all("full_name" not in r and "_submitted_by" not in r and "_geolocation" not in r for r in records)
+    assert records[0]["v1/hh_sex"] == "1" and records[3]["v2/hh_sex"] == "1" and records[5]["v0/hh_sex"] == "1"
+    assert records[2]["pet_type"] == "5 98"
+    assert pages[0].records.column("submitted_at").to_pylist()[0] == "2023-05-18T14:48:51"
+    assert any(b"Ahmadou" in p.body for p in pages), "the body stays as received; only records are cleaned"

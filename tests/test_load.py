@@ -1,0 +1,165 @@
+"""Loading into a real DuckDB file: idempotence, accounting, latest version wins, no identifiers."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import uuid
+
+import duckdb
+import pytest
+
+from pipeline import db
+from pipeline.demo import Demo
+from pipeline.errors import PartnerError
+from pipeline.ingest import ingest_partner
+from pipeline.settings import Settings
+
+
+def _ingest_all(world: Demo, settings: Settings) -> dict:
+    return {p.id: ingest_partner(settings, p.id, uuid.uuid4().hex) for p in world.registry.partners}
+
+
+def _query(settings: Settings, sql: str, params: list | None = None) -> list[tuple]:
+    con = duckdb.connect(str(settings.db_path), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def _core(settings: Settings) -> tuple[list, list]:
+    return (
+        _query(settings, "select * exclude (first_loaded_at, updated_at) from core.responses order by all"),
+        _query(settings, "select * from core.answers order by all"),
+    )
+
+
+def _invariant_holds(run) -> bool:
+    return run.fetched == run.inserted + run.updated + run.unchanged + run.quarantined + run.duplicates
+
+
+def test_every_fetched_response_is_loaded_or_quarantined(world: Demo, run_settings: Settings) -> None:
+    runs = _ingest_all(world, run_settings)
+    for partner_id, run in runs.items():
+        served = world.served[partner_id]
+        invalid = sum(1 for s in served if "7" in s.values())
+        assert (run.fetched, run.quarantined, run.inserted) == (len(served), invalid, len(served) - invalid)
+        assert _invariant_holds(run)
+    loaded = _query(run_settings, "select partner_id, count(*) from core.responses group by all")
+    assert dict(loaded) == {p: r.inserted for p, r in runs.items()}
+
+
+def test_loading_the_same_data_twice_changes_nothing(world: Demo, run_settings: Settings) -> None:
+    _ingest_all(world, run_settings)
+    before = _core(run_settings)
+    con = duckdb.connect(str(run_settings.db_path))
+    con.execute("delete from ops.cursors")  # forget the cursors: the next pull re-reads everything
+    con.close()
+    again = _ingest_all(world, run_settings)
+    assert _core(run_settings) == before
+    for partner_id, run in again.items():
+        assert run.unchanged == len(world.served[partner_id]) and run.inserted == run.updated == 0
+        assert _invariant_holds(run)
+    raw = _query(run_settings, "select count(*) from raw.records")[0][0]
+    assert raw == sum(len(s) for s in world.served.values())
+
+
+def test_mixed_input_is_accounted_for_response_by_response(world: Demo, run_settings: Settings) -> None:
+    uid = world.registry.partner("hwg-lu").connector.asset_uid
+    served = world.served["hwg-lu"]
+    first = ingest_partner(run_settings, "hwg-lu", "run-1")
+    latest = max(served, key=lambda s: s["_submission_time"])
+    code = next(k for k, v in latest.items() if k.startswith("HF1_") and v in ("1", "2", "3", "4", "5"))
+    edited = {**latest, code: "1" if latest[code] != "1" else "2"}
+    resent = dict(latest)
+    new_valid = {**latest, "_id": 70_001, "_uuid": "n1"}
+    new_invalid = {**latest, "_id": 70_002, "_uuid": "n2", code: "9"}
+    duplicate = dict(new_valid)
+    world.emulator.add_submissions(uid, [resent, edited, new_valid, new_invalid, duplicate])
+
+    second = ingest_partner(run_settings, "hwg-lu", "run-2")
+
+    at_cursor = sum(1 for s in served if s["_submission_time"] == latest["_submission_time"])
+    # On the page: the responses at the cursor's second (one of them is `latest`, listed again as
+    # `resent` and `edited`), then new_valid, new_invalid and duplicate.
+    assert second.fetched == at_cursor + 5
+    assert second.duplicates == 3  # latest and resent are superseded by edited on the same page; duplicate
+    assert second.updated == 1  # edited
+    assert second.inserted == 1  # new_valid
+    assert second.quarantined == 1  # new_invalid
+    assert second.unchanged == at_cursor - 1
+    assert _invariant_holds(first) and _invariant_holds(second)
+    value = _query(
+        run_settings,
+        "select a.answer_code from core.answers a join core.responses r using (respondent_key) "
+        "join staging.responses s on s.record_id = r.record_id where s.source_id = ? and a.item_code = ?",
+        [str(latest["_id"]), code],
+    )
+    assert value == [(edited[code],)], "the edited version wins in core"
+    versions = _query(run_settings, "select count(*) from raw.records where source_id = ?", [str(latest["_id"])])
+    assert versions == [(2,)], "raw keeps the history of both versions"
+    reasons = _query(run_settings, "select source_id, field, value, reason from ops.quarantine where run_id = 'run-2'")
+    assert reasons == [("70002", code, "9", "answer code not among 1 2 3 4 5 wn ka")]
+
+
+def test_no_direct_identifier_reaches_any_table(world: Demo, run_settings: Settings) -> None:
+    _ingest_all(world, run_settings)
+    planted = ["@beispiel.de", "Mustermann", "ee.kobo.lu"]
+    assert any(p in str(s) for s in world.served["stadt-lu"][0].values() for p in planted)
+    con = duckdb.connect(str(run_settings.db_path), read_only=True)
+    columns = con.execute(
+        "select schema_name, table_name, column_name from duckdb_columns() "
+        "where (data_type in ('VARCHAR', 'JSON') or data_type like '%[]') and database_name = current_database()"
+    ).fetchall()
+    assert len(columns) > 20
+    for schema, table, column in columns:
+        for needle in planted:
+            hits = con.execute(
+                f'select count(*) from "{schema}"."{table}" where "{column}"::varchar like ?', [f"%{needle}%"]
+            ).fetchone()[0]
+            assert hits == 0, f"{needle} found in {schema}.{table}.{column}"
+    con.close()
+
+
+def test_respondent_key_is_a_keyed_hmac_of_partner_and_response(world: Demo, run_settings: Settings) -> None:
+    ingest_partner(run_settings, "caritas-lu", "run-1")
+    key = os.environ[run_settings.respondent_key_env].encode()
+    rows = _query(
+        run_settings,
+        "select s.source_id, r.respondent_key from core.responses r join staging.responses s using (record_id)",
+    )
+    assert rows
+    for source_id, respondent_key in rows:
+        assert respondent_key == hmac.new(key, f"caritas-lu:{source_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def test_a_failing_partner_is_recorded_with_its_reason(world: Demo, run_settings: Settings, monkeypatch) -> None:
+    monkeypatch.setenv("DEMO_TOKEN_JOBCENTER_LU", "not-the-token")
+    with pytest.raises(PartnerError, match="partner jobcenter-lu"):
+        ingest_partner(run_settings, "jobcenter-lu", "run-1")
+    status, error, fetched = _query(run_settings, "select status, error, fetched from ops.runs")[0]
+    assert status == "failed" and fetched == 0
+    assert "partner jobcenter-lu" in error and "credentials rejected" in error and "not-the-token" not in error
+
+
+def test_migrations_are_recorded_and_applied_once(settings: Settings, tmp_path) -> None:
+    con = db.connect(settings.db_path, settings.sql_dir)
+    applied = con.execute("select name from ops.migrations order by version").fetchall()
+    assert [a[0][:3] for a in applied] == ["001", "002", "003", "004", "005"]
+    assert db.migrate(con, settings.sql_dir / "migrations") == []
+    con.close()
+
+
+def test_a_migration_changed_after_it_was_applied_is_refused(settings: Settings, tmp_path) -> None:
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    (migrations / "001_x.sql").write_text("create table ops.x (a int);")
+    con = duckdb.connect(str(tmp_path / "m.duckdb"))
+    assert db.migrate(con, migrations) == ["001_x.sql"]
+    (migrations / "001_x.sql").write_text("create table ops.x (a int, b int);")
+    with pytest.raises(Exception, match="001_x.sql changed after it was applied"):
+        db.migrate(con, migrations)
+    con.close()
+
