@@ -76,7 +76,9 @@ def _reason(partner_id: str, state: State) -> str:
     exc = state.result(raise_on_failure=False)
     if isinstance(exc, PipelineError):
         return str(exc)
-    return f"partner {partner_id}: {exc!r}" if isinstance(exc, BaseException) else f"partner {partner_id}: {state.message}"
+    return (
+        f"partner {partner_id}: {exc!r}" if isinstance(exc, BaseException) else f"partner {partner_id}: {state.message}"
+    )
 
 
 def _report(states: dict[str, State], failures: dict[str, str]) -> str:

@@ -15,7 +15,10 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 def _batch(rows: dict[str, dict], codebook: Codebook, registry: Registry, recode=None, tz="UTC") -> pd.DataFrame:
     """rows: record_id → {"source_id", "submitted_at", item_code: value, ...}"""
     meta = pd.DataFrame(
-        [{"record_id": r, "source_id": v.get("source_id"), "submitted_at": v.get("submitted_at")} for r, v in rows.items()]
+        [
+            {"record_id": r, "source_id": v.get("source_id"), "submitted_at": v.get("submitted_at")}
+            for r, v in rows.items()
+        ]
     )
     long = pd.DataFrame(
         [
@@ -37,7 +40,12 @@ def test_valid_rows_pass_and_get_their_wave(codebook, demo_registry) -> None:
     checked = _check(
         {
             "r1": {"source_id": "1", "submitted_at": "2025-04-02T09:00:00", "HF1_01": "4", "HF2_04": "ja"},
-            "r2": {"source_id": "2", "submitted_at": "2026-05-02T09:00:00", "HF5_03": "a sonstiges", "HF1_01": "wn"},
+            "r2": {
+                "source_id": "2",
+                "submitted_at": "2026-05-02T09:00:00",
+                "HF5_03": "a sonstiges",
+                "HF1_01": "wn",
+            },
         },
         codebook,
         demo_registry,
@@ -109,7 +117,10 @@ def test_partner_codes_are_recoded_before_validation(codebook, demo_registry) ->
 
 def test_times_without_offset_are_read_in_the_tools_time_zone(codebook, demo_registry) -> None:
     frame = _batch(
-        {"r": {"source_id": "1", "submitted_at": "2025-04-02 09:00:00"}}, codebook, demo_registry, tz="Europe/Berlin"
+        {"r": {"source_id": "1", "submitted_at": "2025-04-02 09:00:00"}},
+        codebook,
+        demo_registry,
+        tz="Europe/Berlin",
     )
     assert frame.loc["r", "submitted_at"] == pd.Timestamp("2025-04-02T07:00:00Z")
 

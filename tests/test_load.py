@@ -162,4 +162,3 @@ def test_a_migration_changed_after_it_was_applied_is_refused(settings: Settings,
     with pytest.raises(Exception, match="001_x.sql changed after it was applied"):
         db.migrate(con, migrations)
     con.close()
-

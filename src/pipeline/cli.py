@@ -65,7 +65,16 @@ def _print_status(settings: Settings) -> None:
     finally:
         con.close()
     table = Table(title=f"Last run per partner — {settings.db_path}")
-    columns = ["partner_id", "status", "finished_at", "fetched", "loaded", "unchanged", "quarantined", "duplicates"]
+    columns = [
+        "partner_id",
+        "status",
+        "finished_at",
+        "fetched",
+        "loaded",
+        "unchanged",
+        "quarantined",
+        "duplicates",
+    ]
     for name in [*columns, "error"]:
         table.add_column(name, justify="right" if name in runs.COUNTS or name == "loaded" else "left")
     for row in frame.itertuples(index=False):

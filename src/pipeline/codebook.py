@@ -167,7 +167,13 @@ class Codebook(_Model):
     def options_frame(self) -> pd.DataFrame:
         """One row per item and answer option: code, German label, numeric value where the scale has one."""
         rows = [
-            {"item_code": item.code, "answer_code": o.code, "answer_label": o.label, "value": o.value, "ordinal": i}
+            {
+                "item_code": item.code,
+                "answer_code": o.code,
+                "answer_label": o.label,
+                "value": o.value,
+                "ordinal": i,
+            }
             for item in self.items
             for i, o in enumerate(self.options_of(item))
         ]

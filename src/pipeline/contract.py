@@ -68,9 +68,7 @@ def _utc(raw: pd.Series, naive_timezone: str) -> pd.Series:
     return parsed.dt.tz_convert("UTC")
 
 
-def _waves(
-    submitted: pd.Series, waves: Sequence[tuple[str, str, datetime, datetime]]
-) -> tuple[pd.Series, pd.Series]:
+def _waves(submitted: pd.Series, waves: Sequence[tuple[str, str, datetime, datetime]]) -> tuple[pd.Series, pd.Series]:
     naive = submitted.dt.tz_localize(None)
     inside = [(naive >= opens) & (naive <= closes) for _, _, opens, closes in waves]
     wave = np.select(inside, [w[0] for w in waves], default=None)
@@ -102,7 +100,11 @@ def schema(codebook: Codebook) -> pa.DataFrameSchema:
 def validate(frame: pd.DataFrame, batch_schema: pa.DataFrameSchema, now: datetime) -> Checked:
     """Split a shaped batch into rows that pass every check and the failures of the others."""
     schema = batch_schema.add_columns(
-        {"submitted_at": pa.Column(nullable=False, checks=pa.Check.le(pd.Timestamp(now), error="submitted in the future"))}
+        {
+            "submitted_at": pa.Column(
+                nullable=False, checks=pa.Check.le(pd.Timestamp(now), error="submitted in the future")
+            )
+        }
     )
     try:
         schema.validate(frame, lazy=True)
@@ -150,8 +152,11 @@ def _failures(cases: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
 def answers(valid: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
     """The valid rows as long answers: one row per item answered, and per option ticked in multiple choice."""
     items = [c for c in valid.columns if c in codebook.item_by_code]
-    long = valid[items].rename_axis("record_id").reset_index().melt(
-        id_vars="record_id", var_name="item_code", value_name="answer"
+    long = (
+        valid[items]
+        .rename_axis("record_id")
+        .reset_index()
+        .melt(id_vars="record_id", var_name="item_code", value_name="answer")
     )
     long = long[long["answer"].notna()]
     types = long["item_code"].map({code: item.type for code, item in codebook.item_by_code.items()})

@@ -49,7 +49,10 @@ def migrate(con: duckdb.DuckDBPyConnection, migrations: Path) -> list[str]:
         con.begin()
         try:
             con.execute(text)
-            con.execute("insert into ops.migrations (version, name, sha256) values (?, ?, ?)", [version, path.name, digest])
+            con.execute(
+                "insert into ops.migrations (version, name, sha256) values (?, ?, ?)",
+                [version, path.name, digest],
+            )
             con.commit()
         except duckdb.Error:
             con.rollback()

@@ -37,7 +37,13 @@ class PartnerLoader:
         connector: Connector,
         run: runs.PartnerRun,
     ) -> None:
-        self.con, self.sql_dir, self.codebook, self.partner, self.run = con, settings.sql_dir, codebook, partner, run
+        self.con, self.sql_dir, self.codebook, self.partner, self.run = (
+            con,
+            settings.sql_dir,
+            codebook,
+            partner,
+            run,
+        )
         self.connector = connector
         self.windows = registry.wave_windows()
         self.schema = contract.schema(codebook)
@@ -107,7 +113,9 @@ class PartnerLoader:
         long = self.con.execute(db.sql(self.sql_dir, "staging/map_answers")).df()
         unmapped = {f for (f,) in self.con.execute(db.sql(self.sql_dir, "staging/unmapped_fields")).fetchall()}
         self.run.unmapped_fields |= unmapped - self.connector.metadata_fields
-        frame = contract.shape(meta, long, self.partner.recode, self.codebook, self.windows, self.connector.naive_timezone)
+        frame = contract.shape(
+            meta, long, self.partner.recode, self.codebook, self.windows, self.connector.naive_timezone
+        )
         checked = contract.validate(frame, self.schema, now)
         if len(checked.failures):
             self.con.register("page_failures", checked.failures)
@@ -165,19 +173,31 @@ def _hmac_pads(key: bytes) -> tuple[bytes, bytes]:
     return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
 
 
-def refresh_reference(con: duckdb.DuckDBPyConnection, settings: Settings, codebook: Codebook, registry: Registry) -> None:
+def refresh_reference(
+    con: duckdb.DuckDBPyConnection, settings: Settings, codebook: Codebook, registry: Registry
+) -> None:
     """Replace the labelled reference tables from the codebook and the registry."""
     frames = {
         "ref_items": codebook.items_frame(),
         "ref_options": codebook.options_frame(),
         "ref_org_types": pd.DataFrame(
-            {"org_type": [o.code for o in codebook.org_types], "org_type_label": [o.label for o in codebook.org_types]}
+            {
+                "org_type": [o.code for o in codebook.org_types],
+                "org_type_label": [o.label for o in codebook.org_types],
+            }
         ),
-        "ref_waves": pd.DataFrame([
-            {"wave": w.code, "wave_label": w.label, "instrument_version": w.instrument_version,
-             "opens": w.opens, "closes": w.closes}
-            for w in registry.waves
-        ]),  # fmt: skip
+        "ref_waves": pd.DataFrame(
+            [
+                {
+                    "wave": w.code,
+                    "wave_label": w.label,
+                    "instrument_version": w.instrument_version,
+                    "opens": w.opens,
+                    "closes": w.closes,
+                }
+                for w in registry.waves
+            ]
+        ),  # fmt: skip
         "ref_partners": pd.DataFrame(
             [{"partner_id": p.id, "partner_name": p.name, "org_type": p.org_type} for p in registry.partners]
         ),

@@ -49,7 +49,10 @@ class PartnerRun:
 
 
 def record(con: duckdb.DuckDBPyConnection, sql_dir: Path, run: PartnerRun) -> None:
-    params = {name: getattr(run, name) for name in ("run_id", "partner_id", "started_at", "finished_at", "status", "pages", "error")}
+    params = {
+        name: getattr(run, name)
+        for name in ("run_id", "partner_id", "started_at", "finished_at", "status", "pages", "error")
+    }
     params.update({name: getattr(run, name) for name in COUNTS})
     params["unmapped_fields"] = sorted(run.unmapped_fields)
     db.run(con, sql_dir, "ops/upsert_run", params)

@@ -84,7 +84,9 @@ def test_an_unreachable_host_is_unreachable(world: Demo, tmp_path) -> None:
 
 def test_real_kobo_payload_keeps_group_paths_and_drops_identifiers(tmp_path) -> None:
     """Submissions recorded from kobo.unhcr.org (shared/payloads): names are dropped, group paths kept."""
-    recorded = json.loads((SHARED / "payloads/kobotoolbox/v2_data_group_paths_renamed_between_versions.json").read_text())
+    recorded = json.loads(
+        (SHARED / "payloads/kobotoolbox/v2_data_group_paths_renamed_between_versions.json").read_text()
+    )
     emulator = KoboEmulator()
     emulator.add_asset("aDMHypRASH2EuJdvKMx5Mi", "tok", recorded["results"])
     server = emulator.serve()

@@ -97,7 +97,8 @@ class KoboConnector:
             raise PayloadError(self.partner_id, "page is not JSON") from exc
         if nxt and not http.same_origin(nxt, self.config.base_url):
             raise PartnerError(
-                self.partner_id, f"'next' leads to another origin ({http.redact(nxt)}); the token is not sent there"
+                self.partner_id,
+                f"'next' leads to another origin ({http.redact(nxt)}); the token is not sent there",
             )
         return nxt or ""
 

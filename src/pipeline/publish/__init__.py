@@ -29,7 +29,9 @@ def publish(settings: Settings) -> Publication:
         marts = {name: con.execute(f"select * from marts.{name}").df() for name in _MARTS}
     finally:
         con.close()
-    protected = protect(marts["item_results"], marts["item_distribution"], marts["field_results"], settings.disclosure_k)
+    protected = protect(
+        marts["item_results"], marts["item_distribution"], marts["field_results"], settings.disclosure_k
+    )
     out = settings.publish_dir
     out.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
@@ -41,9 +43,13 @@ def publish(settings: Settings) -> Publication:
     manifest = {
         "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "disclosure_k": settings.disclosure_k,
-        "tables": {name: {"rows": len(f), "rows_with_hidden_cells": suppressed[name]} for name, f in protected.tables().items()},
+        "tables": {
+            name: {"rows": len(f), "rows_with_hidden_cells": suppressed[name]} for name, f in protected.tables().items()
+        },
     }
-    files.append(_replace(out / "manifest.json", lambda p: p.write_text(json.dumps(manifest, indent=2), encoding="utf-8")))
+    files.append(
+        _replace(out / "manifest.json", lambda p: p.write_text(json.dumps(manifest, indent=2), encoding="utf-8"))
+    )
     return Publication(out, files, suppressed)
 
 
