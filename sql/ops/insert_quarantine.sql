@@ -10,4 +10,4 @@ select
     reason,
     $schema_version,
     $quarantined_at
-from page_failures
+from batch_failures

@@ -3,10 +3,10 @@ select
     record_id,
     $partner_id,
     source_id,
-    $page_id,
+    page_id,
     ordinal,
     $fetched_at,
     record_sha256,
     record::json
-from page_classified
+from batch_classified
 where disposition = 'new'

@@ -1,8 +1,8 @@
--- Partner fields on the page that no mapping names: reported as schema drift, kept in raw.
+-- Partner fields in the batch that no mapping names: reported as schema drift, kept in raw.
 select distinct field
 from (
     select unnest(json_keys(record)) as field
-    from page_classified
+    from batch_classified
     where disposition = 'new'
 )
 where field not in (select partner_code from partner_mapping)

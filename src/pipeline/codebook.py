@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from pipeline.errors import ConfigError
+from pipeline.yaml_io import read_yaml
 
 ItemType = Literal["scale", "yesno", "multi", "text"]
 # yes/no items share this scale, so their codes are validated and labelled like any other scale's.
@@ -183,7 +184,7 @@ class Codebook(_Model):
 def load_codebook(path: Path) -> Codebook:
     """Read and check the codebook; an error names the file and every inconsistency found."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = read_yaml(path)
         return Codebook.model_validate(data)
     except FileNotFoundError as exc:
         raise ConfigError(f"codebook {path} not found") from exc

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pipeline import db, runs
 from pipeline.codebook import load_codebook
 from pipeline.errors import PipelineError
+from pipeline.extract import Page
 from pipeline.load import PartnerLoader, cursor
 from pipeline.registry import load_registry
 from pipeline.settings import Settings
@@ -26,8 +27,14 @@ def ingest_partner(settings: Settings, partner_id: str, run_id: str) -> runs.Par
         try:
             connector = partner.connector.open(partner.id, partner.secret(), settings, partner.identifier_fields)
             loader = PartnerLoader(con, settings, codebook, registry, partner, connector, run)
+            batch: list[Page] = []
             for page in connector.pull(cursor(con, partner.id)):
-                loader.load(page)
+                batch.append(page)
+                if sum(p.records.num_rows for p in batch) >= settings.batch_rows:
+                    loader.load(batch)
+                    batch = []
+            if batch:
+                loader.load(batch)
         except PipelineError as exc:
             run.finish(str(exc))
             raise

@@ -1,9 +1,11 @@
-"""Loading a partner's pages into DuckDB: raw → staging → core, one transaction per page, idempotently.
+"""Loading a partner's pages into DuckDB: raw → staging → core, one transaction per batch, idempotently.
 
-Each page is handled as columns from end to end: DuckDB classifies its responses against what is stored,
-maps partner codes to items, pandas and pandera check the batch, and valid rows are upserted into core. A page
-either loads whole (with its cursor and the run's counts) or not at all, so a crash loses nothing and a rerun
-neither duplicates nor skips.
+A batch is a few consecutive pages (settings.batch_rows responses at most, plus one page): large enough that
+the fixed cost of a validation pass is shared, small enough that memory is bounded by the batch and never by
+the pull. Each batch is handled as columns from end to end: DuckDB classifies its responses against what is
+stored, maps partner codes to items, pandas and pandera check the batch, and valid rows are upserted into core.
+A batch either loads whole (with its cursor and the run's counts) or not at all, so a crash loses nothing and a
+rerun neither duplicates nor skips.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from datetime import UTC, datetime
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from pipeline import contract, db, runs
 from pipeline.codebook import Codebook
@@ -59,54 +62,66 @@ class PartnerLoader:
         con.register("partner_mapping", mapping)
         con.execute("create or replace temp table run_seen (source_id varchar, record_sha256 varchar)")
 
-    def load(self, page: Page) -> None:
-        """Load one page in one transaction; the run's counts and the cursor move with it."""
+    def load(self, pages: list[Page]) -> None:
+        """Load consecutive pages in one transaction; the run's counts and the cursor move with them."""
         now = datetime.now(UTC)
-        page_id = uuid.uuid4().hex
-        common = {"partner_id": self.partner.id, "page_id": page_id}
+        page_ids = [uuid.uuid4().hex for _ in pages]
+        records = pa.concat_tables(
+            [
+                page.records.append_column("page_id", pa.array([page_id] * page.records.num_rows, pa.string()))
+                for page, page_id in zip(pages, page_ids, strict=True)
+            ]
+        )
+        records = records.append_column("position", pa.array(range(records.num_rows), pa.int64()))
         self.con.begin()
         try:
-            db.run(self.con, self.sql_dir, "raw/insert_page", {
-                **common,
-                "run_id": self.run.run_id,
-                "fetched_at": now,
-                "request": page.request,
-                "sha256": hashlib.sha256(page.body).hexdigest(),
-                "bytes": len(page.body),
-                "n_records": page.records.num_rows,
-            })  # fmt: skip
-            self.con.register("page_records", page.records)
-            db.run(self.con, self.sql_dir, "raw/classify_page", common)
-            db.run(self.con, self.sql_dir, "raw/insert_records", {**common, "fetched_at": now})
+            for page, page_id in zip(pages, page_ids, strict=True):
+                db.run(self.con, self.sql_dir, "raw/insert_page", {
+                    "page_id": page_id,
+                    "partner_id": self.partner.id,
+                    "run_id": self.run.run_id,
+                    "fetched_at": now,
+                    "request": page.request,
+                    "sha256": hashlib.sha256(page.body).hexdigest(),
+                    "bytes": len(page.body),
+                    "n_records": page.records.num_rows,
+                })  # fmt: skip
+            self.con.register("batch_records", records)
+            db.run(self.con, self.sql_dir, "raw/classify_batch", {"partner_id": self.partner.id})
+            db.run(self.con, self.sql_dir, "raw/insert_records", {"partner_id": self.partner.id, "fetched_at": now})
             db.run(self.con, self.sql_dir, "raw/remember_seen")
             counts = dict(
-                self.con.execute("select disposition, count(*) from page_classified group by disposition").fetchall()
+                self.con.execute("select disposition, count(*) from batch_classified group by disposition").fetchall()
             )
             quarantined, inserted, updated = self._load_new(now)
-            if page.cursor:
+            cursor = next((p.cursor for p in reversed(pages) if p.cursor), None)
+            if cursor:
                 db.run(self.con, self.sql_dir, "ops/set_cursor", {
-                    "partner_id": self.partner.id, "cursor": page.cursor, "updated_at": now,
+                    "partner_id": self.partner.id, "cursor": cursor, "updated_at": now,
                 })  # fmt: skip
-            self.run.add({
-                "fetched": page.records.num_rows,
-                "unchanged": counts.get("unchanged", 0),
-                "duplicates": counts.get("duplicate", 0),
-                "quarantined": quarantined,
-                "inserted": inserted,
-                "updated": updated,
-            })  # fmt: skip
+            self.run.add(
+                {
+                    "fetched": records.num_rows,
+                    "unchanged": counts.get("unchanged", 0),
+                    "duplicates": counts.get("duplicate", 0),
+                    "quarantined": quarantined,
+                    "inserted": inserted,
+                    "updated": updated,
+                },
+                pages=len(pages),
+            )
             runs.record(self.con, self.sql_dir, self.run)
             self.con.commit()
         except BaseException:
             self.con.rollback()
             raise
         finally:
-            self.con.unregister("page_records")
+            self.con.unregister("batch_records")
 
     def _load_new(self, now: datetime) -> tuple[int, int, int]:
-        """Map, validate and load the page's new versions; returns (quarantined, inserted, updated)."""
+        """Map, validate and load the batch's new versions; returns (quarantined, inserted, updated)."""
         meta = self.con.execute(
-            "select record_id, source_id, submitted_at from page_classified where disposition = 'new'"
+            "select record_id, source_id, submitted_at from batch_classified where disposition = 'new'"
         ).df()
         if meta.empty:
             return 0, 0, 0
@@ -118,12 +133,12 @@ class PartnerLoader:
         )
         checked = contract.validate(frame, self.schema, now)
         if len(checked.failures):
-            self.con.register("page_failures", checked.failures)
+            self.con.register("batch_failures", checked.failures)
             db.run(self.con, self.sql_dir, "ops/insert_quarantine", {
                 "run_id": self.run.run_id, "partner_id": self.partner.id,
                 "schema_version": self.schema.name, "quarantined_at": now,
             })  # fmt: skip
-            self.con.unregister("page_failures")
+            self.con.unregister("batch_failures")
         quarantined = checked.failures["record_id"].nunique()
         if checked.valid.empty:
             return quarantined, 0, 0

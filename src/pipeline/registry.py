@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pipeline.codebook import Codebook
 from pipeline.errors import ConfigError
 from pipeline.extract.kobo import KoboSettings
+from pipeline.yaml_io import read_yaml
 
 # Adding a connector: its settings model joins this union; nothing else here changes.
 ConnectorSettings = Annotated[KoboSettings, Field(discriminator="kind")]
@@ -128,7 +129,7 @@ def _recode_target_codes(codebook: Codebook, target: str) -> set[str] | None:
 def load_registry(path: Path, codebook: Codebook, *, check_secrets: bool = True) -> Registry:
     """Read and validate the registry; raises ConfigError listing every problem, each naming its partner."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = read_yaml(path) or {}
     except FileNotFoundError as exc:
         raise ConfigError(f"partner registry {path} not found") from exc
     except yaml.YAMLError as exc:

@@ -17,7 +17,7 @@ COUNTS = ("fetched", "inserted", "updated", "unchanged", "quarantined", "duplica
 @dataclass
 class PartnerRun:
     """Counts of one partner in one run. Invariant: fetched = inserted + updated + unchanged + quarantined
-    + duplicates, page by page, because every response of a page gets exactly one disposition."""
+    + duplicates, batch by batch, because every response of a batch gets exactly one disposition."""
 
     run_id: str
     partner_id: str
@@ -38,8 +38,8 @@ class PartnerRun:
     def loaded(self) -> int:
         return self.inserted + self.updated
 
-    def add(self, counts: dict[str, int]) -> None:
-        self.pages += 1
+    def add(self, counts: dict[str, int], pages: int) -> None:
+        self.pages += pages
         for name in COUNTS:
             setattr(self, name, getattr(self, name) + counts.get(name, 0))
 

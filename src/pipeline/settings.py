@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     http_timeout_seconds: float = 30.0
     http_retries: int = 5
     page_size: int = Field(default=1000, ge=1)
+    # Responses validated and loaded together (pages are never split): bounds memory, shares fixed costs.
+    batch_rows: int = Field(default=5000, ge=1)
 
     @property
     def sql_dir(self) -> Path:

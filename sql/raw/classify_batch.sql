@@ -1,19 +1,21 @@
--- Decide for every response on the page whether it is new (a first or changed version), unchanged since it
--- was last stored, or a duplicate within this run. Reads the registered Arrow table page_records.
-create or replace temp table page_classified as
+-- Decide for every response of the batch whether it is new (a first or changed version), unchanged since it
+-- was last stored, or a duplicate within this run. Reads the registered Arrow table batch_records.
+create or replace temp table batch_classified as
 with incoming as (
     select
+        page_id,
         ordinal,
+        position,
         source_id,
         submitted_at,
         record,
         sha256(record) as record_sha256,
-        -- a response listed twice on one page: its last listing is the one that counts
+        -- a response listed twice in one batch: its last listing is the one that counts
         row_number() over (
-            partition by coalesce(source_id, 'ordinal:' || ordinal::varchar)
-            order by ordinal desc
+            partition by coalesce(source_id, 'position:' || position::varchar)
+            order by position desc
         ) as nth_from_last
-    from page_records
+    from batch_records
 ),
 
 stored as (
@@ -31,12 +33,13 @@ seen as (
 )
 
 select
+    incoming.page_id,
     incoming.ordinal,
     incoming.source_id,
     incoming.submitted_at,
     incoming.record,
     incoming.record_sha256,
-    $page_id || ':' || incoming.ordinal::varchar as record_id,
+    incoming.page_id || ':' || incoming.ordinal::varchar as record_id,
     case
         when incoming.nth_from_last > 1 then 'duplicate'
         when seen.source_id is not null then 'duplicate'
