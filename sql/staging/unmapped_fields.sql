@@ -1,9 +1,9 @@
 -- Partner fields in the batch that no mapping names: reported as schema drift, kept in raw.
 select distinct field
 from (
-    select unnest(json_keys(record)) as field
+    select unnest(json_keys(record::json)) as field
     from batch_classified
     where disposition = 'new'
 )
-where field not in (select partner_code from partner_mapping)
+where not list_contains($partner_codes::varchar[], field)
 order by field

@@ -52,14 +52,10 @@ class PartnerLoader:
         self.schema = contract.schema(codebook)
         self._pads = _hmac_pads(respondent_key(settings))
         refresh_reference(con, settings, codebook, registry)
-        mapping = pd.DataFrame(
-            {
-                "partner_code": list(partner.mapping),
-                "json_path": ['$."' + code + '"' for code in partner.mapping],
-                "item_code": list(partner.mapping.values()),
-            }
-        )
-        con.register("partner_mapping", mapping)
+        self._mapping = {
+            "item_codes": list(partner.mapping.values()),
+            "json_paths": ['$."' + code + '"' for code in partner.mapping],
+        }
         con.execute("create or replace temp table run_seen (source_id varchar, record_sha256 varchar)")
 
     def load(self, pages: list[Page]) -> None:
@@ -125,9 +121,11 @@ class PartnerLoader:
         ).df()
         if meta.empty:
             return 0, 0, 0
-        long = self.con.execute(db.sql(self.sql_dir, "staging/map_answers")).df()
-        unmapped = {f for (f,) in self.con.execute(db.sql(self.sql_dir, "staging/unmapped_fields")).fetchall()}
-        self.run.unmapped_fields |= unmapped - self.connector.metadata_fields
+        long = self.con.execute(db.sql(self.sql_dir, "staging/map_answers"), self._mapping).df()
+        unmapped = self.con.execute(
+            db.sql(self.sql_dir, "staging/unmapped_fields"), {"partner_codes": list(self.partner.mapping)}
+        ).fetchall()
+        self.run.unmapped_fields |= {f for (f,) in unmapped} - self.connector.metadata_fields
         frame = contract.shape(
             meta, long, self.partner.recode, self.codebook, self.windows, self.connector.naive_timezone
         )

@@ -33,14 +33,22 @@ def is_identifier(key: str, extra: Iterable[str]) -> bool:
 
 
 def page_records(
-    partner_id: str, body: bytes, array_path: str, id_key: str, time_key: str, drop: Iterable[str]
+    con: duckdb.DuckDBPyConnection,
+    partner_id: str,
+    body: bytes,
+    array_path: str,
+    id_key: str,
+    time_key: str,
+    drop: Iterable[str],
 ) -> pa.Table:
-    """Records of a JSON page whose responses sit at array_path (e.g. '$.results[*]')."""
+    """Records of a JSON page whose responses sit at array_path (e.g. '$.results[*]').
+
+    con is an in-memory DuckDB the connector keeps for its pull (opening one per page costs more than parsing).
+    """
     drop = frozenset(drop)
-    con = duckdb.connect()
     try:
         con.execute(
-            "create temp table recs as select unnest(json_extract(?::json, ?)) as rec",
+            "create or replace temp table recs as select unnest(json_extract(?::json, ?)) as rec",
             [body.decode("utf-8"), array_path],
         )
         keys = [k for (k,) in con.execute("select distinct unnest(json_keys(rec)) from recs").fetchall()]
@@ -58,8 +66,6 @@ def page_records(
         ).to_arrow_table()
     except (duckdb.Error, UnicodeDecodeError) as exc:
         raise PayloadError(partner_id, f"page is not the JSON expected ({type(exc).__name__}: {exc})") from exc
-    finally:
-        con.close()
     return table.cast(RECORD_SCHEMA)
 
 

@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Literal
 
+import duckdb
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -71,24 +72,28 @@ class KoboConnector:
         if cursor:
             params["query"] = json.dumps({"_submission_time": {"$gte": cursor}})  # type: ignore[index]
         seen: set[str] = set()
-        while url:
-            if url in seen:
-                raise PayloadError(self.partner_id, f"pagination loops: 'next' points back to {http.redact(url)}")
-            seen.add(url)
-            response = http.get(
-                self.partner_id,
-                self._session,
-                url,
-                self._timeout,
-                params=params,
-                headers={"Authorization": f"Token {self._token}", "Accept": "application/json"},
-            )
-            records = page_records(
-                self.partner_id, response.content, "$.results[*]", "_id", "_submission_time", self._drop
-            )
-            cursor = _max(cursor, records)
-            yield Page(http.redact(response.url), response.content, records, cursor)
-            url, params = self._next(response), None
+        duck = duckdb.connect()
+        try:
+            while url:
+                if url in seen:
+                    raise PayloadError(self.partner_id, f"pagination loops: 'next' points back to {http.redact(url)}")
+                seen.add(url)
+                response = http.get(
+                    self.partner_id,
+                    self._session,
+                    url,
+                    self._timeout,
+                    params=params,
+                    headers={"Authorization": f"Token {self._token}", "Accept": "application/json"},
+                )
+                records = page_records(
+                    duck, self.partner_id, response.content, "$.results[*]", "_id", "_submission_time", self._drop
+                )
+                cursor = _max(cursor, records)
+                yield Page(http.redact(response.url), response.content, records, cursor)
+                url, params = self._next(response), None
+        finally:
+            duck.close()
 
     def _next(self, response: object) -> str:
         try:
