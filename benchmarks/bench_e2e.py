@@ -37,6 +37,7 @@ started = time.perf_counter()
 run_id = uuid.uuid4().hex
 runs = [ingest_partner(settings, partner_id, run_id) for partner_id in sys.argv[1:]]
 loaded = time.perf_counter()
+ingest_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 build_marts(settings)
 publish(settings)
 done = time.perf_counter()
@@ -46,6 +47,7 @@ print(json.dumps({
     "quarantined": sum(r.quarantined for r in runs),
     "ingest_s": loaded - started,
     "total_s": done - started,
+    "ingest_rss_mb": ingest_rss,
     "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
 }))
 """
@@ -63,8 +65,10 @@ def bench(responses: int) -> dict:
                 env={**os.environ, **world.env},
                 capture_output=True,
                 text=True,
-                check=True,
+                check=False,
             )
+    if child.returncode:
+        raise SystemExit(f"the pipeline failed:\n{child.stderr[-3000:]}")
     result = json.loads(child.stdout.strip().splitlines()[-1])
     assert result["fetched"] == served, (result, served)
     return {"responses": served, "generated_s": generated, **result}
@@ -74,13 +78,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--responses", type=int, nargs="+", default=[10_000, 100_000])
     args = parser.parse_args()
-    print("| responses | ingest s | end to end s | responses/s (end to end) | peak RSS MiB |")
-    print("|---:|---:|---:|---:|---:|")
+    print("| responses | ingest s | end to end s | responses/s (end to end) | peak RSS MiB ingest | peak RSS MiB end |")
+    print("|---:|---:|---:|---:|---:|---:|")
     for n in args.responses:
         r = bench(n)
         rate = r["responses"] / r["total_s"]
         print(
-            f"| {r['responses']:,} | {r['ingest_s']:.1f} | {r['total_s']:.1f} | {rate:,.0f} | {r['peak_rss_mb']:.0f} |",
+            f"| {r['responses']:,} | {r['ingest_s']:.1f} | {r['total_s']:.1f} | {rate:,.0f} "
+            f"| {r['ingest_rss_mb']:.0f} | {r['peak_rss_mb']:.0f} |",
             flush=True,
         )
 

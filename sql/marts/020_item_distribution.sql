@@ -13,7 +13,8 @@ counts as (
         org_type,
         item_code,
         answer_code,
-        count(distinct respondent_key) as n
+        -- core holds one row per respondent, item and code, so rows are respondents
+        count(*) as n
     from marts.answers_in_scope
     where answer_code is not null
     group by all

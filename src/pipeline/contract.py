@@ -168,6 +168,8 @@ def answers(valid: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
         .rename(columns={"answer": "answer_code"})
     )
     text = long[types == "text"].rename(columns={"answer": "answer_text"})
+    # An option ticked twice ("a a") is one answer: core keeps one row per respondent, item and code.
+    ticked = ticked.drop_duplicates(["record_id", "item_code", "answer_code"])
     return pd.concat([coded, ticked, text], ignore_index=True).reindex(
         columns=["record_id", "item_code", "answer_code", "answer_text"]
     )

@@ -21,10 +21,14 @@ create table if not exists ops.migrations (
 """
 
 
-def connect(path: Path, sql_dir: Path) -> duckdb.DuckDBPyConnection:
-    """Open the working file and bring its schema up to date before anyone writes to it."""
+def connect(path: Path, sql_dir: Path, memory_limit: str = "2GB") -> duckdb.DuckDBPyConnection:
+    """Open the working file and bring its schema up to date before anyone writes to it.
+
+    DuckDB's buffer pool would otherwise grow towards 80% of the machine's memory as the file grows; a
+    nightly job shares the machine, so it gets a bound (DuckDB spills to disk beyond it).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path))
+    con = duckdb.connect(str(path), config={"memory_limit": memory_limit})
     con.execute("set time zone 'UTC'")
     migrate(con, sql_dir / "migrations")
     return con

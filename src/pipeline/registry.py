@@ -131,7 +131,9 @@ def load_registry(path: Path, codebook: Codebook, *, check_secrets: bool = True)
     try:
         data = read_yaml(path) or {}
     except FileNotFoundError as exc:
-        raise ConfigError(f"partner registry {path} not found") from exc
+        raise ConfigError(
+            f"partner registry {path} not found (set PIPELINE_PARTNERS_FILE; `pipeline demo` shows a working one)"
+        ) from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"partner registry {path} is not valid YAML: {exc}") from exc
     problems: list[str] = []
