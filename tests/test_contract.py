@@ -29,7 +29,7 @@ def _batch(rows: dict[str, dict], codebook: Codebook, registry: Registry, recode
         ],
         columns=["record_id", "item_code", "value"],
     )
-    return contract.shape(meta, long, recode or {}, codebook, registry.wave_windows(), tz)
+    return contract.shape(meta, long, recode or {}, codebook, registry.wave_windows(), tz, "Europe/Berlin")
 
 
 def _check(rows, codebook, registry, **kw) -> contract.Checked:
@@ -152,3 +152,35 @@ def test_answers_are_long_with_one_row_per_ticked_option(codebook, demo_registry
         ],
         key=str,
     )
+
+
+def test_mixed_offsets_and_naive_times_are_all_read(codebook, demo_registry) -> None:
+    frame = _batch(
+        {
+            "a": {"source_id": "1", "submitted_at": "2025-04-02T09:00:00+02:00"},
+            "b": {"source_id": "2", "submitted_at": "2025-04-02T09:00:00Z"},
+            "c": {"source_id": "3", "submitted_at": "2025-04-02T09:00:00"},
+        },
+        codebook,
+        demo_registry,
+        tz="Europe/Berlin",
+    )
+    assert frame["submitted_at"].tolist() == [
+        pd.Timestamp("2025-04-02T07:00:00Z"),
+        pd.Timestamp("2025-04-02T09:00:00Z"),
+        pd.Timestamp("2025-04-02T07:00:00Z"),
+    ]
+
+
+def test_wave_windows_are_local_days(codebook, demo_registry) -> None:
+    """The 2025 wave opens on 1 March: 00:30 in Ludwigshafen is still 28 February in UTC."""
+    frame = _batch(
+        {
+            "early": {"source_id": "1", "submitted_at": "2025-02-28T23:30:00Z"},
+            "late": {"source_id": "2", "submitted_at": "2025-06-30T21:30:00Z"},
+            "after": {"source_id": "3", "submitted_at": "2025-06-30T22:30:00Z"},
+        },
+        codebook,
+        demo_registry,
+    )
+    assert frame["wave"].tolist() == ["2025", "2025", None]

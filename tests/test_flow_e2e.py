@@ -9,7 +9,8 @@ import os
 import subprocess
 import sys
 from collections import Counter, defaultdict
-from datetime import datetime
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pandas as pd
@@ -37,7 +38,9 @@ def _answers(world: Demo, codebook: Codebook, skip: set[str]) -> list[tuple[str,
                     answers[item_code] = table.get(s[code], s[code])
             if any(_invalid(codebook, item, value) for item, value in answers.items()):
                 continue
-            submitted = datetime.fromisoformat(s["_submission_time"]).date()
+            # Kobo sends UTC without an offset; wave windows are days in the city's time zone
+            utc = datetime.fromisoformat(s["_submission_time"]).replace(tzinfo=UTC)
+            submitted = utc.astimezone(ZoneInfo("Europe/Berlin")).date()
             wave = next(w for w in world.registry.waves if w.opens <= submitted <= w.closes)
             asked = {i.code for i in codebook.items_in(wave.instrument_version) if i.field}
             out += [(wave.code, partner.org_type, item, value) for item, value in answers.items() if item in asked]

@@ -103,12 +103,18 @@ def _demo(args: argparse.Namespace) -> int:
     from pipeline import demo
 
     default = Settings()
+    default_env = dict(os.environ)
     data_dir = default.data_dir / "demo" if "PIPELINE_DATA_DIR" not in os.environ else default.data_dir
     settings = Settings(data_dir=data_dir)
     with demo.running(settings) as world:
         os.environ.update(world.env)
         settings = Settings()
         console.print(f"KoboToolbox emulator on {world.url} serving {len(world.registry.partners)} demo partners")
+        if settings.respondent_key_env not in default_env:
+            console.print(
+                f"Respondent key: generated for the demo and kept in {settings.data_dir / 'respondent.key'} "
+                f"(in production it comes from {settings.respondent_key_env})"
+            )
         code = _flow(settings, None)
     console.print(f"DuckDB file:       {settings.db_path}")
     console.print(f"Published tables:  {settings.publish_dir}")

@@ -43,6 +43,7 @@ def shape(
     codebook: Codebook,
     waves: Sequence[tuple[str, str, datetime, datetime]],
     naive_timezone: str,
+    timezone: str,
 ) -> pd.DataFrame:
     """One row per response (index record_id): metadata, wave, and one column per mapped item.
 
@@ -53,7 +54,7 @@ def shape(
     if wide is not None:
         frame = frame.join(wide)
     frame["submitted_at"] = _utc(frame["submitted_at"], naive_timezone)
-    frame["wave"], frame["instrument_version"] = _waves(frame["submitted_at"], waves)
+    frame["wave"], frame["instrument_version"] = _waves(frame["submitted_at"], waves, timezone)
     for item_code, table in _recode_by_item(recode, codebook).items():
         if item_code in frame:
             frame[item_code] = frame[item_code].replace(table)
@@ -61,15 +62,25 @@ def shape(
 
 
 def _utc(raw: pd.Series, naive_timezone: str) -> pd.Series:
-    """Parse ISO timestamps; those without an offset are in the tool's time zone. Unparseable become NaT."""
-    parsed = pd.to_datetime(raw, format="ISO8601", errors="coerce", utc=False)
-    if getattr(parsed.dt, "tz", None) is None:
-        return parsed.dt.tz_localize(naive_timezone, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
-    return parsed.dt.tz_convert("UTC")
+    """Parse ISO timestamps to UTC: those with an offset by it, those without in the tool's time zone (a time
+    that does not exist there, or exists twice, becomes NaT). Unparseable ones become NaT too."""
+    text = raw.astype("string").str.strip()
+    has_offset = text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True).fillna(False).astype(bool)
+    out = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[us, UTC]")
+    if has_offset.any():
+        out[has_offset] = pd.to_datetime(text[has_offset], format="ISO8601", errors="coerce", utc=True)
+    if (~has_offset).any():
+        naive = pd.to_datetime(text[~has_offset], format="ISO8601", errors="coerce")
+        local = naive.dt.tz_localize(naive_timezone, ambiguous="NaT", nonexistent="NaT")
+        out[~has_offset] = local.dt.tz_convert("UTC")
+    return out
 
 
-def _waves(submitted: pd.Series, waves: Sequence[tuple[str, str, datetime, datetime]]) -> tuple[pd.Series, pd.Series]:
-    naive = submitted.dt.tz_localize(None)
+def _waves(
+    submitted: pd.Series, waves: Sequence[tuple[str, str, datetime, datetime]], timezone: str
+) -> tuple[pd.Series, pd.Series]:
+    """The wave whose window (dates in the city's time zone, closing day included) holds each submission."""
+    naive = submitted.dt.tz_convert(timezone).dt.tz_localize(None)
     inside = [(naive >= opens) & (naive <= closes) for _, _, opens, closes in waves]
     wave = np.select(inside, [w[0] for w in waves], default=None)
     version = np.select(inside, [w[1] for w in waves], default=None)
@@ -132,7 +143,12 @@ def _item_column(item: Item, codebook: Codebook) -> pa.Column:
 
 
 def _failures(cases: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
-    cases = cases.dropna(subset=["index"])
+    """One row per failed check and response. A failure of the batch as a whole (no row index, e.g. a wrong
+    column type) is charged to every response, so it is quarantined rather than lost."""
+    whole = cases[cases["index"].isna()]
+    if len(whole):
+        everyone = whole.merge(pd.DataFrame({"row": frame.index}), how="cross").assign(index=lambda d: d["row"])
+        cases = pd.concat([cases[cases["index"].notna()], everyone.drop(columns="row")], ignore_index=True)
     field = cases["column"].astype(object)
     check = cases["check"].astype(object)
     reason = [_BUILTIN_REASONS.get((f, c), c) for f, c in zip(field, check, strict=True)]

@@ -49,6 +49,7 @@ class PartnerLoader:
         )
         self.connector = connector
         self.windows = registry.wave_windows()
+        self.timezone = settings.timezone
         self.schema = contract.schema(codebook)
         self._pads = _hmac_pads(respondent_key(settings))
         refresh_reference(con, settings, codebook, registry)
@@ -127,7 +128,7 @@ class PartnerLoader:
         ).fetchall()
         self.run.unmapped_fields |= {f for (f,) in unmapped} - self.connector.metadata_fields
         frame = contract.shape(
-            meta, long, self.partner.recode, self.codebook, self.windows, self.connector.naive_timezone
+            meta, long, self.partner.recode, self.codebook, self.windows, self.connector.naive_timezone, self.timezone
         )
         checked = contract.validate(frame, self.schema, now)
         if len(checked.failures):

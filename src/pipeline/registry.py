@@ -74,7 +74,7 @@ class Registry(_Model):
         raise ConfigError(f"unknown partner {partner_id!r} (known: {known})")
 
     def wave_windows(self) -> list[tuple[str, str, datetime, datetime]]:
-        """(wave, instrument version, opens, closes) with the closing day included whole, in UTC."""
+        """(wave, instrument version, opens, closes): local dates, the closing day included whole."""
         return [
             (
                 w.code,

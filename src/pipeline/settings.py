@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=lambda: _CHECKOUT / "data")
     partners_file: Path = Field(default_factory=lambda: _CHECKOUT / "partners.yaml")
     codebook_file: Path = Field(default_factory=lambda: _CHECKOUT / "schemas" / "codebook" / "chancencheck.yaml")
+    # The city's time zone: wave windows are dates there.
+    timezone: str = "Europe/Berlin"
     respondent_key_env: str = "PIPELINE_RESPONDENT_KEY"
     disclosure_k: int = Field(default=5, ge=2)
     http_timeout_seconds: float = 30.0

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -28,6 +29,7 @@ FREE_TEXTS = (
     "Mehrsprachige Beratung im Stadtteilbüro Hemshof 👍",
 )
 MISSING = object()
+CITY_TIMEZONE = "Europe/Berlin"  # wave windows are local dates, as in Settings.timezone
 
 
 @dataclass(frozen=True)
@@ -131,9 +133,11 @@ def _draw(rng: np.random.Generator, codebook: Codebook, item: Item, n: int) -> n
 
 
 def _times(rng: np.random.Generator, wave: Wave, n: int, now: datetime) -> list[datetime]:
-    """Submission times inside the wave's window (and not after now), in ascending order, whole seconds."""
-    opens = datetime.combine(wave.opens, datetime.min.time())
-    closes = min(datetime.combine(wave.closes, datetime.max.time()), now)
+    """Submission times in UTC (as Kobo sends them, without offset) inside the wave's window of local days and
+    not after now, ascending, whole seconds."""
+    local = ZoneInfo(CITY_TIMEZONE)
+    opens = datetime.combine(wave.opens, time.min, local).astimezone(UTC)
+    closes = min(datetime.combine(wave.closes, time.max, local).astimezone(UTC), now.replace(tzinfo=UTC))
     span = max(int((closes - opens).total_seconds()), 1)
     offsets = np.sort(rng.integers(0, span, size=n))
-    return [opens + timedelta(seconds=int(s)) for s in offsets]
+    return [(opens + timedelta(seconds=int(s))).replace(tzinfo=None) for s in offsets]
