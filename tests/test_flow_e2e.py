@@ -1,6 +1,7 @@
 """End to end: the nightly Prefect flow against the emulator over loopback, into a temporary DuckDB file.
 
-The expected figures are computed here, from the submissions the emulator served, with plain Python.
+The expected figures are computed here with plain Python, from the generated responses (in instrument
+codes) that the emulator served in the partners' own codes.
 """
 
 from __future__ import annotations
@@ -9,8 +10,6 @@ import os
 import subprocess
 import sys
 from collections import Counter, defaultdict
-from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 import duckdb
 import pandas as pd
@@ -24,33 +23,18 @@ pytestmark = pytest.mark.e2e
 
 
 def _answers(world: Demo, codebook: Codebook, skip: set[str]) -> list[tuple[str, str, str, str]]:
-    """(wave, org_type, item, answer) of every valid response, as the steering group should see them."""
-    out = []
-    for partner in world.registry.partners:
-        if partner.id in skip:
-            continue
-        for s in world.served[partner.id]:
-            answers: dict[str, str] = {}
-            for code, item_code in partner.mapping.items():
-                if s.get(code) not in (None, ""):
-                    item = codebook.item_by_code[item_code]
-                    table = {**partner.recode.get(item.scale or "", {}), **partner.recode.get(item_code, {})}
-                    answers[item_code] = table.get(s[code], s[code])
-            if any(_invalid(codebook, item, value) for item, value in answers.items()):
-                continue
-            # Kobo sends UTC without an offset; wave windows are days in the city's time zone
-            utc = datetime.fromisoformat(s["_submission_time"]).replace(tzinfo=UTC)
-            submitted = utc.astimezone(ZoneInfo("Europe/Berlin")).date()
-            wave = next(w for w in world.registry.waves if w.opens <= submitted <= w.closes)
-            asked = {i.code for i in codebook.items_in(wave.instrument_version) if i.field}
-            out += [(wave.code, partner.org_type, item, value) for item, value in answers.items() if item in asked]
-    return out
-
-
-def _invalid(codebook: Codebook, item_code: str, value: str) -> bool:
-    item = codebook.item_by_code[item_code]
-    codes = {o.code for o in codebook.options_of(item)}
-    return item.type != "text" and not set(value.split() if item.type == "multi" else [value]) <= codes
+    """(wave, org_type, item, answer) of every valid generated response, as the steering group should see
+    them: only items of a Handlungsfeld count in the marts."""
+    in_field = {item.code for item in codebook.items if item.field}
+    return [
+        (response.wave, partner.org_type, item, value)
+        for partner in world.registry.partners
+        if partner.id not in skip
+        for response in world.generated[partner.id]
+        if not response.invalid
+        for item, value in response.answers.items()
+        if item in in_field
+    ]
 
 
 def _expected_item_results(

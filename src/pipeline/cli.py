@@ -109,7 +109,9 @@ def _demo(args: argparse.Namespace) -> int:
     with demo.running(settings) as world:
         os.environ.update(world.env)
         settings = Settings()
-        console.print(f"KoboToolbox emulator on {world.url} serving {len(world.registry.partners)} demo partners")
+        for kind, service in world.services.items():
+            where = f" on {service.url}" if service.server else ""
+            console.print(f"{kind} emulator{where} serving {len(service.served)} demo partners")
         if settings.respondent_key_env not in default_env:
             console.print(
                 f"Respondent key: generated for the demo and kept in {settings.data_dir / 'respondent.key'} "

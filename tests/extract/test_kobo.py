@@ -18,7 +18,7 @@ from tests.conftest import SHARED
 
 def _connector(world: Demo, partner_id: str, settings: Settings, token: str | None = None) -> KoboConnector:
     partner = world.registry.partner(partner_id)
-    config = partner.connector.model_copy(update={"base_url": world.url})
+    config = partner.connector.model_copy(update={"base_url": world.services["kobo"].url})
     return config.open(partner.id, token or os.environ[partner.secret_env], settings, partner.identifier_fields)
 
 
@@ -29,7 +29,7 @@ def test_full_pull_follows_next_page_by_page(world: Demo, run_settings: Settings
     ids = [i for p in pages for i in p.records.column("source_id").to_pylist()]
     assert sorted(ids, key=int) == [str(s["_id"]) for s in served]
     starts = [0 if "start=" not in path else int(path.split("start=")[1].split("&")[0])
-              for _, path in world.emulator.requests]  # fmt: skip
+              for _, path in world.services["kobo"].emulator.requests]  # fmt: skip
     assert starts == [0, 50, 100, 150]
     assert pages[-1].cursor == max(s["_submission_time"] for s in served)
 
@@ -41,7 +41,7 @@ def test_incremental_pull_fetches_only_what_was_submitted_since_the_cursor(world
     new = []
     for n, template in enumerate(world.served["caritas-lu"][-3:], start=1):
         new.append({**template, "_id": 90_000 + n, "_submission_time": (latest + timedelta(minutes=n)).isoformat()})
-    world.emulator.add_submissions(world.registry.partner("caritas-lu").connector.asset_uid, new)
+    world.services["kobo"].emulator.add_submissions(world.registry.partner("caritas-lu").connector.asset_uid, new)
 
     pages = list(connector.pull(cursor))
     ids = [i for p in pages for i in p.records.column("source_id").to_pylist()]
@@ -51,26 +51,26 @@ def test_incremental_pull_fetches_only_what_was_submitted_since_the_cursor(world
 
 
 def test_retry_after_is_honoured_before_trying_again(world: Demo, run_settings: Settings) -> None:
-    world.emulator.faults.add(2, status=503, retry_after=1)
+    world.services["kobo"].emulator.faults.add(2, status=503, retry_after=1)
     pages = list(_connector(world, "hwg-lu", run_settings).pull(None))
     assert sum(p.records.num_rows for p in pages) == len(world.served["hwg-lu"])
-    times = [t for t, _ in world.emulator.requests]
+    times = [t for t, _ in world.services["kobo"].emulator.requests]
     assert len(times) == 3
     assert times[1] - times[0] >= 1.0 and times[2] - times[1] >= 1.0
 
 
 def test_a_partner_down_for_good_is_unreachable_naming_the_partner(world: Demo, tmp_path) -> None:
-    world.emulator.faults.add(10, status=503, retry_after=0)
+    world.services["kobo"].emulator.faults.add(10, status=503, retry_after=0)
     with pytest.raises(PartnerUnreachable, match=r"partner hwg-lu: GET .* answered HTTP 503 after retries"):
         list(_connector(world, "hwg-lu", Settings(data_dir=tmp_path, http_retries=2)).pull(None))
-    assert len(world.emulator.requests) == 3
+    assert len(world.services["kobo"].emulator.requests) == 3
 
 
 def test_a_rejected_token_fails_at_once_naming_the_partner(world: Demo, run_settings: Settings) -> None:
     with pytest.raises(PartnerError, match="partner jobcenter-lu: .*HTTP 401: credentials rejected") as excinfo:
         list(_connector(world, "jobcenter-lu", run_settings, token="wrong").pull(None))
     assert not isinstance(excinfo.value, PartnerUnreachable)
-    assert len(world.emulator.requests) == 1
+    assert len(world.services["kobo"].emulator.requests) == 1
     assert "wrong" not in str(excinfo.value)
 
 

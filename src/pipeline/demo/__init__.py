@@ -1,16 +1,16 @@
-"""Embedded demo partners: their registry, deterministic responses, and the emulator that serves them.
+"""Embedded demo partners: their registry, deterministic responses, and the emulators that serve them.
 
-`pipeline demo`, the tests and the benchmarks all stand the same world up: a KoboToolbox emulator on
-127.0.0.1 with one asset per demo partner, a fresh random token per partner (handed over through the
-partner's secret variable, as in production), and a copy of the demo registry pointing at the emulator.
+`pipeline demo`, the tests and the benchmarks all stand the same world up: one emulator per survey tool on
+127.0.0.1 serving generated responses, a fresh random secret per partner (handed over through the partner's
+secret variable, as in production), and a copy of the demo registry pointing at the emulators.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,9 +19,10 @@ from typing import Any
 import yaml
 
 from pipeline.codebook import Codebook, load_codebook
-from pipeline.demo.generator import Plan, submissions
-from pipeline.emulators.kobo import KoboEmulator
-from pipeline.registry import Registry, load_registry
+from pipeline.emulators import kobo
+from pipeline.emulators.server import DemoService
+from pipeline.emulators.synthetic import Plan, Response, responses
+from pipeline.registry import Partner, Registry, load_registry
 from pipeline.settings import Settings
 
 DEMO_REGISTRY = Path(__file__).with_name("partners.yaml")
@@ -37,18 +38,25 @@ PLANS: dict[str, dict[str, tuple[int, int]]] = {
     "hwg-lu": {"2025": (25, 1), "2026": (28, 0)},
     "fluechtlingshilfe-lu": {"2025": (3, 0), "2026": (4, 0)},
 }
+# Connector kind → the emulator module's serve_demo.
+ServeDemo = Callable[[Codebook, list[tuple[Partner, list[Response]]], Path], DemoService]
+SERVICES: dict[str, ServeDemo] = {"kobo": kobo.serve_demo}
 
 
 @dataclass
 class Demo:
-    """A running demo world: the emulator, what it serves, and the environment that points the pipeline at it."""
+    """A running demo world: the emulators, what they serve, and the environment pointing the pipeline at them."""
 
-    emulator: KoboEmulator
-    url: str
     registry: Registry
     codebook: Codebook
-    served: dict[str, list[dict[str, Any]]]
+    services: dict[str, DemoService]
+    generated: dict[str, list[Response]]
     env: dict[str, str]
+
+    @property
+    def served(self) -> dict[str, list[Any]]:
+        """Each partner's responses in its tool's own shape."""
+        return {pid: rows for service in self.services.values() for pid, rows in service.served.items()}
 
 
 def plans(registry: Registry, scale: float = 1.0) -> list[Plan]:
@@ -66,38 +74,37 @@ def plans(registry: Registry, scale: float = 1.0) -> list[Plan]:
 
 @contextmanager
 def running(settings: Settings, scale: float = 1.0, source: Path = DEMO_REGISTRY) -> Iterator[Demo]:
-    """Start the emulator with generated responses and write a registry pointing at it into data_dir."""
+    """Start the emulators with generated responses and write a registry pointing at them into data_dir."""
     codebook = load_codebook(settings.codebook_file)
     registry = load_registry(source, codebook, check_secrets=False)
-    emulator = KoboEmulator()
-    served: dict[str, list[dict[str, Any]]] = {p.id: [] for p in registry.partners}
+    generated: dict[str, list[Response]] = {p.id: [] for p in registry.partners}
     for plan in plans(registry, scale):
-        served[plan.partner.id] += submissions(codebook, plan, SEED, GENERATED_AT)
-    env: dict[str, str] = {}
-    for partner in registry.partners:
-        env[partner.secret_env] = secrets.token_urlsafe(24)
-        emulator.add_asset(partner.connector.asset_uid, env[partner.secret_env], served[partner.id])
-    server = emulator.serve()
-    try:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        generated[plan.partner.id] += responses(codebook, plan, SEED, GENERATED_AT)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        services: dict[str, DemoService] = {}
+        for kind in sorted({p.connector.kind for p in registry.partners}):
+            partners = [(p, generated[p.id]) for p in registry.partners if p.connector.kind == kind]
+            services[kind] = SERVICES[kind](codebook, partners, settings.data_dir / "emulated" / kind)
+            stack.callback(services[kind].stop)
         partners_file = settings.data_dir / "partners.yaml"
-        _write_pointing_at(source, partners_file, server.url)
+        overrides = {pid: o for service in services.values() for pid, o in service.overrides.items()}
+        _write_pointing_at(source, partners_file, overrides)
+        env = {name: value for service in services.values() for name, value in service.env.items()}
         env.update({
             "PIPELINE_PARTNERS_FILE": str(partners_file),
             "PIPELINE_DATA_DIR": str(settings.data_dir),
             settings.respondent_key_env: os.environ.get(settings.respondent_key_env) or _demo_key(settings.data_dir),
         })  # fmt: skip
-        yield Demo(emulator, server.url, registry, codebook, served, env)
-    finally:
-        server.stop()
+        yield Demo(registry, codebook, services, generated, env)
 
 
-def _write_pointing_at(source: Path, target: Path, url: str) -> None:
+def _write_pointing_at(source: Path, target: Path, overrides: dict[str, dict[str, Any]]) -> None:
     data = yaml.safe_load(source.read_text(encoding="utf-8"))
     for partner in data["partners"]:
-        partner["connector"]["base_url"] = url
+        partner["connector"].update(overrides.get(partner["id"], {}))
     target.write_text(
-        "# Written by `pipeline demo` from the embedded demo registry, pointing at the emulator.\n"
+        "# Written by `pipeline demo` from the embedded demo registry, pointing at the emulators.\n"
         + yaml.safe_dump(data, allow_unicode=True, sort_keys=False),
         encoding="utf-8",
     )

@@ -11,13 +11,20 @@ paths in keys, select_multiple as space-separated codes, Kobo's metadata fields.
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from pipeline.emulators.server import EmulatorServer, FaultQueue, JsonHandler
+from pipeline.codebook import Codebook
+from pipeline.emulators.server import DemoService, EmulatorServer, FaultQueue, JsonHandler
+from pipeline.emulators.synthetic import Response, partner_answers
+from pipeline.registry import Partner
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -127,3 +134,47 @@ class _Handler(JsonHandler):
             "previous": link(max(start - limit, 0)) if start > 0 else None,
             "results": results,
         })  # fmt: skip
+
+
+def submission(partner: Partner, codebook: Codebook, response: Response) -> dict[str, Any]:
+    """A generated response as Kobo stores it: the partner's codes plus Kobo's metadata (as in the recorded
+    payloads), a device id and a contact e-mail among them, which the pipeline must drop."""
+    uid = str(uuid.UUID(int=(response.id * 2654435761) % 2**64 << 64 | response.id))
+    submitted = response.submitted_at
+    return {
+        "_id": response.id,
+        "formhub/uuid": "5d2b0c1e8f4a4b7e9c3d1a2b3c4d5e6f",
+        "start": (submitted - timedelta(minutes=14)).isoformat(timespec="milliseconds") + "-00:00",
+        "end": (submitted - timedelta(seconds=9)).isoformat(timespec="milliseconds") + "-00:00",
+        "today": submitted.date().isoformat(),
+        "deviceid": f"ee.kobo.lu:{response.id * 7919 % 10**9}",
+        "kontakt/email": response.contact["email"],
+        **partner_answers(partner, codebook, response, tick="1"),
+        "__version__": f"v{response.wave}demo",
+        "meta/instanceID": f"uuid:{uid}",
+        "_xform_id_string": partner.connector.asset_uid,
+        "_uuid": uid,
+        "_attachments": [],
+        "_status": "submitted_via_web",
+        "_geolocation": [None, None],
+        "_submission_time": submitted.isoformat(timespec="seconds"),
+        "_tags": [],
+        "_notes": [],
+        "_validation_status": {},
+        "_submitted_by": None,
+        "meta/rootUuid": f"uuid:{uid}",
+    }
+
+
+def serve_demo(codebook: Codebook, partners: list[tuple[Partner, list[Response]]], workdir: Path) -> DemoService:
+    """One emulator for all Kobo partners, an asset and a fresh token each."""
+    emulator = KoboEmulator()
+    service = DemoService(emulator=emulator)
+    for partner, generated in partners:
+        token = secrets.token_urlsafe(24)
+        service.served[partner.id] = [submission(partner, codebook, r) for r in generated]
+        service.env[partner.secret_env] = token
+        emulator.add_asset(partner.connector.asset_uid, token, service.served[partner.id])
+    service.server = emulator.serve()
+    service.overrides = {partner.id: {"base_url": service.server.url} for partner, _ in partners}
+    return service

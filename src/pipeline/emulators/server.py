@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -45,6 +45,30 @@ class EmulatorServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@dataclass
+class DemoService:
+    """What an emulator module's serve_demo() stands up for the demo partners of its tool.
+
+    served: each partner's responses in the tool's own shape; env: the partners' secrets (environment
+    variable → value); overrides: connector settings to point each partner at the emulator (URL or folder).
+    """
+
+    emulator: object = None
+    server: EmulatorServer | None = None
+    served: dict[str, list[Any]] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None, "this tool's demo has no server"
+        return self.server.url
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
 
 
 class FaultQueue:

@@ -1,16 +1,14 @@
-"""Deterministic synthetic responses, shaped as KoboToolbox submissions of a partner's form.
+"""Deterministic synthetic responses: drawn in instrument codes, then shaped as a partner's tool holds them.
 
 The same seed gives the same responses on every machine, so tests and benchmarks can compute the expected
 figures from what was generated. Answers are drawn column by column with numpy; only the assembly of each
-submission's dict is per response, as a Kobo server stores them.
+response is per response, as a survey tool stores them. Each emulator adds its tool's own metadata.
 """
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -43,63 +41,83 @@ class Plan:
     invalid: int = 0
 
 
-def submissions(codebook: Codebook, plan: Plan, seed: int, now: datetime) -> list[dict[str, Any]]:
-    """plan.n Kobo submissions with ids first_id, first_id + 1, ...; the first plan.invalid ones hold an
-    answer code outside the scale (to be quarantined)."""
+@dataclass(frozen=True)
+class Response:
+    """One generated respondent, in instrument codes: the truth that tests compare the pipeline's output with.
+
+    answers maps item codes to an answer code, space-separated option codes (multiple choice) or free text;
+    skipped items are absent. contact holds direct identifiers the partner's form also asks for, which the
+    pipeline must never store. submitted_at is UTC without an offset.
+    """
+
+    id: int
+    submitted_at: datetime
+    wave: str
+    answers: dict[str, str]
+    contact: dict[str, str]
+    invalid: bool
+
+
+def responses(codebook: Codebook, plan: Plan, seed: int, now: datetime) -> list[Response]:
+    """plan.n responses with ids first_id, first_id + 1, ...; the first plan.invalid ones hold an answer code
+    outside the scale (to be quarantined)."""
     rng = np.random.default_rng([seed, plan.first_id])
     n = plan.n
-    items = codebook.items_in(plan.wave.instrument_version)
-    codes = _partner_codes(plan.partner)
-    answers = {item.code: _draw(rng, codebook, item, n) for item in items if item.code in codes}
-    scale_items = [code for code in answers if codebook.item_by_code[code].type == "scale"]
+    asked = {code for code in plan.partner.mapping.values()}
+    items = [item for item in codebook.items_in(plan.wave.instrument_version) if _item_code(item.code) in asked]
+    drawn = {item.code: _draw(rng, codebook, item, n) for item in items}
+    scale_items = [item.code for item in items if item.type == "scale"]
     for row in range(min(plan.invalid, n)):
-        answers[scale_items[row % len(scale_items)]][row] = "7"
-    recode = _inverse_recode(plan.partner, codebook)
+        drawn[scale_items[row % len(scale_items)]][row] = "7"
     times = _times(rng, plan.wave, n, now)
-    rows = []
-    for i in range(n):
-        submitted = times[i]
-        row: dict[str, Any] = {
-            "_id": plan.first_id + i,
-            "formhub/uuid": "5d2b0c1e8f4a4b7e9c3d1a2b3c4d5e6f",
-            "start": (submitted - timedelta(minutes=14)).isoformat(timespec="milliseconds") + "-00:00",
-            "end": (submitted - timedelta(seconds=9)).isoformat(timespec="milliseconds") + "-00:00",
-            "today": submitted.date().isoformat(),
-            "deviceid": f"ee.kobo.lu:{rng.integers(10**9)}",
-            "kontakt/email": f"person{plan.first_id + i}@beispiel.de",
-        }
-        for field in plan.partner.identifier_fields:
-            row[field] = f"Erika Mustermann-{plan.first_id + i}"
-        for item_code, values in answers.items():
-            value = values[i]
-            if value is not MISSING:
-                row[codes[item_code]] = recode.get(item_code, {}).get(value, value)
-        uid = str(uuid.UUID(int=int(rng.integers(2**63)) << 64 | plan.first_id + i))
-        row.update({
-            "__version__": f"v{plan.wave.instrument_version.replace('.', '')}demo",
-            "meta/instanceID": f"uuid:{uid}",
-            "_xform_id_string": plan.partner.connector.asset_uid,
-            "_uuid": uid,
-            "_attachments": [],
-            "_status": "submitted_via_web",
-            "_geolocation": [None, None],
-            "_submission_time": submitted.isoformat(timespec="seconds"),
-            "_tags": [],
-            "_notes": [],
-            "_validation_status": {},
-            "_submitted_by": None,
-            "meta/rootUuid": f"uuid:{uid}",
-        })  # fmt: skip
-        rows.append(row)
-    return rows
+    return [
+        Response(
+            id=plan.first_id + i,
+            submitted_at=times[i],
+            wave=plan.wave.code,
+            answers={code: values[i] for code, values in drawn.items() if values[i] is not MISSING},
+            contact={
+                "email": f"person{plan.first_id + i}@beispiel.de",
+                "name": f"Erika Mustermann-{plan.first_id + i}",
+            },
+            invalid=i < plan.invalid,
+        )
+        for i in range(n)
+    ]
 
 
-def _partner_codes(partner: Partner) -> dict[str, str]:
-    """Item → the partner's question code (the first one mapped, where a group was renamed)."""
-    codes: dict[str, str] = {}
-    for partner_code, item_code in partner.mapping.items():
-        codes.setdefault(item_code, partner_code)
-    return codes
+def partner_answers(partner: Partner, codebook: Codebook, response: Response, tick: str = "Y") -> dict[str, str]:
+    """The response as the partner's tool holds it: under the partner's question codes, in its answer codes.
+
+    Where the partner maps one column per option ("ITEM=option"), each ticked option's column holds tick.
+    """
+    recode = _inverse_recode(partner, codebook)
+    out: dict[str, str] = {}
+    for partner_code, target in _first_code_per_target(partner).items():
+        item_code, _, option = target.partition("=")
+        value = response.answers.get(item_code)
+        if value is None:
+            continue
+        if option:
+            if option in value.split():
+                out[partner_code] = tick
+        else:
+            out[partner_code] = recode.get(item_code, {}).get(value, value)
+    for field in partner.identifier_fields:
+        out[field] = response.contact["name"]
+    return out
+
+
+def _item_code(target: str) -> str:
+    return target.partition("=")[0]
+
+
+def _first_code_per_target(partner: Partner) -> dict[str, str]:
+    """Partner code → target, keeping the first partner code of each target (a renamed group maps twice)."""
+    firsts: dict[str, str] = {}
+    for partner_code, target in partner.mapping.items():
+        firsts.setdefault(target, partner_code)
+    return {code: target for target, code in firsts.items()}
 
 
 def _inverse_recode(partner: Partner, codebook: Codebook) -> dict[str, dict[str, str]]:
