@@ -9,8 +9,9 @@ import uuid
 
 import duckdb
 import pytest
+import yaml
 
-from pipeline import db
+from pipeline import db, demo
 from pipeline.demo import Demo
 from pipeline.errors import PartnerError
 from pipeline.ingest import ingest_partner
@@ -162,3 +163,37 @@ def test_a_migration_changed_after_it_was_applied_is_refused(settings: Settings,
     with pytest.raises(Exception, match="001_x.sql changed after it was applied"):
         db.migrate(con, migrations)
     con.close()
+
+
+def test_one_column_per_option_joins_into_one_multiple_choice_answer(
+    settings: Settings, codebook, tmp_path, monkeypatch
+) -> None:
+    """A form with a yes/no column per option (as LimeSurvey and ODK's split export have) maps via ITEM=option."""
+    data = yaml.safe_load(demo.DEMO_REGISTRY.read_text(encoding="utf-8"))
+    hwg = next(p for p in data["partners"] if p["id"] == "hwg-lu")
+    multi = next(i for i in codebook.items if i.type == "multi" and i.field)
+    del hwg["mapping"][multi.code]
+    hwg["mapping"].update({f"{multi.code}_{o.code}": f"{multi.code}={o.code}" for o in multi.options})
+    data["partners"] = [hwg]
+    source = tmp_path / "partners.yaml"
+    source.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with demo.running(settings, source=source) as world:
+        for name, value in world.env.items():
+            monkeypatch.setenv(name, value)
+        row = world.served["hwg-lu"][-1]
+        assert any(k.startswith(f"{multi.code}_") for k in row), "the option columns are served"
+        run = ingest_partner(Settings(), "hwg-lu", "run-1")
+        ticked = _query(
+            Settings(),
+            "select s.source_id, string_agg(a.answer_code, ' ' order by a.answer_code) from core.answers a "
+            "join core.responses r using (respondent_key) join staging.responses s on s.record_id = r.record_id "
+            "where a.item_code = ? group by s.source_id",
+            [multi.code],
+        )
+    expected = {
+        str(r.id): " ".join(sorted(r.answers[multi.code].split()))
+        for r in world.generated["hwg-lu"]
+        if not r.invalid and multi.code in r.answers
+    }
+    assert run.quarantined == sum(r.invalid for r in world.generated["hwg-lu"])
+    assert dict(ticked) == expected

@@ -35,6 +35,10 @@ def test_the_demo_registry_is_valid(demo_registry) -> None:
         ),
         (lambda d: d["partners"][2].update(id="caritas-lu"), "partner caritas-lu: id: duplicate partner id"),
         (
+            lambda d: d["partners"][3]["mapping"].update({"q_x": "HF1_01=a"}),
+            "partner hwg-lu: mapping: 'q_x' maps to 'HF1_01=a', not an option of a multiple choice",
+        ),
+        (
             lambda d: d["partners"][3].update(org_type="verein"),
             "partner hwg-lu: org_type: 'verein' is not one of",
         ),

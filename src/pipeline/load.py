@@ -53,8 +53,10 @@ class PartnerLoader:
         self.schema = contract.schema(codebook)
         self._pads = _hmac_pads(respondent_key(settings))
         refresh_reference(con, settings, codebook, registry)
+        targets = [target.partition("=") for target in partner.mapping.values()]
         self._mapping = {
-            "item_codes": list(partner.mapping.values()),
+            "item_codes": [item for item, _, _ in targets],
+            "options": [option or None for _, _, option in targets],
             "json_paths": ['$."' + code + '"' for code in partner.mapping],
         }
         con.execute("create or replace temp table run_seen (source_id varchar, record_sha256 varchar)")

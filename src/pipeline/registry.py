@@ -36,6 +36,9 @@ class Wave(_Model):
 
 
 class Partner(_Model):
+    """A partner. mapping: partner question code → item code, or "ITEM=option" for a column that says whether
+    one option of a multiple-choice item was ticked (LimeSurvey's `Q[SQ001]`, ODK's split `q/a`, CSV)."""
+
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     name: str
     org_type: str
@@ -102,9 +105,15 @@ def _problems(registry: Registry, codebook: Codebook, check_secrets: bool) -> li
         seen.add(p.id)
         if p.org_type not in org_types:
             problems.append(f"partner {p.id}: org_type: {p.org_type!r} is not one of {sorted(org_types)}")
-        for code, item in p.mapping.items():
-            if item not in codebook.item_by_code:
-                problems.append(f"partner {p.id}: mapping: {code!r} maps to unknown item {item!r}")
+        for code, target in p.mapping.items():
+            item_code, is_option, option = target.partition("=")
+            item = codebook.item_by_code.get(item_code)
+            if item is None:
+                problems.append(f"partner {p.id}: mapping: {code!r} maps to unknown item {item_code!r}")
+            elif is_option and (item.type != "multi" or option not in {o.code for o in item.options}):
+                problems.append(
+                    f"partner {p.id}: mapping: {code!r} maps to {target!r}, not an option of a multiple choice"
+                )
         for target, table in p.recode.items():
             known = _recode_target_codes(codebook, target)
             if known is None:

@@ -63,8 +63,8 @@ def responses(codebook: Codebook, plan: Plan, seed: int, now: datetime) -> list[
     outside the scale (to be quarantined)."""
     rng = np.random.default_rng([seed, plan.first_id])
     n = plan.n
-    asked = {code for code in plan.partner.mapping.values()}
-    items = [item for item in codebook.items_in(plan.wave.instrument_version) if _item_code(item.code) in asked]
+    asked = {_item_code(target) for target in plan.partner.mapping.values()}
+    items = [item for item in codebook.items_in(plan.wave.instrument_version) if item.code in asked]
     drawn = {item.code: _draw(rng, codebook, item, n) for item in items}
     scale_items = [item.code for item in items if item.type == "scale"]
     for row in range(min(plan.invalid, n)):
