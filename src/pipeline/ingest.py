@@ -32,9 +32,11 @@ def ingest_partner(settings: Settings, partner_id: str, run_id: str) -> runs.Par
                 batch.append(page)
                 if sum(p.records.num_rows for p in batch) >= settings.batch_rows:
                     loader.load(batch)
+                    connector.loaded(batch)
                     batch = []
             if batch:
                 loader.load(batch)
+                connector.loaded(batch)
         except PipelineError as exc:
             run.finish(str(exc))
             raise

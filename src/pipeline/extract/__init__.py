@@ -44,3 +44,7 @@ class Connector(Protocol):
     def pull(self, cursor: str | None) -> Iterator[Page]:
         """Yield the pages of responses submitted at or after cursor (all when None)."""
         ...
+
+    def loaded(self, pages: list[Page]) -> None:
+        """Called once pages are committed, e.g. to archive the files they came from; most need nothing."""
+        ...

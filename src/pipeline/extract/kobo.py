@@ -95,6 +95,9 @@ class KoboConnector:
         finally:
             duck.close()
 
+    def loaded(self, pages: list[Page]) -> None:
+        """Nothing to do: the cursor, stored with the pages, is all Kobo needs."""
+
     def _next(self, response: object) -> str:
         try:
             nxt = response.json().get("next")  # type: ignore[attr-defined]
