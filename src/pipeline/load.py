@@ -40,13 +40,11 @@ class PartnerLoader:
         connector: Connector,
         run: runs.PartnerRun,
     ) -> None:
-        self.con, self.sql_dir, self.codebook, self.partner, self.run = (
-            con,
-            settings.sql_dir,
-            codebook,
-            partner,
-            run,
-        )
+        self.con = con
+        self.sql_dir = settings.sql_dir
+        self.codebook = codebook
+        self.partner = partner
+        self.run = run
         self.connector = connector
         self.windows = registry.wave_windows()
         self.timezone = settings.timezone
