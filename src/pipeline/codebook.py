@@ -76,6 +76,11 @@ class Item(_Model):
     retired_in: str | None = None
     special_category: bool = False
 
+    @property
+    def scale_name(self) -> str | None:
+        """The scale the item is answered on: its own, "janein" for yes/no, none for options and free text."""
+        return YESNO_SCALE if self.type == "yesno" else self.scale
+
 
 class Codebook(_Model):
     instrument: Instrument

@@ -91,7 +91,7 @@ def _recode_by_item(recode: dict[str, dict[str, str]], codebook: Codebook) -> di
     """A partner's recode tables (keyed by scale or by item) resolved to one table per item."""
     tables: dict[str, dict[str, str]] = {}
     for item in codebook.items:
-        table = {**recode.get(item.scale or "", {}), **recode.get(item.code, {})}
+        table = {**recode.get(item.scale_name or "", {}), **recode.get(item.code, {})}
         if table:
             tables[item.code] = table
     return tables

@@ -16,11 +16,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pipeline.codebook import Codebook
 from pipeline.errors import ConfigError
+from pipeline.extract.files import FilesSettings
 from pipeline.extract.kobo import KoboSettings
+from pipeline.extract.limesurvey import LimeSurveySettings
+from pipeline.extract.odk import OdkSettings
 from pipeline.yaml_io import read_yaml
 
 # Adding a connector: its settings model joins this union; nothing else here changes.
-ConnectorSettings = Annotated[KoboSettings, Field(discriminator="kind")]
+ConnectorSettings = Annotated[
+    KoboSettings | LimeSurveySettings | FilesSettings | OdkSettings, Field(discriminator="kind")
+]
 
 
 class _Model(BaseModel):

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from pipeline.codebook import Codebook, load_codebook
-from pipeline.emulators import kobo
+from pipeline.emulators import files, kobo, limesurvey, odk
 from pipeline.emulators.server import DemoService
 from pipeline.emulators.synthetic import Plan, Response, responses
 from pipeline.registry import Partner, Registry, load_registry
@@ -37,10 +37,18 @@ PLANS: dict[str, dict[str, tuple[int, int]]] = {
     "jobcenter-lu": {"2025": (30, 0), "2026": (35, 1)},
     "hwg-lu": {"2025": (25, 1), "2026": (28, 0)},
     "fluechtlingshilfe-lu": {"2025": (3, 0), "2026": (4, 0)},
+    "stadt-bildung-lu": {"2025": (30, 1), "2026": (35, 1)},
+    "staatsphilharmonie-lu": {"2025": (30, 1), "2026": (35, 1)},
+    "awo-lu": {"2025": (30, 1), "2026": (35, 1)},
 }
 # Connector kind → the emulator module's serve_demo.
 ServeDemo = Callable[[Codebook, list[tuple[Partner, list[Response]]], Path], DemoService]
-SERVICES: dict[str, ServeDemo] = {"kobo": kobo.serve_demo}
+SERVICES: dict[str, ServeDemo] = {
+    "kobo": kobo.serve_demo,
+    "limesurvey": limesurvey.serve_demo,
+    "files": files.serve_demo,
+    "odk": odk.serve_demo,
+}
 
 
 @dataclass

@@ -123,7 +123,7 @@ def _first_code_per_target(partner: Partner) -> dict[str, str]:
 def _inverse_recode(partner: Partner, codebook: Codebook) -> dict[str, dict[str, str]]:
     inverse: dict[str, dict[str, str]] = {}
     for item in codebook.items:
-        table = {**partner.recode.get(item.scale or "", {}), **partner.recode.get(item.code, {})}
+        table = {**partner.recode.get(item.scale_name or "", {}), **partner.recode.get(item.code, {})}
         if table:
             inverse[item.code] = {ours: theirs for theirs, ours in table.items()}
     return inverse

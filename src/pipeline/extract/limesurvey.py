@@ -1,0 +1,410 @@
+"""LimeSurvey RemoteControl 2 connector: the complete responses of one survey, pulled in id ranges over JSON-RPC.
+
+API: POST {base_url}{endpoint} (default /index.php/admin/remotecontrol) with {"method", "params": [positional],
+"id"}; the reply is {"id", "result", "error"}. get_session_key(username, password) opens a session (the password
+is the partner's secret), release_session_key closes it, always, also after an error. A key that has expired
+("Invalid session key", spelt "Invalid Session key" by one method) leads to one new login, never more.
+export_responses(key, survey, "json", language, completion, "code", "short", from id, to id, fields) returns the
+export as base64 of UTF-8 JSON, {"responses": [{...}]}, or on older servers each row wrapped as {"<id>": {...}};
+both are read. Values are strings (id and lastpage numbers), SQL NULL is null, an unanswered or unticked item
+"" (multiple choice is one column per option, `Q[SQ001]` holding "Y" or "").
+
+Decisions:
+- Only complete responses (submitdate set) enter the pipeline: each id range is exported with completion
+  "complete". Incomplete responses never reach raw, core or the marts; they are only counted by id, with a cheap
+  export of completion "incomplete" over the same range that asks for the id column alone.
+- The cursor is {"from_id": N}: N is the lowest id that was still incomplete at the last pull, else one past the
+  highest complete id seen. A response completed later is therefore pulled then; the complete ones re-read
+  above it count as unchanged downstream. An abandoned response keeps the cursor where it is, so every pull
+  re-reads the responses after it: cheap for the few thousand a survey has. A response edited in LimeSurvey's
+  admin after it was pulled is seen only if it lies above the cursor (the API has no "changed since").
+- Pages are id ranges from_id..from_id + ids_per_page - 1 (inclusive). Which ids exist comes from the data
+  itself: a range past the end exports {"responses": []}. After the first range holding no response at all, one
+  open-ended id-only export (completion "all") says whether any response lies beyond: if so the pull jumps to
+  it (a gap of deleted responses wider than a range), else it ends. "No Data, could not get max id." means a
+  survey without any response: an empty pull, not a failure. A server that ignores the range is an error, and
+  no pull reads more than MAX_RANGES ranges.
+- submitted_at is `submitdate` as sent: server-local time without a zone, read in the partner's `timezone`
+  (default Europe/Berlin; the connector's naive_timezone) and stored as UTC. A survey that does not record dates
+  sends 1980-01-01 00:00:00 for every complete response: `datestamp` is taken instead where the row has one,
+  otherwise the time stays missing and validation quarantines the response ("submission time missing or not a
+  date"). Such a partner has to switch on date stamps in the survey's settings (possible before activation).
+- `token` and `ipaddr` are removed at extraction (direct identifiers), like the partner's identifier_fields;
+  the other metadata LimeSurvey adds is known (METADATA_FIELDS), so never reported as unmapped.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import requests
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from pipeline.errors import PartnerError, PartnerUnreachable, PayloadError
+from pipeline.extract import RECORD_SCHEMA, Page, http
+from pipeline.extract.json_records import is_identifier
+
+if TYPE_CHECKING:
+    from pipeline.settings import Settings
+
+# Columns of the survey table that are not questions (timings only where the survey saves them); token and
+# ipaddr are not among them because they never get that far: they are removed at extraction.
+METADATA_FIELDS = frozenset(
+    {
+        "id", "submitdate", "lastpage", "startlanguage", "seed", "startdate", "datestamp", "refurl",
+        "interviewtime",
+    }
+)  # fmt: skip
+DEFAULT_ENDPOINT = "/index.php/admin/remotecontrol"
+NOT_DATESTAMPED = "1980-01-01 00:00:00"  # LimeSurvey's submitdate where a survey records no dates
+NO_RESPONSES = "no data, could not get max id."
+MAX_IDS_PER_PAGE = 10_000  # a range is one page, held in memory whole
+MAX_RANGES = 10_000  # per pull: far more than any survey needs, so only a misbehaving server reaches it
+_log = logging.getLogger(__name__)
+
+
+class LimeSurveySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["limesurvey"]
+    base_url: str = Field(pattern=r"^https?://")
+    survey_id: int = Field(ge=1)
+    username: str = Field(min_length=1)
+    endpoint: str = Field(default=DEFAULT_ENDPOINT, pattern=r"^/")
+    language: str | None = None
+    timezone: str = "Europe/Berlin"
+    ids_per_page: int = Field(default=500, ge=1, le=MAX_IDS_PER_PAGE)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not a time zone name such as 'Europe/Berlin'") from exc
+        return value
+
+    def open(self, partner_id: str, secret: str, settings: Settings, drop: tuple[str, ...]) -> LimeSurveyConnector:
+        return LimeSurveyConnector(partner_id, self, secret, settings, drop)
+
+
+class LimeSurveyConnector:
+    metadata_fields = METADATA_FIELDS
+
+    def __init__(
+        self, partner_id: str, config: LimeSurveySettings, password: str, settings: Settings, drop: tuple[str, ...]
+    ) -> None:
+        self.partner_id = partner_id
+        self.config = config
+        self.naive_timezone = config.timezone
+        self._password = password
+        self._timeout = settings.http_timeout_seconds
+        self._session = http.session(settings.http_retries)
+        self._drop = drop
+        self._url = config.base_url.rstrip("/") + config.endpoint
+        self._key: str | None = None
+        self._request_id = 0
+
+    def pull(self, cursor: str | None) -> Iterator[Page]:
+        """Pages of complete responses from the cursor's id on (from the first when None), range by range."""
+        start = _from_id(self.partner_id, cursor)
+        self._key = self._login()
+        duck = duckdb.connect()
+        try:
+            yield from self._ranges(duck, start)
+        finally:
+            duck.close()
+            self._release()
+
+    def loaded(self, pages: list[Page]) -> None:
+        """Nothing to do: the cursor, stored with the pages, is all LimeSurvey needs."""
+
+    def _ranges(self, duck: duckdb.DuckDBPyConnection, start: int) -> Iterator[Page]:
+        lowest_incomplete: int | None = None
+        after_complete = start
+        for _ in range(MAX_RANGES):
+            end = start + self.config.ids_per_page - 1
+            exported = self._export(start, end, "complete")
+            if exported is None:
+                return
+            body, export = exported
+            records = export_records(duck, self.partner_id, export, self._drop)
+            ids = self._ids_within(records.column("source_id"), start, end)
+            incomplete = self._ids(duck, start, end, "incomplete")
+            if len(ids):
+                after_complete = max(after_complete, pc.max(ids).as_py() + 1)
+            if lowest_incomplete is None and len(incomplete):
+                lowest_incomplete = pc.min(incomplete).as_py()
+            cursor = json.dumps({"from_id": after_complete if lowest_incomplete is None else lowest_incomplete})
+            yield Page(self._request(start, end), body, records, cursor)
+            if len(ids) or len(incomplete):
+                start = end + 1
+                continue
+            beyond = self._ids(duck, end + 1, None, "all")
+            if not len(beyond):
+                return
+            start = pc.min(beyond).as_py()
+        raise PayloadError(
+            self.partner_id,
+            f"more than {MAX_RANGES} id ranges in one pull: raise connector.ids_per_page, or check that survey "
+            f"{self.config.survey_id}'s response ids are what LimeSurvey reports",
+        )
+
+    def _request(self, start: int, end: int) -> str:
+        """What a page was, for raw.pages: the endpoint and the call, never the session key."""
+        survey = self.config.survey_id
+        return f"{http.redact(self._url)} export_responses(survey {survey}, json, complete, ids {start}-{end})"
+
+    def _export(
+        self, start: int, end: int | None, completion: str, fields: list[str] | None = None
+    ) -> tuple[bytes, bytes] | None:
+        """The HTTP body and the decoded export of one id range; None when the survey has no response at all."""
+        body, result = self._keyed(
+            "export_responses",
+            self.config.survey_id, "json", self.config.language, completion, "code", "short", start, end, fields,
+        )  # fmt: skip
+        status = _status(result)
+        if status is not None:
+            if status.lower() == NO_RESPONSES:
+                return None
+            raise self._status_error("export_responses", status)
+        try:
+            return body, base64.b64decode(result, validate=True)  # type: ignore[arg-type]
+        except (binascii.Error, TypeError, ValueError) as exc:
+            raise PayloadError(
+                self.partner_id, f"export_responses for ids {_span(start, end)} is not the base64 export expected"
+            ) from exc
+
+    def _ids(self, duck: duckdb.DuckDBPyConnection, start: int, end: int | None, completion: str) -> pa.Array:
+        """Ids of the responses of one completion state in a range (to the last id when end is None), asking
+        for the id column alone."""
+        exported = self._export(start, end, completion, ["id"])
+        if exported is None:
+            return pa.array([], pa.int64())
+        ids = export_records(duck, self.partner_id, exported[1], ()).column("source_id")
+        return self._ids_within(ids, start, end)
+
+    def _ids_within(self, source_ids: pa.ChunkedArray, start: int, end: int | None) -> pa.Array:
+        try:
+            ids = pc.cast(source_ids, pa.int64()).combine_chunks()
+        except pa.ArrowInvalid as exc:
+            raise PayloadError(
+                self.partner_id, f"export for ids {_span(start, end)} holds an id that is no number"
+            ) from exc
+        low, high = pc.min_max(ids).values()
+        if len(ids) and (low.as_py() < start or (end is not None and high.as_py() > end)):
+            raise PayloadError(
+                self.partner_id,
+                f"asked for ids {_span(start, end)}, LimeSurvey sent ids {low}-{high}: the server ignores the id range",
+            )
+        return ids
+
+    def _login(self) -> str:
+        _, result = self._call("get_session_key", self.config.username, self._password)
+        if isinstance(result, str) and result:
+            return result
+        status = _status(result)
+        if status == "Invalid user name or password":
+            raise PartnerError(
+                self.partner_id,
+                f"LimeSurvey rejected the credentials of user {self.config.username!r} ({status}): check "
+                "connector.username in the registry and the password in the partner's secret variable",
+            )
+        raise PartnerError(
+            self.partner_id, f"LimeSurvey refused to log in user {self.config.username!r}: {status or result!r}"
+        )
+
+    def _release(self) -> None:
+        """Close the session; a failure here must not hide the pull's own outcome (the key expires anyway)."""
+        if self._key is None:
+            return
+        key, self._key = self._key, None
+        try:
+            self._call("release_session_key", key)
+        except PartnerError as exc:
+            _log.warning("%s (the session key could not be released; it expires on the server by itself)", exc)
+
+    def _keyed(self, method: str, *params: object) -> tuple[bytes, Any]:
+        """A call under the session key; an expired key leads to one new login and one more try."""
+        body, result = self._call(method, self._key, *params)
+        if not _session_expired(result):
+            return body, result
+        self._key = self._login()
+        body, result = self._call(method, self._key, *params)
+        if _session_expired(result):
+            raise PartnerError(
+                self.partner_id,
+                f"RemoteControl {method}: LimeSurvey rejected the session key again right after a new login "
+                f"({_status(result)}): check the server's session settings (iSessionExpirationTime)",
+            )
+        return body, result
+
+    def _call(self, method: str, *params: object) -> tuple[bytes, Any]:
+        """One JSON-RPC call: the HTTP body as received, and the envelope's result."""
+        self._request_id += 1
+        response = self._post(method, {"method": method, "params": list(params), "id": self._request_id})
+        envelope = self._envelope(method, response)
+        if envelope["error"] is not None:
+            raise PartnerError(
+                self.partner_id,
+                f"RemoteControl {method} failed with the JSON-RPC error {str(envelope['error'])[:200]!r}: check "
+                f"connector.endpoint and that this LimeSurvey version offers {method}",
+            )
+        return response.content, envelope["result"]
+
+    def _post(self, method: str, payload: dict[str, Any]) -> requests.Response:
+        where = f"RemoteControl {method}: POST {http.redact(self._url)}"
+        try:
+            response = self._session.post(self._url, json=payload, timeout=self._timeout)
+        except requests.RequestException as exc:
+            raise PartnerUnreachable(self.partner_id, f"{where} failed: {type(exc).__name__}") from exc
+        if response.status_code == 500 and _is_html(response):
+            raise PartnerError(
+                self.partner_id,
+                f"{where} answered HTTP 500 with an HTML error page: this LimeSurvey does not know the method "
+                "or failed on it; see the server's error log and its version",
+            )
+        if response.status_code == 404:
+            raise PartnerError(
+                self.partner_id,
+                f"{where} answered HTTP 404: connector.base_url and connector.endpoint do not lead to LimeSurvey's "
+                "RemoteControl (without URL rewriting it is /index.php?r=admin/remotecontrol)",
+            )
+        return http.check(self.partner_id, response)
+
+    def _envelope(self, method: str, response: requests.Response) -> dict[str, Any]:
+        """The JSON-RPC envelope; anything else (an empty body, an HTML page) is an error saying why."""
+        where = f"RemoteControl {method}: POST {http.redact(self._url)} answered HTTP {response.status_code}"
+        if not response.content.strip():
+            raise PartnerError(
+                self.partner_id,
+                f"{where} with an empty body: the JSON-RPC interface is probably switched off (LimeSurvey: "
+                "Configuration > Global settings > Interfaces > RPC interface enabled: JSON-RPC)",
+            )
+        try:
+            envelope = json.loads(response.content)
+        except ValueError:
+            envelope = None
+        if isinstance(envelope, dict) and {"result", "error"} <= envelope.keys():
+            return envelope
+        if _is_html(response):
+            raise PartnerError(
+                self.partner_id,
+                f"{where} with an HTML page instead of JSON-RPC: the JSON-RPC interface is switched off, or "
+                "connector.endpoint is not LimeSurvey's RemoteControl URL",
+            )
+        raise PartnerError(
+            self.partner_id,
+            f"{where} with {len(response.content)} bytes that are not a JSON-RPC reply "
+            f"({response.headers.get('Content-Type', 'no content type')}): check connector.base_url and endpoint",
+        )
+
+    def _status_error(self, method: str, status: str) -> PartnerError:
+        survey = self.config.survey_id
+        if status == "No permission":
+            reason = (
+                f"survey {survey} does not exist or user {self.config.username!r} may not export its responses; "
+                "check connector.survey_id and the user's permissions on the survey"
+            )
+        elif status.startswith("No Data, survey table does not exist"):
+            reason = f"survey {survey} has no responses table: it is not activated yet, or connector.survey_id is wrong"
+        elif status.startswith("Language code not found"):
+            reason = f"survey {survey} has no language {self.config.language!r}: fix or remove connector.language"
+        else:
+            reason = f"an application error this connector does not know; see LimeSurvey's documentation of {method}"
+        return PartnerError(self.partner_id, f"RemoteControl {method} answered status {status!r}: {reason}")
+
+
+def export_records(con: duckdb.DuckDBPyConnection, partner_id: str, export: bytes, drop: Iterable[str]) -> pa.Table:
+    """Records of a decoded JSON export, in one statement per step inside DuckDB (no loop over responses).
+
+    Rows wrapped under their id by older servers are unwrapped (the id joins the row). submitted_at is
+    submitdate as sent, or datestamp where submitdate is LimeSurvey's 1980 date for surveys without dates.
+    Identifier keys are removed with a JSON merge patch, as in json_records.
+    """
+    drop = frozenset(drop)
+    try:
+        con.execute("create or replace temp table export as select ?::json as doc", [export.decode("utf-8")])
+        (kind,) = con.execute("select json_type(doc, '$.responses') from export").fetchone()  # type: ignore[misc]
+        if kind != "ARRAY":
+            raise PayloadError(partner_id, "the export holds no 'responses' list")
+        con.execute(
+            """
+            create or replace temp table recs as
+            with listed as (
+                select unnest(json_extract(doc, '$.responses[*]')) as row from export
+            )
+            select
+                case
+                    when json_extract(row, '$.id') is null and len(json_keys(row)) = 1
+                        then json_merge_patch(json_object('id', json_keys(row)[1]), json_extract(row, '$.*')[1])
+                    else row
+                end as rec
+            from listed
+            """
+        )
+        keys = [k for (k,) in con.execute("select distinct unnest(json_keys(rec)) from recs").fetchall()]
+        patch = json.dumps({k: None for k in keys if is_identifier(k, drop)})
+        table = con.sql(
+            """
+            select
+                row_number() over ()::bigint as ordinal,
+                json_extract_string(rec, '$.id') as source_id,
+                case
+                    when json_extract_string(rec, '$.submitdate') = ?
+                        then nullif(json_extract_string(rec, '$.datestamp'), '')
+                    else json_extract_string(rec, '$.submitdate')
+                end as submitted_at,
+                json_merge_patch(rec, ?::json)::varchar as record
+            from recs
+            """,
+            params=[NOT_DATESTAMPED, patch],
+        ).to_arrow_table()
+    except (duckdb.Error, UnicodeDecodeError) as exc:
+        raise PayloadError(partner_id, f"export is not the JSON expected ({type(exc).__name__}: {exc})") from exc
+    return table.cast(RECORD_SCHEMA)
+
+
+def _from_id(partner_id: str, cursor: str | None) -> int:
+    if cursor is None:
+        return 1
+    try:
+        from_id = json.loads(cursor)["from_id"]
+    except (ValueError, TypeError, KeyError):
+        from_id = None
+    if not isinstance(from_id, int) or isinstance(from_id, bool) or from_id < 1:
+        raise PartnerError(
+            partner_id,
+            f'the stored cursor {cursor[:80]!r} is not LimeSurvey\'s {{"from_id": N}}: if the partner changed '
+            "tools, delete its row in ops.cursors to pull everything again",
+        )
+    return from_id
+
+
+def _span(start: int, end: int | None) -> str:
+    return f"{start}-{end if end is not None else 'last'}"
+
+
+def _status(result: Any) -> str | None:
+    """The `status` of an application error (HTTP 200, error null, result {"status": ...}); None otherwise."""
+    if isinstance(result, dict) and isinstance(result.get("status"), str):
+        return result["status"]
+    return None
+
+
+def _session_expired(result: Any) -> bool:
+    return (_status(result) or "").lower() == "invalid session key"
+
+
+def _is_html(response: requests.Response) -> bool:
+    content_type = response.headers.get("Content-Type", "").lower()
+    return "html" in content_type or response.content.lstrip()[:15].lower().startswith((b"<!doctype", b"<html"))
