@@ -159,7 +159,7 @@ def test_identifiers_are_removed_and_metadata_kept(lime: Demo, quick: Settings) 
     served = lime.served[PARTNER]
     assert all(row["token"] and row["ipaddr"] and row["KONTAKT"].startswith("Erika") for row in served)
     records = _records(list(_connector(lime, quick).pull(None)))
-    assert records and not any({"token", "ipaddr", "KONTAKT"} & r.keys() for r in records)
+    assert records and not any({"token", "ipaddr", "refurl", "KONTAKT"} & r.keys() for r in records)
     assert all(r["startlanguage"] == "de" and isinstance(r["lastpage"], int) for r in records)
     assert "Mustermann" not in json.dumps(records, ensure_ascii=False)
 

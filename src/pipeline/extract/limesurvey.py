@@ -29,7 +29,8 @@ Decisions:
   sends 1980-01-01 00:00:00 for every complete response: `datestamp` is taken instead where the row has one,
   otherwise the time stays missing and validation quarantines the response ("submission time missing or not a
   date"). Such a partner has to switch on date stamps in the survey's settings (possible before activation).
-- `token` and `ipaddr` are removed at extraction (direct identifiers), like the partner's identifier_fields;
+- `token` and `ipaddr` are removed at extraction (direct identifiers), like the partner's identifier_fields, and
+  so is `refurl` (the referring page's URL: its query string can carry names or e-mail addresses);
   the other metadata LimeSurvey adds is known (METADATA_FIELDS), so never reported as unmapped.
 """
 
@@ -60,10 +61,12 @@ if TYPE_CHECKING:
 # ipaddr are not among them because they never get that far: they are removed at extraction.
 METADATA_FIELDS = frozenset(
     {
-        "id", "submitdate", "lastpage", "startlanguage", "seed", "startdate", "datestamp", "refurl",
+        "id", "submitdate", "lastpage", "startlanguage", "seed", "startdate", "datestamp",
         "interviewtime",
     }
 )  # fmt: skip
+# Metadata that may identify a person without being named so: removed at extraction with the identifiers.
+DROPPED_METADATA = ("refurl",)
 DEFAULT_ENDPOINT = "/index.php/admin/remotecontrol"
 NOT_DATESTAMPED = "1980-01-01 00:00:00"  # LimeSurvey's submitdate where a survey records no dates
 NO_RESPONSES = "no data, could not get max id."
@@ -109,7 +112,7 @@ class LimeSurveyConnector:
         self._password = password
         self._timeout = settings.http_timeout_seconds
         self._session = http.session(settings.http_retries)
-        self._drop = drop
+        self._drop = (*drop, *DROPPED_METADATA)
         self._url = config.base_url.rstrip("/") + config.endpoint
         self._key: str | None = None
         self._request_id = 0
