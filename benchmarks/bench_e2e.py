@@ -20,9 +20,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 from pipeline import demo
 from pipeline.settings import Settings
 
+PAGE_SETTINGS = ("page_size", "ids_per_page")
 DEMO_TOTAL = sum(n for waves in demo.PLANS.values() for n, _ in waves.values())
 
 CHILD = """
@@ -53,11 +56,24 @@ print(json.dumps({
 """
 
 
+def _registry_with_default_pages(folder: Path) -> Path:
+    """The demo registry without its small demo page sizes (chosen to show paging on 65 responses), so every
+    connector pages as it does by default in production."""
+    data = yaml.safe_load(demo.DEMO_REGISTRY.read_text(encoding="utf-8"))
+    for partner in data["partners"]:
+        for setting in PAGE_SETTINGS:
+            partner["connector"].pop(setting, None)
+    path = folder / "bench-partners.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
 def bench(responses: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         settings = Settings(data_dir=Path(tmp))
+        source = _registry_with_default_pages(Path(tmp))
         generating = time.perf_counter()
-        with demo.running(settings, scale=responses / DEMO_TOTAL) as world:
+        with demo.running(settings, scale=responses / DEMO_TOTAL, source=source) as world:
             generated = time.perf_counter() - generating
             served = sum(len(s) for s in world.served.values())
             child = subprocess.run(

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import duckdb
 import pytest
+import yaml
 
 from pipeline import demo
 from pipeline.codebook import Codebook, load_codebook
@@ -53,3 +56,28 @@ def world(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[demo.
 def run_settings(world: demo.Demo) -> Settings:
     """Settings as the pipeline reads them once the demo environment is in place."""
     return Settings()
+
+
+def query(settings: Settings, sql: str, params: list | None = None) -> list[tuple]:
+    """Read the pipeline's DuckDB file as an analyst would: read-only, closed again at once."""
+    con = duckdb.connect(str(settings.db_path), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+@contextmanager
+def partner_world(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, partner_id: str, **connector: object
+) -> Iterator[demo.Demo]:
+    """The demo world with one demo partner alone (its connector settings changed as given), environment set."""
+    data = yaml.safe_load(demo.DEMO_REGISTRY.read_text(encoding="utf-8"))
+    data["partners"] = [p for p in data["partners"] if p["id"] == partner_id]
+    data["partners"][0]["connector"].update(connector)
+    source = tmp_path / f"{partner_id}.yaml"
+    source.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    with demo.running(settings, source=source) as world:
+        for name, value in world.env.items():
+            monkeypatch.setenv(name, value)
+        yield world

@@ -16,24 +16,17 @@ from pipeline.demo import Demo
 from pipeline.errors import PartnerError
 from pipeline.ingest import ingest_partner
 from pipeline.settings import Settings
+from tests.conftest import query
 
 
 def _ingest_all(world: Demo, settings: Settings) -> dict:
     return {p.id: ingest_partner(settings, p.id, uuid.uuid4().hex) for p in world.registry.partners}
 
 
-def _query(settings: Settings, sql: str, params: list | None = None) -> list[tuple]:
-    con = duckdb.connect(str(settings.db_path), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
-
-
 def _core(settings: Settings) -> tuple[list, list]:
     return (
-        _query(settings, "select * exclude (first_loaded_at, updated_at) from core.responses order by all"),
-        _query(settings, "select * from core.answers order by all"),
+        query(settings, "select * exclude (first_loaded_at, updated_at) from core.responses order by all"),
+        query(settings, "select * from core.answers order by all"),
     )
 
 
@@ -48,7 +41,7 @@ def test_every_fetched_response_is_loaded_or_quarantined(world: Demo, run_settin
         invalid = sum(r.invalid for r in served)
         assert (run.fetched, run.quarantined, run.inserted) == (len(served), invalid, len(served) - invalid)
         assert _invariant_holds(run)
-    loaded = _query(run_settings, "select partner_id, count(*) from core.responses group by all")
+    loaded = query(run_settings, "select partner_id, count(*) from core.responses group by all")
     assert dict(loaded) == {p: r.inserted for p, r in runs.items()}
 
 
@@ -63,7 +56,7 @@ def test_loading_the_same_data_twice_changes_nothing(world: Demo, run_settings: 
     for partner_id, run in again.items():
         assert run.unchanged == len(world.served[partner_id]) and run.inserted == run.updated == 0
         assert _invariant_holds(run)
-    raw = _query(run_settings, "select count(*) from raw.records")[0][0]
+    raw = query(run_settings, "select count(*) from raw.records")[0][0]
     assert raw == sum(len(s) for s in world.served.values())
 
 
@@ -92,16 +85,16 @@ def test_mixed_input_is_accounted_for_response_by_response(world: Demo, run_sett
     assert second.quarantined == 1  # new_invalid
     assert second.unchanged == at_cursor - 1
     assert _invariant_holds(first) and _invariant_holds(second)
-    value = _query(
+    value = query(
         run_settings,
         "select a.answer_code from core.answers a join core.responses r using (respondent_key) "
         "join staging.responses s on s.record_id = r.record_id where s.source_id = ? and a.item_code = ?",
         [str(latest["_id"]), code],
     )
     assert value == [(edited[code],)], "the edited version wins in core"
-    versions = _query(run_settings, "select count(*) from raw.records where source_id = ?", [str(latest["_id"])])
+    versions = query(run_settings, "select count(*) from raw.records where source_id = ?", [str(latest["_id"])])
     assert versions == [(2,)], "raw keeps the history of both versions"
-    reasons = _query(run_settings, "select source_id, field, value, reason from ops.quarantine where run_id = 'run-2'")
+    reasons = query(run_settings, "select source_id, field, value, reason from ops.quarantine where run_id = 'run-2'")
     assert reasons == [("70002", code, "9", "answer code not among 1 2 3 4 5 wn ka")]
 
 
@@ -127,7 +120,7 @@ def test_no_direct_identifier_reaches_any_table(world: Demo, run_settings: Setti
 def test_respondent_key_is_a_keyed_hmac_of_partner_and_response(world: Demo, run_settings: Settings) -> None:
     ingest_partner(run_settings, "caritas-lu", "run-1")
     key = os.environ[run_settings.respondent_key_env].encode()
-    rows = _query(
+    rows = query(
         run_settings,
         "select s.source_id, r.respondent_key from core.responses r join staging.responses s using (record_id)",
     )
@@ -140,7 +133,7 @@ def test_a_failing_partner_is_recorded_with_its_reason(world: Demo, run_settings
     monkeypatch.setenv("DEMO_TOKEN_JOBCENTER_LU", "not-the-token")
     with pytest.raises(PartnerError, match="partner jobcenter-lu"):
         ingest_partner(run_settings, "jobcenter-lu", "run-1")
-    status, error, fetched = _query(run_settings, "select status, error, fetched from ops.runs")[0]
+    status, error, fetched = query(run_settings, "select status, error, fetched from ops.runs")[0]
     assert status == "failed" and fetched == 0
     assert "partner jobcenter-lu" in error and "credentials rejected" in error and "not-the-token" not in error
 
@@ -183,7 +176,7 @@ def test_one_column_per_option_joins_into_one_multiple_choice_answer(
         row = world.served["hwg-lu"][-1]
         assert any(k.startswith(f"{multi.code}_") for k in row), "the option columns are served"
         run = ingest_partner(Settings(), "hwg-lu", "run-1")
-        ticked = _query(
+        ticked = query(
             Settings(),
             "select s.source_id, string_agg(a.answer_code, ' ' order by a.answer_code) from core.answers a "
             "join core.responses r using (respondent_key) join staging.responses s on s.record_id = r.record_id "

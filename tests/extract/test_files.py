@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
-import yaml
 from pydantic import ValidationError
 
 from pipeline import demo
@@ -26,7 +25,7 @@ from pipeline.extract.files import FilesConnector, FilesSettings
 from pipeline.ingest import ingest_partner
 from pipeline.registry import Partner, Registry
 from pipeline.settings import Settings
-from tests.conftest import SHARED
+from tests.conftest import SHARED, partner_world, query
 
 PARTNER = "staatsphilharmonie-lu"
 FREE_TEXT = "F2.8 Unterstützungswunsch (Freitext)"
@@ -436,44 +435,26 @@ def test_invalid_settings_say_which_and_why(partner: Partner, change: dict, mess
         FilesSettings.model_validate({**partner.connector.model_dump(), **change})
 
 
-def _only_this_partner(tmp_path: Path) -> Path:
-    data = yaml.safe_load(demo.DEMO_REGISTRY.read_text(encoding="utf-8"))
-    data["partners"] = [p for p in data["partners"] if p["id"] == PARTNER]
-    source = tmp_path / "partners.yaml"
-    source.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    return source
-
-
-def _query(settings: Settings, sql: str, params: list | None = None) -> list[tuple]:
-    con = duckdb.connect(str(settings.db_path), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
-
-
 def test_ingest_loads_the_drops_into_core_as_generated_and_only_once(
     settings: Settings, codebook: Codebook, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with demo.running(settings, source=_only_this_partner(tmp_path)) as world:
-        for name, value in world.env.items():
-            monkeypatch.setenv(name, value)
+    with partner_world(settings, tmp_path, monkeypatch, PARTNER) as world:
         first = ingest_partner(Settings(), PARTNER, "run-1")
         again = ingest_partner(Settings(), PARTNER, "run-2")
         con = duckdb.connect(str(Settings().db_path))
         con.execute("delete from ops.cursors")  # forget the cursor: the next pull reads the archive again
         con.close()
         reread = ingest_partner(Settings(), PARTNER, "run-3")
-        answers = _query(
+        answers = query(
             Settings(),
             "select s.source_id, a.item_code, coalesce(a.answer_code, a.answer_text) from core.answers a "
             "join core.responses r using (respondent_key) join staging.responses s on s.record_id = r.record_id",
         )
-        times = _query(
+        times = query(
             Settings(),
             "select s.source_id, r.submitted_at from core.responses r join staging.responses s using (record_id)",
         )
-        quarantined = _query(Settings(), "select distinct source_id from ops.quarantine")
+        quarantined = query(Settings(), "select distinct source_id from ops.quarantine")
     truth = world.generated[PARTNER]
     valid = [r for r in truth if not r.invalid]
     item_types = {item.code: item.type for item in codebook.items}
@@ -501,9 +482,7 @@ def test_ingest_loads_the_drops_into_core_as_generated_and_only_once(
 def test_an_edited_response_in_a_later_drop_replaces_the_loaded_one(
     settings: Settings, codebook: Codebook, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with demo.running(settings, source=_only_this_partner(tmp_path)) as world:
-        for name, value in world.env.items():
-            monkeypatch.setenv(name, value)
+    with partner_world(settings, tmp_path, monkeypatch, PARTNER) as world:
         ingest_partner(Settings(), PARTNER, "run-1")
         partner = world.registry.partner(PARTNER)
         row = next(r for r, g in zip(world.served[PARTNER], world.generated[PARTNER], strict=True) if not g.invalid)
@@ -513,7 +492,7 @@ def test_an_edited_response_in_a_later_drop_replaces_the_loaded_one(
         drops.write_csv(folder / "Nachtrag.csv", drops.header(partner), [edited, new])
 
         run = ingest_partner(Settings(), PARTNER, "run-2")
-        value = _query(
+        value = query(
             Settings(),
             "select a.answer_code from core.answers a join core.responses r using (respondent_key) "
             "join staging.responses s on s.record_id = r.record_id where s.source_id = ? and a.item_code = 'HF1_01'",

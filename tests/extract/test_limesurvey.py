@@ -6,7 +6,6 @@ import base64
 import json
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -34,31 +33,15 @@ from pipeline.extract.limesurvey import LimeSurveyConnector, LimeSurveySettings
 from pipeline.ingest import ingest_partner
 from pipeline.registry import load_registry
 from pipeline.settings import Settings
-from tests.conftest import SHARED
+from tests.conftest import SHARED, partner_world
 
 PARTNER = "stadt-bildung-lu"
 NES = SHARED / "payloads" / "limesurvey"
 
 
-@contextmanager
-def _running(
-    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **connector: object
-) -> Iterator[Demo]:
-    """The demo world with the LimeSurvey partner alone (connector settings changed as given)."""
-    data = yaml.safe_load(demo.DEMO_REGISTRY.read_text(encoding="utf-8"))
-    data["partners"] = [p for p in data["partners"] if p["id"] == PARTNER]
-    data["partners"][0]["connector"].update(connector)
-    source = tmp_path / "lime-partners.yaml"
-    source.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    with demo.running(settings, source=source) as world:
-        for name, value in world.env.items():
-            monkeypatch.setenv(name, value)
-        yield world
-
-
 @pytest.fixture
 def lime(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Demo]:
-    with _running(settings, tmp_path, monkeypatch) as world:
+    with partner_world(settings, tmp_path, monkeypatch, PARTNER) as world:
         yield world
 
 
@@ -477,7 +460,7 @@ def test_times_are_read_in_the_partners_time_zone(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, codebook: Codebook
 ) -> None:
     """A LimeSurvey server in New York: its local times, without zone, become the same UTC as generated."""
-    with _running(settings, tmp_path, monkeypatch, timezone="America/New_York") as world:
+    with partner_world(settings, tmp_path, monkeypatch, PARTNER, timezone="America/New_York") as world:
         first = world.generated[PARTNER][0]
         sent = world.served[PARTNER][0]["submitdate"]
         new_york = first.submitted_at.replace(tzinfo=UTC).astimezone(ZoneInfo("America/New_York"))

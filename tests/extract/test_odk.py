@@ -11,10 +11,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
 import pytest
 import requests
-import yaml
 
 from pipeline import demo
 from pipeline.emulators.odk import (
@@ -28,7 +26,7 @@ from pipeline.errors import PartnerError, PartnerUnreachable
 from pipeline.extract.odk import OdkConnector, OdkSettings
 from pipeline.ingest import ingest_partner
 from pipeline.settings import Settings
-from tests.conftest import SHARED
+from tests.conftest import SHARED, partner_world, query
 
 PARTNER = "awo-lu"
 PAYLOADS = SHARED / "payloads" / "odk_central"
@@ -37,13 +35,7 @@ PAYLOADS = SHARED / "payloads" / "odk_central"
 @pytest.fixture
 def awo(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[demo.Demo]:
     """The demo world with the AWO partner only, served by the ODK Central emulator, the environment set."""
-    data = yaml.safe_load(demo.DEMO_REGISTRY.read_text(encoding="utf-8"))
-    data["partners"] = [p for p in data["partners"] if p["id"] == PARTNER]
-    source = tmp_path / "awo.yaml"
-    source.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    with demo.running(settings, source=source) as world:
-        for name, value in world.env.items():
-            monkeypatch.setenv(name, value)
+    with partner_world(settings, tmp_path, monkeypatch, PARTNER) as world:
         yield world
 
 
@@ -75,14 +67,6 @@ def _feed_requests(emulator: OdkEmulator) -> list[str]:
 def _form(world: demo.Demo) -> tuple[int, str]:
     config = world.registry.partner(PARTNER).connector
     return config.project_id, config.form_id
-
-
-def _query(settings: Settings, sql: str, params: list | None = None) -> list[tuple]:
-    con = duckdb.connect(str(settings.db_path), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 def test_full_pull_follows_next_links_and_hands_over_the_cursor_with_the_last_page_only(awo: demo.Demo) -> None:
@@ -429,18 +413,18 @@ def test_utc_times_are_kept_and_fall_into_the_citys_local_wave_days(awo: demo.De
 
     ingest_partner(Settings(), PARTNER, "run-1")
 
-    loaded = _query(
+    loaded = query(
         Settings(),
         "select r.wave, r.submitted_at at time zone 'UTC' from core.responses r "
         "join staging.responses s using (record_id) where s.source_id = 'uuid:spaet'",
     )
     assert loaded == [("2026", datetime(2026, 2, 28, 23, 30))], "UTC as sent, a day of the 2026 wave in Berlin"
-    quarantined = _query(Settings(), "select distinct source_id from ops.quarantine where source_id = 'uuid:frueh'")
+    quarantined = query(Settings(), "select distinct source_id from ops.quarantine where source_id = 'uuid:frueh'")
     assert quarantined == [("uuid:frueh",)], "1 July in Berlin is after the 2025 wave closed"
 
 
 def _core_answers(settings: Settings) -> dict[str, dict[str, str]]:
-    rows = _query(
+    rows = query(
         settings,
         "select s.source_id, a.item_code, "
         "string_agg(coalesce(a.answer_code, a.answer_text), ' ' order by coalesce(a.answer_code, a.answer_text)) "
@@ -480,6 +464,6 @@ def test_ingest_loads_core_as_generated_and_an_edit_replaces_the_earlier_version
     at_cursor = sum(s["__system"]["submissionDate"] == latest for s in served)
     assert (second.fetched, second.updated, second.unchanged, second.inserted) == (at_cursor + 1, 1, at_cursor, 0)
     assert _core_answers(settings)[target["__id"]]["HF1_01"] == new_code
-    versions = _query(settings, "select count(*) from raw.records where source_id = ?", [target["__id"]])
+    versions = query(settings, "select count(*) from raw.records where source_id = ?", [target["__id"]])
     assert versions == [(2,)], "raw keeps both versions"
     assert second.unmapped_fields == set(), "an edit's meta/deprecatedID is known metadata too"

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Annotated, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pyarrow as pa
+from pydantic import AfterValidator
 
 RECORD_SCHEMA = pa.schema(
     [
@@ -16,6 +18,18 @@ RECORD_SCHEMA = pa.schema(
         ("record", pa.string()),
     ]
 )
+
+
+def _known_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r} (e.g. Europe/Berlin)") from exc
+    return name
+
+
+# The time zone of a tool that sends times without one, checked when the registry is loaded.
+TimeZoneName = Annotated[str, AfterValidator(_known_timezone)]
 
 
 @dataclass(frozen=True)

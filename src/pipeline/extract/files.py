@@ -60,7 +60,6 @@ from datetime import date, datetime
 from datetime import time as clock
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
 import openpyxl
@@ -69,7 +68,7 @@ from openpyxl.utils.exceptions import InvalidFileException
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pipeline.errors import PartnerError, PartnerUnreachable, PayloadError
-from pipeline.extract import RECORD_SCHEMA, Page
+from pipeline.extract import RECORD_SCHEMA, Page, TimeZoneName
 from pipeline.extract.json_records import is_identifier
 
 if TYPE_CHECKING:
@@ -100,7 +99,7 @@ class FilesSettings(BaseModel):
     delimiter: str = Field(default="auto", pattern=r'^(auto|[^"\r\n])$')
     decimal: Literal[",", "."] = ","
     date_formats: tuple[str, ...] = Field(default=DAY_FIRST, min_length=1)
-    timezone: str = "Europe/Berlin"
+    timezone: TimeZoneName = "Europe/Berlin"
     id_column: str = Field(min_length=1)
     submitted_column: str = Field(min_length=1)
     # Columns the partner's export adds to every row that are not questions (start time, duration): known,
@@ -125,15 +124,6 @@ class FilesSettings(BaseModel):
             except LookupError as exc:
                 raise ValueError(f"unknown encoding {encoding!r} (use auto, utf-8 or cp1252)") from exc
         return encoding
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, timezone: str) -> str:
-        try:
-            ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {timezone!r} (e.g. Europe/Berlin)") from exc
-        return timezone
 
     @property
     def archive_folder(self) -> Path:
