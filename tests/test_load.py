@@ -141,7 +141,7 @@ def test_a_failing_partner_is_recorded_with_its_reason(world: Demo, run_settings
 def test_migrations_are_recorded_and_applied_once(settings: Settings, tmp_path) -> None:
     con = db.connect(settings.db_path, settings.sql_dir)
     applied = con.execute("select name from ops.migrations order by version").fetchall()
-    assert [a[0][:3] for a in applied] == ["001", "002", "003", "004", "005"]
+    assert [a[0][:3] for a in applied] == sorted(p.name[:3] for p in (settings.sql_dir / "migrations").glob("*.sql"))
     assert db.migrate(con, settings.sql_dir / "migrations") == []
     con.close()
 

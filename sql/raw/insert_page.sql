@@ -1,2 +1,2 @@
-insert into raw.pages (page_id, run_id, partner_id, fetched_at, request, sha256, bytes, n_records)
-values ($page_id, $run_id, $partner_id, $fetched_at, $request, $sha256, $bytes, $n_records)
+insert into raw.pages (page_id, run_id, partner_id, fetched_at, request, sha256, bytes, n_records, naive_timezone)
+values ($page_id, $run_id, $partner_id, $fetched_at, $request, $sha256, $bytes, $n_records, $naive_timezone)

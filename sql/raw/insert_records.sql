@@ -1,4 +1,6 @@
-insert into raw.records (record_id, partner_id, source_id, page_id, ordinal, fetched_at, record_sha256, record)
+insert into raw.records (
+    record_id, partner_id, source_id, page_id, ordinal, fetched_at, record_sha256, record, submitted_at
+)
 select
     record_id,
     $partner_id,
@@ -7,6 +9,7 @@ select
     ordinal,
     $fetched_at,
     record_sha256,
-    record::json
+    record::json,
+    submitted_at
 from batch_classified
 where disposition = 'new'

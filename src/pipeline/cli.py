@@ -6,14 +6,16 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from pipeline import db, runs
+from pipeline import db, quarantine, runs
 from pipeline.codebook import load_codebook
 from pipeline.errors import PipelineError
+from pipeline.rebuild import rebuild
 from pipeline.registry import load_registry
 from pipeline.settings import Settings
 
@@ -26,15 +28,112 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the nightly flow now (all partners, or those named)")
     run.add_argument("--partner", action="append", dest="partners", metavar="ID", help="repeatable")
-    commands.add_parser("status", help="the last run of every partner")
-    commands.add_parser("check", help="validate the codebook and the partner registry, secrets included")
-    commands.add_parser("demo", help="run the whole pipeline on embedded demo partners (emulated on 127.0.0.1)")
+    run.set_defaults(handler=_run)
+    commands.add_parser("status", help="the last run of every partner").set_defaults(handler=_status)
+    commands.add_parser("check", help="validate the codebook and the partner registry, secrets included").set_defaults(
+        handler=_check
+    )
+    commands.add_parser(
+        "demo", help="run the whole pipeline on embedded demo partners (emulated on 127.0.0.1)"
+    ).set_defaults(handler=_demo)
+    _add_quarantine_commands(commands)
+    commands.add_parser(
+        "rebuild", help="rebuild staging, core and marts from raw alone (no partner is contacted)"
+    ).set_defaults(handler=_rebuild)
+    commands.add_parser(
+        "server", help="the Prefect server, the served deployments and the webhook receiver on 127.0.0.1"
+    ).set_defaults(handler=_server)
+    trigger = commands.add_parser("trigger", help="start a run on the server now: nightly, or one partner's ingest")
+    trigger.add_argument("--partner", action="append", dest="partners", metavar="ID", help="repeatable")
+    trigger.set_defaults(handler=_trigger)
     args = parser.parse_args(argv)
     try:
-        return {"run": _run, "status": _status, "check": _check, "demo": _demo}[args.command](args)
+        return args.handler(args)
     except PipelineError as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 2
+
+
+def _add_quarantine_commands(commands: argparse._SubParsersAction) -> None:
+    quarantine = commands.add_parser("quarantine", help="rejected responses: list, export for a partner, replay")
+    actions = quarantine.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="open rejections with field, value and reason")
+    listing.add_argument("--partner", metavar="ID")
+    listing.set_defaults(handler=_quarantine_list)
+    export = actions.add_parser("export", help="a partner's rejections as CSV in German, to send back")
+    export.add_argument("--partner", metavar="ID", required=True)
+    export.add_argument("--out", type=Path, help="default: <data>/quarantine/<partner>.csv")
+    export.set_defaults(handler=_quarantine_export)
+    replay = actions.add_parser("replay", help="check rejected responses again after a codebook or mapping fix")
+    replay.add_argument("--partner", action="append", dest="partners", metavar="ID", help="repeatable")
+    replay.set_defaults(handler=_quarantine_replay)
+
+
+def _quarantine_list(args: argparse.Namespace) -> int:
+    settings = Settings()
+    rows = quarantine.open_rejections(settings, args.partner)
+    rows["quarantined_at"] = rows["quarantined_at"].dt.tz_convert(settings.timezone)
+    table = Table(title=f"Open rejections: {rows['record_id'].nunique()} responses, {len(rows)} failed checks")
+    for name in ("partner_id", "source_id", "field", "value", "reason", "quarantined_at"):
+        table.add_column(name)
+    for row in rows.itertuples(index=False):
+        value = "" if row.value is None else str(row.value)
+        table.add_row(
+            row.partner_id,
+            str(row.source_id),
+            row.field or "",
+            value[:40],
+            row.reason,
+            f"{row.quarantined_at:%Y-%m-%d %H:%M}",
+        )
+    console.print(table)
+    return 0
+
+
+def _quarantine_export(args: argparse.Namespace) -> int:
+    settings = Settings()
+    out = args.out or settings.data_dir / "quarantine" / f"{args.partner}.csv"
+    n = quarantine.export_for_partner(settings, args.partner, out)
+    console.print(f"{n} rejected answers of {args.partner} written to {out}")
+    return 0
+
+
+def _quarantine_replay(args: argparse.Namespace) -> int:
+    for partner_id, (still, inserted, updated) in quarantine.replay(Settings(), args.partners).items():
+        console.print(
+            f"{partner_id}: loaded {inserted + updated} (inserted {inserted}, updated {updated}), "
+            f"still quarantined {still}"
+        )
+    return 0
+
+
+def _rebuild(args: argparse.Namespace) -> int:
+    settings = Settings()
+    for partner_id, (quarantined, inserted, updated) in rebuild(settings).items():
+        console.print(
+            f"{partner_id}: loaded {inserted} responses ({updated} later versions), quarantined {quarantined}"
+        )
+    console.print(f"rebuilt staging, core and marts in {settings.db_path} from raw")
+    return 0
+
+
+def _server(args: argparse.Namespace) -> int:
+    from pipeline import server
+
+    return server.run(Settings(), console.print)
+
+
+def _trigger(args: argparse.Namespace) -> int:
+    """Start deployment runs on the server `pipeline server` runs (or the one PREFECT_API_URL names)."""
+    from pipeline import server
+
+    settings = Settings()
+    os.environ.setdefault("PREFECT_API_URL", server.api_url(settings.prefect_port))
+    from flows.deployments import trigger
+
+    for url in trigger(settings, args.partners):
+        console.print(f"started: {url}")
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -26,16 +26,16 @@ def ingest_partner(settings: Settings, partner_id: str, run_id: str) -> runs.Par
         runs.record(con, settings.sql_dir, run)
         try:
             connector = partner.connector.open(partner.id, partner.secret(), settings, partner.identifier_fields)
-            loader = PartnerLoader(con, settings, codebook, registry, partner, connector, run)
+            loader = PartnerLoader(con, settings, codebook, registry, partner, run, connector.metadata_fields)
             batch: list[Page] = []
             for page in connector.pull(cursor(con, partner.id)):
                 batch.append(page)
                 if sum(p.records.num_rows for p in batch) >= settings.batch_rows:
-                    loader.load(batch)
+                    loader.load(batch, connector.naive_timezone)
                     connector.loaded(batch)
                     batch = []
             if batch:
-                loader.load(batch)
+                loader.load(batch, connector.naive_timezone)
                 connector.loaded(batch)
         except PipelineError as exc:
             run.finish(str(exc))

@@ -22,7 +22,7 @@ import pyarrow as pa
 from pipeline import contract, db, runs
 from pipeline.codebook import Codebook
 from pipeline.errors import ConfigError
-from pipeline.extract import Connector, Page
+from pipeline.extract import Page
 from pipeline.registry import Partner, Registry
 from pipeline.settings import Settings
 
@@ -37,15 +37,17 @@ class PartnerLoader:
         codebook: Codebook,
         registry: Registry,
         partner: Partner,
-        connector: Connector,
         run: runs.PartnerRun,
+        metadata_fields: frozenset[str] = frozenset(),
     ) -> None:
         self.con = con
         self.sql_dir = settings.sql_dir
         self.codebook = codebook
         self.partner = partner
         self.run = run
-        self.connector = connector
+        self.batch_rows = settings.batch_rows
+        # Fields the tool adds to every response: not reported as unmapped partner questions.
+        self.metadata_fields = metadata_fields
         self.windows = registry.wave_windows()
         self.timezone = settings.timezone
         self.schema = contract.schema(codebook)
@@ -59,8 +61,10 @@ class PartnerLoader:
         }
         con.execute("create or replace temp table run_seen (source_id varchar, record_sha256 varchar)")
 
-    def load(self, pages: list[Page]) -> None:
-        """Load consecutive pages in one transaction; the run's counts and the cursor move with them."""
+    def load(self, pages: list[Page], naive_timezone: str) -> None:
+        """Load consecutive pages in one transaction; the run's counts and the cursor move with them.
+
+        naive_timezone: the zone the tool means by a time without offset (stored with the pages for rebuilds)."""
         now = datetime.now(UTC)
         page_ids = [uuid.uuid4().hex for _ in pages]
         records = pa.concat_tables(
@@ -82,6 +86,7 @@ class PartnerLoader:
                     "sha256": hashlib.sha256(page.body).hexdigest(),
                     "bytes": len(page.body),
                     "n_records": page.records.num_rows,
+                    "naive_timezone": naive_timezone,
                 })  # fmt: skip
             self.con.register("batch_records", records)
             db.run(self.con, self.sql_dir, "raw/classify_batch", {"partner_id": self.partner.id})
@@ -90,7 +95,7 @@ class PartnerLoader:
             counts = dict(
                 self.con.execute("select disposition, count(*) from batch_classified group by disposition").fetchall()
             )
-            quarantined, inserted, updated = self._load_new(now)
+            quarantined, inserted, updated = self._load_new(now, naive_timezone)
             cursor = next((p.cursor for p in reversed(pages) if p.cursor), None)
             if cursor:
                 db.run(self.con, self.sql_dir, "ops/set_cursor", {
@@ -115,8 +120,39 @@ class PartnerLoader:
         finally:
             self.con.unregister("batch_records")
 
-    def _load_new(self, now: datetime) -> tuple[int, int, int]:
+    def reload(self, only_quarantined: bool) -> tuple[int, int, int]:
+        """Load stored versions again from raw: every version in the order fetched (a rebuild), or the
+        quarantined latest versions (a replay after a codebook or mapping fix). Returns (quarantined, inserted,
+        updated); each slice is one transaction."""
+        totals = [0, 0, 0]
+        db.run(
+            self.con,
+            self.sql_dir,
+            "raw/reload_plan",
+            {"partner_id": self.partner.id, "only_quarantined": only_quarantined},
+        )
+        plan = self.con.execute(
+            "select round, naive_timezone, count(*) from reload_candidates group by all order by round, naive_timezone"
+        ).fetchall()
+        for round_no, naive_timezone, n in plan:
+            for offset in range(0, n, self.batch_rows):
+                now = datetime.now(UTC)
+                self.con.begin()
+                try:
+                    db.run(self.con, self.sql_dir, "raw/reload_batch", {
+                        "naive_timezone": naive_timezone, "round": round_no, "limit": self.batch_rows, "offset": offset,
+                    })  # fmt: skip
+                    counts = self._load_new(now, naive_timezone or "UTC")
+                    self.con.commit()
+                except BaseException:
+                    self.con.rollback()
+                    raise
+                totals = [a + b for a, b in zip(totals, counts, strict=True)]
+        return totals[0], totals[1], totals[2]
+
+    def _load_new(self, now: datetime, naive_timezone: str) -> tuple[int, int, int]:
         """Map, validate and load the batch's new versions; returns (quarantined, inserted, updated)."""
+        db.run(self.con, self.sql_dir, "ops/forget_rejections")
         meta = self.con.execute(
             "select record_id, source_id, submitted_at from batch_classified where disposition = 'new'"
         ).df()
@@ -126,9 +162,9 @@ class PartnerLoader:
         unmapped = self.con.execute(
             db.sql(self.sql_dir, "staging/unmapped_fields"), {"partner_codes": list(self.partner.mapping)}
         ).fetchall()
-        self.run.unmapped_fields |= {f for (f,) in unmapped} - self.connector.metadata_fields
+        self.run.unmapped_fields |= {f for (f,) in unmapped} - self.metadata_fields
         frame = contract.shape(
-            meta, long, self.partner.recode, self.codebook, self.windows, self.connector.naive_timezone, self.timezone
+            meta, long, self.partner.recode, self.codebook, self.windows, naive_timezone, self.timezone
         )
         checked = contract.validate(frame, self.schema, now)
         if len(checked.failures):
@@ -157,6 +193,7 @@ class PartnerLoader:
             inserted, updated = self.con.execute(db.sql(self.sql_dir, "core/count_upserts")).fetchone()  # type: ignore[misc]
             db.run(self.con, self.sql_dir, "core/upsert_responses")
             self.con.execute(db.sql(self.sql_dir, "core/replace_answers"))
+            db.run(self.con, self.sql_dir, "ops/resolve_quarantine", {"partner_id": self.partner.id})
         finally:
             self.con.unregister("valid_responses")
             self.con.unregister("valid_answers")
@@ -228,3 +265,18 @@ def refresh_reference(
     finally:
         for name in frames:
             con.unregister(name)
+
+
+def reload_partner(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    codebook: Codebook,
+    registry: Registry,
+    partner_id: str,
+    only_quarantined: bool,
+    run_id: str,
+) -> tuple[int, int, int]:
+    """Load a partner's stored versions again (see PartnerLoader.reload); no partner is contacted."""
+    partner = registry.partner(partner_id)
+    loader = PartnerLoader(con, settings, codebook, registry, partner, runs.PartnerRun(run_id, partner.id))
+    return loader.reload(only_quarantined)

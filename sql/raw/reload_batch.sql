@@ -1,0 +1,22 @@
+-- One slice of the reload candidates (one round, one time zone), as if just fetched.
+create or replace temp table batch_classified as
+with chosen as (
+    select record_id
+    from reload_candidates
+    where round = $round
+        and naive_timezone is not distinct from $naive_timezone
+    order by fetched_at, ordinal, record_id
+    limit $limit offset $offset
+)
+
+select
+    raw.records.page_id,
+    raw.records.ordinal,
+    raw.records.source_id,
+    raw.records.submitted_at,
+    raw.records.record::varchar as record,
+    raw.records.record_sha256,
+    raw.records.record_id,
+    'new' as disposition
+from raw.records
+where raw.records.record_id in (select record_id from chosen)

@@ -1,0 +1,16 @@
+-- The stored versions a rebuild (all, numbered in rounds: first versions, then second ones, ...) or a replay
+-- (quarantined versions still the latest of their response) of one partner goes through, fixed before the first
+-- slice loads, so what a slice changes in quarantine cannot move the others.
+create or replace temp table reload_candidates as
+select
+    record_id,
+    version_no as round,
+    naive_timezone,
+    fetched_at,
+    ordinal
+from raw.versions
+where partner_id = $partner_id
+    and (
+        not $only_quarantined
+        or (version_no = versions and record_id in (select record_id from ops.quarantine))
+    )

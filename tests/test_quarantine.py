@@ -1,0 +1,112 @@
+"""The quarantine as operator and partners use it: list, German export, replay after a fix, rebuild from raw."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from pipeline import demo, quarantine
+from pipeline.codebook import Codebook
+from pipeline.ingest import ingest_partner
+from pipeline.rebuild import rebuild
+from pipeline.settings import Settings
+from pipeline.transform import build_marts
+from tests.conftest import query
+
+PARTNER = "jobcenter-lu"  # answers "weiß nicht" / "keine Angabe" as 98 / 99, which its recode translates
+
+
+@pytest.fixture
+def without_recode(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The Jobcenter alone, registered without its recode: every 98/99 answer is rejected."""
+    data = yaml.safe_load(demo.DEMO_REGISTRY.read_text(encoding="utf-8"))
+    data["partners"] = [p for p in data["partners"] if p["id"] == PARTNER]
+    source = tmp_path / "jobcenter.yaml"
+    source.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    with demo.running(settings, source=source) as world:
+        for name, value in world.env.items():
+            monkeypatch.setenv(name, value)
+        registry_file = Path(os.environ["PIPELINE_PARTNERS_FILE"])
+        written = yaml.safe_load(registry_file.read_text(encoding="utf-8"))
+        recode = written["partners"][0].pop("recode")
+        registry_file.write_text(yaml.safe_dump(written, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        yield world, registry_file, recode
+
+
+def _answers_dont_know(response, codebook: Codebook) -> bool:
+    return any(codebook.item_by_code[i].type == "scale" and v in ("wn", "ka") for i, v in response.answers.items())
+
+
+def test_replay_after_a_mapping_fix_loads_what_now_passes(without_recode, codebook: Codebook) -> None:
+    world, registry_file, recode = without_recode
+    generated = world.generated[PARTNER]
+    run = ingest_partner(Settings(), PARTNER, "run-1")
+    rejected = {str(r.id) for r in generated if r.invalid or _answers_dont_know(r, codebook)}
+    assert run.quarantined == len(rejected) > sum(r.invalid for r in generated)
+    assert {row.source_id for row in quarantine.open_rejections(Settings()).itertuples()} == rejected
+
+    fixed = yaml.safe_load(registry_file.read_text(encoding="utf-8"))
+    fixed["partners"][0]["recode"] = recode
+    registry_file.write_text(yaml.safe_dump(fixed, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    (still, inserted, updated) = quarantine.replay(Settings())[PARTNER]
+
+    invalid = {str(r.id) for r in generated if r.invalid}
+    assert (still, inserted, updated) == (len(invalid), len(rejected - invalid), 0)
+    left = quarantine.open_rejections(Settings())
+    assert set(left["source_id"]) == invalid
+    assert set(left["check_name"]) == {"answer code not among 1 2 3 4 5 wn ka"}
+    assert (left["record_id"].str.len() > 0).all() and set(left["reason"]) == set(left["check_name"])
+    loaded = query(Settings(), "select count(*) from core.responses")[0][0]
+    assert loaded == len(generated) - len(invalid)
+
+
+def test_export_gives_the_partner_its_own_codes_and_german_reasons(without_recode, tmp_path: Path) -> None:
+    world, _, _ = without_recode
+    ingest_partner(Settings(), PARTNER, "run-1")
+    out = tmp_path / "jobcenter.csv"
+    n = quarantine.export_for_partner(Settings(), PARTNER, out)
+    assert out.read_bytes().startswith(b"\xef\xbb\xbf"), "UTF-8 with BOM for German Excel"
+    sheet = pd.read_csv(out, sep=";", encoding="utf-8-sig", dtype=str)
+    assert len(sheet) == n > 0
+    assert list(sheet.columns) == list(quarantine.EXPORT_COLUMNS.values())
+    row = sheet[sheet["Wert"] == "98"].iloc[0]
+    assert row["Grund"] == "Antwortcode nicht zulässig (zulässig: 1 2 3 4 5 wn ka)"
+    item = row["Item (ChancenCheckLU)"]
+    assert row["Frage (Ihr Code)"].split(", ")[0] == f"fragen/q_{item.lower()}"
+    assert row["Zurückgewiesen am"][2] == "." and row["Zurückgewiesen am"][5] == "."
+
+
+def test_rebuild_from_raw_equals_the_incremental_state(world: demo.Demo, run_settings: Settings) -> None:
+    for partner in world.registry.partners:
+        ingest_partner(run_settings, partner.id, "run-1")
+    kobo = world.services["kobo"]
+    served = world.served["caritas-lu"]
+    latest = max(served, key=lambda s: s["_submission_time"])
+    code = next(k for k, v in latest.items() if k.startswith("hf1/") and v in ("1", "2", "3", "4", "5"))
+    edited = {**latest, code: "1" if latest[code] != "1" else "2"}
+    broken_edit = {**edited, "_id": served[0]["_id"], "_submission_time": latest["_submission_time"], code: "9"}
+    kobo.emulator.add_submissions(world.registry.partner("caritas-lu").connector.asset_uid, [edited, broken_edit])
+    ingest_partner(run_settings, "caritas-lu", "run-2")
+    build_marts(run_settings)
+    before = _state(run_settings)
+
+    results = rebuild(run_settings)
+
+    assert _state(run_settings) == before
+    assert set(results) == {p.id for p in world.registry.partners}
+
+
+def _state(settings: Settings) -> dict[str, list]:
+    return {
+        "core.responses": query(
+            settings, "select * exclude (first_loaded_at, updated_at) from core.responses order by all"
+        ),
+        "core.answers": query(settings, "select * from core.answers order by all"),
+        "staging.responses": query(settings, "select * exclude (loaded_at) from staging.responses order by all"),
+        "quarantine": query(settings, "select record_id, field, value, reason from ops.quarantine order by all"),
+        "marts.item_results": query(settings, "select * from marts.item_results order by all"),
+    }
