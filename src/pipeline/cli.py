@@ -15,6 +15,7 @@ from rich.table import Table
 from pipeline import db, quarantine, runs
 from pipeline.codebook import load_codebook
 from pipeline.errors import PipelineError
+from pipeline.lock import writer_lock
 from pipeline.rebuild import rebuild
 from pipeline.registry import load_registry
 from pipeline.settings import Settings
@@ -99,7 +100,10 @@ def _quarantine_export(args: argparse.Namespace) -> int:
 
 
 def _quarantine_replay(args: argparse.Namespace) -> int:
-    for partner_id, (still, inserted, updated) in quarantine.replay(Settings(), args.partners).items():
+    settings = Settings()
+    with writer_lock(settings.db_path, "quarantine replay", settings.writer_wait_seconds, console.print):
+        replayed = quarantine.replay(settings, args.partners)
+    for partner_id, (still, inserted, updated) in replayed.items():
         console.print(
             f"{partner_id}: loaded {inserted + updated} (inserted {inserted}, updated {updated}), "
             f"still quarantined {still}"
@@ -109,7 +113,9 @@ def _quarantine_replay(args: argparse.Namespace) -> int:
 
 def _rebuild(args: argparse.Namespace) -> int:
     settings = Settings()
-    for partner_id, (quarantined, inserted, updated) in rebuild(settings).items():
+    with writer_lock(settings.db_path, "rebuild", settings.writer_wait_seconds, console.print):
+        rebuilt = rebuild(settings)
+    for partner_id, (quarantined, inserted, updated) in rebuilt.items():
         console.print(
             f"{partner_id}: loaded {inserted} responses ({updated} later versions), quarantined {quarantined}"
         )
@@ -120,7 +126,7 @@ def _rebuild(args: argparse.Namespace) -> int:
 def _server(args: argparse.Namespace) -> int:
     from pipeline import server
 
-    return server.run(Settings(), console.print)
+    return server.run(Settings(), lambda line: console.print(line, markup=False, highlight=False))
 
 
 def _trigger(args: argparse.Namespace) -> int:

@@ -1,0 +1,105 @@
+"""The tasks the flows share (a partner's ingest, the marts rebuild, the publication) and the run report."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from prefect import get_run_logger, task
+from prefect.client.schemas.objects import TaskRun
+from prefect.states import State
+
+from flows.writer import sole_writer
+from pipeline.errors import PartnerUnreachable, PipelineError
+from pipeline.ingest import ingest_partner
+from pipeline.publish import Publication, publish
+from pipeline.runs import PartnerRun
+from pipeline.settings import Settings
+from pipeline.transform import build_marts
+
+
+def _transient(task: object, task_run: TaskRun, state: State) -> bool:
+    """Retry only when the partner could not be reached; a rejected token or a bad payload will not heal."""
+    return isinstance(state.data, PartnerUnreachable)
+
+
+@task(
+    name="ingest-partner",
+    task_run_name="ingest-{partner_id}",
+    retries=2,
+    retry_delay_seconds=[30, 300],
+    retry_condition_fn=_transient,
+)
+def ingest(partner_id: str, run_id: str) -> PartnerRun:
+    """The writer lock is held per attempt, so other runs write while a retry waits for the partner."""
+    settings = Settings()
+    with sole_writer(settings, f"ingest {partner_id} (run {run_id})"):
+        run = ingest_partner(settings, partner_id, run_id)
+    get_run_logger().info(
+        "%s: fetched %d, inserted %d, updated %d, unchanged %d, quarantined %d, duplicates %d",
+        partner_id, run.fetched, run.inserted, run.updated, run.unchanged, run.quarantined, run.duplicates,
+    )  # fmt: skip
+    return run
+
+
+@task(name="transform")
+def transform() -> list[str]:
+    settings = Settings()
+    with sole_writer(settings, "rebuild the marts"):
+        return build_marts(settings)
+
+
+@task(name="publish")
+def publish_marts() -> Publication:
+    settings = Settings()
+    with sole_writer(settings, "publish the marts"):
+        return publish(settings)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A partner's ingest in a run: its final task state and how long it took, retries and waits included."""
+
+    state: State
+    seconds: float
+
+    def reason(self, partner_id: str) -> str | None:
+        """The one line an operator reads when the partner failed; the project's errors name the partner."""
+        if not self.state.is_failed():
+            return None
+        exc = self.state.result(raise_on_failure=False)
+        if isinstance(exc, PipelineError):
+            return str(exc)
+        if isinstance(exc, BaseException):
+            return f"partner {partner_id}: {exc!r}"
+        return f"partner {partner_id}: {self.state.message}"
+
+
+def ingest_each(partner_ids: list[str], run_id: str) -> dict[str, Outcome]:
+    """Ingest the partners in turn; one failing does not stop the others."""
+    outcomes = {}
+    for partner_id in partner_ids:
+        started = time.monotonic()
+        state = ingest(partner_id, run_id, return_state=True)
+        outcomes[partner_id] = Outcome(state, time.monotonic() - started)
+    return outcomes
+
+
+def report(outcomes: dict[str, Outcome]) -> str:
+    """The run's artifact: a markdown table with a row per partner."""
+    lines = [
+        "| partner | fetched | inserted | updated | unchanged | quarantined | duplicates | duration s | error |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for pid, outcome in outcomes.items():
+        seconds = f"{outcome.seconds:.1f}"
+        reason = outcome.reason(pid)
+        if reason is not None:
+            lines.append(f"| {pid} | | | | | | | {seconds} | {reason} |")
+            continue
+        r: PartnerRun = outcome.state.result()
+        lines.append(
+            f"| {pid} | {r.fetched} | {r.inserted} | {r.updated} | {r.unchanged} | {r.quarantined} "
+            f"| {r.duplicates} | {seconds} | |"
+        )
+    return "\n".join(lines)

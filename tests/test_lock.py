@@ -1,0 +1,82 @@
+"""The writer lock between real processes: the second writer waits, a bounded wait ends with a clear message,
+and a crashed holder leaves nothing behind."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from pipeline.lock import WriterLockTimeout, writer_lock
+
+HOLD = """
+import sys, time
+from pathlib import Path
+from pipeline.lock import writer_lock
+with writer_lock(Path(sys.argv[1]), "ingest caritas-lu (run 42)", 5):
+    print("held", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
+
+
+@contextmanager
+def held_elsewhere(db_path: Path, seconds: float) -> Iterator[subprocess.Popen[str]]:
+    """Another process holding the lock for about `seconds`."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(db_path), str(seconds)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+
+
+def test_second_writer_waits_for_the_first_then_writes(tmp_path: Path) -> None:
+    db_path = tmp_path / "pipeline.duckdb"
+    waits: list[str] = []
+    with held_elsewhere(db_path, 1.5) as holder:
+        started = time.monotonic()
+        with writer_lock(db_path, "publish the marts", 30, waits.append):
+            waited = time.monotonic() - started
+
+    assert 1.0 < waited < 30, "granted while the other process still held it (for 1.5 s), or never"
+    assert waits == [
+        f"waiting up to 30 s for the writer lock {db_path}.lock, held by pid {holder.pid}: ingest caritas-lu (run 42)"
+    ]
+
+
+def test_a_bounded_wait_ends_with_a_message_naming_the_holder_and_what_to_do(tmp_path: Path) -> None:
+    db_path = tmp_path / "pipeline.duckdb"
+    with held_elsewhere(db_path, 30) as holder, pytest.raises(WriterLockTimeout) as raised:  # noqa: SIM117
+        with writer_lock(db_path, "publish the marts", 0.5):
+            pytest.fail("the lock was granted while another process held it")
+
+    message = str(raised.value)
+    assert f"held by pid {holder.pid}: ingest caritas-lu (run 42)" in message
+    assert "PIPELINE_WRITER_WAIT_SECONDS" in message
+
+
+def test_a_holder_that_dies_leaves_the_lock_free(tmp_path: Path) -> None:
+    db_path = tmp_path / "pipeline.duckdb"
+    with held_elsewhere(db_path, 30) as holder:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=10)
+        started = time.monotonic()
+        with writer_lock(db_path, "ingest stadt-lu", 5):
+            assert time.monotonic() - started < 1
+
+
+def test_the_lock_is_free_again_after_the_block_even_when_it_raised(tmp_path: Path) -> None:
+    db_path = tmp_path / "pipeline.duckdb"
+    with pytest.raises(RuntimeError), writer_lock(db_path, "ingest caritas-lu", 1):
+        raise RuntimeError("a failing write")
+    with writer_lock(db_path, "ingest caritas-lu", 0.5):
+        assert (tmp_path / "pipeline.duckdb.lock").read_text().startswith("pid ")
