@@ -332,16 +332,21 @@ def test_two_triggers_at_once_are_serialized_and_the_tables_equal_one_sequential
 ) -> None:
     service = world_env
     commands = [["trigger"], ["trigger", "--partner", "hwg-lu"]]
-    started = [
-        subprocess.Popen([sys.executable, "-m", "pipeline.cli", *c], stdout=subprocess.PIPE, text=True)
-        for c in commands
-    ]
-    printed = [p.communicate(timeout=120)[0] for p in started]
-
-    assert [p.returncode for p in started] == [0, 0], printed
-    ids = [re.search(rf"started: {re.escape(service.api[:-4])}/runs/flow-run/([0-9a-f-]+)", out) for out in printed]
-    assert all(ids), printed
-    nightly_id, ingest_id = (m.group(1) for m in ids)  # type: ignore[union-attr]
+    # The test holds the writers back until both runs are running, so they overlap whatever the machine's speed.
+    with writer_lock(service.settings.db_path, "the test, holding writers back", 60):
+        started = [
+            subprocess.Popen([sys.executable, "-m", "pipeline.cli", *c], stdout=subprocess.PIPE, text=True)
+            for c in commands
+        ]
+        printed = [p.communicate(timeout=120)[0] for p in started]
+        assert [p.returncode for p in started] == [0, 0], printed
+        ids = [re.search(rf"started: {re.escape(service.api[:-4])}/runs/flow-run/([0-9a-f-]+)", out) for out in printed]
+        assert all(ids), printed
+        nightly_id, ingest_id = (m.group(1) for m in ids)  # type: ignore[union-attr]
+        until(
+            lambda: all(service.run(i)["state_type"] == "RUNNING" for i in (nightly_id, ingest_id)),
+            "both triggered runs are running",
+        )
     runs = until(lambda: _all_final(service, [nightly_id, ingest_id]), "both triggered runs finish")
     until(lambda: not service.runs("publish", ACTIVE), "no publish run left to do")
 
@@ -368,7 +373,13 @@ def test_a_burst_of_partner_events_leads_to_one_publish(world_env: Service, tmp_
     publishes_before = {r["id"] for r in service.runs("publish")}
     ingests_before = frozenset(r["id"] for r in service.runs("ingest-partner"))
 
-    answers = [service.call(partner, service.signed(partner)) for partner in partners]
+    # Holding the writers back until the three ingests run keeps them inside one publish window on a slow machine.
+    with writer_lock(service.settings.db_path, "the test, holding writers back", 60):
+        answers = [service.call(partner, service.signed(partner)) for partner in partners]
+        until(
+            lambda: len({r["id"] for r in service.runs("ingest-partner", ["RUNNING"])} - ingests_before) == 3,
+            "the three ingests are running",
+        )
     ingests = [until(lambda p=p: _finished(service, p, ingests_before), f"an ingest of {p}") for p in partners]
     until(lambda: not service.runs("publish", ACTIVE), "no publish run left to do")
 
