@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -10,7 +10,7 @@ import duckdb
 import pytest
 import yaml
 
-from pipeline import demo
+from pipeline import db, demo
 from pipeline.codebook import Codebook, load_codebook
 from pipeline.registry import Registry, load_registry
 from pipeline.settings import Settings
@@ -81,3 +81,45 @@ def partner_world(
         for name, value in world.env.items():
             monkeypatch.setenv(name, value)
         yield world
+
+
+@pytest.fixture
+def uncompressed_storage(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pipeline's DuckDB connections store strings uncompressed, so that a search of the file's bytes sees
+    every string it holds, freed blocks included (DuckDB's compression would hide them from such a search)."""
+    connect = db.connect
+
+    def uncompressed(path: Path, sql_dir: Path, memory_limit: str = "2GB") -> duckdb.DuckDBPyConnection:
+        con = connect(path, sql_dir, memory_limit)
+        con.execute("set force_compression = 'uncompressed'")
+        return con
+
+    monkeypatch.setattr(db, "connect", uncompressed)
+
+
+def found_in_file(settings: Settings, needles: Iterable[str]) -> dict[str, list[str]]:
+    """Where each needle still is: in the DuckDB file's bytes after a checkpoint (any freed block and the
+    write-ahead log included) or in any text column of any table. Empty when none is found anywhere."""
+    needles = list(needles)
+    con = duckdb.connect(str(settings.db_path))
+    try:
+        con.execute("checkpoint")
+        columns = con.execute(
+            "select schema_name, table_name, column_name from duckdb_columns() where database_name = "
+            "current_database() and (data_type in ('VARCHAR', 'JSON') or data_type like '%[]')"
+        ).fetchall()
+        where: dict[str, list[str]] = {}
+        for needle in needles:
+            for schema, table, column in columns:
+                hits = con.execute(
+                    f'select count(*) from "{schema}"."{table}" where "{column}"::varchar like ?', [f"%{needle}%"]
+                ).fetchone()[0]
+                if hits:
+                    where.setdefault(needle, []).append(f"{schema}.{table}.{column}")
+    finally:
+        con.close()
+    stored = b"".join(p.read_bytes() for p in settings.db_path.parent.glob(f"{settings.db_path.name}*") if p.is_file())
+    for needle in needles:
+        if needle.encode() in stored:
+            where.setdefault(needle, []).append("file bytes")
+    return where

@@ -3,11 +3,13 @@
 from datetime import UTC, datetime
 
 import pandas as pd
+import pandera.pandas as pa
 import pytest
 
-from pipeline import contract
-from pipeline.codebook import Codebook
+from pipeline import cli, contract
+from pipeline.codebook import Codebook, Option
 from pipeline.registry import Registry
+from tests.conftest import PROJECT
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -184,3 +186,90 @@ def test_wave_windows_are_local_days(codebook, demo_registry) -> None:
         demo_registry,
     )
     assert frame["wave"].tolist() == ["2025", "2025", None]
+
+
+@pytest.mark.parametrize("number", ["37,5", "37.5", "3,0", " 4 "])
+def test_numbers_are_no_answer_codes(codebook, demo_registry, number) -> None:
+    """A tool that sends a number where a code belongs ("37,5", "3,0") is rejected with its value, not rounded."""
+    checked = _check(
+        {"r": {"source_id": "1", "submitted_at": "2025-04-02T09:00:00", "HF1_01": number}}, codebook, demo_registry
+    )
+    assert checked.failures[["field", "value"]].values.tolist() == [["HF1_01", number]]
+
+
+def test_free_text_of_exactly_the_limit_and_emoji_loads(codebook, demo_registry) -> None:
+    text_item = next(i for i in codebook.items if i.type == "text")
+    limit = text_item.max_length or contract.TEXT_MAX_LENGTH
+    checked = _check(
+        {"r": {"source_id": "1", "submitted_at": "2025-04-02T09:00:00", text_item.code: "🙂" * limit}},
+        codebook,
+        demo_registry,
+    )
+    assert checked.failures.empty
+
+
+def test_unknown_codes_name_each_new_code_once_per_response(codebook, demo_registry) -> None:
+    checked = _check(
+        {
+            "a": {"source_id": "1", "submitted_at": "2025-04-02T09:00:00", "HF1_01": "sehr gut", "HF5_03": "a zz yy"},
+            "b": {"source_id": "2", "submitted_at": "2025-04-02T09:00:00", "HF1_01": "sehr gut"},
+        },
+        codebook,
+        demo_registry,
+    )
+    codes = contract.unknown_codes(checked.failures, codebook)
+    assert sorted(codes.itertuples(index=False, name=None)) == [
+        ("a", "HF1_01", "sehr gut"),
+        ("a", "HF5_03", "yy"),
+        ("a", "HF5_03", "zz"),
+        ("b", "HF1_01", "sehr gut"),
+    ]
+
+
+def test_the_committed_schema_is_what_the_codebook_derives(codebook) -> None:
+    """schemas/contract/<version>.yaml is written by `pipeline schemas`; a codebook change without it fails here."""
+    path = contract.schema_file(PROJECT / "schemas" / "contract", codebook)
+    assert path.read_text(encoding="utf-8") == contract.schema_yaml(codebook, "chancencheck.yaml"), (
+        "the codebook changed: run `pipeline schemas` and commit schemas/contract/"
+    )
+    written = pa.DataFrameSchema.from_yaml(path)
+    derived = contract.schema(codebook)
+    assert written.name == derived.name == f"chancencheck_lu@{codebook.latest_version}"
+    frame = pd.DataFrame(
+        {
+            "source_id": ["1"],
+            "submitted_at": [NOW],
+            "wave": ["2025"],
+            "instrument_version": ["2025.1"],
+            "HF5_03": ["a zz"],
+        }
+    )
+    with pytest.raises(pa.errors.SchemaErrors) as raised:
+        written.validate(frame, lazy=True)
+    assert raised.value.failure_cases["check"].tolist() == ["option not among a b c d e sonstiges"]
+
+
+def test_a_new_answer_code_changes_the_written_schema(codebook) -> None:
+    scale = codebook.scales["zustimmung5"]
+    extended = scale.model_copy(update={"options": (*scale.options, Option(code="6", label="neu", value=6))})
+    changed = codebook.model_copy(update={"scales": {**codebook.scales, "zustimmung5": extended}})
+    assert contract.schema_yaml(changed, "chancencheck.yaml") != contract.schema_yaml(codebook, "chancencheck.yaml")
+
+
+def test_pipeline_schemas_writes_and_checks(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("PIPELINE_PROJECT_DIR", str(tmp_path))
+    assert cli.main(["schemas", "--check"]) == 1
+    assert cli.main(["schemas"]) == 0
+    assert cli.main(["schemas", "--check"]) == 0
+    assert [p.name for p in (tmp_path / "schemas" / "contract").glob("*.yaml")] == ["2026.1.yaml"]
+
+
+def test_a_rejected_time_shows_the_value_as_sent(codebook, demo_registry) -> None:
+    """The partner must see what it sent, not what the parser made of it."""
+    checked = _check(
+        {"r": {"source_id": "1", "submitted_at": "gestern 14 Uhr", "HF1_01": "3"}}, codebook, demo_registry
+    )
+    assert checked.failures.set_index("field")["value"].to_dict() == {
+        "submitted_at": "gestern 14 Uhr",
+        "wave": "gestern 14 Uhr",
+    }

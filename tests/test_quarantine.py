@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import openpyxl
 import pandas as pd
 import pytest
 import yaml
 
-from pipeline import demo, quarantine
+from pipeline import cli, demo, quarantine
 from pipeline.codebook import Codebook
 from pipeline.ingest import ingest_partner
 from pipeline.rebuild import rebuild
@@ -110,3 +111,30 @@ def _state(settings: Settings) -> dict[str, list]:
         "quarantine": query(settings, "select record_id, field, value, reason from ops.quarantine order by all"),
         "marts.item_results": query(settings, "select * from marts.item_results order by all"),
     }
+
+
+def test_excel_export_has_german_headers_a_frozen_header_and_only_text(without_recode, tmp_path: Path) -> None:
+    world, _, _ = without_recode
+    kobo = world.services["kobo"]
+    uid = world.registry.partner(PARTNER).connector.asset_uid
+    formula = {**kobo.served[PARTNER][-1], "_id": 90_001, "fragen/q_hf1_01": '=HYPERLINK("http://x.invalid")'}
+    control = {**formula, "_id": 90_002, "fragen/q_hf1_01": "Zeile\x07mit Steuerzeichen"}
+    kobo.emulator.add_submissions(uid, [formula, control])
+    ingest_partner(Settings(), PARTNER, "run-1")
+    out = tmp_path / "jobcenter.xlsx"
+
+    assert cli.main(["quarantine", "export", "--partner", PARTNER, "--out", str(out)]) == 0
+
+    sheet = openpyxl.load_workbook(out).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert list(rows[0]) == list(quarantine.EXPORT_COLUMNS.values())
+    assert sheet.freeze_panes == "A2" and all(cell.font.bold for cell in sheet[1])
+    expected = len(quarantine.open_rejections(Settings(), PARTNER))
+    assert len(rows) - 1 == expected > 2
+    widths = [sheet.column_dimensions[letter].width for letter in "ABCDEF"]
+    assert all(10 <= width <= 60 for width in widths)
+    by_id = {(row[0], row[3]) for row in rows[1:]}
+    assert ("90001", '=HYPERLINK("http://x.invalid")') in by_id and ("90002", "Zeile\ufffdmit Steuerzeichen") in by_id
+    assert all(cell.data_type == "s" for row in sheet.iter_rows(min_row=2, max_col=5) for cell in row)
+    when = sheet.cell(row=2, column=6)
+    assert when.is_date and when.number_format == "DD.MM.YYYY HH:MM"

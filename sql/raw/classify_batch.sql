@@ -1,5 +1,7 @@
 -- Decide for every response of the batch whether it is new (a first or changed version), unchanged since it
--- was last stored, or a duplicate within this run. Reads the registered Arrow table batch_records.
+-- was last stored, or a duplicate within this run. Reads the registered Arrow table batch_records. A response
+-- erased on request (ops.erased, by its respondent key) that the partner still lists is left out and counted as
+-- a duplicate, so the accounting holds without a category of its own.
 create or replace temp table batch_classified as
 with incoming as (
     select
@@ -30,6 +32,10 @@ stored as (
 
 seen as (
     select distinct source_id, record_sha256 from run_seen
+),
+
+erased as (
+    select respondent_key from ops.erased where partner_id = $partner_id
 )
 
 select
@@ -40,7 +46,9 @@ select
     incoming.record,
     incoming.record_sha256,
     incoming.page_id || ':' || incoming.ordinal::varchar as record_id,
+    erased.respondent_key as erased_key,
     case
+        when erased.respondent_key is not null then 'duplicate'
         when incoming.nth_from_last > 1 then 'duplicate'
         when seen.source_id is not null then 'duplicate'
         when stored.record_sha256 = incoming.record_sha256 then 'unchanged'
@@ -51,3 +59,7 @@ left join stored on stored.source_id = incoming.source_id
 left join seen
     on seen.source_id = incoming.source_id
     and seen.record_sha256 = incoming.record_sha256
+-- the respondent key as staging/insert_responses computes it
+left join erased
+    on erased.respondent_key
+    = sha256($outer_pad || unhex(sha256($inner_pad || ($partner_id || ':' || incoming.source_id)::blob)))

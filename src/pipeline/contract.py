@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pandera.extensions as extensions
 import pandera.pandas as pa
 
 from pipeline.codebook import Codebook, Item
@@ -20,6 +22,8 @@ from pipeline.codebook import Codebook, Item
 META_COLUMNS = ["source_id", "submitted_at", "wave", "instrument_version"]
 TEXT_MAX_LENGTH = 10_000
 FAILURE_COLUMNS = ["record_id", "source_id", "field", "value", "check_name", "reason"]
+# The submission time as the tool sent it: what a rejection of the time or the wave shows as the value.
+SENT_AT = "submitted_as_sent"
 
 # Readable reasons for pandera's built-in checks; our own checks carry their reason as their name.
 _BUILTIN_REASONS = {
@@ -28,6 +32,14 @@ _BUILTIN_REASONS = {
     ("submitted_at", "not_nullable"): "submission time missing or not a date",
     ("wave", "not_nullable"): "submitted outside every survey wave's window",
 }
+
+
+@extensions.register_check_method(statistics=["allowed_values"], supported_types=pd.Series)
+def options_among(series: pd.Series, *, allowed_values: list[str]) -> pd.Series:
+    """Multiple choice: every space-separated option ticked is one of allowed_values. Registered with pandera,
+    so the schema written to schemas/contract/ names it with its options."""
+    allowed = set(allowed_values)
+    return series.str.split().explode().isin(allowed).groupby(level=0).all()
 
 
 @dataclass(frozen=True)
@@ -53,6 +65,7 @@ def shape(
     frame = meta.set_index("record_id")
     if wide is not None:
         frame = frame.join(wide)
+    frame[SENT_AT] = frame["submitted_at"]
     frame["submitted_at"] = _utc(frame["submitted_at"], naive_timezone)
     frame["wave"], frame["instrument_version"] = _waves(frame["submitted_at"], waves, timezone)
     for item_code, table in _recode_by_item(recode, codebook).items():
@@ -87,6 +100,19 @@ def _waves(
     return pd.Series(wave, index=submitted.index, dtype=object), pd.Series(version, index=submitted.index, dtype=object)
 
 
+def instrument_versions(
+    meta: pd.DataFrame,
+    waves: Sequence[tuple[str, str, datetime, datetime]],
+    naive_timezone: str,
+    timezone: str,
+) -> pd.DataFrame:
+    """record_id and the instrument version each response was answered in (that of the wave its submission
+    falls in; None when the time is unparseable or outside every wave). meta has record_id, submitted_at."""
+    submitted = _utc(meta["submitted_at"].reset_index(drop=True), naive_timezone)
+    _, version = _waves(submitted, waves, timezone)
+    return pd.DataFrame({"record_id": meta["record_id"].to_numpy(), "instrument_version": version.to_numpy()})
+
+
 def _recode_by_item(recode: dict[str, dict[str, str]], codebook: Codebook) -> dict[str, dict[str, str]]:
     """A partner's recode tables (keyed by scale or by item) resolved to one table per item."""
     tables: dict[str, dict[str, str]] = {}
@@ -98,9 +124,13 @@ def _recode_by_item(recode: dict[str, dict[str, str]], codebook: Codebook) -> di
 
 
 def schema(codebook: Codebook) -> pa.DataFrameSchema:
-    """The pandera schema of a batch, derived from the codebook; its name is the schema version."""
+    """The pandera schema of a batch, derived from the codebook; its name is the schema version.
+
+    The check that a submission is not in the future depends on the moment of validation: validate() adds it.
+    """
     columns = {
         "source_id": pa.Column(nullable=False, unique=True),
+        "submitted_at": pa.Column(nullable=False),
         "wave": pa.Column(nullable=False),
         "instrument_version": pa.Column(nullable=True),
     }
@@ -108,14 +138,25 @@ def schema(codebook: Codebook) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(columns, strict=False, name=f"{codebook.instrument.code}@{codebook.latest_version}")
 
 
+def schema_file(schemas_dir: Path, codebook: Codebook) -> Path:
+    """Where the schema of the codebook's latest version is kept: schemas/contract/<version>.yaml."""
+    return schemas_dir / f"{codebook.latest_version}.yaml"
+
+
+def schema_yaml(codebook: Codebook, codebook_name: str) -> str:
+    """The batch schema as pandera writes it (loadable with DataFrameSchema.from_yaml once this module is
+    imported), under a header naming the codebook file it was derived from."""
+    return (
+        f"# The pandera schema of a batch, derived from schemas/codebook/{codebook_name} by `pipeline schemas`:\n"
+        "# regenerate it after every codebook change (a test fails while it differs). Written, never edited.\n"
+        + schema(codebook).to_yaml()
+    )
+
+
 def validate(frame: pd.DataFrame, batch_schema: pa.DataFrameSchema, now: datetime) -> Checked:
     """Split a shaped batch into rows that pass every check and the failures of the others."""
-    schema = batch_schema.add_columns(
-        {
-            "submitted_at": pa.Column(
-                nullable=False, checks=pa.Check.le(pd.Timestamp(now), error="submitted in the future")
-            )
-        }
+    schema = batch_schema.update_column(
+        "submitted_at", checks=pa.Check.le(pd.Timestamp(now), error="submitted in the future")
     )
     try:
         schema.validate(frame, lazy=True)
@@ -132,11 +173,7 @@ def _item_column(item: Item, codebook: Codebook) -> pa.Column:
     else:
         codes = [o.code for o in codebook.options_of(item)]
         if item.type == "multi":
-            allowed = set(codes)
-            check = pa.Check(
-                lambda s: s.str.split().explode().isin(allowed).groupby(level=0).all(),
-                error=f"option not among {' '.join(codes)}",
-            )
+            check = pa.Check.options_among(allowed_values=codes, error=f"option not among {' '.join(codes)}")
         else:
             check = pa.Check.isin(codes, error=f"answer code not among {' '.join(codes)}")
     return pa.Column(nullable=True, required=False, checks=check)
@@ -153,15 +190,41 @@ def _failures(cases: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     check = cases["check"].astype(object)
     reason = [_BUILTIN_REASONS.get((f, c), c) for f, c in zip(field, check, strict=True)]
     record_id = cases["index"].astype(object)
+    value = cases["failure_case"].map(lambda v: None if pd.isna(v) else str(v))
+    if SENT_AT in frame:
+        sent = frame[SENT_AT].reindex(record_id).map(lambda v: None if pd.isna(v) else str(v))
+        of_time = field.isin(["submitted_at", "wave"]).to_numpy() & value.isna().to_numpy()
+        value = value.where(~of_time, sent.to_numpy())
     return pd.DataFrame(
         {
             "record_id": record_id.to_numpy(),
             "source_id": frame["source_id"].reindex(record_id).to_numpy(),
             "field": field.to_numpy(),
-            "value": cases["failure_case"].map(lambda v: None if pd.isna(v) else str(v)).to_numpy(),
+            "value": value.to_numpy(),
             "check_name": check.to_numpy(),
             "reason": reason,
         }
+    )
+
+
+def unknown_codes(failures: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
+    """The answer codes among the failures that their item does not allow: one row per response, item and code
+    (record_id, item_code, code). A multiple choice names each option not allowed, not the whole answer."""
+    coded = {code: item for code, item in codebook.item_by_code.items() if item.type != "text"}
+    rows = failures[failures["field"].isin(list(coded)) & failures["value"].notna()]
+    if rows.empty:
+        return pd.DataFrame(columns=["record_id", "item_code", "code"])
+    allowed = {code: {o.code for o in codebook.options_of(item)} for code, item in coded.items()}
+    split = rows.assign(
+        code=[v.split() if coded[f].type == "multi" else [v] for f, v in zip(rows["field"], rows["value"], strict=True)]
+    ).explode("code")
+    split = split[split["code"].notna()]
+    new = [c not in allowed[f] for f, c in zip(split["field"], split["code"], strict=True)]
+    return (
+        split.loc[new, ["record_id", "field", "code"]]
+        .rename(columns={"field": "item_code"})
+        .drop_duplicates()
+        .reset_index(drop=True)
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -63,6 +64,22 @@ def migrate(con: duckdb.DuckDBPyConnection, migrations: Path) -> list[str]:
             raise
         done.append(path.name)
     return done
+
+
+def compact(path: Path, sql_dir: Path) -> None:
+    """Rewrite the working file through a copy, so that no freed block keeps rows deleted from it: DuckDB
+    reuses freed blocks but never wipes them. Needs the writer lock and as much free disk as the file."""
+    fresh = path.with_name(f".{path.name}.compact")
+    fresh.unlink(missing_ok=True)
+    con = connect(path, sql_dir)
+    try:
+        [(name,)] = con.execute("select current_database()").fetchall()
+        con.execute("attach ? as compacted", [str(fresh)])
+        con.execute(f'copy from database "{name}" to compacted')
+        con.execute("detach compacted")
+    finally:
+        con.close()
+    os.replace(fresh, path)
 
 
 @lru_cache(maxsize=64)

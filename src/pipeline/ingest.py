@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline import db, runs
+from pipeline import db, drift, runs
 from pipeline.codebook import load_codebook
 from pipeline.errors import PipelineError
 from pipeline.extract import Page
@@ -48,6 +48,8 @@ def ingest_partner(settings: Settings, partner_id: str, run_id: str) -> runs.Par
             run.finish()
         finally:
             runs.record(con, settings.sql_dir, run)
+            found = drift.report(con, settings.sql_dir, partner.id, run_id=run.run_id)
+            run.drift = drift.lines(found, {partner.id: partner})
     finally:
         con.close()
     return run

@@ -14,17 +14,25 @@ import hashlib
 import os
 import uuid
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from pipeline import contract, db, runs
+from pipeline import contract, db, drift, runs
 from pipeline.codebook import Codebook
 from pipeline.errors import ConfigError
 from pipeline.extract import Page
 from pipeline.registry import Partner, Registry
 from pipeline.settings import Settings
+
+
+class _Loaded(NamedTuple):
+    quarantined: int
+    inserted: int
+    updated: int
+    failures: pd.DataFrame
 
 
 class PartnerLoader:
@@ -46,11 +54,13 @@ class PartnerLoader:
         self.partner = partner
         self.run = run
         self.batch_rows = settings.batch_rows
-        # Fields the tool adds to every response: not reported as unmapped partner questions.
-        self.metadata_fields = metadata_fields
         self.windows = registry.wave_windows()
         self.timezone = settings.timezone
         self.schema = contract.schema(codebook)
+        # metadata_fields: fields the tool adds to every response, never reported as unknown partner columns.
+        self.drift = drift.DriftRecorder(
+            con, self.sql_dir, codebook, partner, run.run_id, self.windows, self.timezone, metadata_fields
+        )
         self._pads = _hmac_pads(respondent_key(settings))
         refresh_reference(con, settings, codebook, registry)
         targets = [target.partition("=") for target in partner.mapping.values()]
@@ -89,13 +99,17 @@ class PartnerLoader:
                     "naive_timezone": naive_timezone,
                 })  # fmt: skip
             self.con.register("batch_records", records)
-            db.run(self.con, self.sql_dir, "raw/classify_batch", {"partner_id": self.partner.id})
+            db.run(self.con, self.sql_dir, "raw/classify_batch", {
+                "partner_id": self.partner.id, "inner_pad": self._pads[0], "outer_pad": self._pads[1],
+            })  # fmt: skip
+            db.run(self.con, self.sql_dir, "ops/note_refused", {"refused_at": now})
             db.run(self.con, self.sql_dir, "raw/insert_records", {"partner_id": self.partner.id, "fetched_at": now})
             db.run(self.con, self.sql_dir, "raw/remember_seen")
             counts = dict(
                 self.con.execute("select disposition, count(*) from batch_classified group by disposition").fetchall()
             )
-            quarantined, inserted, updated = self._load_new(now, naive_timezone)
+            quarantined, inserted, updated, failures = self._load_new(now, naive_timezone)
+            self.run.unmapped_fields |= self.drift.record(failures, naive_timezone, now)
             cursor = next((p.cursor for p in reversed(pages) if p.cursor), None)
             if cursor:
                 db.run(self.con, self.sql_dir, "ops/set_cursor", {
@@ -142,7 +156,7 @@ class PartnerLoader:
                     db.run(self.con, self.sql_dir, "raw/reload_batch", {
                         "naive_timezone": naive_timezone, "round": round_no, "limit": self.batch_rows, "offset": offset,
                     })  # fmt: skip
-                    counts = self._load_new(now, naive_timezone or "UTC")
+                    counts = self._load_new(now, naive_timezone or "UTC")[:3]
                     self.con.commit()
                 except BaseException:
                     self.con.rollback()
@@ -150,19 +164,15 @@ class PartnerLoader:
                 totals = [a + b for a, b in zip(totals, counts, strict=True)]
         return totals[0], totals[1], totals[2]
 
-    def _load_new(self, now: datetime, naive_timezone: str) -> tuple[int, int, int]:
-        """Map, validate and load the batch's new versions; returns (quarantined, inserted, updated)."""
+    def _load_new(self, now: datetime, naive_timezone: str) -> _Loaded:
+        """Map, validate and load the batch's new versions; returns the counts and the validation failures."""
         db.run(self.con, self.sql_dir, "ops/forget_rejections")
         meta = self.con.execute(
             "select record_id, source_id, submitted_at from batch_classified where disposition = 'new'"
         ).df()
         if meta.empty:
-            return 0, 0, 0
+            return _Loaded(0, 0, 0, pd.DataFrame(columns=contract.FAILURE_COLUMNS))
         long = self.con.execute(db.sql(self.sql_dir, "staging/map_answers"), self._mapping).df()
-        unmapped = self.con.execute(
-            db.sql(self.sql_dir, "staging/unmapped_fields"), {"partner_codes": list(self.partner.mapping)}
-        ).fetchall()
-        self.run.unmapped_fields |= {f for (f,) in unmapped} - self.metadata_fields
         frame = contract.shape(
             meta, long, self.partner.recode, self.codebook, self.windows, naive_timezone, self.timezone
         )
@@ -176,9 +186,9 @@ class PartnerLoader:
             self.con.unregister("batch_failures")
         quarantined = checked.failures["record_id"].nunique()
         if checked.valid.empty:
-            return quarantined, 0, 0
+            return _Loaded(quarantined, 0, 0, checked.failures)
         inserted, updated = self._upsert(checked.valid, now)
-        return quarantined, inserted, updated
+        return _Loaded(quarantined, inserted, updated, checked.failures)
 
     def _upsert(self, valid: pd.DataFrame, now: datetime) -> tuple[int, int]:
         responses = valid[contract.META_COLUMNS].rename_axis("record_id").reset_index()

@@ -5,8 +5,13 @@ from __future__ import annotations
 import re
 import uuid
 from pathlib import Path
+from typing import Literal
 
+import openpyxl
 import pandas as pd
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.styles import Alignment, Font
+from openpyxl.utils import get_column_letter
 
 from pipeline import db
 from pipeline.codebook import load_codebook
@@ -33,6 +38,10 @@ EXPORT_COLUMNS = {
     "grund": "Grund",
     "quarantined_at": "Zurückgewiesen am",
 }
+ExportFormat = Literal["csv", "xlsx"]
+# Excel column widths in characters: wide enough for the usual value, never a screen wide for a long free text.
+_WIDTH_MIN, _WIDTH_MAX = 10, 60
+_CELL_MAX = 32_767  # characters an Excel cell holds; a longer rejected free text is cut, marked with "…"
 
 
 def open_rejections(settings: Settings, partner_id: str | None = None) -> pd.DataFrame:
@@ -50,21 +59,62 @@ def german_reason(reason: str) -> str:
     return reason
 
 
-def export_for_partner(settings: Settings, partner_id: str, path: Path) -> int:
-    """Write a partner's open rejections as CSV for German Excel (UTF-8 with BOM, ';'), with the partner's own
-    question codes and reasons in German, so it can be sent back as it is. Returns the number of rows."""
+def export_for_partner(settings: Settings, partner_id: str, path: Path, fmt: ExportFormat = "csv") -> int:
+    """Write a partner's open rejections with the partner's own question codes and reasons in German, so it can
+    be sent back as it is: as CSV for German Excel (UTF-8 with BOM, ';') or as an Excel workbook (header row
+    frozen, columns sized, every value as text). Returns the number of rows."""
     registry = load_registry(settings.partners_file, load_codebook(settings.codebook_file), check_secrets=False)
     partner = registry.partner(partner_id)
     rows = open_rejections(settings, partner.id)
     rows = rows.assign(
         partner_field=rows["field"].map(_partner_codes(partner)).fillna(""),
         grund=rows["reason"].map(german_reason),
-        quarantined_at=rows["quarantined_at"].dt.tz_convert(settings.timezone).dt.strftime("%d.%m.%Y %H:%M"),
+        quarantined_at=rows["quarantined_at"].dt.tz_convert(settings.timezone).dt.tz_localize(None),
     )
     out = rows[list(EXPORT_COLUMNS)].rename(columns=EXPORT_COLUMNS)
     path.parent.mkdir(parents=True, exist_ok=True)
-    out.to_csv(path, sep=";", encoding="utf-8-sig", index=False)
+    if fmt == "xlsx":
+        _write_xlsx(out, path)
+    else:
+        when = EXPORT_COLUMNS["quarantined_at"]
+        out.assign(**{when: out[when].dt.strftime("%d.%m.%Y %H:%M")}).to_csv(
+            path, sep=";", encoding="utf-8-sig", index=False
+        )
     return len(out)
+
+
+def _write_xlsx(frame: pd.DataFrame, path: Path) -> None:
+    """One sheet, bold frozen header with a filter, German date-times. Partners' values stay text: one that
+    starts with '=' is never a formula, and characters a workbook cannot hold become U+FFFD."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "Zurückgewiesen"
+    sheet.append(list(frame.columns))
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    when = list(frame.columns).index(EXPORT_COLUMNS["quarantined_at"]) + 1
+    for row in frame.itertuples(index=False):
+        sheet.append([_text(v) if i != when else v.to_pydatetime() for i, v in enumerate(row, start=1)])
+    for cells in sheet.iter_rows(min_row=2):
+        for cell in cells:
+            if cell.column == when:
+                cell.number_format = "DD.MM.YYYY HH:MM"
+            else:
+                cell.data_type = "s"
+                cell.alignment = Alignment(vertical="top")
+    for i, name in enumerate(frame.columns, start=1):
+        longest = max([len(name), *(len(str(v)) for v in frame[name] if v is not None)])
+        sheet.column_dimensions[get_column_letter(i)].width = min(max(longest + 2, _WIDTH_MIN), _WIDTH_MAX)
+    sheet.freeze_panes = "A2"
+    sheet.auto_filter.ref = sheet.dimensions
+    book.save(path)
+
+
+def _text(value: object) -> str:
+    if value is None or pd.isna(value):  # type: ignore[arg-type]
+        return ""
+    text = ILLEGAL_CHARACTERS_RE.sub("\ufffd", str(value))
+    return text if len(text) <= _CELL_MAX else text[: _CELL_MAX - 1] + "…"
 
 
 def _partner_codes(partner: Partner) -> dict[str, str]:

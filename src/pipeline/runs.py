@@ -33,6 +33,8 @@ class PartnerRun:
     duplicates: int = 0
     unmapped_fields: set[str] = field(default_factory=set)
     error: str | None = None
+    # The run's schema drift, one line per fact (see pipeline.drift), for the run report; not stored here.
+    drift: list[str] = field(default_factory=list)
 
     @property
     def loaded(self) -> int:

@@ -23,6 +23,8 @@ DIRECT_IDENTIFIERS = frozenset(
         "email", "e_mail", "e-mail", "mail", "phone", "telefon", "phonenumber", "mobile",
         "token", "ipaddr", "ip", "ip_address", "deviceid", "imei", "simserial", "subscriberid",
         "username", "_submitted_by", "submitterid", "submittername", "_geolocation", "_attachments",
+        # a form's instance name is built from its answers, typically the respondent's or the client's name
+        "instancename",
     }
 )  # fmt: skip
 
@@ -65,8 +67,15 @@ def page_records(
             params=[_key_path(id_key), _key_path(time_key), patch],
         ).to_arrow_table()
     except (duckdb.Error, UnicodeDecodeError) as exc:
-        raise PayloadError(partner_id, f"page is not the JSON expected ({type(exc).__name__}: {exc})") from exc
+        raise PayloadError(partner_id, f"page is not the JSON expected ({problem(exc)})") from exc
     return table.cast(RECORD_SCHEMA)
+
+
+def problem(exc: duckdb.Error | UnicodeDecodeError) -> str:
+    """What is wrong with a page, without its content: DuckDB quotes the start of a malformed input after
+    'Input:' (names, e-mail addresses), and an error reaches ops.runs, the logs and the run report."""
+    said = str(exc).split("\n", 1)[0].split("Input:", 1)[0].strip()
+    return f"{type(exc).__name__}: {said}"
 
 
 def _key_path(key: str) -> str:

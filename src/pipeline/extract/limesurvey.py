@@ -51,7 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.errors import PartnerError, PartnerUnreachable, PayloadError
 from pipeline.extract import RECORD_SCHEMA, Page, TimeZoneName, http
-from pipeline.extract.json_records import is_identifier
+from pipeline.extract.json_records import is_identifier, problem
 
 if TYPE_CHECKING:
     from pipeline.settings import Settings
@@ -363,7 +363,7 @@ def export_records(con: duckdb.DuckDBPyConnection, partner_id: str, export: byte
             params=[NOT_DATESTAMPED, patch],
         ).to_arrow_table()
     except (duckdb.Error, UnicodeDecodeError) as exc:
-        raise PayloadError(partner_id, f"export is not the JSON expected ({type(exc).__name__}: {exc})") from exc
+        raise PayloadError(partner_id, f"export is not the JSON expected ({problem(exc)})") from exc
     return table.cast(RECORD_SCHEMA)
 
 

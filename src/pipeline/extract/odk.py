@@ -51,7 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.errors import PartnerError, PartnerUnreachable, PayloadError
 from pipeline.extract import RECORD_SCHEMA, Page, http
-from pipeline.extract.json_records import is_identifier
+from pipeline.extract.json_records import is_identifier, problem
 
 if TYPE_CHECKING:
     from pipeline.settings import Settings
@@ -257,9 +257,7 @@ class OdkConnector:
             records = duck.sql(_RECORDS_SQL, params=[drop, drop]).to_arrow_table()
             [(latest,)] = duck.execute("select max(greatest(submitted_at, updated_at)) from odk_rows").fetchall()
         except (duckdb.Error, UnicodeDecodeError) as exc:
-            raise PayloadError(
-                self.partner_id, f"page is not the JSON expected ({type(exc).__name__}: {exc})"[:300]
-            ) from exc
+            raise PayloadError(self.partner_id, f"page is not the JSON expected ({problem(exc)})"[:300]) from exc
         return _Parsed(records.cast(RECORD_SCHEMA), n_rows, next_link, total, latest)
 
     def _report_skipped(self, skipped: list[tuple[str, str]]) -> None:

@@ -1,0 +1,140 @@
+"""Schema drift per partner and run: partner fields no mapping names, mapped fields no response carried, answer
+codes an item does not allow.
+
+Each batch adds what it shows to ops.drift and ops.column_coverage in its own transaction, so the report of a
+run that failed half-way covers what it loaded. Drift never stops a load: raw keeps every response as received,
+unknown fields stay there unused, responses with a new answer code are quarantined (and name it row by row);
+the report names each fact once per run, with the partner's own question code, so the operator can fix the
+mapping or the recode and replay.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from pipeline import contract, db
+from pipeline.codebook import Codebook
+from pipeline.registry import Partner
+
+# A mapped field counts as missing only once this many responses of a run could have carried it: tools that
+# omit unanswered questions (Kobo) would otherwise report every optional question a few respondents skipped.
+MISSING_AFTER = 20
+
+
+class DriftRecorder:
+    """Records the drift of one partner's batches; the loader calls it inside each batch's transaction."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        sql_dir: Path,
+        codebook: Codebook,
+        partner: Partner,
+        run_id: str,
+        windows: list[tuple[str, str, datetime, datetime]],
+        timezone: str,
+        metadata_fields: frozenset[str],
+    ) -> None:
+        self.con = con
+        self.sql_dir = sql_dir
+        self.codebook = codebook
+        self.partner = partner
+        self.run_id = run_id
+        self.windows = windows
+        self.timezone = timezone
+        self.metadata_fields = sorted(metadata_fields)
+        self._coverage = {
+            "partner_codes": list(partner.mapping),
+            "targets": list(partner.mapping.values()),
+            "item_codes": [target.partition("=")[0] for target in partner.mapping.values()],
+            "json_paths": ['$."' + code + '"' for code in partner.mapping],
+        }
+        self._asked = codebook.items_frame()[["instrument_version", "item_code"]]
+
+    def record(self, failures: pd.DataFrame, naive_timezone: str, now: datetime) -> set[str]:
+        """Add the drift of the batch in batch_classified (its validation failures given) to the run's; returns
+        the unknown fields (for ops.runs.unmapped_fields)."""
+        self._coverage_of(naive_timezone)
+        unknown = self.con.execute(
+            db.sql(self.sql_dir, "staging/unmapped_fields"),
+            {"partner_codes": list(self.partner.mapping), "metadata_fields": self.metadata_fields},
+        ).df()
+        codes = contract.unknown_codes(failures, self.codebook)
+        found = pd.concat(
+            [
+                unknown.assign(kind="unknown_column", code=""),
+                codes.groupby(["item_code", "code"], as_index=False)
+                .agg(responses=("record_id", "nunique"))
+                .rename(columns={"item_code": "field"})
+                .assign(kind="new_code"),
+            ],
+            ignore_index=True,
+        )
+        if len(found):
+            self.con.register("batch_drift", found[["kind", "field", "code", "responses"]])
+            try:
+                db.run(self.con, self.sql_dir, "ops/add_drift", {
+                    "run_id": self.run_id, "partner_id": self.partner.id, "detected_at": now,
+                })  # fmt: skip
+            finally:
+                self.con.unregister("batch_drift")
+        return set(unknown["field"])
+
+    def _coverage_of(self, naive_timezone: str) -> None:
+        meta = self.con.execute("select record_id, submitted_at from batch_classified").df()
+        if meta.empty or not self.partner.mapping:
+            return
+        versions = contract.instrument_versions(meta, self.windows, naive_timezone, self.timezone)
+        self.con.register("batch_versions", versions.dropna())
+        self.con.register("asked_items", self._asked)
+        try:
+            db.run(self.con, self.sql_dir, "ops/record_coverage", {
+                **self._coverage, "run_id": self.run_id, "partner_id": self.partner.id,
+            })  # fmt: skip
+        finally:
+            self.con.unregister("batch_versions")
+            self.con.unregister("asked_items")
+
+
+def report(
+    con: duckdb.DuckDBPyConnection,
+    sql_dir: Path,
+    partner_id: str | None = None,
+    runs: int = 1,
+    run_id: str | None = None,
+) -> pd.DataFrame:
+    """The drift of each partner's last `runs` runs (or of run_id): partner_id, run_id, started_at, kind, field,
+    code, responses, first_seen_at (the start of the first run that showed the same)."""
+    return con.execute(
+        db.sql(sql_dir, "ops/drift_report"),
+        {"partner_id": partner_id, "runs": runs, "run_id": run_id, "missing_after": MISSING_AFTER},
+    ).df()
+
+
+def describe(row: pd.Series | object, partner: Partner | None = None) -> str:
+    """One fact of a drift report as the operator reads it, with the partner's own question code for a new
+    answer code when the partner is known."""
+    kind, field, code, n = row.kind, row.field, row.code, int(row.responses)  # type: ignore[attr-defined]
+    responses = f"{n} response{'' if n == 1 else 's'}"
+    if kind == "unknown_column":
+        return f"unknown column {field!r} in {responses} (kept in raw, not loaded: map it or leave it)"
+    if kind == "missing_column":
+        return f"mapped column {field!r} in none of {responses} (renamed or removed in the partner's form?)"
+    mapping = partner.mapping if partner else {}
+    theirs = ", ".join(c for c, target in mapping.items() if target.partition("=")[0] == field)
+    where = f"{field} ({theirs})" if theirs else field
+    return f"new answer code {code!r} for {where} in {responses} (quarantined: ask the partner, or recode and replay)"
+
+
+def lines(frame: pd.DataFrame, partners: dict[str, Partner] | None = None) -> list[str]:
+    """Every fact of a drift report as '<partner>: <fact>', marked when an earlier run showed it already."""
+    out = []
+    for row in frame.itertuples(index=False):
+        partner = (partners or {}).get(row.partner_id)
+        since = "" if row.first_seen_at == row.started_at else f" — since {row.first_seen_at:%Y-%m-%d}"
+        out.append(f"{row.partner_id}: {describe(row, partner)}{since}")
+    return out
