@@ -1,5 +1,6 @@
 -- Every current answer with its response's wave and organisation type, restricted to the items that belong
 -- to the instrument version of that response's wave (an answer to a retired item is kept in core, not here).
+-- Special-category items stay in: they have no field, but the item marts show them.
 create or replace view marts.answers_in_scope as
 with answers as (
     select
@@ -9,7 +10,8 @@ with answers as (
         core.answers.respondent_key,
         core.answers.item_code,
         core.answers.answer_code,
-        core.answers.value
+        core.answers.value,
+        core.answers.answer_text
     from core.answers
     join core.responses on core.responses.respondent_key = core.answers.respondent_key
 )
@@ -18,9 +20,12 @@ select
     answers.*,
     core.items.item_type,
     core.items.field_code,
-    core.items.theme_code
+    core.items.theme_code,
+    core.items.special_category
 from answers
 join core.items
     on core.items.item_code = answers.item_code
     and core.items.instrument_version = answers.instrument_version
-where core.items.field_code is not null
+-- a blank free text, or a multiple choice with nothing ticked, is no answer
+where answers.answer_code is not null
+    or regexp_matches(answers.answer_text, '\S')

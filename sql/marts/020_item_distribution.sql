@@ -1,23 +1,35 @@
 -- Per item, organisation type and wave: respondents per answer code, zeros included, so every option of a
--- published group appears. Free text has no codes and is not counted here.
+-- published group appears; the margin over organisation types is the org_type 'insgesamt'. Free text has no
+-- codes and is not counted here.
 create or replace table marts.item_distribution as
-with groups as (
-    select distinct wave, org_type, item_code
-    from marts.answers_in_scope
-    where answer_code is not null
-),
-
-counts as (
+with coded as (
     select
         wave,
         org_type,
         item_code,
-        answer_code,
-        -- core holds one row per respondent, item and code, so rows are respondents
-        count(*) as n
+        answer_code
     from marts.answers_in_scope
-    where answer_code is not null
-    group by all
+    where item_type <> 'text'
+),
+
+counts as (
+    -- core holds one row per respondent, item and code, so rows are respondents
+    select
+        wave,
+        case when grouping(org_type) = 1 then 'insgesamt' else org_type end as org_type,
+        item_code,
+        answer_code,
+        count(*) as n
+    from coded
+    group by grouping sets ((wave, org_type, item_code, answer_code), (wave, item_code, answer_code))
+),
+
+groups as (
+    select distinct
+        wave,
+        org_type,
+        item_code
+    from counts
 )
 
 select
@@ -43,4 +55,9 @@ left join counts
     and counts.org_type = groups.org_type
     and counts.item_code = groups.item_code
     and counts.answer_code = core.answer_options.answer_code
-order by groups.wave, groups.org_type, groups.item_code, answer_ordinal
+order by
+    groups.wave,
+    groups.org_type = 'insgesamt',
+    groups.org_type,
+    groups.item_code,
+    answer_ordinal

@@ -1,63 +1,126 @@
--- Per item, organisation type and wave: who answered, and the mean and top-2 box of the scale answers.
+-- Per item, organisation type and wave: who answered, and the mean and top-2 box of the scale answers, with
+-- the change since the previous wave; the margin over organisation types is the org_type 'insgesamt'.
 -- "weiß nicht" and "keine Angabe" count as answered but carry no value, so they never enter a mean.
 create or replace table marts.item_results as
-with answered as (
-    -- one row per respondent and item; only multiple choice has several (one per ticked option), so only
-    -- its rows need reducing to respondents, which keeps the aggregation small
+with waves as (
+    select
+        wave,
+        wave_label,
+        instrument_version,
+        lag(wave) over (order by opens, wave) as previous_wave,
+        lag(instrument_version) over (order by opens, wave) as previous_version
+    from core.waves
+),
+
+org_types as (
+    select
+        org_type,
+        org_type_label
+    from core.org_types
+    union all
+    select
+        'insgesamt',
+        'Insgesamt'
+),
+
+ticking as (
+    -- multiple choice has a row per ticked option; its respondents are counted once
+    select distinct
+        wave,
+        org_type,
+        item_code,
+        respondent_key
+    from marts.answers_in_scope
+    where item_type = 'multi'
+),
+
+answered as (
+    -- one row per respondent and item: only multiple choice needed reducing, which keeps the aggregation small
     select
         wave,
         org_type,
         item_code,
         value
     from marts.answers_in_scope
-    where item_type <> 'multi'
+    where item_type in ('scale', 'yesno')
     union all
     select
         wave,
         org_type,
         item_code,
         null::double as value
-    from (
-        select distinct wave, org_type, item_code, respondent_key
-        from marts.answers_in_scope
-        where item_type = 'multi'
-    )
+    from ticking
+),
+
+aggregated as (
+    select
+        wave,
+        case when grouping(org_type) = 1 then 'insgesamt' else org_type end as org_type,
+        item_code,
+        count(*) as n_answered,
+        count(value) as n_valid,
+        coalesce(sum(value), 0) as value_sum,
+        count(*) filter (where value >= 4) as n_top2
+    from answered
+    group by grouping sets ((wave, org_type, item_code), (wave, item_code))
 ),
 
 results as (
     select
-        wave,
-        org_type,
-        item_code,
-        count(*) as n_answered,
-        count(value) as n_valid,
-        avg(value) as mean,
-        count(*) filter (where value >= 4) / nullif(count(value), 0) as top2_share
-    from answered
-    group by wave, org_type, item_code
+        *,
+        value_sum / nullif(n_valid, 0) as mean,
+        n_top2 / nullif(n_valid, 0) as top2_share
+    from aggregated
+),
+
+compared as (
+    -- a change only for an item asked in both instrument versions: a new item has nothing to compare with
+    select
+        results.*,
+        case when previous_items.item_code is not null then waves.previous_wave end as previous_wave
+    from results
+    join waves on waves.wave = results.wave
+    left join core.items as previous_items
+        on previous_items.instrument_version = waves.previous_version
+        and previous_items.item_code = results.item_code
 )
 
 select
-    results.wave,
-    core.waves.wave_label,
-    results.org_type,
-    core.org_types.org_type_label,
+    compared.wave,
+    waves.wave_label,
+    compared.org_type,
+    org_types.org_type_label,
     core.items.field_number,
     core.items.field_code,
     core.items.field_label,
     core.items.theme_code,
     core.items.theme_label,
-    results.item_code,
+    compared.item_code,
     core.items.item_label,
     core.items.item_type,
-    results.n_answered,
-    results.n_valid,
-    results.mean,
-    results.top2_share
-from results
-join core.waves on core.waves.wave = results.wave
-join core.org_types on core.org_types.org_type = results.org_type
+    core.items.special_category,
+    compared.n_answered,
+    compared.n_valid,
+    compared.value_sum,
+    compared.n_top2,
+    compared.mean,
+    compared.top2_share,
+    compared.previous_wave,
+    compared.mean - previous.mean as mean_change,
+    compared.top2_share - previous.top2_share as top2_change
+from compared
+join waves on waves.wave = compared.wave
+join org_types on org_types.org_type = compared.org_type
 join core.items
-    on core.items.item_code = results.item_code
-    and core.items.instrument_version = core.waves.instrument_version
-order by results.wave, results.org_type, core.items.field_number, results.item_code
+    on core.items.item_code = compared.item_code
+    and core.items.instrument_version = waves.instrument_version
+left join results as previous
+    on previous.wave = compared.previous_wave
+    and previous.org_type = compared.org_type
+    and previous.item_code = compared.item_code
+order by
+    compared.wave,
+    compared.org_type = 'insgesamt',
+    compared.org_type,
+    core.items.field_number nulls last,
+    compared.item_code

@@ -1,46 +1,169 @@
--- Per Handlungsfeld, organisation type and wave: respondents who answered any item of the field, and the mean
--- and top-2 box over all scale answers given in it (each answer weighs the same).
+-- Per Handlungsfeld (level 'handlungsfeld') and per theme of a field that has themes (level 'thema'),
+-- organisation type and wave: respondents who answered any item of it, and the mean and top-2 box over all
+-- scale answers given in it (each answer weighs the same), with the change since the previous wave; the
+-- margin over organisation types is the org_type 'insgesamt'. Free text and special categories stay out.
 create or replace table marts.field_results as
-with respondents as (
+with waves as (
     select
         wave,
-        org_type,
-        field_code,
-        count(*) as n_respondents
-    from (select distinct wave, org_type, field_code, respondent_key from marts.answers_in_scope)
-    group by wave, org_type, field_code
+        wave_label,
+        lag(wave) over (order by opens, wave) as previous_wave
+    from core.waves
 ),
 
-scale as (
+org_types as (
     select
-        wave,
         org_type,
-        field_code,
-        count(value) as n_valid,
-        avg(value) as mean,
-        count(*) filter (where value >= 4) / nullif(count(value), 0) as top2_share
-    from marts.answers_in_scope
-    group by wave, org_type, field_code
+        org_type_label
+    from core.org_types
+    union all
+    select
+        'insgesamt',
+        'Insgesamt'
 ),
 
 fields as (
-    select distinct field_code, field_label from core.items where field_code is not null
+    select distinct
+        field_code,
+        field_number,
+        field_label
+    from core.items
+    where field_code is not null
+),
+
+themes as (
+    select distinct
+        field_code,
+        theme_code,
+        theme_label
+    from core.items
+    where theme_code is not null
+),
+
+scored as (
+    select
+        wave,
+        org_type,
+        field_code,
+        theme_code,
+        respondent_key,
+        value
+    from marts.answers_in_scope
+    where field_code is not null
+        and item_type <> 'text'
+),
+
+per_theme as (
+    -- reduced to respondents first (per theme, or per field where it has none), so both levels and the
+    -- margins below count each respondent once without a distinct, over far fewer rows than the answers
+    select
+        wave,
+        org_type,
+        field_code,
+        theme_code,
+        respondent_key,
+        count(value) as n_valid,
+        coalesce(sum(value), 0) as value_sum,
+        count(*) filter (where value >= 4) as n_top2
+    from scored
+    group by
+        wave,
+        org_type,
+        field_code,
+        theme_code,
+        respondent_key
+),
+
+per_respondent as (
+    select
+        'handlungsfeld' as level,
+        wave,
+        org_type,
+        field_code,
+        null::varchar as theme_code,
+        sum(n_valid) as n_valid,
+        sum(value_sum) as value_sum,
+        sum(n_top2) as n_top2
+    from per_theme
+    group by
+        wave,
+        org_type,
+        field_code,
+        respondent_key
+    union all
+    select
+        'thema' as level,
+        wave,
+        org_type,
+        field_code,
+        theme_code,
+        n_valid,
+        value_sum,
+        n_top2
+    from per_theme
+    where theme_code is not null
+),
+
+aggregated as (
+    select
+        level,
+        wave,
+        case when grouping(org_type) = 1 then 'insgesamt' else org_type end as org_type,
+        field_code,
+        theme_code,
+        count(*) as n_respondents,
+        sum(n_valid)::bigint as n_valid,
+        sum(value_sum) as value_sum,
+        sum(n_top2)::bigint as n_top2
+    from per_respondent
+    group by grouping sets ((level, wave, org_type, field_code, theme_code), (level, wave, field_code, theme_code))
+),
+
+results as (
+    select
+        *,
+        value_sum / nullif(n_valid, 0) as mean,
+        n_top2 / nullif(n_valid, 0) as top2_share
+    from aggregated
 )
 
 select
-    respondents.wave,
-    core.waves.wave_label,
-    respondents.org_type,
-    core.org_types.org_type_label,
-    respondents.field_code,
+    results.wave,
+    waves.wave_label,
+    results.org_type,
+    org_types.org_type_label,
+    results.level,
+    fields.field_number,
+    results.field_code,
     fields.field_label,
-    respondents.n_respondents,
-    scale.n_valid,
-    scale.mean,
-    scale.top2_share
-from respondents
-join scale using (wave, org_type, field_code)
-join fields using (field_code)
-join core.waves on core.waves.wave = respondents.wave
-join core.org_types on core.org_types.org_type = respondents.org_type
-order by respondents.wave, respondents.org_type, respondents.field_code
+    results.theme_code,
+    themes.theme_label,
+    results.n_respondents,
+    results.n_valid,
+    results.value_sum,
+    results.n_top2,
+    results.mean,
+    results.top2_share,
+    waves.previous_wave,
+    results.mean - previous.mean as mean_change,
+    results.top2_share - previous.top2_share as top2_change
+from results
+join waves on waves.wave = results.wave
+join org_types on org_types.org_type = results.org_type
+join fields on fields.field_code = results.field_code
+left join themes
+    on themes.field_code = results.field_code
+    and themes.theme_code = results.theme_code
+left join results as previous
+    on previous.wave = waves.previous_wave
+    and previous.org_type = results.org_type
+    and previous.level = results.level
+    and previous.field_code = results.field_code
+    and previous.theme_code is not distinct from results.theme_code
+order by
+    results.wave,
+    results.org_type = 'insgesamt',
+    results.org_type,
+    fields.field_number,
+    results.level,
+    results.theme_code nulls first

@@ -1,0 +1,83 @@
+-- Per Handlungsfeld, organisation type and wave: respondents who wrote a free text in it. The steering group
+-- sees free text only as these counts; zeros included for every field with a free-text item in the wave's
+-- instrument, for every organisation type with responses in the wave; the margin is the org_type 'insgesamt'.
+create or replace table marts.free_text_counts as
+with org_types as (
+    select
+        org_type,
+        org_type_label
+    from core.org_types
+    union all
+    select
+        'insgesamt',
+        'Insgesamt'
+),
+
+groups as (
+    select distinct
+        wave,
+        org_type
+    from core.responses
+    union all
+    select distinct
+        wave,
+        'insgesamt' as org_type
+    from core.responses
+),
+
+text_fields as (
+    select distinct
+        core.waves.wave,
+        core.items.field_code,
+        core.items.field_number,
+        core.items.field_label
+    from core.waves
+    join core.items on core.items.instrument_version = core.waves.instrument_version
+    where core.items.item_type = 'text'
+        and core.items.field_code is not null
+),
+
+writers as (
+    -- a respondent with several free-text items in a field counts once
+    select distinct
+        wave,
+        org_type,
+        field_code,
+        respondent_key
+    from marts.answers_in_scope
+    -- the test on answer_text reaches the scan of core.answers, so only free texts are joined
+    where item_type = 'text'
+        and answer_text is not null
+),
+
+counts as (
+    select
+        wave,
+        case when grouping(org_type) = 1 then 'insgesamt' else org_type end as org_type,
+        field_code,
+        count(*) as n_texts
+    from writers
+    group by grouping sets ((wave, org_type, field_code), (wave, field_code))
+)
+
+select
+    groups.wave,
+    core.waves.wave_label,
+    groups.org_type,
+    org_types.org_type_label,
+    text_fields.field_code,
+    text_fields.field_label,
+    coalesce(counts.n_texts, 0) as n_texts
+from groups
+join core.waves on core.waves.wave = groups.wave
+join org_types on org_types.org_type = groups.org_type
+join text_fields on text_fields.wave = groups.wave
+left join counts
+    on counts.wave = groups.wave
+    and counts.org_type = groups.org_type
+    and counts.field_code = text_fields.field_code
+order by
+    groups.wave,
+    groups.org_type = 'insgesamt',
+    groups.org_type,
+    text_fields.field_number
