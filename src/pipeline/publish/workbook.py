@@ -1,0 +1,499 @@
+"""The steering group's Excel workbook of a release: overview, one sheet per Handlungsfeld, needs, legend, method.
+
+Everything the reader sees is German. A hidden value is the text "." and a value that would make no sense is
+"x", both right-aligned like numbers, as in German official statistics; the legend says so on every sheet.
+Numbers keep their full precision in the cells and are only shown rounded (number formats), so a reader's own
+sums in Excel agree with the data files. The wording shared with the HTML report (legend, notes on method,
+orders) lives here too, so that both artefacts say the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+from openpyxl import Workbook
+from openpyxl.cell.cell import Cell
+from openpyxl.formatting.rule import ColorScaleRule
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+
+HIDDEN = "."
+NOT_APPLICABLE = "x"
+LEGEND = {
+    HIDDEN: "Zahlenwert geheim zu halten",
+    NOT_APPLICABLE: "Tabellenfach gesperrt, weil Aussage nicht sinnvoll",
+}
+TOTAL_ORG = "insgesamt"
+LOCAL_TIME = ZoneInfo("Europe/Berlin")
+PERSONAL = "Freiwillige Angaben zur Person"
+ITEM_TYPES = {"scale": "Skala", "yesno": "Ja/Nein", "multi": "Mehrfachauswahl", "text": "Freitext"}
+TITLE = "ChancenCheckLU – Ergebnisse für den Lenkungskreis"
+SOURCE = (
+    "ChancenCheckLU – Selbstcheck Vielfalt und Chancengleichheit der Stadt Ludwigshafen am Rhein und ihrer "
+    "Partnerorganisationen („Wir alle sind LU“, Modellprojekt „Weltoffene Kommune“)"
+)
+
+_FORMATS = {
+    "count": "#,##0",
+    "mean": "0.00",
+    "share": "0%",
+    "change": "+0.00;-0.00;0.00",
+    "share_change": "+0%;-0%;0%",
+}
+_HEADER_ROW = 5
+_BOLD = Font(bold=True)
+_HEADER_FILL = PatternFill("solid", fgColor="DDE4EE")
+_HEADER_BORDER = Border(bottom=Side(style="thin", color="7F7F7F"))
+_RIGHT = Alignment(horizontal="right")
+_WRAP = Alignment(wrap_text=True, vertical="top")
+# Red for weak, yellow in the middle, green for strong, over the fixed 1..5 scale so sheets compare.
+_MEAN_SCALE = ColorScaleRule(
+    start_type="num",
+    start_value=1,
+    start_color="F8696B",
+    mid_type="num",
+    mid_value=3,
+    mid_color="FFEB84",
+    end_type="num",
+    end_value=5,
+    end_color="63BE7B",
+)
+
+
+@dataclass(frozen=True)
+class Column:
+    """A sheet column: its German header, the frame column it shows (with `<source>_status`), format, width."""
+
+    header: str
+    source: str
+    kind: str = "text"
+    width: float = 14
+
+
+def write_workbook(tables: dict[str, pd.DataFrame], meta: dict, path: Path) -> Path:
+    """Write the workbook of one release to `path` and return it.
+
+    `tables` are the published tables (item_distribution, item_results, field_results, free_text_counts,
+    needs_ranking) with their `_status` columns; `meta` the release's metadata (release_id, published_at,
+    disclosure_k, waves in order of opening, instrument_versions, partners, audit). Waves are shown latest first.
+    """
+    book = Workbook()
+    book.remove(book.active)
+    waves = Waves(meta)
+    _overview(book.create_sheet("Übersicht"), tables["field_results"], meta, waves)
+    for code, label in field_list(tables["field_results"]):
+        _field_sheet(book.create_sheet(sheet_name(code, label)), tables, code, label, waves)
+    personal = tables["item_results"][tables["item_results"]["field_code"].isna()]
+    if len(personal):
+        _personal_sheet(book.create_sheet("Angaben zur Person"), personal, waves)
+    _needs_sheet(book.create_sheet("Handlungsbedarfe"), tables["needs_ranking"], waves)
+    _distribution_sheet(book.create_sheet("Antwortverteilung"), tables["item_distribution"], waves)
+    _free_text_sheet(book.create_sheet("Freitexte"), tables["free_text_counts"], waves)
+    _legend_sheet(book.create_sheet("Legende"), meta, waves)
+    _method_sheet(book.create_sheet("Methodik"), meta, waves)
+    book.properties.title = f"{TITLE} ({meta['release_id']})"
+    book.properties.creator = "ChancenCheckLU-Pipeline"
+    # openpyxl writes these as naive UTC
+    stamp = datetime.fromisoformat(meta["published_at"]).astimezone(UTC).replace(tzinfo=None)
+    book.properties.created = book.properties.modified = stamp
+    path.parent.mkdir(parents=True, exist_ok=True)
+    book.save(path)
+    return path
+
+
+class Waves:
+    """The release's waves in order of opening: labels, the latest, the one before it."""
+
+    def __init__(self, meta: dict) -> None:
+        self.labels: dict[str, str] = {w["wave"]: w["wave_label"] for w in meta["waves"]}
+        self.order = list(self.labels)
+        self.latest = self.order[-1] if self.order else None
+        self.previous = self.order[-2] if len(self.order) > 1 else None
+
+    def since(self) -> str:
+        return f"seit {self.labels[self.previous]}" if self.previous else "zur vorigen Welle"
+
+    def rank(self, wave: str) -> int:
+        """Latest first."""
+        return -self.order.index(wave) if wave in self.order else 1
+
+
+def field_list(field_results: pd.DataFrame) -> list[tuple[str, str]]:
+    """The Handlungsfelder of the release in their numbering: (code, label)."""
+    fields = field_results[field_results["level"] == "handlungsfeld"]
+    fields = fields.drop_duplicates("field_code").sort_values(["field_number", "field_code"])
+    return list(zip(fields["field_code"], fields["field_label"], strict=True))
+
+
+def org_rank(frame: pd.DataFrame) -> pd.Series:
+    """Sort key for organisation types: "Insgesamt" first, the others alphabetically by label."""
+    labels = sorted(set(frame.loc[frame["org_type"] != TOTAL_ORG, "org_type_label"].astype(str)))
+    positions = {label: i + 1 for i, label in enumerate(labels)}
+    return frame["org_type_label"].astype(str).map(positions).where(frame["org_type"] != TOTAL_ORG, 0)
+
+
+def sheet_name(code: str, label: str) -> str:
+    """Excel allows 31 characters and none of []:*?/\\ in a sheet name."""
+    name = "".join(" " if c in "[]:*?/\\" else c for c in f"{code} {label}")
+    return name if len(name) <= 31 else name[:30].rstrip() + "…"
+
+
+def published_on(meta: dict) -> str:
+    """The release time as Ludwigshafen reads it (releases are stamped in UTC)."""
+    moment = datetime.fromisoformat(meta["published_at"])
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(LOCAL_TIME)
+    return moment.strftime("%d.%m.%Y, %H:%M Uhr")
+
+
+def release_line(meta: dict, waves: Waves) -> str:
+    return (
+        f"Veröffentlichung {meta['release_id']} vom {published_on(meta)} · Wellen: "
+        f"{', '.join(waves.labels.values())} · Mindestfallzahl k = {meta['disclosure_k']}"
+    )
+
+
+def legend_line() -> str:
+    return " · ".join(f"„{sign}“ = {meaning}" for sign, meaning in LEGEND.items())
+
+
+def legend_entries(meta: dict, waves: Waves) -> list[tuple[str, str]]:
+    """(sign or term, meaning) as the legend of the workbook and the report lists them."""
+    k = meta["disclosure_k"]
+    return [
+        (HIDDEN, LEGEND[HIDDEN]),
+        (NOT_APPLICABLE, f"{LEGEND[NOT_APPLICABLE]} (z. B. Mittelwert einer Ja/Nein-Frage, Veränderung ohne Vorwelle)"),
+        (f"k = {k}", "Mindestzahl der Antworten hinter jedem veröffentlichten Wert; kleinere Zahlen sind gesperrt"),
+        ("Mittelwert", "Durchschnitt der gültigen Antworten auf der Skala von 1 (niedrigste) bis 5 (höchste Stufe)"),
+        ("Top-2-Anteil", "Anteil der gültigen Skalenantworten in den beiden obersten Stufen (4 und 5)"),
+        ("Veränderung", "Wert dieser Welle minus Wert der vorigen Welle; Top-2-Anteil in Prozentpunkten"),
+        (
+            "Quelle",
+            f"{SOURCE}; {meta['partners']} Partner; Wellen {', '.join(waves.labels.values())}; Fragebogenfassungen "
+            f"{', '.join(meta['instrument_versions'])}; Veröffentlichung {meta['release_id']} vom {published_on(meta)}",
+        ),
+    ]
+
+
+def method_notes(meta: dict, waves: Waves) -> list[tuple[str, str]]:
+    """(heading, text) notes on method for the steering group."""
+    k = meta["disclosure_k"]
+    return [
+        (
+            "Abgeschlossene Wellen",
+            f"Veröffentlicht werden nur abgeschlossene Erhebungswellen ({', '.join(waves.labels.values())}). "
+            "Eine laufende Welle erscheint nicht: Der Vergleich zweier Veröffentlichungen verriete sonst die "
+            "Antworten einzelner neu Antwortender.",
+        ),
+        (
+            "Mittelwert und Top-2-Anteil",
+            "Der Mittelwert ist der Durchschnitt der gültigen Antworten auf der fünfstufigen Skala (1 = niedrigste, "
+            "5 = höchste Stufe). Der Top-2-Anteil ist der Anteil der gültigen Antworten in den Stufen 4 und 5. "
+            "„weiß nicht“ und „keine Angabe“ zählen als beantwortet, gehen aber in keinen Mittelwert und keinen "
+            "Anteil ein. Ein Handlungsfeld fasst alle gültigen Skalenantworten seiner Items zusammen.",
+        ),
+        (
+            "Veränderung",
+            f"Wert dieser Welle minus Wert der vorigen Welle ({waves.since()}), bei Items nur, wenn das Item in "
+            "beiden Fassungen des Fragebogens enthalten ist; beim Top-2-Anteil in Prozentpunkten.",
+        ),
+        (
+            "Geheimhaltung, primär",
+            f"Jede Anzahl von 1 bis {k - 1} Antworten und jeder Mittelwert, Anteil oder jede Veränderung aus weniger "
+            f"als {k} Antworten wird gesperrt („.“). Bei den freiwilligen Angaben zur Person (besondere Kategorien "
+            "nach Art. 9 DSGVO) zusätzlich jede Gruppe, deren Antworten alle in dieselbe Kategorie fallen.",
+        ),
+        (
+            "Geheimhaltung, sekundär",
+            "Weitere Werte werden gesperrt, damit sich kein gesperrter Wert aus Summen, der Zeile „Insgesamt“, "
+            "anderen Tabellen dieser Veröffentlichung oder früheren Veröffentlichungen zurückrechnen oder eng "
+            "eingrenzen lässt. Einmal gesperrte Werte bleiben in späteren Veröffentlichungen gesperrt. Jeder Wert "
+            "ist in Arbeitsmappe, Bericht und Datendateien gleich gesperrt.",
+        ),
+        ("Prüfung vor der Veröffentlichung", audit_note(meta["audit"])),
+        (
+            "Handlungsbedarfe",
+            "Rangfolge aus den veröffentlichten Mittelwerten, aufsteigend (Rang 1 = schwächster Wert), bei Gleichstand "
+            "nach dem Top-2-Anteil; gesperrte Werte nehmen nicht teil. Items: die zehn schwächsten je Welle und "
+            "Organisationsart; Handlungsfelder: alle.",
+        ),
+        (
+            "Freitexte",
+            "Veröffentlicht wird nur, wie viele Personen je Handlungsfeld einen Freitext geschrieben haben. Die Texte "
+            "selbst bleiben intern.",
+        ),
+    ]
+
+
+def audit_note(audit: dict) -> str:
+    """The audit in words, without the cell or the true value of the narrowest interval."""
+    verdict = "bestanden" if audit.get("passed") else "nicht bestanden"
+    text = (
+        "Vor jeder Veröffentlichung werden alle Tabellen gemeinsam angegriffen (lineare Optimierung): Für jeden "
+        "gesperrten Wert wird das Intervall bestimmt, in dem er sich beweisbar befinden muss, auch mit dem Wissen "
+        "einer antwortenden Person über ihre eigene Antwort. Ist ein Wert genau oder zu eng bestimmbar, wird nicht "
+        f"veröffentlicht. Diese Veröffentlichung: Prüfung {verdict}; {_german_int(audit.get('cells', 0))} "
+        f"Tabellenfelder geprüft, {_german_int(audit.get('primary', 0))} primär und "
+        f"{_german_int(audit.get('secondary', 0))} sekundär gesperrt."
+    )
+    width = _interval_width(audit.get("narrowest"))
+    if width is not None:
+        text += f" Engstes beweisbares Intervall eines primär gesperrten Werts: Breite {_german_number(width)}."
+    return text
+
+
+def _interval_width(narrowest: dict | None) -> float | None:
+    if not narrowest:
+        return None
+    for low, high in (("lb", "ub"), ("lower", "upper"), ("low", "high")):
+        if narrowest.get(low) is not None and narrowest.get(high) is not None:
+            return float(narrowest[high]) - float(narrowest[low])
+    return None
+
+
+def _german_int(value: int) -> str:
+    return f"{int(value):,}".replace(",", ".")
+
+
+def _german_number(value: float) -> str:
+    return f"{value:g}".replace(".", ",")
+
+
+def _overview(sheet: Worksheet, fields: pd.DataFrame, meta: dict, waves: Waves) -> None:
+    latest = fields[(fields["level"] == "handlungsfeld") & (fields["wave"] == waves.latest)]
+    latest = latest.assign(field=latest["field_code"] + " " + latest["field_label"], _org=org_rank(latest))
+    latest = latest.sort_values(["field_number", "_org"])
+    subtitle = (
+        f"Handlungsfelder nach Organisationsart, {waves.labels.get(waves.latest, '')}; {release_line(meta, waves)}"
+    )
+    _heading(sheet, TITLE, subtitle)
+    columns = [
+        Column("Handlungsfeld", "field", width=44),
+        Column("Organisationsart", "org_type_label", width=30),
+        Column("Befragte", "n_respondents", "count", 11),
+        Column("Gültige Skalenantworten", "n_valid", "count", 13),
+        Column("Mittelwert", "mean", "mean", 11),
+        Column("Top-2-Anteil", "top2_share", "share", 11),
+        Column(f"Veränderung Mittelwert {waves.since()}", "mean_change", "change", 14),
+        Column(f"Veränderung Top-2-Anteil {waves.since()} (Prozentpunkte)", "top2_change", "share_change", 16),
+    ]
+    _table(sheet, latest, columns, frozen_columns=2)
+
+
+def _field_sheet(sheet: Worksheet, tables: dict[str, pd.DataFrame], code: str, label: str, waves: Waves) -> None:
+    fields = tables["field_results"][tables["field_results"]["field_code"] == code]
+    items = tables["item_results"][tables["item_results"]["field_code"] == code]
+    theme = fields["level"] == "thema"
+    # the field's and its themes' rows head the sheet; their "answering" are the field's respondents
+    field_rows = fields.assign(
+        code=fields["field_code"].where(~theme, fields["field_code"] + " " + fields["theme_code"].fillna("")),
+        label=("Thema " + fields["theme_label"].fillna("")).where(theme, "Handlungsfeld insgesamt"),
+        kind=fields["level"].map({"handlungsfeld": "Handlungsfeld", "thema": "Thema"}),
+        block=theme.astype(int),
+        n_answered=fields["n_respondents"],
+        n_answered_status=fields["n_respondents_status"],
+    )
+    item_rows = items.assign(
+        code=items["item_code"], label=items["item_label"], kind=items["item_type"].map(ITEM_TYPES), block=2
+    )
+    rows = pd.concat([field_rows, item_rows], ignore_index=True)
+    rows = rows.assign(_wave=rows["wave"].map(waves.rank), _org=org_rank(rows))
+    rows = rows.sort_values(["_wave", "block", "code", "_org"])
+    _heading(
+        sheet,
+        f"{code} {label}",
+        "Handlungsfeld, Themen und Items nach Organisationsart und Welle (neueste zuerst); Mittelwert und "
+        "Top-2-Anteil der gültigen Skalenantworten",
+    )
+    _table(sheet, rows, _result_columns(waves, with_theme=bool(fields["theme_code"].notna().any())), frozen_columns=3)
+
+
+def _personal_sheet(sheet: Worksheet, items: pd.DataFrame, waves: Waves) -> None:
+    rows = items.assign(code=items["item_code"], label=items["item_label"], kind=items["item_type"].map(ITEM_TYPES))
+    rows = rows.assign(_wave=rows["wave"].map(waves.rank), _org=org_rank(rows)).sort_values(["_wave", "code", "_org"])
+    _heading(
+        sheet,
+        PERSONAL,
+        "Besondere Kategorien nach Art. 9 DSGVO: nur geschützte Zahlen; die Antwortverteilung steht im Blatt "
+        "„Antwortverteilung“",
+    )
+    _table(sheet, rows, _result_columns(waves, with_theme=False), frozen_columns=3)
+
+
+def _result_columns(waves: Waves, with_theme: bool) -> list[Column]:
+    theme = [Column("Thema", "theme_label", width=22)] if with_theme else []
+    return [
+        Column("Welle", "wave_label", width=12),
+        Column("Code", "code", width=12),
+        Column("Bezeichnung", "label", width=60),
+        *theme,
+        Column("Art", "kind", width=14),
+        Column("Organisationsart", "org_type_label", width=30),
+        Column("Antwortende", "n_answered", "count", 12),
+        Column("Gültige Skalenantworten", "n_valid", "count", 13),
+        Column("Mittelwert", "mean", "mean", 11),
+        Column("Top-2-Anteil", "top2_share", "share", 11),
+        Column(f"Veränderung Mittelwert {waves.since()}", "mean_change", "change", 14),
+        Column(f"Veränderung Top-2-Anteil {waves.since()} (Prozentpunkte)", "top2_change", "share_change", 16),
+    ]
+
+
+def _needs_sheet(sheet: Worksheet, needs: pd.DataFrame, waves: Waves) -> None:
+    rows = needs.assign(
+        _wave=needs["wave"].map(waves.rank),
+        _org=org_rank(needs),
+        _level=needs["level"].map({"handlungsfeld": 0, "item": 1}),
+        level_label=needs["level"].map({"handlungsfeld": "Handlungsfeld", "item": "Item"}),
+        field=needs["field_code"].fillna("") + " " + needs["field_label"].fillna(""),
+    ).sort_values(["_wave", "_org", "_level", "rank"])
+    _heading(
+        sheet,
+        "Handlungsbedarfe",
+        "Die schwächsten Ergebnisse je Welle und Organisationsart: Rang 1 = niedrigster Mittelwert (bei Gleichstand "
+        "niedrigster Top-2-Anteil); nur veröffentlichte Mittelwerte",
+    )
+    columns = [
+        Column("Welle", "wave_label", width=12),
+        Column("Organisationsart", "org_type_label", width=30),
+        Column("Ebene", "level_label", width=14),
+        Column("Rang", "rank", "count", 7),
+        Column("Code", "code", width=12),
+        Column("Bezeichnung", "label", width=60),
+        Column("Handlungsfeld", "field", width=40),
+        Column("Mittelwert", "mean", "mean", 11),
+        Column("Top-2-Anteil", "top2_share", "share", 11),
+        Column("Gültige Skalenantworten", "n_valid", "count", 13),
+    ]
+    _table(sheet, rows, columns, frozen_columns=4)
+
+
+def _distribution_sheet(sheet: Worksheet, distribution: pd.DataFrame, waves: Waves) -> None:
+    """Counts of the questions without a scale; a scale item is summed up by its mean and top-2 share.
+
+    All counts of the full cube would be some 40,000 rows: unreadable here, and slow to write with openpyxl.
+    They are in the release's data files.
+    """
+    scale_items = set(distribution.loc[distribution["answer_value"].notna(), "item_code"])
+    distribution = distribution[~distribution["item_code"].isin(scale_items)]
+    rows = distribution.assign(
+        field=(distribution["field_code"].fillna("") + " " + distribution["field_label"].fillna("")).where(
+            distribution["field_code"].notna(), PERSONAL
+        ),
+        _wave=distribution["wave"].map(waves.rank),
+        _org=org_rank(distribution),
+        _personal=distribution["field_code"].isna(),
+    ).sort_values(["_wave", "_personal", "field_code", "item_code", "_org", "answer_ordinal"])
+    _heading(
+        sheet,
+        "Antwortverteilung der Ja/Nein- und Mehrfachauswahlfragen",
+        "Anzahl der Antworten je Antwortmöglichkeit, Organisationsart und Welle; die Verteilung der Skalenfragen "
+        "steht in den Datendateien der Veröffentlichung (Tabelle item_distribution) und als Abbildung im Bericht",
+    )
+    columns = [
+        Column("Welle", "wave_label", width=12),
+        Column("Handlungsfeld", "field", width=40),
+        Column("Code", "item_code", width=12),
+        Column("Item", "item_label", width=60),
+        Column("Organisationsart", "org_type_label", width=30),
+        Column("Antwort", "answer_label", width=26),
+        Column("Anzahl", "n", "count", 10),
+    ]
+    _table(sheet, rows, columns, frozen_columns=3)
+
+
+def _free_text_sheet(sheet: Worksheet, texts: pd.DataFrame, waves: Waves) -> None:
+    rows = texts.assign(
+        field=texts["field_code"] + " " + texts["field_label"],
+        _wave=texts["wave"].map(waves.rank),
+        _org=org_rank(texts),
+    ).sort_values(["_wave", "field_code", "_org"])
+    _heading(
+        sheet,
+        "Freitexte",
+        "Personen mit einer Freitextantwort (z. B. zum dringendsten Handlungsbedarf) je Handlungsfeld; die Texte "
+        "selbst bleiben intern",
+    )
+    columns = [
+        Column("Welle", "wave_label", width=12),
+        Column("Handlungsfeld", "field", width=44),
+        Column("Organisationsart", "org_type_label", width=30),
+        Column("Personen mit Freitextantwort", "n_texts", "count", 16),
+    ]
+    _table(sheet, rows, columns, frozen_columns=2)
+
+
+def _legend_sheet(sheet: Worksheet, meta: dict, waves: Waves) -> None:
+    _heading(sheet, "Legende", release_line(meta, waves), legend=False)
+    _text_table(sheet, ("Zeichen / Begriff", "Bedeutung"), legend_entries(meta, waves), (20, 110))
+
+
+def _method_sheet(sheet: Worksheet, meta: dict, waves: Waves) -> None:
+    _heading(sheet, "Hinweise zur Methode", release_line(meta, waves), legend=False)
+    _text_table(sheet, ("Thema", "Erläuterung"), method_notes(meta, waves), (30, 110))
+
+
+def _heading(sheet: Worksheet, title: str, subtitle: str, legend: bool = True) -> None:
+    sheet["A1"] = title
+    sheet["A1"].font = Font(bold=True, size=14)
+    sheet["A2"] = subtitle
+    if legend:
+        sheet["A3"] = legend_line()
+        sheet["A3"].font = Font(italic=True, color="595959")
+
+
+def _table(sheet: Worksheet, frame: pd.DataFrame, columns: Sequence[Column], frozen_columns: int) -> None:
+    for index, column in enumerate(columns, start=1):
+        cell = sheet.cell(_HEADER_ROW, index, column.header)
+        cell.font, cell.fill, cell.border, cell.alignment = _BOLD, _HEADER_FILL, _HEADER_BORDER, _WRAP
+        sheet.column_dimensions[get_column_letter(index)].width = column.width
+    sheet.row_dimensions[_HEADER_ROW].height = 45
+    values = [frame[c.source].tolist() for c in columns]
+    statuses = [frame[f"{c.source}_status"].tolist() if f"{c.source}_status" in frame else None for c in columns]
+    first = _HEADER_ROW + 1
+    for offset in range(len(frame)):
+        row = first + offset
+        for index, column in enumerate(columns):
+            status = statuses[index][offset] if statuses[index] is not None else ""
+            _put(sheet.cell(row, index + 1), values[index][offset], status, column.kind)
+    last = first + len(frame) - 1
+    end = get_column_letter(len(columns))
+    sheet.freeze_panes = sheet.cell(first, frozen_columns + 1)
+    sheet.auto_filter.ref = f"A{_HEADER_ROW}:{end}{max(last, first)}"
+    for index, column in enumerate(columns, start=1):
+        if column.kind == "mean" and last >= first:
+            letter = get_column_letter(index)
+            sheet.conditional_formatting.add(f"{letter}{first}:{letter}{last}", _MEAN_SCALE)
+
+
+def _put(cell: Cell, value: object, status: object, kind: str) -> None:
+    if status in LEGEND:
+        cell.value = status
+        cell.alignment = _RIGHT
+    elif value is None or pd.isna(value):
+        return
+    elif kind == "text":
+        cell.value = str(value)
+    else:
+        cell.value = int(value) if kind == "count" else float(value)
+        cell.number_format = _FORMATS[kind]
+
+
+def _text_table(
+    sheet: Worksheet, headers: tuple[str, str], rows: list[tuple[str, str]], widths: tuple[int, int]
+) -> None:
+    for index, (header, width) in enumerate(zip(headers, widths, strict=True), start=1):
+        cell = sheet.cell(_HEADER_ROW, index, header)
+        cell.font, cell.fill, cell.border = _BOLD, _HEADER_FILL, _HEADER_BORDER
+        sheet.column_dimensions[get_column_letter(index)].width = width
+    for offset, (term, text) in enumerate(rows, start=1):
+        row = _HEADER_ROW + offset
+        sheet.cell(row, 1, term).font = _BOLD
+        sheet.cell(row, 1).alignment = _WRAP
+        sheet.cell(row, 2, text).alignment = _WRAP
+    sheet.freeze_panes = sheet.cell(_HEADER_ROW + 1, 1)
