@@ -1,4 +1,4 @@
-"""The nightly flow: ingest every partner (one task each), rebuild the marts, publish."""
+"""The nightly flow: ingest every partner (one task each), rebuild the marts, refresh the analyst file, publish."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
 
-from flows.tasks import ingest_each, publish_marts, report, transform
+from flows.tasks import ingest_each, publish_release, refresh_analyst_file, report, transform
 from pipeline.codebook import load_codebook
 from pipeline.registry import load_registry
 from pipeline.settings import Settings
@@ -27,9 +27,12 @@ def nightly(partner_ids: list[str] | None = None) -> State:
     run_id = str(flow_run.get_id() or uuid.uuid4())
     outcomes = ingest_each(ids, run_id)
     transform()
-    published = publish_marts()
+    refresh_analyst_file()
+    published = publish_release("changed", return_state=True)
     create_markdown_artifact(report(outcomes), key="nightly-run-report", description="Counts per partner")
     failures = [reason for pid, outcome in outcomes.items() if (reason := outcome.reason(pid)) is not None]
+    if published.is_failed():
+        failures.append(str(published.result(raise_on_failure=False)))
     if failures:
         return Failed(message="; ".join(failures))
-    return Completed(message=f"{len(ids)} partners loaded; published to {published.directory}")
+    return Completed(message=f"{len(ids)} partners loaded; {published.result().message}")

@@ -1,4 +1,5 @@
-"""The publish flow (rebuild the marts, publish them) and how partner ingests close together share one run of it."""
+"""The publish flow (rebuild the marts, refresh the analyst file, publish a release when there is news) and how
+partner ingests close together share one run of it."""
 
 from __future__ import annotations
 
@@ -19,25 +20,31 @@ from prefect.client.schemas.sorting import FlowRunSort
 from prefect.deployments import run_deployment
 from prefect.states import Completed, State
 
-from flows.tasks import publish_marts, transform
+from flows.tasks import publish_release, refresh_analyst_file, transform
 from flows.writer import against_server, sole_writer
-from pipeline.publish import Publication
+from pipeline.publish import Publication, When
 from pipeline.settings import Settings
 
 DEPLOYMENT = "publish/publish"
 
 
 @flow(name="publish")
-def publish_flow() -> State:
+def publish_flow(when: When = "wave_closed") -> State:
+    """After partner events: the analyst file always, the steering release only when a wave closed since the
+    last one (`when="changed"`, as an operator asks for it from the UI or `pipeline publish`, also on news)."""
     marts = transform()
-    publication = publish_marts()
-    create_markdown_artifact(_report(publication), key="publication-report", description="Published tables")
-    return Completed(message=f"marts {', '.join(marts)} rebuilt; published to {publication.directory}")
+    analyst_file = refresh_analyst_file()
+    outcome = publish_release(when)
+    create_markdown_artifact(_report(outcome), key="publication-report", description="Published release")
+    return Completed(message=f"marts {', '.join(marts)} rebuilt; analyst file {analyst_file}; {outcome.message}")
 
 
-def _report(publication: Publication) -> str:
-    lines = ["| table | rows with hidden cells |", "|---|---:|"]
-    lines += [f"| {name} | {hidden} |" for name, hidden in publication.suppressed.items()]
+def _report(outcome: Publication) -> str:
+    if outcome.release is None:
+        return outcome.message
+    lines = [outcome.message, "", "| table | rows | hidden cells |", "|---|---:|---:|"]
+    tables = outcome.release.manifest.get("tables", {})
+    lines += [f"| {name} | {t['rows']} | {t['hidden_cells']} |" for name, t in tables.items()]
     return "\n".join(lines)
 
 

@@ -12,7 +12,7 @@ from prefect.states import State
 from flows.writer import sole_writer
 from pipeline.errors import PartnerUnreachable, PipelineError
 from pipeline.ingest import ingest_partner
-from pipeline.publish import Publication, publish
+from pipeline.publish import Publication, When, analyst, publish
 from pipeline.runs import PartnerRun
 from pipeline.settings import Settings
 from pipeline.transform import build_marts
@@ -49,11 +49,21 @@ def transform() -> list[str]:
         return build_marts(settings)
 
 
-@task(name="publish")
-def publish_marts() -> Publication:
+@task(name="refresh-analyst-file")
+def refresh_analyst_file() -> str:
     settings = Settings()
-    with sole_writer(settings, "publish the marts"):
-        return publish(settings)
+    with sole_writer(settings, "refresh the analyst file"):
+        return str(analyst.refresh(settings))
+
+
+@task(name="publish-release")
+def publish_release(when: When) -> Publication:
+    """A new steering release when there is news (see pipeline.publish.When); a refused audit fails the task."""
+    settings = Settings()
+    with sole_writer(settings, "publish a release"):
+        outcome = publish(settings, when)
+    get_run_logger().info(outcome.message)
+    return outcome
 
 
 @dataclass(frozen=True)

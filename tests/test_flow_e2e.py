@@ -7,6 +7,7 @@ codes) that the emulator served in the partners' own codes.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections import Counter, defaultdict
@@ -17,6 +18,7 @@ import pytest
 
 from pipeline.codebook import Codebook
 from pipeline.demo import Demo
+from pipeline.publish import release
 from pipeline.settings import Settings
 
 pytestmark = pytest.mark.e2e
@@ -64,10 +66,12 @@ def test_nightly_flow_loads_all_partners_and_the_mart_matches(world: Demo, run_s
     expected = _expected_item_results(answers)
     con = duckdb.connect(str(run_settings.db_path), read_only=True)
     mart = con.execute(
-        "select wave, org_type, item_code, n_answered, n_valid, mean, top2_share from marts.item_results"
+        "select wave, org_type, item_code, n_answered, n_valid, mean, top2_share from marts.item_results "
+        "where org_type <> 'insgesamt' and field_code is not null"  # margins and Art. 9 items: tests/test_marts.py
     ).fetchall()
     distribution = con.execute(
-        "select wave, org_type, item_code, answer_code, n from marts.item_distribution where n > 0"
+        "select wave, org_type, item_code, answer_code, n from marts.item_distribution "
+        "where n > 0 and org_type <> 'insgesamt' and field_code is not null"
     ).fetchall()
     status = dict(con.execute("select partner_id, status from ops.runs").fetchall())
     con.close()
@@ -88,19 +92,21 @@ def test_nightly_flow_loads_all_partners_and_the_mart_matches(world: Demo, run_s
     assert dict(((w, o, i, c), n) for w, o, i, c, n in distribution) == dict(ticked)
 
 
-def test_published_tables_hide_small_groups(world: Demo, run_settings: Settings) -> None:
+def test_the_nightly_run_ends_with_a_release_that_hides_small_groups(world: Demo, run_settings: Settings) -> None:
     from flows.nightly import nightly
 
-    assert nightly(return_state=True).is_completed()
-    published = pd.read_csv(run_settings.publish_dir / "item_results.csv", sep=";", decimal=",", encoding="utf-8-sig")
+    state = nightly(return_state=True)
+    assert state.is_completed(), state.message
+    made = release.current(run_settings)
+    assert made is not None and f"release {made.id} published" in state.message
+    published = pd.read_parquet(made.directory / "tables" / "item_results.parquet")
     small = published[published["org_type"] == "ehrenamt"]  # the refugee initiative: 3 and 4 responses
     assert len(small) > 0 and small["n_answered"].isna().all() and small["mean"].isna().all()
-    assert (small["status"] == ".").all()
-    big = published[(published["org_type"] == "verwaltung") & (published["item_type"] == "scale")]
-    assert big["n_answered"].notna().all() and (big["n_answered"] >= run_settings.disclosure_k).all()
-    counts = pd.read_parquet(run_settings.publish_dir / "item_distribution.parquet")
+    assert (small["n_answered_status"] == ".").all()
+    counts = pd.read_parquet(made.directory / "tables" / "item_distribution.parquet")
     shown = counts["n"].dropna()
     assert ((shown == 0) | (shown >= run_settings.disclosure_k)).all()
+    assert run_settings.analyst_db_path.exists()
 
 
 def test_pipeline_demo_prints_where_everything_is(tmp_path) -> None:
@@ -111,8 +117,12 @@ def test_pipeline_demo_prints_where_everything_is(tmp_path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
-    assert f"DuckDB file:       {tmp_path / 'demo' / 'pipeline.duckdb'}" in out
-    assert f"Published tables:  {tmp_path / 'demo' / 'published'}" in out
+    assert f"Working DuckDB:    {tmp_path / 'demo' / 'pipeline.duckdb'}" in out
+    assert f"Analyst DuckDB:    {tmp_path / 'demo' / 'analyst.duckdb'}" in out
+    assert re.search(
+        rf"release \d{{8}}T\d{{6}}Z: {re.escape(str(tmp_path / 'demo' / 'releases'))}/\d{{8}}T\d{{6}}Z", out
+    )
+    assert "disclosure audit passed" in out
     for kind in ("kobo", "limesurvey", "odk", "files"):
         assert f"{kind} emulator" in out
     for partner in ("caritas-lu", "stadt-lu", "stadt-bildung-lu", "awo-lu", "staatsphilharmonie-lu"):

@@ -25,7 +25,6 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import duckdb
-import pandas as pd
 import pytest
 import requests
 import yaml
@@ -35,7 +34,7 @@ from pipeline.emulators import kobo
 from pipeline.emulators.synthetic import Plan, Response, responses
 from pipeline.ingest import ingest_partner
 from pipeline.lock import writer_lock
-from pipeline.publish import publish
+from pipeline.publish import analyst, release
 from pipeline.settings import Settings
 from pipeline.transform import build_marts
 from pipeline.webhooks import sign
@@ -48,7 +47,7 @@ BODY = b'{"note": "new responses"}'
 SILENT = "stadt-lu"
 # Later than every generated submission, inside the 2026 wave (which closes 2026-06-30 in Berlin).
 LATE = datetime(2026, 6, 30, 21, 59, 30)
-MARTS = ("item_results", "item_distribution", "field_results")
+MARTS = ("item_results", "item_distribution", "field_results", "free_text_counts")
 ACTIVE = ["SCHEDULED", "PENDING", "RUNNING"]
 FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 T = TypeVar("T")
@@ -245,7 +244,13 @@ def test_ingest_partner_without_a_server_publishes_in_the_same_run(world: demo.D
     finally:
         con.close()
     assert partners == [("awo-lu",)] and n[0] > 0
-    assert (run_settings.publish_dir / "manifest.json").exists()
+    made = release.current(run_settings)
+    assert made is not None and made.manifest["partners"][0]["partner_id"] == "awo-lu", "the first release"
+    analyst = duckdb.connect(str(run_settings.analyst_db_path), read_only=True)
+    try:
+        assert analyst.execute("select count(distinct partner_id) from core.responses").fetchone() == (1,)
+    finally:
+        analyst.close()
 
 
 @pytest.mark.e2e
@@ -321,8 +326,16 @@ def test_signed_webhook_runs_ingest_partner_once_for_that_partner_then_publishes
     valid = sum(not r.invalid for r in service.world.generated[partner])
     assert _served(service, "select count(*) from core.responses where partner_id = ?", [partner]) == [(valid,)]
     assert all(not r.invalid for r in fresh)
-    manifest = pd.read_json(service.settings.publish_dir / "manifest.json", typ="series")
-    assert datetime.fromisoformat(manifest["published_at"]) >= called.replace(microsecond=0)
+    # the publish run after partner events refreshes the analyst file (a steering release waits for a wave
+    # to close or an operator)
+    refreshed = datetime.fromtimestamp(service.settings.analyst_db_path.stat().st_mtime).astimezone()
+    assert refreshed >= called
+    analyst = duckdb.connect(str(service.settings.analyst_db_path), read_only=True)
+    try:
+        counted = analyst.execute("select count(*) from core.responses where partner_id = ?", [partner]).fetchall()
+    finally:
+        analyst.close()
+    assert counted == [(valid,)]
     _assert_equal_to_a_sequential_run(service, tmp_path)
 
 
@@ -423,14 +436,14 @@ def _served(service: Service, sql: str, params: list[Any] | None = None) -> list
 
 
 def _assert_equal_to_a_sequential_run(service: Service, tmp_path: Path) -> None:
-    """The served marts and publication equal those of the same partners loaded one after the other into a
-    fresh file, then the marts rebuilt and published once."""
+    """The served marts and analyst file equal those of the same partners loaded one after the other into a
+    fresh file, then the marts and the analyst file rebuilt once."""
     partners = [pid for (pid,) in _served(service, "select distinct partner_id from ops.runs order by 1")]
     reference = Settings(data_dir=tmp_path / "sequential")
     for partner in partners:
         ingest_partner(reference, partner, "sequential")
     build_marts(reference)
-    publish(reference)
+    analyst.refresh(reference)
     for mart in MARTS:
         rows = f"select * from marts.{mart} order by all"
         con = duckdb.connect(str(reference.db_path), read_only=True)
@@ -439,10 +452,13 @@ def _assert_equal_to_a_sequential_run(service: Service, tmp_path: Path) -> None:
         finally:
             con.close()
         assert _served(service, rows) == expected, mart
-        served = pd.read_parquet(service.settings.publish_dir / f"{mart}.parquet")
-        sequential = pd.read_parquet(reference.publish_dir / f"{mart}.parquet")
-        pd.testing.assert_frame_equal(_sorted(served), _sorted(sequential))
+        served = _analyst_rows(service.settings, rows)
+        assert served == _analyst_rows(reference, rows) == expected, f"analyst file: {mart}"
 
 
-def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.sort_values(list(frame.columns), na_position="first").reset_index(drop=True)
+def _analyst_rows(settings: Settings, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(settings.analyst_db_path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import sys
 from collections.abc import Sequence
@@ -12,13 +13,17 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from pipeline import db, quarantine, runs
+from pipeline import contract, db, drift, quarantine, runs
 from pipeline.codebook import load_codebook
+from pipeline.erase import erase
 from pipeline.errors import PipelineError
 from pipeline.lock import writer_lock
+from pipeline.publish import analyst, publish, release
+from pipeline.publish.release import Release
 from pipeline.rebuild import rebuild
 from pipeline.registry import load_registry
 from pipeline.settings import Settings
+from pipeline.transform import build_marts
 
 # Logs and CI are no terminal: give tables room there instead of rich's default of 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 150)
@@ -38,9 +43,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo", help="run the whole pipeline on embedded demo partners (emulated on 127.0.0.1)"
     ).set_defaults(handler=_demo)
     _add_quarantine_commands(commands)
+    _add_contract_commands(commands)
     commands.add_parser(
         "rebuild", help="rebuild staging, core and marts from raw alone (no partner is contacted)"
     ).set_defaults(handler=_rebuild)
+    publish = commands.add_parser(
+        "publish", help="rebuild the marts, refresh the analyst file, publish a new release if there is news"
+    )
+    publish.set_defaults(handler=_publish)
+    commands.add_parser("releases", help="the published releases and their disclosure audits").set_defaults(
+        handler=_releases
+    )
     commands.add_parser(
         "server", help="the Prefect server, the served deployments and the webhook receiver on 127.0.0.1"
     ).set_defaults(handler=_server)
@@ -63,7 +76,8 @@ def _add_quarantine_commands(commands: argparse._SubParsersAction) -> None:
     listing.set_defaults(handler=_quarantine_list)
     export = actions.add_parser("export", help="a partner's rejections as CSV in German, to send back")
     export.add_argument("--partner", metavar="ID", required=True)
-    export.add_argument("--out", type=Path, help="default: <data>/quarantine/<partner>.csv")
+    export.add_argument("--out", type=Path, help="default: <data>/quarantine/<partner>.<format>")
+    export.add_argument("--format", choices=["csv", "xlsx"], help="default: from --out's suffix, else csv")
     export.set_defaults(handler=_quarantine_export)
     replay = actions.add_parser("replay", help="check rejected responses again after a codebook or mapping fix")
     replay.add_argument("--partner", action="append", dest="partners", metavar="ID", help="repeatable")
@@ -78,7 +92,7 @@ def _quarantine_list(args: argparse.Namespace) -> int:
     for name in ("partner_id", "source_id", "field", "value", "reason", "quarantined_at"):
         table.add_column(name)
     for row in rows.itertuples(index=False):
-        value = "" if row.value is None else str(row.value)
+        value = "" if pd.isna(row.value) else str(row.value)
         table.add_row(
             row.partner_id,
             str(row.source_id),
@@ -93,8 +107,9 @@ def _quarantine_list(args: argparse.Namespace) -> int:
 
 def _quarantine_export(args: argparse.Namespace) -> int:
     settings = Settings()
-    out = args.out or settings.data_dir / "quarantine" / f"{args.partner}.csv"
-    n = quarantine.export_for_partner(settings, args.partner, out)
+    fmt = args.format or ("xlsx" if args.out and args.out.suffix.lower() == ".xlsx" else "csv")
+    out = args.out or settings.data_dir / "quarantine" / f"{args.partner}.{fmt}"
+    n = quarantine.export_for_partner(settings, args.partner, out, fmt)
     console.print(f"{n} rejected answers of {args.partner} written to {out}")
     return 0
 
@@ -111,6 +126,84 @@ def _quarantine_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_contract_commands(commands: argparse._SubParsersAction) -> None:
+    found = commands.add_parser("drift", help="schema drift: unknown columns, mapped columns gone, new answer codes")
+    found.add_argument("--partner", metavar="ID")
+    found.add_argument("--runs", type=int, default=1, metavar="N", help="each partner's last N runs (default 1)")
+    found.set_defaults(handler=_drift)
+    remove = commands.add_parser("erase", help="remove one respondent everywhere (a data subject's request)")
+    remove.add_argument("--partner", metavar="ID", required=True)
+    remove.add_argument("--response", metavar="R", required=True, help="the partner's own response id")
+    remove.add_argument("--by", default=getpass.getuser(), help="who asks for it (default: the user running this)")
+    remove.set_defaults(handler=_erase)
+    schemas = commands.add_parser("schemas", help="write the pandera schema derived from the codebook to schemas/")
+    schemas.add_argument("--check", action="store_true", help="only check that the written schema is current")
+    schemas.set_defaults(handler=_schemas)
+
+
+def _drift(args: argparse.Namespace) -> int:
+    settings = Settings()
+    registry = load_registry(settings.partners_file, load_codebook(settings.codebook_file), check_secrets=False)
+    con = db.connect(settings.db_path, settings.sql_dir)
+    try:
+        found = drift.report(con, settings.sql_dir, args.partner, args.runs)
+    finally:
+        con.close()
+    partners = {p.id: p for p in registry.partners}
+    table = Table(title=f"Schema drift in each partner's last {args.runs} run(s): {len(found)} findings")
+    for name in ("partner_id", "run started", "finding", "first seen"):
+        table.add_column(name)
+    for row in found.itertuples(index=False):
+        table.add_row(
+            row.partner_id,
+            f"{row.started_at.tz_convert(settings.timezone):%Y-%m-%d %H:%M}",
+            drift.describe(row, partners.get(row.partner_id)),
+            f"{row.first_seen_at.tz_convert(settings.timezone):%Y-%m-%d %H:%M}",
+        )
+    console.print(table)
+    return 0
+
+
+def _erase(args: argparse.Namespace) -> int:
+    settings = Settings()
+    with writer_lock(
+        settings.db_path, f"erase a respondent of {args.partner}", settings.writer_wait_seconds, console.print
+    ):
+        done = erase(settings, args.partner, args.response, args.by)
+    if done.versions:
+        console.print(
+            f"{done.partner_id}: respondent erased: {done.versions} stored versions removed from raw, staging, "
+            f"core and the quarantine{'' if done.loaded else ' (it was never loaded into core)'}; marts rebuilt"
+        )
+    else:
+        console.print(f"[yellow]{done.partner_id}: nothing was stored under that response id[/yellow]")
+    console.print(
+        f"recorded in ops.erased as {done.respondent_key[:12]}…: later pulls leave the response out (counted as "
+        "duplicates); the next publication reflects it"
+    )
+    for note in done.notes:
+        console.print(f"[yellow]still to do:[/yellow] {note}")
+    return 0
+
+
+def _schemas(args: argparse.Namespace) -> int:
+    settings = Settings()
+    codebook = load_codebook(settings.codebook_file)
+    path = contract.schema_file(settings.project_dir / "schemas" / "contract", codebook)
+    text = contract.schema_yaml(codebook, settings.codebook_file.name)
+    current = path.read_text(encoding="utf-8") if path.exists() else None
+    if args.check:
+        if current != text:
+            console.print(f"[red]{path} is not what the codebook derives: run `pipeline schemas`[/red]")
+            return 1
+        console.print(f"{path} is current")
+        return 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    console.print(f"{path} {'unchanged' if current == text else 'written'} ({contract.schema(codebook).name})")
+    return 0
+
+
 def _rebuild(args: argparse.Namespace) -> int:
     settings = Settings()
     with writer_lock(settings.db_path, "rebuild", settings.writer_wait_seconds, console.print):
@@ -121,6 +214,60 @@ def _rebuild(args: argparse.Namespace) -> int:
         )
     console.print(f"rebuilt staging, core and marts in {settings.db_path} from raw")
     return 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+
+    settings = Settings()
+    with writer_lock(settings.db_path, "publish", settings.writer_wait_seconds, console.print):
+        build_marts(settings)
+        analyst_file = analyst.refresh(settings)
+        outcome = publish(settings)
+    console.print(f"analyst file refreshed: {analyst_file}")
+    console.print(outcome.message)
+    if outcome.release is not None:
+        _print_audit(outcome.release)
+    return 0
+
+
+def _releases(args: argparse.Namespace) -> int:
+    settings = Settings()
+    current = release.current(settings)
+    table = Table(title=f"Releases in {settings.releases_dir}")
+    for name in ("release", "published_at", "waves", "cells", "primary", "secondary", "narrowest", "audit", ""):
+        table.add_column(name)
+    for made in release.history(settings):
+        audit = made.manifest.get("audit", {})
+        table.add_row(
+            made.id,
+            made.manifest["published_at"],
+            ", ".join(w["wave"] for w in made.manifest.get("waves", [])),
+            str(audit.get("cells")),
+            str(audit.get("primary")),
+            str(audit.get("secondary")),
+            _narrowest(audit),
+            "passed" if audit.get("passed") else "FAILED",
+            "current" if current is not None and current.id == made.id else "",
+        )
+    console.print(table)
+    return 0
+
+
+def _print_audit(made: Release) -> None:
+    audit = made.manifest["audit"]
+    console.print(
+        f"release {made.id}: {made.directory}\n"
+        f"  disclosure audit {'passed' if audit.get('passed') else 'FAILED'}: {audit.get('cells')} cells, "
+        f"{audit.get('primary')} primary and {audit.get('secondary')} secondary suppressions, "
+        f"narrowest interval {_narrowest(audit)}"
+    )
+
+
+def _narrowest(audit: dict) -> str:
+    narrowest = audit.get("narrowest")
+    if not narrowest:
+        return "—"
+    return f"[{narrowest['lower']:g}, {narrowest['upper']:g}] for {narrowest['cell']} (true {narrowest['value']:g})"
 
 
 def _server(args: argparse.Namespace) -> int:
@@ -170,27 +317,38 @@ def _print_status(settings: Settings) -> None:
     finally:
         con.close()
     table = Table(title=f"Last run per partner — {settings.db_path}")
-    columns = [
-        "partner_id",
-        "status",
-        "finished_at",
-        "fetched",
-        "loaded",
-        "unchanged",
-        "quarantined",
-        "duplicates",
-    ]
-    for name in [*columns, "error"]:
-        table.add_column(name, justify="right" if name in runs.COUNTS or name == "loaded" else "left")
+    columns = ["partner_id", "status", "finished_at", *runs.COUNTS]
+    # fetched = inserted + updated + unchanged + quarantined + duplicates, checked on every row shown
+    for name in [*columns, "= sum", "error"]:
+        table.add_column(name, justify="right" if name in runs.COUNTS else "left")
     for row in frame.itertuples(index=False):
-        finished = row.finished_at.strftime("%Y-%m-%d %H:%M:%S") if pd.notna(row.finished_at) else "—"
+        finished = (
+            f"{row.finished_at.tz_convert(settings.timezone):%Y-%m-%d %H:%M:%S}" if pd.notna(row.finished_at) else "—"
+        )
         values = [str(getattr(row, c)) for c in columns]
         values[2] = finished
-        table.add_row(*values, row.error or "")
+        gap = row.fetched - sum(getattr(row, c) for c in runs.COUNTS[1:])
+        table.add_row(*values, "yes" if gap == 0 else f"[red]off by {gap}[/red]", row.error or "")
     console.print(table)
-    drift = frame[frame["unmapped_fields"].map(lambda f: f is not None and len(f) > 0)]
-    for row in drift.itertuples(index=False):
-        console.print(f"[yellow]unmapped fields[/yellow] {row.partner_id}: {', '.join(row.unmapped_fields)}")
+    _print_drift_summary(settings)
+
+
+def _print_drift_summary(settings: Settings) -> None:
+    """One line per partner whose last run showed schema drift; `pipeline drift` lists the findings."""
+    con = db.connect(settings.db_path, settings.sql_dir)
+    try:
+        found = drift.report(con, settings.sql_dir)
+    finally:
+        con.close()
+    names = {
+        "unknown_column": "unknown columns",
+        "missing_column": "mapped columns gone",
+        "new_code": "new answer codes",
+    }
+    for partner_id, rows in found.groupby("partner_id"):
+        counts = rows["kind"].value_counts()
+        said = ", ".join(f"{name} {counts[kind]}" for kind, name in names.items() if kind in counts)
+        console.print(f"[yellow]drift[/yellow] {partner_id}: {said} (pipeline drift --partner {partner_id})")
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -206,6 +364,7 @@ def _check(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     from pipeline import demo
+    from pipeline.demo import bad_input
 
     default = Settings()
     default_env = dict(os.environ)
@@ -222,11 +381,19 @@ def _demo(args: argparse.Namespace) -> int:
                 f"Respondent key: generated for the demo and kept in {settings.data_dir / 'respondent.key'} "
                 f"(in production it comes from {settings.respondent_key_env})"
             )
+        for case in bad_input.plant(world):
+            console.print(
+                f"Bad input planted at {case.partner_id}, response {case.source_id}: {case.case} → {case.outcome}"
+            )
         code = _flow(settings, None)
-    console.print(f"DuckDB file:       {settings.db_path}")
-    console.print(f"Published tables:  {settings.publish_dir}")
-    for path in sorted(settings.publish_dir.glob("*")):
-        console.print(f"  {path.name}")
+    console.print(f"Working DuckDB:    {settings.db_path}")
+    console.print(f"Analyst DuckDB:    {settings.analyst_db_path}")
+    current = release.current(settings)
+    if current is not None:
+        _print_audit(current)
+        for path in sorted(current.directory.rglob("*")):
+            if path.is_file():
+                console.print(f"  {path.relative_to(current.directory)}")
     return code
 
 

@@ -20,10 +20,21 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=lambda: _CHECKOUT / "data")
     partners_file: Path = Field(default_factory=lambda: _CHECKOUT / "partners.yaml")
     codebook_file: Path = Field(default_factory=lambda: _CHECKOUT / "schemas" / "codebook" / "chancencheck.yaml")
+    # what every table and column of the published DuckDB files means (their COMMENT ON)
+    documentation_file: Path = Field(default_factory=lambda: _CHECKOUT / "schemas" / "documentation.yaml")
     # The city's time zone: wave windows are dates there.
     timezone: str = "Europe/Berlin"
     respondent_key_env: str = "PIPELINE_RESPONDENT_KEY"
+    # Disclosure control of what the steering group sees: counts below k are hidden, and so is every figure
+    # that would give one back. The group rule hides a group of a special-category question (GDPR Art. 9)
+    # whose responses all fall into one answer.
     disclosure_k: int = Field(default=5, ge=2)
+    disclosure_group_rule: bool = True
+    # The protection level the audit demands of a hidden small count n, as Statistics Norway's
+    # GaussSuppression sets it (protectionIntervals): an attacker's upper bound at least n + upper_margin,
+    # and the interval at least min_interval wide.
+    disclosure_upper_margin: float = Field(default=1.0, ge=0)
+    disclosure_min_interval: float = Field(default=2.0, ge=0)
     http_timeout_seconds: float = 30.0
     http_retries: int = 5
     page_size: int = Field(default=1000, ge=1)
@@ -53,5 +64,9 @@ class Settings(BaseSettings):
         return self.data_dir / "pipeline.duckdb"
 
     @cached_property
-    def publish_dir(self) -> Path:
-        return self.data_dir / "published"
+    def releases_dir(self) -> Path:
+        return self.data_dir / "releases"
+
+    @cached_property
+    def analyst_db_path(self) -> Path:
+        return self.data_dir / "analyst.duckdb"

@@ -1,59 +1,217 @@
-"""Publishing for the steering group: marts under disclosure control, written as Parquet and German CSV."""
+"""Publishing for the steering group: a release of the closed waves' marts under disclosure control.
+
+A release is built from the marts of closed waves only (a wave's closing date has passed in the city's time
+zone): publishing an open wave night after night would let anyone learn a newcomer's answers by comparing two
+releases. Its cells are protected (primary and secondary suppression, see disclosure.py), the protection is
+attacked by the audit, and only a release that passes is switched to; otherwise the previous one stays. The
+same protected tables feed every artefact, so a cell is hidden the same way in the DuckDB file, Parquet, CSV,
+workbook and report.
+"""
 
 from __future__ import annotations
 
-import json
-import os
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
+import duckdb
 import pandas as pd
 
 from pipeline import db
-from pipeline.publish.disclosure import HIDDEN, protect
+from pipeline.publish import release
+from pipeline.publish.disclosure import Level, protect
+from pipeline.publish.documentation import document
+from pipeline.publish.release import PublishRefused, Release
+from pipeline.publish.report import write_report
+from pipeline.publish.workbook import write_workbook
 from pipeline.settings import Settings
+
+__all__ = ["Publication", "PublishRefused", "Release", "publish"]
+
+MARTS = ("item_distribution", "item_results", "field_results", "free_text_counts")
+DUCKDB_FILE = "chancencheck.duckdb"
+WORKBOOK = "ChancenCheckLU_Lenkungskreis.xlsx"
+REPORT = "ChancenCheckLU_Bericht.html"
+
+# When to make a new release: "changed" when the closed waves' figures differ from the current release (the
+# nightly run, an operator's `pipeline publish`); "wave_closed" only when a wave closed since then (runs on
+# partner events, which mostly bring answers to the open wave).
+When = Literal["changed", "wave_closed"]
 
 
 @dataclass(frozen=True)
 class Publication:
-    directory: Path
-    files: list[Path]
-    suppressed: dict[str, int]
+    release: Release | None
+    new: bool
+    message: str
 
 
-def publish(settings: Settings) -> Publication:
-    """Protect the marts and write them; each file is replaced atomically, so a reader sees old or new whole."""
+@dataclass(frozen=True)
+class _Inputs:
+    marts: dict[str, pd.DataFrame]
+    waves: pd.DataFrame
+    partners: pd.DataFrame
+
+
+def publish(settings: Settings, when: When = "changed") -> Publication:
+    """Build, audit and switch to a new release if there is something new; the caller holds the writer lock."""
+    today = datetime.now(ZoneInfo(settings.timezone)).date()
     con = db.connect(settings.db_path, settings.sql_dir)
     try:
-        marts = {name: con.execute(f"select * from marts.{name}").df() for name in _MARTS}
+        inputs = _inputs(con, today)
     finally:
         con.close()
-    protected = protect(
-        marts["item_results"], marts["item_distribution"], marts["field_results"], settings.disclosure_k
+    previous = release.current(settings)
+    if inputs.waves.empty:
+        return Publication(previous, False, f"nothing to publish: no wave has closed by {today:%d.%m.%Y}")
+    fingerprint = _fingerprint(inputs, settings)
+    if previous is not None:
+        if previous.manifest.get("input_sha256") == fingerprint:
+            return Publication(previous, False, f"nothing new since release {previous.id}; it stays current")
+        published_waves = {w["wave"] for w in previous.manifest.get("waves", [])}
+        if when == "wave_closed" and set(inputs.waves["wave"]) <= published_waves:
+            return Publication(previous, False, f"no wave closed since release {previous.id}; it stays current")
+    protection = protect(
+        inputs.marts,
+        settings.disclosure_k,
+        previous_hidden=previous.hidden_cells() if previous else None,
+        group_rule=settings.disclosure_group_rule,
+        level=_level(settings),
     )
-    out = settings.publish_dir
-    out.mkdir(parents=True, exist_ok=True)
-    files: list[Path] = []
-    suppressed: dict[str, int] = {}
-    for name, frame in protected.tables().items():
-        files += [_replace(out / f"{name}.parquet", lambda p, f=frame: f.to_parquet(p, index=False))]
-        files += [_replace(out / f"{name}.csv", lambda p, f=frame: _german_csv(f, p))]
-        suppressed[name] = int((frame["status"] == HIDDEN).sum())
-    manifest = {
+    keeps = f"release {previous.id} stays published" if previous else "nothing is published"
+    if not protection.audit.passed:
+        failures = "; ".join(protection.audit.failures[:5])
+        raise PublishRefused(
+            f"release refused: the disclosure audit found {len(protection.audit.failures)} cells not protected "
+            f"({failures}); {keeps}"
+        )
+    release_id = release.new_id(settings)
+    manifest = _manifest(release_id, fingerprint, inputs, settings, protection, previous)
+    with release.building(settings, release_id) as folder:
+        tables = _write_duckdb(settings, folder / DUCKDB_FILE, protection.tables)
+        _write_tables(folder / "tables", tables)
+        (folder / release.HIDDEN_CELLS).write_text("\n".join(sorted(protection.hidden_cells)) + "\n", encoding="utf-8")
+        meta = _meta(manifest, inputs)
+        write_workbook(tables, meta, folder / WORKBOOK)
+        write_report(tables, meta, folder / REPORT)
+        manifest["tables"] = {name: _table_counts(frame) for name, frame in tables.items()}
+        made = release.switch(settings, folder, release_id, manifest)
+    return Publication(made, True, f"release {made.id} published ({_audit_line(protection.audit.summary())})")
+
+
+def _inputs(con: duckdb.DuckDBPyConnection, today: object) -> _Inputs:
+    closed = "select wave from core.waves where closes < ?"
+    waves = con.execute(
+        f"select wave, wave_label, instrument_version, closes from core.waves where wave in ({closed}) order by opens",
+        [today],
+    ).df()
+    marts = {name: con.execute(f"select * from marts.{name} where wave in ({closed})", [today]).df() for name in MARTS}
+    partners = con.execute(
+        f"""
+        select partner_id, max(submitted_at) as latest_submission
+        from core.responses
+        where wave in ({closed})
+        group by partner_id
+        order by partner_id
+        """,
+        [today],
+    ).df()
+    return _Inputs(marts, waves, partners)
+
+
+def _fingerprint(inputs: _Inputs, settings: Settings) -> str:
+    """What a release is made of: the closed waves' figures and the disclosure settings, in a stable order."""
+    digest = hashlib.sha256(repr(_disclosure(settings)).encode())
+    for name in MARTS:
+        frame = inputs.marts[name]
+        ordered = frame.sort_values(list(frame.columns), na_position="first").reset_index(drop=True)
+        digest.update(name.encode())
+        digest.update(pd.util.hash_pandas_object(ordered, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _manifest(
+    release_id: str,
+    fingerprint: str,
+    inputs: _Inputs,
+    settings: Settings,
+    protection: Any,
+    previous: Release | None,
+) -> dict[str, Any]:
+    return {
+        "release_id": release_id,
         "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "disclosure_k": settings.disclosure_k,
-        "tables": {
-            name: {"rows": len(f), "rows_with_hidden_cells": suppressed[name]} for name, f in protected.tables().items()
-        },
+        "previous_release": previous.id if previous else None,
+        "input_sha256": fingerprint,
+        "instrument_versions": sorted(inputs.waves["instrument_version"].unique().tolist()),
+        "waves": [
+            {"wave": w.wave, "wave_label": w.wave_label, "closes": str(w.closes)}
+            for w in inputs.waves.itertuples(index=False)
+        ],
+        "partners": [
+            {"partner_id": p.partner_id, "latest_submission": p.latest_submission.isoformat()}
+            for p in inputs.partners.itertuples(index=False)
+        ],
+        "disclosure": _disclosure(settings),
+        "audit": protection.audit.summary(),
     }
-    files.append(
-        _replace(out / "manifest.json", lambda p: p.write_text(json.dumps(manifest, indent=2), encoding="utf-8"))
-    )
-    return Publication(out, files, suppressed)
 
 
-_MARTS = ("item_results", "item_distribution", "field_results")
+def _level(settings: Settings) -> Level:
+    return Level(upper=settings.disclosure_upper_margin, width=settings.disclosure_min_interval)
+
+
+def _disclosure(settings: Settings) -> dict[str, Any]:
+    return {
+        "k": settings.disclosure_k,
+        "group_rule": settings.disclosure_group_rule,
+        "upper_margin": settings.disclosure_upper_margin,
+        "min_interval": settings.disclosure_min_interval,
+    }
+
+
+def _meta(manifest: dict[str, Any], inputs: _Inputs) -> dict[str, Any]:
+    """What the workbook and the report say about the release they belong to."""
+    return {
+        "release_id": manifest["release_id"],
+        "published_at": manifest["published_at"],
+        "disclosure_k": manifest["disclosure"]["k"],
+        "waves": [{"wave": w["wave"], "wave_label": w["wave_label"]} for w in manifest["waves"]],
+        "instrument_versions": manifest["instrument_versions"],
+        "partners": len(inputs.partners),
+        "audit": manifest["audit"],
+    }
+
+
+def _write_duckdb(settings: Settings, path: Path, protected: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The release's DuckDB file: the published tables only, plus the needs ranked from their published means.
+
+    Returns every table of the file, so the other artefacts are made from exactly what it holds.
+    """
+    con = duckdb.connect(str(path))
+    try:
+        for name, frame in protected.items():
+            con.register("frame", frame)
+            con.execute(f"create table {name} as select * from frame")
+            con.unregister("frame")
+        con.execute(db.sql(settings.sql_dir, "publish/needs_ranking"))
+        document(con, settings.documentation_file)
+        names = [row[0] for row in con.execute("select table_name from duckdb_tables() order by 1").fetchall()]
+        tables = {name: con.execute(f"select * from {name}").df() for name in names}
+        con.execute("checkpoint")
+    finally:
+        con.close()
+    return tables
+
+
+def _write_tables(folder: Path, tables: dict[str, pd.DataFrame]) -> None:
+    folder.mkdir()
+    for name, frame in tables.items():
+        frame.to_parquet(folder / f"{name}.parquet", index=False)
+        _german_csv(frame, folder / f"{name}.csv")
 
 
 def _german_csv(frame: pd.DataFrame, path: Path) -> None:
@@ -61,8 +219,17 @@ def _german_csv(frame: pd.DataFrame, path: Path) -> None:
     frame.to_csv(path, sep=";", decimal=",", encoding="utf-8-sig", index=False, float_format="%.4f")
 
 
-def _replace(path: Path, write: object) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)  # type: ignore[operator]
-    os.replace(tmp, path)
-    return path
+def _table_counts(frame: pd.DataFrame) -> dict[str, int]:
+    statuses = frame[[c for c in frame.columns if c.endswith("_status")]]
+    return {
+        "rows": len(frame),
+        "hidden_cells": int((statuses == ".").to_numpy().sum()),
+        "not_applicable_cells": int((statuses == "x").to_numpy().sum()),
+    }
+
+
+def _audit_line(summary: dict[str, Any]) -> str:
+    return (
+        f"{summary.get('cells')} cells, {summary.get('primary')} primary and {summary.get('secondary')} "
+        f"secondary suppressions, audit {'passed' if summary.get('passed') else 'FAILED'}"
+    )

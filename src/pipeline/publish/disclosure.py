@@ -1,85 +1,365 @@
-"""Disclosure control for the published tables: no cell may single out a respondent.
+"""Disclosure control for the published tables: primary and secondary suppression, until the audit passes.
 
-Unit of protection: one response. This is the foundation's rule set; cross-table complementary suppression
-and the LP audit of a whole release build on it (the publishing issue):
+Unit of protection: one response. The tables are one linear model (cube.py), so suppression and audit look at
+all of them jointly: the answer counts, their margins, n_answered and n_valid, the sums behind means and top-2
+shares, the Handlungsfeld and theme figures built from the same answers, and the free-text counts.
 
-- a group (wave × organisation type × item) with fewer than k respondents is suppressed whole;
-- in a published group every answer count with 0 < n < k is suppressed (primary), and where that leaves a
-  single hidden count, one other non-zero count is hidden too, so the group total cannot give the hidden one
-  back (zeros are never used: hiding a 0 protects nothing). The partner is the count that costs least: one
-  outside the scale ("weiß nicht", "keine Angabe") where there is one, so the mean can stay, else the
-  smallest;
-- once a count on the scale is hidden, the group's n_valid, mean and top-2 share are hidden as well: with
-  n_valid and the mean, two hidden scale counts are two unknowns in two equations. Hidden counts outside
-  the scale leave them untouched, as n_valid and the mean do not involve them;
-- a Handlungsfeld row with fewer than k respondents, or a mean from fewer than k scale answers, is hidden.
+Primary suppression (`primary_cells`)
+    every count with 0 < n < k; the mean and top-2 share (and so their sums) of every row whose n_valid < k;
+    every count of a group (wave, organisation type including 'insgesamt', item; or the free-text counts of a
+    Handlungsfeld) with fewer than k respondents, zeros included, so that its zeros do not tell which code its
+    few respondents chose (or that they wrote nothing); and,
+    with the group rule (GDPR Art. 9, on by default), every count of a group of a special-category item
+    whose responses all fall into one answer code.
 
-Hidden values become NULL and the row's `status` is "." (the sign of German official statistics for
-"Zahlenwert geheim zu halten"); all other rows have an empty status.
+Secondary suppression (`gauss_suppress`): the Gaussian-elimination method of Statistics Norway
+    (Langsrud, Ø. 2024. "Secondary Cell Suppression by Gaussian Elimination: An Algorithm Suitable for
+    Handling Issues with Zeros and Singletons". Privacy in Statistical Databases, LNCS 14915, 75-91; the R
+    packages SSBtools/GaussSuppression). The candidates are taken in order of preference for publication and
+    used to reduce the model by Gaussian elimination; a candidate that would completely eliminate a primary
+    cell (make it a linear combination of what is published) is suppressed instead. Our order, most
+    preferred to publish first: the grand totals (an item's or field's 'insgesamt' n_answered or
+    n_respondents, never hidden unless primary) and every zero (a zero protects nothing: hidden beside a small
+    cell it leaves the cell's upper bound at its true value, so zeros are never partners); then by the
+    information a figure carries, its count (margins before the cells they sum, n_valid before the mean and
+    share it allows), so small counts are suppressed before large ones and before margins. A mean or share
+    is published only with its n_valid. Zeros known from published zero margins are taken out of the model
+    (GaussSuppression's zero handling); the group rule adds, as GaussSuppression's `xExtraPrimary`, the sum
+    of a group's other codes as a virtual primary cell.
+
+Iterating with the audit (`suppress`)
+    Gaussian elimination rules out exact disclosure by linear algebra; it does not see non-negativity,
+    intervals that are too narrow, or insiders. The LP audit (audit.py) finds those; for each failure the
+    cheapest published figure whose suppression would widen the attacker's bound (read from the LP duals:
+    a binding published figure, or a published cell with a non-zero reduced cost) is added, and the
+    elimination runs again with every suppressed figure as one to protect (as GaussSuppression's interval
+    protection re-runs it). The loop is bounded; if it cannot reach a passing audit, the audit says so and the
+    caller refuses the release.
+
+Stable patterns: keys in `previous_hidden` (the previous release's hidden cells) stay hidden.
+
+Published values of hidden cells are NULL with status "." ("Zahlenwert geheim zu halten", the sign of German
+official statistics); "x" marks a value that does not apply.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
 
-GROUP = ["wave", "org_type", "item_code"]
-HIDDEN = "."
+from pipeline.publish import cube
+from pipeline.publish.audit import Attacker, Audit, Level, attack
+from pipeline.publish.cube import COUNT, DERIVED, HIDDEN, NOT_APPLICABLE, PUBLISHED, LinearModel
+
+__all__ = ["HIDDEN", "NOT_APPLICABLE", "PUBLISHED", "Level", "Protection", "protect", "suppress"]
+
+_NONZERO = 1e-9
 
 
 @dataclass(frozen=True)
-class Protected:
-    item_results: pd.DataFrame
-    item_distribution: pd.DataFrame
-    field_results: pd.DataFrame
+class Protection:
+    """A protected release: the four published tables, the keys of its hidden cells, and its audit."""
 
-    def tables(self) -> dict[str, pd.DataFrame]:
-        return {
-            "item_results": self.item_results,
-            "item_distribution": self.item_distribution,
-            "field_results": self.field_results,
-        }
+    tables: dict[str, pd.DataFrame]
+    hidden_cells: set[str]
+    audit: Audit
+    primary_cells: set[str] = field(default_factory=set)
+    rounds: int = 1
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Pattern:
+    hidden: np.ndarray
+    primary: np.ndarray
+    audit: Audit
+    rounds: int
+    seconds: dict[str, float]
 
 
 def protect(
-    item_results: pd.DataFrame, item_distribution: pd.DataFrame, field_results: pd.DataFrame, k: int
-) -> Protected:
-    dist = item_distribution.merge(item_results[[*GROUP, "n_answered"]], on=GROUP, how="left")
-    hidden = _hidden_counts(dist, k)
-    dist_out = item_distribution.assign(n=item_distribution["n"].astype("Int64").mask(hidden.to_numpy()))
-    dist_out["status"] = pd.Series(hidden.to_numpy(), index=dist_out.index).map({True: HIDDEN, False: ""})
+    marts: dict[str, pd.DataFrame],
+    k: int,
+    previous_hidden: set[str] | None = None,
+    group_rule: bool = True,
+    level: Level | None = None,
+    max_rounds: int = 12,
+) -> Protection:
+    """Protect the marts of the waves to publish (see the module docstring).
 
-    on_scale = hidden & dist["answer_value"].notna()
-    scale_hidden = on_scale.groupby([dist[c] for c in GROUP]).any().rename("scale_hidden").reset_index()
-    results = item_results.merge(scale_hidden, on=GROUP, how="left")
-    small = results["n_answered"] < k
-    thin = (results["n_valid"] > 0) & (results["n_valid"] < k)
-    detail_hidden = small | results["scale_hidden"].fillna(False).astype(bool) | thin
-    out = item_results.copy()
-    out["n_answered"] = out["n_answered"].astype("Int64").mask(small.to_numpy())
-    out["n_valid"] = out["n_valid"].astype("Int64").mask(detail_hidden.to_numpy())
-    out.loc[detail_hidden.to_numpy(), ["mean", "top2_share"]] = np.nan
-    out["status"] = detail_hidden.map({True: HIDDEN, False: ""}).to_numpy()
+    `previous_hidden`: the cell keys the previous release hid; those that still exist stay hidden.
+    `level`: the protection level of small counts (default: upper bound >= n + 1, interval >= 2 wide).
+    The returned audit's `passed` is False when no pattern was found that passes: the caller must refuse.
+    """
+    started = time.perf_counter()
+    model_cube = cube.build(marts)
+    model = model_cube.model
+    before = np.isin(model.keys, list(previous_hidden)) if previous_hidden else np.zeros(model.n_figures, bool)
+    built = time.perf_counter() - started
+    pattern = suppress(model, k, before, group_rule, level or Level(), max_rounds)
+    tables, hidden_keys = model_cube.tables(pattern.hidden, frozenset(previous_hidden or ()))
+    seconds = {"model": built, **pattern.seconds, "total": time.perf_counter() - started}
+    return Protection(
+        tables=tables,
+        hidden_cells=hidden_keys,
+        audit=pattern.audit,
+        primary_cells=set(model.keys[pattern.primary]),
+        rounds=pattern.rounds,
+        seconds=seconds,
+    )
 
-    fields = field_results.copy()
-    small_field = fields["n_respondents"] < k
-    thin_mean = small_field | ((fields["n_valid"] > 0) & (fields["n_valid"] < k))
-    fields["n_respondents"] = fields["n_respondents"].astype("Int64").mask(small_field)
-    fields["n_valid"] = fields["n_valid"].astype("Int64").mask(thin_mean)
-    fields.loc[thin_mean, ["mean", "top2_share"]] = np.nan
-    fields["status"] = thin_mean.map({True: HIDDEN, False: ""})
-    return Protected(out, dist_out, fields)
+
+def suppress(
+    model: LinearModel,
+    k: int,
+    previous_hidden: np.ndarray,
+    group_rule: bool = True,
+    level: Level | None = None,
+    max_rounds: int = 12,
+    secondary: bool = True,
+) -> Pattern:
+    """Primary cells, then secondary suppression and audit in turn until the audit passes (or rounds run out).
+
+    `secondary=False` skips secondary suppression (to show that the audit catches an unprotected pattern).
+    """
+    level = level or Level()
+    values = model.figure_values
+    primary, groups = primary_cells(model, k, group_rule)
+    eligible = _eligible(model, primary, previous_hidden)
+    forced = _forced(model, primary, previous_hidden)
+    cost = _cost(model)
+    protect_set = primary.copy()
+    timing = {"suppression": 0.0, "audit": 0.0}
+    rounds = 0
+    stubborn: set[int] = set()  # figures that failed the last round too
+    while True:
+        rounds += 1
+        t0 = time.perf_counter()
+        if secondary:
+            hidden = gauss_suppress(model, protect_set, forced, previous_hidden, groups, cost)
+        else:
+            hidden = protect_set | previous_hidden
+        hidden = _with_dependants(model, hidden)
+        t1 = time.perf_counter()
+        attacker = Attacker(model, hidden)
+        audit = attack(model, hidden, primary, k, groups, level, attacker=attacker)
+        t2 = time.perf_counter()
+        timing["suppression"] += t1 - t0
+        timing["audit"] += t2 - t1
+        if audit.passed or not secondary or rounds >= max_rounds:
+            break
+        extra = _repairs(model, attacker, audit, hidden, eligible, cost, stubborn)
+        if not extra.any():
+            break
+        stubborn = {p.figure for p in audit.problems}
+        protect_set = hidden | extra
+    timing["last_audit"] = audit.seconds
+    del values
+    return Pattern(hidden, primary, audit, rounds, timing)
 
 
-def _hidden_counts(dist: pd.DataFrame, k: int) -> pd.Series:
-    """Which answer counts to hide: small groups whole, primary cells, and one partner for a lone primary."""
-    keys = [dist[c] for c in GROUP]
-    hidden = (dist["n_answered"] < k) | ((dist["n"] > 0) & (dist["n"] < k))
-    lone = hidden.groupby(keys).transform("sum") == 1
-    candidates = ~hidden & (dist["n"] > 0) & lone
-    # Cost of hiding a candidate: counts on the scale cost the mean too, so they come after all others.
-    cost = dist["n"] + dist["answer_value"].notna() * (dist["n"].max() + 1)
-    partner_rank = cost.where(candidates).groupby(keys).rank(method="first")
-    return hidden | (partner_rank == 1)
+def primary_cells(
+    model: LinearModel, k: int, group_rule: bool = True
+) -> tuple[np.ndarray, list[tuple[np.ndarray, int]]]:
+    """Primary figures, and the groups whose every answer is in one code (their counts, and that code).
+
+    A group (wave, organisation type, item; a field's free texts) with fewer than k respondents is hidden
+    whole, zeros included: its published zeros would tell which code its few respondents chose. So is, with
+    the group rule, a group of a special-category item whose answers all fall into one code. For such
+    one-code groups the audit demands that the other codes could together hold an answer.
+    """
+    values = model.figure_values
+    counts = model.kind == COUNT
+    primary = counts & (values > 0) & (values < k)
+    derived = model.kind == DERIVED
+    basis = model.basis[derived]
+    primary[np.flatnonzero(derived)] = values[basis] < k
+    of = model.respondents_of
+    in_group = of >= 0
+    group_size = values[np.maximum(of, 0)]
+    primary |= in_group & (group_size > 0) & (group_size < k)
+    groups: list[tuple[np.ndarray, int]] = []
+    for members, respondents, special in zip(model.groups, model.group_answered, model.special, strict=True):
+        answered = members[values[members] > 0]
+        small = 0 < values[respondents] < k
+        if small or (group_rule and special and len(answered) == 1):
+            primary[members] = True
+            if len(answered) == 1 and len(members) > 1:
+                groups.append((members, int(answered[0])))
+    return primary, groups
+
+
+def gauss_suppress(
+    model: LinearModel,
+    protect_set: np.ndarray,
+    forced: np.ndarray,
+    hidden_before: np.ndarray,
+    groups: list[tuple[np.ndarray, int]],
+    cost: np.ndarray,
+) -> np.ndarray:
+    """Secondary suppression by Gaussian elimination (Langsrud 2024), per independent block of the model.
+
+    Every figure in `protect_set` must stay linearly underivable from the published ones; `forced` figures are
+    published (a forced one that gives a protected figure away is published anyway: the audit reports it);
+    `hidden_before` figures are hidden without needing protection. Returns the hidden figures.
+    """
+    figures = model.figures
+    values = model.figure_values
+    zero_published = forced & (values == 0)
+    known_zero = np.zeros(figures.shape[1], bool)
+    known_zero[figures[np.flatnonzero(zero_published)].indices] = True
+
+    virtual = [_virtual(figures, members, answered) for members, answered in groups]
+    n_blocks, block_of_var = connected_components((figures.T @ figures).tocsr(), directed=False)
+    first_var = figures.indices[figures.indptr[:-1]]
+    block_of_figure = np.where(np.diff(figures.indptr) > 0, block_of_var[first_var], -1)
+
+    suppressed = protect_set | hidden_before
+    candidates = ~suppressed & ~zero_published & (block_of_figure >= 0)
+    order = np.lexsort((model.keys.astype(str), -cost, ~forced))  # forced first, then most informative first
+    order = order[candidates[order]]
+    by_block_candidates = _group(order, block_of_figure[order], n_blocks)
+    protected = np.flatnonzero(protect_set & (block_of_figure >= 0))
+    by_block_protected = _group(protected, block_of_figure[protected], n_blocks)
+    by_block_virtual: dict[int, list[sp.csr_matrix]] = {}
+    for row in virtual:
+        if row.nnz:
+            by_block_virtual.setdefault(int(block_of_var[row.indices[0]]), []).append(row)
+
+    for block in range(n_blocks):
+        cand = by_block_candidates[block]
+        prot = by_block_protected[block]
+        extra = by_block_virtual.get(block, [])
+        if not len(cand) or not (len(prot) or extra):
+            continue
+        hide = _eliminate(figures, cand, prot, extra, known_zero, forced, model.basis, suppressed)
+        suppressed[cand[hide]] = True
+    return suppressed
+
+
+def _eliminate(
+    figures: sp.csr_matrix,
+    cand: np.ndarray,
+    prot: np.ndarray,
+    extra: list[sp.csr_matrix],
+    known_zero: np.ndarray,
+    forced: np.ndarray,
+    basis: np.ndarray,
+    suppressed: np.ndarray,
+) -> np.ndarray:
+    """One block: which candidates (in their order) to suppress so that no protected column is eliminated."""
+    matrix = figures[np.concatenate([cand, prot])]
+    protected_rows = sp.vstack([figures[prot], *extra]).tocsr() if len(prot) or extra else None
+    used = np.unique(np.concatenate([matrix.indices, protected_rows.indices]))
+    rows = used[~known_zero[used]]
+    m = np.asfortranarray(figures[cand][:, rows].T.toarray())
+    p = np.asfortranarray(protected_rows[:, rows].T.toarray())
+    alive = np.abs(p).max(axis=0) > _NONZERO if p.shape[1] else np.zeros(0, bool)
+    hide = np.zeros(len(cand), bool)
+    is_forced = forced[cand]
+    needs = basis[cand]
+    for j in range(len(cand)):
+        if needs[j] >= 0 and suppressed[needs[j]]:
+            hide[j] = True  # a mean or share is published only with its n_valid
+            suppressed[cand[j]] = True
+            continue
+        col = m[:, j]
+        nz = np.flatnonzero(np.abs(col) > _NONZERO)
+        if not nz.size:
+            continue  # already derivable from what is published: publishing it adds nothing
+        pivot = nz[np.argmax(np.abs(col[nz]))]
+        hit = np.flatnonzero((np.abs(p[pivot]) > _NONZERO) & alive)
+        if hit.size:
+            ratio = p[pivot, hit] / col[pivot]
+            residual = p[:, hit] - np.outer(col, ratio)
+            gone = np.abs(residual).max(axis=0) <= 1e-7 * (1.0 + np.abs(p[:, hit]).max(axis=0))
+            if gone.any() and not is_forced[j]:
+                hide[j] = True
+                suppressed[cand[j]] = True
+                continue
+            p[:, hit] = residual
+            p[pivot, hit] = 0.0
+            alive[hit[gone]] = False
+        later = j + 1 + np.flatnonzero(np.abs(m[pivot, j + 1 :]) > _NONZERO)
+        if later.size:
+            factors = m[pivot, later] / col[pivot]
+            m[np.ix_(nz, later)] -= np.outer(col[nz], factors)
+            m[pivot, later] = 0.0
+    return hide
+
+
+def _virtual(figures: sp.csr_matrix, members: np.ndarray, answered: int) -> sp.csr_matrix:
+    """The sum of a group's other codes: an attacker must not derive it (it is 0, which would reveal the group)."""
+    others = [f for f in members if f != answered]
+    row = sp.csr_matrix(figures[others].sum(axis=0))
+    row.eliminate_zeros()
+    return row
+
+
+def _repairs(
+    model: LinearModel,
+    attacker: Attacker,
+    audit: Audit,
+    hidden: np.ndarray,
+    eligible: np.ndarray,
+    cost: np.ndarray,
+    stubborn: set[int],
+) -> np.ndarray:
+    """For each failure the cheapest published figure whose suppression would widen the attacker's bound;
+    every such figure for a failure that the last round's repair did not cure (so the loop ends in few rounds)."""
+    extra = np.zeros(model.n_figures, bool)
+    for failure in audit.problems:
+        if failure.insider >= 0:
+            with attacker.knowing(failure.insider):
+                helpful = attacker.helpful(failure.target, failure.sense)
+        else:
+            helpful = attacker.helpful(failure.target, failure.sense)
+        helpful = helpful[eligible[helpful] & ~hidden[helpful]]
+        if helpful.size and failure.figure in stubborn:
+            extra[helpful] = True
+        elif helpful.size:
+            extra[helpful[np.argmin(cost[helpful])]] = True
+    return extra
+
+
+def _with_dependants(model: LinearModel, hidden: np.ndarray) -> np.ndarray:
+    """A mean or share whose n_valid is hidden is hidden too."""
+    derived = np.flatnonzero(model.kind == DERIVED)
+    out = hidden.copy()
+    out[derived] |= hidden[model.basis[derived]]
+    return out
+
+
+def _forced(model: LinearModel, primary: np.ndarray, previous_hidden: np.ndarray) -> np.ndarray:
+    """Figures that are published whatever happens: the grand totals, and zeros (never a partner)."""
+    zero = model.figure_values == 0
+    return (model.grand_total | zero) & ~primary & ~previous_hidden
+
+
+def _eligible(model: LinearModel, primary: np.ndarray, previous_hidden: np.ndarray) -> np.ndarray:
+    return ~primary & ~previous_hidden & ~_forced(model, primary, previous_hidden)
+
+
+def _cost(model: LinearModel) -> np.ndarray:
+    """How much a figure is worth publishing: its count; a margin a little more than a cell of the same size,
+    and a mean or share just less than the n_valid it needs (so n_valid is decided first)."""
+    values = model.figure_values
+    margin = np.diff(model.figures.indptr) > 1
+    cost = values + 0.5 * margin
+    derived = np.flatnonzero(model.kind == DERIVED)
+    basis_value = values[model.basis[derived]]
+    top2 = np.array(["top2_share" in key for key in model.keys[derived]], dtype=bool)
+    cost[derived] = basis_value + 0.4 - 0.1 * top2
+    return cost
+
+
+def _group(items: np.ndarray, labels: np.ndarray, n: int) -> list[np.ndarray]:
+    """`items` split by label, each part in its original order."""
+    order = np.argsort(labels, kind="stable")
+    bounds = np.searchsorted(labels[order], np.arange(n + 1))
+    return [items[order[bounds[i] : bounds[i + 1]]] for i in range(n)]

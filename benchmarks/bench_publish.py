@@ -1,0 +1,129 @@
+"""Disclosure control of a full cube: suppression and LP audit time, and what splitting into blocks gains.
+
+    .venv/bin/python benchmarks/bench_publish.py [--seed 1] [--compare 300]
+
+The cube: 108 scale items × 7 answer codes (5 scale values, "weiß nicht", "keine Angabe") × 12 organisation
+types × 4 waves, the items spread over 7 Handlungsfelder (HF3 with three themes), free-text counts per field.
+Organisation types range from 1 to 110 respondents per wave, so many counts are small (as in the survey:
+a few large administrations and many small initiatives). Answers are drawn per respondent, so the marts are
+consistent (they are computed by the tests' independent helper, not by the SQL).
+
+Printed: seconds for building the model, suppression (all rounds) and audit, rounds, blocks, cells, primary
+and secondary suppressions, LP solves; then the audit of the final pattern solved per block and as one
+problem for the same `--compare` primary cells (the whole audit as one problem takes minutes), with the
+factor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' independent marts helper
+
+from pipeline.publish import cube, disclosure  # noqa: E402
+from pipeline.publish.audit import Attacker  # noqa: E402
+from tests.publish.test_disclosure import Item, marts_from_answers  # noqa: E402
+
+WAVES = ["2023", "2024", "2025", "2026"]
+ORG_SIZES = [1, 2, 3, 4, 6, 9, 13, 20, 30, 45, 70, 110]
+FIELDS = {"HF1": 15, "HF2": 15, "HF3": 24, "HF4": 14, "HF5": 14, "HF6": 13, "HF7": 13}
+THEMES = ["BIL", "SPR", "ARB"]
+
+
+def items() -> list[Item]:
+    out = []
+    for field, n in FIELDS.items():
+        for i in range(n):
+            theme = THEMES[i % len(THEMES)] if field == "HF3" else None
+            out.append(Item(f"{field}_{i + 1:02d}", field=field, theme=theme))
+    assert len(out) == 108
+    return out
+
+
+def answers(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    codes = np.array(["1", "2", "3", "4", "5", "wn", "ka"])
+    the_items = items()
+    rows, texts = [], []
+    for wave in WAVES:
+        for n_org, size in enumerate(ORG_SIZES):
+            org = f"org{n_org + 1:02d}"
+            for person in range(size):
+                respondent = f"{wave}-{org}-{person}"
+                # each respondent leans somewhere, so answers cluster as real ones do
+                lean = rng.dirichlet([1.0, 1.5, 2.5, 3.0, 2.0, 0.6, 0.3])
+                answered = rng.random(len(the_items)) < 0.9
+                picks = rng.choice(len(codes), size=len(the_items), p=lean)
+                for item, ok, pick in zip(the_items, answered, picks, strict=True):
+                    if ok:
+                        rows.append((wave, org, respondent, item.code, codes[pick]))
+                for field in FIELDS:
+                    if rng.random() < 0.15:
+                        texts.append((wave, org, respondent, field))
+    columns = ["wave", "org_type", "respondent", "item_code", "answer_code"]
+    return pd.DataFrame(rows, columns=columns), pd.DataFrame(texts, columns=columns[:3] + ["field_code"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--k", type=int, default=5)
+    parser.add_argument("--compare", type=int, default=300, help="primary cells for the one-problem comparison")
+    args = parser.parse_args()
+
+    given, texts = answers(args.seed)
+    marts = marts_from_answers(given, items(), texts, WAVES)
+    sizes = ", ".join(f"{name} {len(frame):,}" for name, frame in marts.items())
+    print(f"marts: {sizes} rows")
+
+    started = time.perf_counter()
+    protection = disclosure.protect(marts, args.k)
+    total = time.perf_counter() - started
+    audit = protection.audit
+    s = protection.seconds
+    print(
+        f"protect: {total:.2f} s (model {s['model']:.2f} s, suppression {s['suppression']:.2f} s, "
+        f"audit {s['audit']:.2f} s over {protection.rounds} rounds, last audit {s['last_audit']:.2f} s)"
+    )
+    print(
+        f"audit {'passed' if audit.passed else 'FAILED'}: {audit.cells:,} cells, {audit.primary:,} primary, "
+        f"{audit.secondary:,} secondary, {audit.blocks:,} blocks, {audit.solves:,} LP solves"
+    )
+    if audit.narrowest:
+        n = audit.narrowest
+        print(f"narrowest: {n.cell} = {n.value:g} in [{n.lower:g}, {n.upper:g}]")
+    for line in audit.failures[:5]:
+        print("  failure:", line)
+
+    compare(marts, protection, args.compare)
+
+
+def compare(marts: dict[str, pd.DataFrame], protection: disclosure.Protection, n: int) -> None:
+    """The same primary cells' intervals, solved per block and as one problem."""
+    model = cube.build(marts).model
+    hidden = np.isin(model.keys, list(protection.hidden_cells))
+    primary = np.flatnonzero(np.isin(model.keys, list(protection.primary_cells)))
+    rng = np.random.default_rng(0)
+    chosen = rng.choice(primary, size=min(n, len(primary)), replace=False)
+    timings = {}
+    for split in (True, False):
+        started = time.perf_counter()
+        attacker = Attacker(model, hidden, split=split)
+        results = [attacker.bounds(model.figures[f]) for f in chosen]
+        timings[split] = (time.perf_counter() - started, attacker.solves, results)
+    (split_s, split_n, a), (one_s, one_n, b) = timings[True], timings[False]
+    same = all(np.allclose(x, y, atol=1e-6) or x == y for x, y in zip(a, b, strict=True))
+    print(
+        f"{len(chosen)} primary intervals: per block {split_s:.2f} s ({split_n} LPs), one problem {one_s:.2f} s "
+        f"({one_n} LPs): {one_s / split_s:.0f}× faster split; same intervals: {same}"
+    )
+
+
+if __name__ == "__main__":
+    main()

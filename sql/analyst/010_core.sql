@@ -1,0 +1,31 @@
+-- The analyst file's core: current responses and answers under their pseudonymous respondent keys, with the
+-- reference tables that label them. No raw payloads, no partner record ids, no quarantine: nothing that leads
+-- back to a person. Runs on the working connection with the new file attached as `analyst`.
+create schema analyst.core;
+
+create table analyst.core.responses as
+select
+    respondent_key,
+    partner_id,
+    org_type,
+    wave,
+    instrument_version,
+    submitted_at,
+    updated_at
+from core.responses;
+
+-- coded answers only: free texts reach analysts as marts.free_texts scrubs them
+create table analyst.core.answers as
+select
+    respondent_key,
+    item_code,
+    answer_code,
+    value
+from core.answers
+where answer_code is not null;
+
+create table analyst.core.items as select * from core.items;
+create table analyst.core.answer_options as select * from core.answer_options;
+create table analyst.core.org_types as select * from core.org_types;
+create table analyst.core.waves as select * from core.waves;
+create table analyst.core.partners as select * from core.partners;

@@ -1,0 +1,49 @@
+"""The analysts' DuckDB file: core and marts under pseudonymous keys, German views, every column documented.
+
+Analysts query it with SQL at any time, also while a run writes: the pipeline's working file admits one
+writer and no reader beside it, so analysts get a file of their own. It is built under a temporary name and
+renamed over the previous one; a connection already open keeps reading the old file, a new one opens the new
+file whole. `COMMENT ON` every table, view and column (schemas/documentation.yaml) makes `duckdb_tables()`
+and `duckdb_columns()` its documentation.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+
+from pipeline import db
+from pipeline.publish.documentation import document
+from pipeline.settings import Settings
+
+
+def refresh(settings: Settings) -> Path:
+    """Write the analyst file from the working file (the caller holds the writer lock)."""
+    target = settings.analyst_db_path
+    tmp = target.with_name(f".{target.name}.new")
+    tmp.unlink(missing_ok=True)
+    con = db.connect(settings.db_path, settings.sql_dir)
+    con.execute("attach ? as analyst", [str(tmp)])
+    try:
+        con.execute(db.sql(settings.sql_dir, "analyst/010_core"))
+        con.execute("create schema analyst.marts")
+        for (name,) in con.execute(
+            "select table_name from duckdb_tables() where database_name = current_database() and schema_name = 'marts'"
+        ).fetchall():
+            con.execute(f'create table analyst.marts."{name}" as select * from marts."{name}"')
+    finally:
+        con.execute("detach analyst")
+        con.close()
+    # Views and comments are made in the file itself, so they name its tables without a catalog and keep
+    # working whatever name a reader attaches the file under.
+    own = duckdb.connect(str(tmp))
+    try:
+        own.execute(db.sql(settings.sql_dir, "analyst/020_views"))
+        document(own, settings.documentation_file)
+        own.execute("checkpoint")
+    finally:
+        own.close()
+    os.replace(tmp, target)
+    return target

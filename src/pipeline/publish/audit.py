@@ -1,0 +1,522 @@
+"""The disclosure audit: attack a suppression pattern by linear programming before anything is published.
+
+For every primary cell the attacker's interval is the minimum and maximum of its value over everything the
+release publishes about its block, jointly: every published figure fixed to its value, every inner cell >= 0,
+and the inequalities the attacker knows from how the figures are defined (see cube.py). This is the classic
+audit of tau-Argus and sdcTable (Hundepool et al., Statistical Disclosure Control, Wiley 2012, section 4.3),
+solved with HiGHS (Huangfu and Hall 2018) through highspy.
+
+Protection required (`Level`, configurable):
+- a count with 0 < n < k: the upper bound at least n + 1 and the interval at least 2 wide, so that a
+  respondent cannot even learn that nobody else gave the same answer. This is the rule GaussSuppression
+  applies to frequency tables with `protectionIntervals = TRUE` (PrimaryDefault, R package GaussSuppression,
+  Statistics Norway: "the upper bound must be at least 1 above the observed frequency, and the total interval
+  width must be at least 2");
+- any other primary figure (the sums behind a mean or share from fewer than k answers): not exact. Figures
+  are integers, so "exact" means the interval holds a single integer;
+- a group of a special-category question whose answers all fall into one code (the group-disclosure rule):
+  the attacker must not be able to prove that no answer fell into another code, i.e. the maximum of the
+  group's other codes together is at least 1;
+- an insider (a respondent knows that their own cell is at least 1): for each primary count, with that
+  knowledge added, no other hidden count of the same table that was not exact becomes exact. Kept bounded to
+  the hidden counts of the primary's own table (one item's or field's figures of one wave).
+
+Independent blocks: with the published inner cells fixed, the unknowns fall into connected components
+(scipy.sparse.csgraph) that share no constraint, so each interval is the sum of per-component intervals and
+every component gets its own small HiGHS model, reused for all its objectives (only the costs change). A
+feasible point found by any solve is kept: it proves bounds for every cell of its component, so an interval
+that is already wide enough by the points found needs no solve of its own; the narrowest interval reported
+is computed exactly (cells are solved in order of their proven width until no other can be narrower).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import highspy
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+
+from pipeline.publish.cube import COUNT, LinearModel
+
+try:  # the bare solver: no console banner, no Python callbacks on every solve
+    from highspy._core import _Highs as _Solver
+except ImportError:  # pragma: no cover - older highspy
+    _Solver = highspy.Highs
+
+TOL = 1e-6
+INF = math.inf
+
+
+@dataclass(frozen=True)
+class Level:
+    """How wide an attacker's interval around a small count must stay (GaussSuppression's default rule)."""
+
+    upper: float = 1.0  # the upper bound at least n + upper
+    width: float = 2.0  # upper - lower at least width
+
+
+@dataclass(frozen=True)
+class Interval:
+    cell: str
+    value: float
+    lower: float
+    upper: float
+
+    def as_dict(self) -> dict[str, Any]:
+        upper = _finite(self.upper)
+        return {
+            "cell": self.cell,
+            "value": self.value,
+            "lower": round(self.lower, 6),
+            "upper": None if upper is None else round(upper, 6),
+        }
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A primary figure (or group) the pattern does not protect; `target` is what the attacker bounds."""
+
+    figure: int
+    reason: str
+    text: str
+    target: sp.csr_matrix
+    sense: int  # +1: the failing bound is the upper one, -1: the lower one, 0: both
+    insider: int = -1
+
+
+@dataclass
+class Audit:
+    """What the attack found. `summary()` goes into the release manifest."""
+
+    passed: bool
+    cells: int
+    primary: int
+    secondary: int
+    narrowest: Interval | None
+    failures: list[str]
+    blocks: int
+    seconds: float
+    solves: int = 0
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    problems: list[Failure] = field(default_factory=list, repr=False)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "cells": self.cells,
+            "primary": self.primary,
+            "secondary": self.secondary,
+            "narrowest": self.narrowest.as_dict() if self.narrowest else None,
+            "failures": self.failures[:20],
+            "failure_count": len(self.failures),
+            "blocks": self.blocks,
+            "lp_solves": self.solves,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def attack(
+    model: LinearModel,
+    hidden: np.ndarray,
+    primary: np.ndarray,
+    k: int,
+    groups: list[tuple[np.ndarray, int]] | None = None,
+    level: Level = Level(),
+    insider: bool = True,
+    full: bool = False,
+    split: bool = True,
+    attacker: Attacker | None = None,
+) -> Audit:
+    """Attack the pattern `hidden` (figures not published) and check every `primary` figure.
+
+    `groups`: (answer-count figures of a group, its one answered code) for the group-disclosure rule.
+    `full`: compute every primary interval exactly (else only as far as needed, see the module docstring).
+    `split`: solve per independent block (False: one problem for all, to measure what splitting gains).
+    `attacker`: the attacker of this very pattern, if the caller has one already (its solved points are reused).
+    """
+    started = time.perf_counter()
+    attacker = attacker or Attacker(model, hidden, split=split)
+    values = model.figure_values
+    problems: list[Failure] = []
+    intervals: dict[int, tuple[float, float]] = {}
+    observed: dict[int, tuple[float, float]] = {}
+
+    checked = np.flatnonzero(primary)
+    small = (model.kind[checked] == COUNT) & (values[checked] > 0) & (values[checked] < k)
+    in_groups = {int(f) for members, _ in (groups or []) for f in members}
+    for figure, is_small in zip(checked, small, strict=True):
+        if not is_small and (int(figure) in in_groups or (model.kind[figure] == COUNT and values[figure] == 0)):
+            continue  # a small group's zeros and a one-code group's counts: their protection is the group's
+        target = model.figures[figure]
+        if not is_small and attacker.known[target.indices].all():
+            continue  # a sum of published cells (a top-2 share of 0 beside published zeros) discloses nothing more
+        value = values[figure]
+        lo, hi = attacker.observed(target)
+        if not (full or _needs_exact(lo, hi, value, is_small, level)):
+            observed[figure] = (lo, hi)
+            continue
+        lo, hi = attacker.bounds(target)
+        intervals[figure] = (lo, hi)
+        reason = _unprotected(lo, hi, value, is_small, level)
+        if reason:
+            sense = 1 if reason == "upper" else 0
+            text = f"{model.keys[figure]} = {value:g}: attacker interval [{lo:g}, {_g(hi)}] ({reason})"
+            problems.append(Failure(int(figure), reason, text, target, sense))
+
+    for members, answered in groups or []:
+        others = [f for f in members if f != answered]
+        target = _sum_rows(model.figures, others)
+        _, hi = attacker.observed(target)
+        if hi < 1 - TOL:
+            _, hi = attacker.bounds(target, sense=1)
+        if hi < 1 - TOL:
+            key = model.keys[answered]
+            text = f"{key}: every answer of the group provably in this code (others at most {hi:g})"
+            problems.append(Failure(int(answered), "group", text, target, 1))
+
+    if insider and not problems:  # the costly insider attack only on a pattern that holds against outsiders
+        problems += _insider_failures(model, attacker, hidden, primary, values)
+
+    narrowest = _narrowest(model, attacker, intervals, observed, values)
+    secondary = int((hidden & ~primary).sum())
+    return Audit(
+        passed=not problems,
+        cells=model.n_figures,
+        primary=int(primary.sum()),
+        secondary=secondary,
+        narrowest=narrowest,
+        failures=[p.text for p in problems],
+        blocks=attacker.n_blocks,
+        seconds=time.perf_counter() - started,
+        solves=attacker.solves,
+        intervals={model.keys[f]: b for f, b in intervals.items()},
+        problems=problems,
+    )
+
+
+class Attacker:
+    """Everything published about a pattern, as one HiGHS model per independent block of unknowns."""
+
+    def __init__(self, model: LinearModel, hidden: np.ndarray, split: bool = True) -> None:
+        self.model = model
+        own = model.own
+        known = (own >= 0) & ~hidden[np.maximum(own, 0)]
+        self.known = known
+        self.unknown = np.flatnonzero(~known)
+        self.column = np.full(len(known), -1)
+        self.column[self.unknown] = np.arange(len(self.unknown))
+        known_values = np.where(known, model.values, 0.0)
+
+        published = np.flatnonzero(~hidden)
+        rows_full = sp.vstack([model.figures[published], model.knowledge]).tocsr()
+        fixed = rows_full @ known_values
+        lo = np.concatenate([model.figure_values[published], model.knowledge_lo]) - fixed
+        hi = np.concatenate([model.figure_values[published], model.knowledge_hi]) - fixed
+        self.row_figure = np.concatenate([published, np.full(model.knowledge.shape[0], -1)])
+        rows_u = rows_full[:, self.unknown].tocsr()
+        rows_u.eliminate_zeros()
+        useful = np.diff(rows_u.indptr) > 0
+        self.rows_full = rows_full[useful]
+        self.rows = rows_u[useful]
+        self.lo, self.hi = lo[useful], hi[useful]
+        self.row_figure = self.row_figure[useful]
+
+        n = len(self.unknown)
+        if split:
+            link = (self.rows.T @ self.rows).tocsr() if n else sp.csr_matrix((0, 0))
+            self.n_blocks, self.block = connected_components(link, directed=False) if n else (0, np.zeros(0, int))
+        else:
+            self.n_blocks, self.block = (1 if n else 0), np.zeros(n, int)
+        first = self.rows.indices[self.rows.indptr[:-1]] if self.rows.shape[0] else np.zeros(0, int)
+        self.row_block = self.block[first]
+        self.members = _split(np.arange(n), self.block, self.n_blocks)
+        self.block_rows = _split(np.arange(self.rows.shape[0]), self.row_block, self.n_blocks)
+        self.truth = model.values[self.unknown]
+        self._pool: dict[int, list[np.ndarray]] = {}  # block -> feasible points over its unknowns
+        self._stacked: dict[int, np.ndarray] = {}
+        self._solvers: dict[int, highspy.Highs] = {}
+        self.solves = 0
+
+    def observed(self, target: sp.csr_matrix) -> tuple[float, float]:
+        """The smallest and largest value of `target` over the feasible points found so far (proven bounds)."""
+        constant, parts = self._parts(target)
+        lo = hi = constant
+        for block, cols, coefs in parts:
+            if not len(self.block_rows[block]):
+                lo += 0.0
+                hi = INF
+                continue
+            points = self._points(block)
+            values = points[:, cols] @ coefs
+            lo += values.min()
+            hi += values.max()
+        return lo, hi
+
+    def observed_many(self, targets: sp.csr_matrix, block: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`observed` for many targets at once, and which of them reach into `block` (the others: False)."""
+        constant = targets @ np.where(self.known, self.model.values, 0.0)
+        unknown = targets[:, self.unknown].tocsc()
+        lo, hi = constant.copy(), constant.copy()
+        touched = np.zeros(targets.shape[0], bool)
+        for b in np.unique(self.block[unknown.indices]):
+            part = unknown[:, self.members[b]].tocsr()
+            reaches = np.diff(part.indptr) > 0
+            if b == block:
+                touched = reaches
+            if not len(self.block_rows[b]):
+                hi[reaches] = INF
+                continue
+            values = part @ self._points(int(b)).T
+            lo += values.min(axis=1)
+            hi += values.max(axis=1)
+        return lo, hi, touched
+
+    def bounds(self, target: sp.csr_matrix, sense: int = 0) -> tuple[float, float]:
+        """The attacker's interval of `target` (sense +1: only the upper bound is solved, -1: only the lower)."""
+        constant, parts = self._parts(target)
+        lo = hi = constant
+        for block, cols, coefs in parts:
+            if not len(self.block_rows[block]):
+                hi = INF  # cells nothing published constrains
+                continue
+            b_lo = self._solve(block, cols, coefs) if sense <= 0 else (self._points(block)[:, cols] @ coefs).min()
+            b_hi = -self._solve(block, cols, -coefs) if sense >= 0 else (self._points(block)[:, cols] @ coefs).max()
+            lo, hi = lo + b_lo, hi + b_hi
+        return lo, hi
+
+    def helpful(self, target: sp.csr_matrix, sense: int) -> np.ndarray:
+        """Published figures whose suppression would widen the bound: binding rows and fixed cells (duals)."""
+        constant, parts = self._parts(target)
+        del constant
+        found: list[np.ndarray] = []
+        for direction in [1, -1] if sense == 0 else [sense]:
+            for block, cols, coefs in parts:
+                if not len(self.block_rows[block]):
+                    continue
+                self._solve(block, cols, -direction * coefs)
+                dual = np.asarray(self._solver(block).getSolution().row_dual)
+                rows = self.block_rows[block]
+                binding = rows[np.abs(dual) > TOL]
+                found.append(self.row_figure[binding])
+                # a published cell is worth hiding where its reduced cost would be non-zero once free
+                objective = np.zeros(self.model.figures.shape[1])
+                objective[target.indices] = -direction * target.data
+                reduced = objective - self.rows_full[rows].T @ dual
+                cells = np.flatnonzero((np.abs(reduced) > TOL) & self.known)
+                found.append(self.model.own[cells])
+        out = np.unique(np.concatenate(found)) if found else np.zeros(0, int)
+        return out[out >= 0]
+
+    @contextmanager
+    def knowing(self, var: int) -> Iterator[int]:
+        """Add an insider's knowledge: their own (unknown) inner cell `var` is at least 1. Yields its block."""
+        col = int(self.column[var])
+        block = int(self.block[col])
+        local = int(np.searchsorted(self.members[block], col))
+        outside = self._pool.get(block, [self.truth[self.members[block]]])
+        self._pool[block] = [p for p in outside if p[local] >= 1 - TOL]
+        self._stacked.pop(block, None)
+        solver = self._solver(block) if len(self.block_rows[block]) else None
+        if solver is not None:
+            solver.changeColBounds(local, 1.0, highspy.kHighsInf)
+        try:
+            yield block
+        finally:
+            if solver is not None:
+                solver.changeColBounds(local, 0.0, highspy.kHighsInf)
+            # points found with the knowledge are feasible without it too
+            found = self._pool[block][sum(p[local] >= 1 - TOL for p in outside) :]
+            self._pool[block] = outside + found
+            self._stacked.pop(block, None)
+
+    def _parts(self, target: sp.csr_matrix) -> tuple[float, list[tuple[int, np.ndarray, np.ndarray]]]:
+        """The known part of `target` and its unknown part split by block (local columns, coefficients)."""
+        idx, coefs = target.indices, target.data
+        known = self.known[idx]
+        constant = float(coefs[known] @ self.model.values[idx[known]])
+        cols = self.column[idx[~known]]
+        coefs = coefs[~known]
+        blocks = self.block[cols]
+        parts = []
+        for block in np.unique(blocks):
+            mine = blocks == block
+            local = np.searchsorted(self.members[block], cols[mine])
+            parts.append((int(block), local, coefs[mine].astype(float)))
+        return constant, parts
+
+    def _points(self, block: int) -> np.ndarray:
+        if block not in self._stacked:
+            pool = self._pool.setdefault(block, [self.truth[self.members[block]]])
+            self._stacked[block] = np.vstack(pool)
+        return self._stacked[block]
+
+    def _keep(self, block: int, point: np.ndarray) -> None:
+        self._pool.setdefault(block, [self.truth[self.members[block]]]).append(point)
+        self._stacked.pop(block, None)
+
+    def _solver(self, block: int) -> highspy.Highs:
+        if block not in self._solvers:
+            self._solvers[block] = _highs(
+                self.rows[self.block_rows[block]][:, self.members[block]],
+                self.lo[self.block_rows[block]],
+                self.hi[self.block_rows[block]],
+            )
+        return self._solvers[block]
+
+    def _solve(self, block: int, cols: np.ndarray, coefs: np.ndarray) -> float:
+        """Minimum of coefs @ x[cols] over the block; -inf when unbounded. The optimum joins the points."""
+        solver = self._solver(block)
+        n = len(self.members[block])
+        cost = np.zeros(n)
+        cost[cols] = coefs
+        solver.changeColsCost(n, np.arange(n, dtype=np.int32), cost)
+        solver.run()
+        self.solves += 1
+        status = solver.getModelStatus()
+        if status == highspy.HighsModelStatus.kOptimal:
+            self._keep(block, np.asarray(solver.getSolution().col_value))
+            return float(solver.getInfo().objective_function_value)
+        if status in (highspy.HighsModelStatus.kUnbounded, highspy.HighsModelStatus.kUnboundedOrInfeasible):
+            return -INF
+        raise RuntimeError(f"disclosure audit: HiGHS ended with {solver.modelStatusToString(status)}")
+
+
+def _highs(rows: sp.csr_matrix, lo: np.ndarray, hi: np.ndarray) -> highspy.Highs:
+    solver = _Solver()
+    solver.setOptionValue("output_flag", False)
+    # the same model is solved for many objectives: a warm start from the last basis beats presolving anew
+    solver.setOptionValue("presolve", "off")
+    solver.setOptionValue("threads", 1)
+    solver.setOptionValue("simplex_strategy", 4)  # primal simplex: a new objective keeps the basis feasible
+    columns = rows.tocsc()
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = columns.shape[1], columns.shape[0]
+    lp.col_cost_ = np.zeros(lp.num_col_)
+    lp.col_lower_ = np.zeros(lp.num_col_)
+    lp.col_upper_ = np.full(lp.num_col_, highspy.kHighsInf)
+    lp.row_lower_ = np.where(np.isfinite(lo), lo, -highspy.kHighsInf)
+    lp.row_upper_ = np.where(np.isfinite(hi), hi, highspy.kHighsInf)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = columns.indptr
+    lp.a_matrix_.index_ = columns.indices
+    lp.a_matrix_.value_ = columns.data
+    solver.passModel(lp)
+    return solver
+
+
+def _insider_failures(
+    model: LinearModel, attacker: Attacker, hidden: np.ndarray, primary: np.ndarray, values: np.ndarray
+) -> list[Failure]:
+    """A respondent knows their own cell is >= 1: no other hidden count of that table may become exact.
+
+    The insiders are the respondents in the hidden inner cells (value >= 1) of primary counts; each insider's
+    knowledge is checked against the hidden counts of the primary's table.
+    """
+    counts = hidden & (model.kind == COUNT)
+    n_tables = int(model.table.max()) + 1 if len(values) else 0
+    by_table = _split(np.flatnonzero(counts), model.table[counts], n_tables)
+    insiders: dict[int, set[int]] = {}
+    for own in np.flatnonzero(primary & (model.kind == COUNT) & (values >= 1)):
+        row = model.figures[own]
+        for var in row.indices[~attacker.known[row.indices] & (model.values[row.indices] >= 1)]:
+            insiders.setdefault(int(var), set()).add(int(model.table[own]))
+    suspects: list[tuple[int, int, float]] = []
+    for var, tables in insiders.items():
+        mine = model.own[var]
+        neighbours = np.array([g for t in tables for g in by_table[t] if g != mine], dtype=int)
+        if not neighbours.size:
+            continue
+        with attacker.knowing(var) as block:
+            targets = model.figures[neighbours]
+            lo, hi, touched = attacker.observed_many(targets, block)
+            for other in neighbours[touched & _single_integers(lo, hi)]:
+                lo_, hi_ = attacker.bounds(model.figures[other])
+                if _single_integer(lo_, hi_):
+                    suspects.append((int(other), var, lo_))
+    problems = []
+    # only a cell the insider's knowledge makes exact counts: a cell exact to everyone is no insider's doing
+    for other, var, lo in suspects:
+        target = model.figures[other]
+        if _single_integer(*attacker.bounds(target)):
+            continue
+        who = model.keys[model.own[var]] if model.own[var] >= 0 else f"inner cell {var}"
+        text = (
+            f"{model.keys[other]} = {values[other]:g}: exact ({lo:g}) to a respondent in {who} "
+            "(who knows their own cell is at least 1)"
+        )
+        problems.append(Failure(other, "insider", text, target, 0, insider=var))
+    return problems
+
+
+def _narrowest(
+    model: LinearModel,
+    attacker: Attacker,
+    intervals: dict[int, tuple[float, float]],
+    observed: dict[int, tuple[float, float]],
+    values: np.ndarray,
+) -> Interval | None:
+    """The narrowest interval among checked primary figures, solving cells only while one could be narrower."""
+    best = min(intervals.items(), key=lambda kv: (kv[1][1] - kv[1][0], model.keys[kv[0]]), default=None)
+    for figure, (lo, hi) in sorted(observed.items(), key=lambda kv: kv[1][1] - kv[1][0]):
+        if best is not None and hi - lo >= best[1][1] - best[1][0]:
+            break
+        exact = attacker.bounds(model.figures[figure])
+        intervals[figure] = exact
+        if best is None or exact[1] - exact[0] < best[1][1] - best[1][0]:
+            best = (figure, exact)
+    if best is None:
+        return None
+    figure, (lo, hi) = best
+    return Interval(str(model.keys[figure]), float(values[figure]), float(lo), float(hi))
+
+
+def _needs_exact(lo: float, hi: float, value: float, small: bool, level: Level) -> bool:
+    return bool(_unprotected(lo, hi, value, small, level))
+
+
+def _unprotected(lo: float, hi: float, value: float, small: bool, level: Level) -> str:
+    if small:
+        if hi < value + level.upper - TOL:
+            return "upper"
+        if hi - lo < level.width - TOL:
+            return "width"
+        return ""
+    return "exact" if _single_integer(lo, hi) else ""
+
+
+def _single_integer(lo: float, hi: float) -> bool:
+    if math.isinf(hi) or math.isinf(lo):
+        return False
+    return math.floor(hi + TOL) - math.ceil(lo - TOL) < 1
+
+
+def _single_integers(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    finite = np.isfinite(lo) & np.isfinite(hi)
+    return finite & (np.floor(np.where(finite, hi, 0) + TOL) - np.ceil(np.where(finite, lo, 0) - TOL) < 1)
+
+
+def _sum_rows(matrix: sp.csr_matrix, rows: list[int]) -> sp.csr_matrix:
+    out = sp.csr_matrix(matrix[rows].sum(axis=0))
+    out.eliminate_zeros()
+    return out
+
+
+def _split(items: np.ndarray, labels: np.ndarray, n: int) -> list[np.ndarray]:
+    order = np.argsort(labels, kind="stable")
+    bounds = np.searchsorted(labels[order], np.arange(n + 1))
+    return [items[order[bounds[i] : bounds[i + 1]]] for i in range(n)]
+
+
+def _finite(value: float) -> float | None:
+    return None if math.isinf(value) else value
+
+
+def _g(value: float) -> str:
+    return "inf" if math.isinf(value) else f"{value:g}"

@@ -1,0 +1,566 @@
+"""The release as a linear model: every published figure is a sum over inner cells an attacker cannot see.
+
+Statistical offices protect linked tables by writing them as one model, y_published = X' y_inner (Langsrud
+2024, section 2; the `x` matrix of Statistics Norway's GaussSuppression), so that what an attacker can derive
+from any combination of published figures is a question of linear algebra and linear programming. Here:
+
+Inner cells (never published themselves, the attacker's unknowns, all >= 0)
+    - a count per wave, real organisation type, item and answer code (per option for multiple choice),
+    - per wave, organisation type and multiple-choice item: its respondents,
+    - per wave, organisation type and Handlungsfeld or theme: its respondents,
+    - per wave, organisation type and Handlungsfeld: respondents with a free-text answer.
+
+Figures (what the tables publish, as linear combinations of inner cells)
+    - answer counts, and their margin over organisation types ('insgesamt' = the sum over the real ones),
+    - n_answered (the sum of an item's answer counts; for multiple choice its respondents cell),
+    - n_valid (the sum of the scale answers), the mean as value_sum = sum of value * count (a published mean
+      with its published n_valid gives value_sum exactly), the top-2 share as n_top2 = n_4 + n_5,
+    - per Handlungsfeld and theme: n_respondents, and n_valid, value_sum, n_top2 as sums over its items
+      (this is what links the items of a field: they form one block),
+    - free-text counts per field and their margin.
+    A change since the previous wave is published only when both means are, so it adds nothing to the model.
+
+What else the attacker knows (inequalities): a multiple-choice item's respondents are at least each option's
+count and at most their sum; a field's (or theme's) respondents are at least each of its items' n_answered and
+at most their sum, and a Handlungsfeld with themes has at least as many respondents as each theme.
+
+Cell keys, stable across releases (a release stores the keys of its hidden cells, the next keeps them hidden):
+    item_distribution|<wave>|<org_type>|<item_code>|n|<answer_code>
+    item_results|<wave>|<org_type>|<item_code>|<column>        column: n_answered, n_valid, mean, top2_share,
+                                                                        mean_change, top2_change
+    field_results|<wave>|<org_type>|<field>|<column>           field: the field code ("HF1") for level
+                                                                handlungsfeld, "<field>.<theme>" ("HF3.BIL")
+                                                                for level thema; columns: n_respondents,
+                                                                n_valid, mean, top2_share, mean_change,
+                                                                top2_change
+    free_text_counts|<wave>|<org_type>|<field_code>|n_texts
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+TOTAL = "insgesamt"
+PUBLISHED, HIDDEN, NOT_APPLICABLE = "", ".", "x"
+# Figure kinds: a count of respondents or answers, or a sum a mean or share is published through.
+COUNT, DERIVED = 0, 1
+
+MARTS = ("item_distribution", "item_results", "field_results", "free_text_counts")
+
+_ITEM_KEY = ["wave", "org_type", "item_code"]
+_COLUMNS = {
+    "item_distribution": [
+        "wave", "wave_label", "org_type", "org_type_label", "field_code", "field_label", "theme_code", "item_code",
+        "item_label", "answer_code", "answer_label", "answer_ordinal", "answer_value", "n",
+    ],
+    "item_results": [
+        "wave", "wave_label", "org_type", "org_type_label", "field_number", "field_code", "field_label",
+        "theme_code", "theme_label", "item_code", "item_label", "item_type", "n_answered", "n_valid", "mean",
+        "top2_share", "mean_change", "top2_change",
+    ],
+    "field_results": [
+        "wave", "wave_label", "org_type", "org_type_label", "level", "field_number", "field_code", "field_label",
+        "theme_code", "theme_label", "n_respondents", "n_valid", "mean", "top2_share", "mean_change",
+        "top2_change",
+    ],
+    "free_text_counts": ["wave", "wave_label", "org_type", "org_type_label", "field_code", "field_label", "n_texts"],
+}  # fmt: skip
+_COUNTS = {"n", "n_answered", "n_valid", "n_respondents", "n_texts"}
+
+
+@dataclass(frozen=True)
+class LinearModel:
+    """Published figures as linear combinations of inner cells, and what an attacker knows besides.
+
+    `figures` is figures × inner cells. `basis[f]` is, for a mean or share (kind DERIVED), the count it is
+    computed from (its n_valid); -1 for counts. `groups` are the answer counts of each group (wave, organisation
+    type, item), `group_answered` the n_answered figure of each, `special` flags those of special-category
+    items (the group-disclosure rule looks at them). `respondents_of[f]` is, for an answer or free-text count,
+    the figure counting the respondents of its group (n_answered, the field's n_respondents); -1 otherwise.
+    `table[f]` numbers the table a figure belongs to (one item, field or free-text table of one wave): an
+    insider's knowledge is followed within it.
+    The attacker also knows `knowledge_lo <= knowledge @ x <= knowledge_hi` and x >= 0.
+    """
+
+    values: np.ndarray
+    figures: sp.csr_matrix
+    keys: np.ndarray
+    kind: np.ndarray
+    basis: np.ndarray
+    grand_total: np.ndarray
+    table: np.ndarray
+    groups: tuple[np.ndarray, ...]
+    group_answered: np.ndarray
+    special: np.ndarray
+    respondents_of: np.ndarray
+    knowledge: sp.csr_matrix
+    knowledge_lo: np.ndarray
+    knowledge_hi: np.ndarray
+
+    @property
+    def n_figures(self) -> int:
+        return self.figures.shape[0]
+
+    @cached_property
+    def figure_values(self) -> np.ndarray:
+        return self.figures @ self.values
+
+    @cached_property
+    def own(self) -> np.ndarray:
+        """For every inner cell the figure that publishes it alone (-1 if none): publishing it fixes the cell."""
+        own = np.full(self.figures.shape[1], -1)
+        single = np.flatnonzero(np.diff(self.figures.indptr) == 1)
+        own[self.figures.indices[self.figures.indptr[single]]] = single
+        return own
+
+    @cached_property
+    def index(self) -> dict[str, int]:
+        return {key: i for i, key in enumerate(self.keys)}
+
+
+@dataclass(frozen=True)
+class Cube:
+    """The marts of a release as a linear model, and where each figure sits in the published tables."""
+
+    model: LinearModel
+    frames: dict[str, pd.DataFrame]
+    # table -> column -> the figure behind each row's value (-1: no figure, e.g. the mean of a yes/no item)
+    cells: dict[str, dict[str, np.ndarray]]
+
+    def tables(
+        self, hidden: np.ndarray, previous_hidden: set[str] | frozenset[str] = frozenset()
+    ) -> tuple[dict[str, pd.DataFrame], set[str]]:
+        """The published tables with a `<column>_status` beside every value, and the keys of all hidden cells.
+
+        `hidden` flags figures. A mean or share without a figure (no valid answer) is "x" where its n_valid is
+        published (0 is visible) and hidden where n_valid is; a change is published only where both means are,
+        "x" where either is not applicable. A key in `previous_hidden` is never shown again.
+        """
+        status: dict[str, dict[str, np.ndarray]] = {}
+        for name, columns in self.cells.items():
+            status[name] = {}
+            for column, figure in columns.items():
+                s = np.where(hidden[np.maximum(figure, 0)], HIDDEN, PUBLISHED).astype(object)
+                s[figure < 0] = NOT_APPLICABLE
+                status[name][column] = s
+        for name in ("item_results", "field_results"):
+            frame, st = self.frames[name], status[name]
+            applicable = _is_scale(frame)
+            st["n_valid"][~applicable] = NOT_APPLICABLE
+            for column in ("mean", "top2_share"):
+                no_figure = (self.cells[name][column] < 0) & applicable
+                st[column][no_figure] = np.where(st["n_valid"][no_figure] == PUBLISHED, NOT_APPLICABLE, HIDDEN)
+            key = (
+                ["org_type", "item_code"]
+                if name == "item_results"
+                else ["org_type", "level", "field_code", "theme_code"]
+            )
+            for column, mean in (("mean_change", "mean"), ("top2_change", "top2_share")):
+                st[column] = _change_status(frame, st[mean], key, column)
+        out: dict[str, pd.DataFrame] = {}
+        hidden_keys: set[str] = set()
+        for name, frame in self.frames.items():
+            table = _published_frame(name, frame, self.frames["item_results"])
+            for column in _value_columns(name):
+                keys = _cell_keys(name, frame, column)
+                s = status[name][column]
+                again = np.isin(keys, list(previous_hidden)) & (s == PUBLISHED) if previous_hidden else None
+                if again is not None:
+                    s[again] = HIDDEN
+                hidden_keys.update(keys[s == HIDDEN])
+                values = table[column].astype("Int64" if column in _COUNTS else "Float64")
+                table[column] = values.mask(s != PUBLISHED)
+                table[f"{column}_status"] = pd.Series(s, index=table.index, dtype=object).astype(str)
+            out[name] = table
+        return out, hidden_keys
+
+
+def build(marts: dict[str, pd.DataFrame]) -> Cube:
+    """The linear model of the marts (restricted to the waves to publish); raises if the marts do not add up."""
+    frames = {name: marts[name].reset_index(drop=True) for name in MARTS}
+    return _Builder(frames).cube()
+
+
+class _Builder:
+    def __init__(self, frames: dict[str, pd.DataFrame]) -> None:
+        self.frames = frames
+        self.rows: list[pd.DataFrame] = []  # figure, var, coef
+        self.keys: list[np.ndarray] = []
+        self.kind: list[np.ndarray] = []
+        self.basis: list[np.ndarray] = []
+        self.total: list[np.ndarray] = []
+        self.tables: list[np.ndarray] = []
+        self.expected: list[np.ndarray] = []
+        self.n_figures = 0
+        self.n_vars = 0
+        self.var_values: list[np.ndarray] = []
+        self.cells: dict[str, dict[str, np.ndarray]] = {name: {} for name in MARTS}
+
+    def cube(self) -> Cube:
+        dist, results = self.frames["item_distribution"], self.frames["item_results"]
+        fields, texts = self.frames["field_results"], self.frames["free_text_counts"]
+        counts = self._vars(dist, "n")
+        multi = results["item_type"].eq("multi")
+        respondents_of_multi = self._vars(results[multi], "n_answered")
+        field_respondents = self._vars(fields, "n_respondents")
+        text_vars = self._vars(texts, "n_texts")
+
+        item_table = (dist["wave"].astype(str) + "|" + dist["item_code"].astype(str)).to_numpy()
+        self._figures(
+            "item_distribution", "n", dist, _with_total(counts, _ITEM_KEY + ["answer_code"]),
+            _ITEM_KEY + ["answer_code"], item_table,
+        )  # fmt: skip
+
+        # n_answered: the answer counts of a single-answer item, the respondents cell of a multiple-choice one
+        answered_terms = pd.concat([counts[~counts["item_code"].isin(_multi_items(results))], respondents_of_multi])
+        result_table = (results["wave"].astype(str) + "|" + results["item_code"].astype(str)).to_numpy()
+        self._figures(
+            "item_results", "n_answered", results, _with_total(answered_terms, _ITEM_KEY), _ITEM_KEY, result_table,
+            grand_total=results["org_type"].eq(TOTAL).to_numpy(),
+        )  # fmt: skip
+        scale = counts[counts["answer_value"].notna()]
+        self._scale_figures("item_results", results, _with_total(scale, _ITEM_KEY), _ITEM_KEY, result_table)
+
+        field_keys = ["wave", "org_type", "level", "field_code", "theme_code"]
+        field_table = (
+            fields["wave"].astype(str) + "|" + fields["level"].astype(str) + "|" + _field_code(fields)
+        ).to_numpy()
+        self._figures(
+            "field_results", "n_respondents", fields, _with_total(field_respondents, field_keys), field_keys,
+            field_table, grand_total=fields["org_type"].eq(TOTAL).to_numpy(),
+        )  # fmt: skip
+        in_fields = _field_members(_with_total(scale[scale["field_code"].notna()], ["wave", "org_type"]), fields)
+        self._scale_figures("field_results", fields, in_fields, field_keys, field_table)
+
+        text_keys = ["wave", "org_type", "field_code"]
+        text_table = (texts["wave"].astype(str) + "|text|" + texts["field_code"].astype(str)).to_numpy()
+        self._figures(
+            "free_text_counts", "n_texts", texts, _with_total(text_vars, text_keys), text_keys, text_table,
+            grand_total=texts["org_type"].eq(TOTAL).to_numpy(),
+        )  # fmt: skip
+
+        values = np.concatenate(self.var_values) if self.var_values else np.zeros(0)
+        terms = pd.concat(self.rows, ignore_index=True)
+        figures = sp.csr_matrix(
+            (terms["coef"].to_numpy(float), (terms["figure"].to_numpy(int), terms["var"].to_numpy(int))),
+            shape=(self.n_figures, self.n_vars),
+        )
+        knowledge, lo, hi = self._knowledge(counts, respondents_of_multi, field_respondents, answered_terms)
+        _, table_ids = np.unique(np.concatenate(self.tables), return_inverse=True)
+        groups, group_answered, special = self._groups(dist, results)
+        respondents_of = self._respondents_of(dist, results, fields, texts)
+        model = LinearModel(
+            values=values,
+            figures=figures,
+            keys=np.concatenate(self.keys).astype(object),
+            kind=np.concatenate(self.kind),
+            basis=np.concatenate(self.basis),
+            grand_total=np.concatenate(self.total),
+            table=table_ids,
+            groups=groups,
+            group_answered=group_answered,
+            special=special,
+            respondents_of=respondents_of,
+            knowledge=knowledge,
+            knowledge_lo=lo,
+            knowledge_hi=hi,
+        )
+        _check(model, np.concatenate(self.expected))
+        return Cube(model, self.frames, self.cells)
+
+    def _vars(self, frame: pd.DataFrame, column: str) -> pd.DataFrame:
+        """One inner cell per row of a real organisation type; returns the rows with their `var`."""
+        real = frame[frame["org_type"] != TOTAL].copy()
+        real["var"] = np.arange(self.n_vars, self.n_vars + len(real))
+        real["coef"] = 1.0
+        self.n_vars += len(real)
+        self.var_values.append(real[column].to_numpy(float))
+        return real
+
+    def _add(
+        self,
+        table: str,
+        column: str,
+        frame: pd.DataFrame,
+        rows: np.ndarray,
+        terms: pd.DataFrame,
+        kind: int,
+        expected: np.ndarray,
+        tables: np.ndarray,
+        basis: np.ndarray | None = None,
+        grand_total: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Register figures for `rows` of `frame`; `terms` has `row`, `var`, `coef`. Returns their indices."""
+        ids = np.arange(self.n_figures, self.n_figures + len(rows))
+        self.n_figures += len(rows)
+        figure_of_row = np.full(len(frame), -1)
+        figure_of_row[rows] = ids
+        self.cells[table][column] = figure_of_row
+        self.rows.append(
+            pd.DataFrame({"figure": figure_of_row[terms["row"].to_numpy()], "var": terms["var"], "coef": terms["coef"]})
+        )
+        self.keys.append(_cell_keys(table, frame.iloc[rows], column))
+        self.kind.append(np.full(len(rows), kind, dtype=np.int8))
+        self.basis.append(np.full(len(rows), -1) if basis is None else basis)
+        self.total.append(np.zeros(len(rows), bool) if grand_total is None else grand_total[rows])
+        self.tables.append(tables[rows])
+        self.expected.append(expected)
+        return ids
+
+    def _figures(
+        self,
+        table: str,
+        column: str,
+        frame: pd.DataFrame,
+        members: pd.DataFrame,
+        on: list[str],
+        tables: np.ndarray,
+        grand_total: np.ndarray | None = None,
+    ) -> None:
+        terms = _terms(frame, members, on)
+        rows = np.arange(len(frame))
+        self._add(table, column, frame, rows, terms, COUNT, frame[column].to_numpy(float), tables, None, grand_total)
+
+    def _scale_figures(
+        self, table: str, frame: pd.DataFrame, members: pd.DataFrame, on: list[str], tables: np.ndarray
+    ) -> None:
+        """n_valid, and where it is positive the sums behind the mean (value_sum) and top-2 share (n_top2)."""
+        terms = _terms(frame, members, on)
+        scale_rows = np.flatnonzero(_is_scale(frame))
+        in_scale = terms[np.isin(terms["row"], scale_rows)]
+        self._add(
+            table, "n_valid", frame, scale_rows, in_scale, COUNT, frame["n_valid"].to_numpy(float)[scale_rows], tables
+        )
+        valid = scale_rows[frame["n_valid"].to_numpy()[scale_rows] > 0]
+        basis = self.cells[table]["n_valid"][valid]
+        with_values = in_scale[np.isin(in_scale["row"], valid)]
+        sums = with_values.assign(coef=with_values["answer_value"].astype(float))
+        self._add(table, "mean", frame, valid, sums, DERIVED, frame["value_sum"].to_numpy(float)[valid], tables, basis)
+        top2 = with_values[with_values["answer_value"] >= 4]
+        self._add(
+            table, "top2_share", frame, valid, top2, DERIVED, frame["n_top2"].to_numpy(float)[valid], tables, basis
+        )
+
+    def _knowledge(
+        self,
+        counts: pd.DataFrame,
+        respondents_of_multi: pd.DataFrame,
+        field_respondents: pd.DataFrame,
+        answered_terms: pd.DataFrame,
+    ) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+        """Rows `a @ x <= 0` an attacker knows from how the figures are defined."""
+        parts: list[pd.DataFrame] = []
+        n_rows = 0
+
+        def rows(terms: pd.DataFrame, group: np.ndarray) -> None:
+            nonlocal n_rows
+            _, row = np.unique(group, return_inverse=True)
+            parts.append(pd.DataFrame({"row": row + n_rows, "var": terms["var"].to_numpy(), "coef": terms["coef"]}))
+            n_rows += int(row.max()) + 1 if len(row) else 0
+
+        # a multiple-choice item: each option count <= its respondents <= the sum of the option counts
+        options = counts.merge(respondents_of_multi[_ITEM_KEY + ["var"]], on=_ITEM_KEY, suffixes=("", "_r"))
+        pair = np.arange(len(options))
+        rows(_stack(options, "var", 1.0, "var_r", -1.0), np.concatenate([pair, pair]))
+        total = pd.concat(
+            [
+                respondents_of_multi.assign(coef=1.0)[["var", "coef"]].assign(g=respondents_of_multi["var"].to_numpy()),
+                options.assign(coef=-1.0, g=options["var_r"])[["var", "coef", "g"]],
+            ]
+        )
+        rows(total, total["g"].to_numpy())
+
+        # a field's or theme's respondents: each item's n_answered <= them <= the sum over its items
+        answered = answered_terms[_ITEM_KEY + ["var"]].merge(self._item_fields(), on=_ITEM_KEY)
+        resp = field_respondents[["wave", "org_type", "level", "field_code", "theme_code", "var"]]
+        by_field = resp[resp["level"] == "handlungsfeld"].drop(columns=["level", "theme_code"])
+        by_theme = resp[resp["level"] == "thema"].drop(columns=["level"])
+        members = pd.concat(
+            [
+                answered.merge(by_field, on=["wave", "org_type", "field_code"]),
+                answered.merge(by_theme, on=["wave", "org_type", "field_code", "theme_code"]),
+            ],
+            ignore_index=True,
+        )  # var_x: an answer count or respondents cell of the item, var_y: the field's or theme's respondents
+        item_pair = members["var_y"].astype(str) + "|" + members["item_code"].astype(str)
+        below = pd.concat(
+            [
+                pd.DataFrame({"var": members["var_x"], "coef": 1.0, "g": item_pair}),
+                pd.DataFrame({"var": members["var_y"], "coef": -1.0, "g": item_pair}).drop_duplicates(),
+            ]
+        )
+        rows(below, below["g"].to_numpy())
+        above = pd.concat(
+            [
+                pd.DataFrame({"var": members["var_y"].unique(), "coef": 1.0, "g": members["var_y"].unique()}),
+                pd.DataFrame({"var": members["var_x"], "coef": -1.0, "g": members["var_y"]}),
+            ]
+        )
+        rows(above, above["g"].to_numpy())
+
+        # a Handlungsfeld with themes: at least as many respondents as each theme, at most their sum
+        themes = by_theme.merge(by_field, on=["wave", "org_type", "field_code"])
+        pair = np.arange(len(themes))
+        rows(_stack(themes, "var_x", 1.0, "var_y", -1.0), np.concatenate([pair, pair]))
+        complete = themes[~themes["var_y"].isin(members.loc[members["theme_code"].isna(), "var_y"])]
+        sums = pd.concat(
+            [
+                pd.DataFrame({"var": complete["var_y"].unique(), "coef": 1.0, "g": complete["var_y"].unique()}),
+                pd.DataFrame({"var": complete["var_x"], "coef": -1.0, "g": complete["var_y"]}),
+            ]
+        )
+        rows(sums, sums["g"].to_numpy())
+
+        terms = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({"row": [], "var": [], "coef": []})
+        knowledge = sp.csr_matrix(
+            (terms["coef"].to_numpy(float), (terms["row"].to_numpy(int), terms["var"].to_numpy(int))),
+            shape=(n_rows, self.n_vars),
+        )
+        knowledge.sum_duplicates()
+        return knowledge, np.full(n_rows, -np.inf), np.zeros(n_rows)
+
+    def _item_fields(self) -> pd.DataFrame:
+        results = self.frames["item_results"]
+        items = results[(results["org_type"] != TOTAL) & results["field_code"].notna()]
+        return items[_ITEM_KEY + ["field_code", "theme_code"]]
+
+    def _respondents_of(
+        self, dist: pd.DataFrame, results: pd.DataFrame, fields: pd.DataFrame, texts: pd.DataFrame
+    ) -> np.ndarray:
+        out = np.full(self.n_figures, -1)
+        answered = results[_ITEM_KEY].assign(of=self.cells["item_results"]["n_answered"])
+        counts = dist[_ITEM_KEY].assign(figure=self.cells["item_distribution"]["n"]).merge(answered, on=_ITEM_KEY)
+        out[counts["figure"].to_numpy()] = counts["of"].to_numpy()
+        in_field = fields["level"].eq("handlungsfeld").to_numpy()
+        respondents = fields.loc[in_field, ["wave", "org_type", "field_code"]].assign(
+            of=self.cells["field_results"]["n_respondents"][in_field]
+        )
+        text_key = ["wave", "org_type", "field_code"]
+        written = (
+            texts[text_key].assign(figure=self.cells["free_text_counts"]["n_texts"]).merge(respondents, on=text_key)
+        )
+        out[written["figure"].to_numpy()] = written["of"].to_numpy()
+        return out
+
+    def _groups(
+        self, dist: pd.DataFrame, results: pd.DataFrame
+    ) -> tuple[tuple[np.ndarray, ...], np.ndarray, np.ndarray]:
+        """The answer counts of every group (wave, organisation type, item), the figure of its respondents
+        (n_answered), and which groups are of special-category items."""
+        special = set(results.loc[results["special_category"].fillna(False).astype(bool), "item_code"])
+        figures = self.cells["item_distribution"]["n"]
+        by_group = dist.groupby(_ITEM_KEY, sort=False).indices
+        members = tuple(figures[idx] for idx in by_group.values())
+        row_of = {key: row for row, key in enumerate(results[_ITEM_KEY].itertuples(index=False, name=None))}
+        answered = self.cells["item_results"]["n_answered"][[row_of[key] for key in by_group]]
+        is_special = np.array([key[2] in special for key in by_group], dtype=bool)
+        return members, answered, is_special
+
+
+def _terms(frame: pd.DataFrame, members: pd.DataFrame, on: list[str]) -> pd.DataFrame:
+    """Which inner cells (with which coefficient) make up each row's figure: `row`, `var`, `coef`, ..."""
+    rows = frame[on].assign(row=np.arange(len(frame)))
+    return rows.merge(members, on=on, how="inner")
+
+
+def _with_total(members: pd.DataFrame, on: list[str]) -> pd.DataFrame:
+    """The inner cells once under their own organisation type and once under the margin 'insgesamt'."""
+    return pd.concat([members, members.assign(org_type=TOTAL)], ignore_index=True)
+
+
+def _field_members(scale: pd.DataFrame, fields: pd.DataFrame) -> pd.DataFrame:
+    """The scale answer counts of every Handlungsfeld (all its items) and theme (its items), by org type."""
+    by_field = scale.assign(level="handlungsfeld", theme_code=None)
+    by_theme = scale[scale["theme_code"].notna()].assign(level="thema")
+    out = pd.concat([by_field, by_theme], ignore_index=True)
+    out["theme_code"] = out["theme_code"].astype(object)
+    return out
+
+
+def _multi_items(results: pd.DataFrame) -> set[str]:
+    return set(results.loc[results["item_type"].eq("multi"), "item_code"])
+
+
+def _is_scale(frame: pd.DataFrame) -> np.ndarray:
+    if "item_type" in frame:
+        return frame["item_type"].eq("scale").to_numpy()
+    return np.ones(len(frame), bool)
+
+
+def _stack(frame: pd.DataFrame, a: str, ca: float, b: str, cb: float) -> pd.DataFrame:
+    """Two terms per row of `frame` (rows a·x_a + b·x_b), first all the a terms, then all the b terms."""
+    return pd.concat(
+        [
+            pd.DataFrame({"var": frame[a].to_numpy(), "coef": ca}),
+            pd.DataFrame({"var": frame[b].to_numpy(), "coef": cb}),
+        ],
+        ignore_index=True,
+    )
+
+
+def _field_code(frame: pd.DataFrame) -> pd.Series:
+    theme = frame["theme_code"].astype(object)
+    code = frame["field_code"].astype(str)
+    return code.where(theme.isna(), code + "." + theme.astype(str))
+
+
+def _cell_keys(table: str, frame: pd.DataFrame, column: str) -> np.ndarray:
+    wave, org = frame["wave"].astype(str), frame["org_type"].astype(str)
+    if table == "item_distribution":
+        keys = table + "|" + wave + "|" + org + "|" + frame["item_code"].astype(str) + "|n|"
+        keys = keys + frame["answer_code"].astype(str)
+    elif table == "item_results":
+        keys = table + "|" + wave + "|" + org + "|" + frame["item_code"].astype(str) + "|" + column
+    elif table == "field_results":
+        keys = table + "|" + wave + "|" + org + "|" + _field_code(frame) + "|" + column
+    else:
+        keys = table + "|" + wave + "|" + org + "|" + frame["field_code"].astype(str) + "|" + column
+    return keys.to_numpy(dtype=object)
+
+
+def _value_columns(table: str) -> list[str]:
+    return {
+        "item_distribution": ["n"],
+        "item_results": ["n_answered", "n_valid", "mean", "top2_share", "mean_change", "top2_change"],
+        "field_results": ["n_respondents", "n_valid", "mean", "top2_share", "mean_change", "top2_change"],
+        "free_text_counts": ["n_texts"],
+    }[table]
+
+
+def _change_status(frame: pd.DataFrame, mean_status: np.ndarray, key: list[str], change: str) -> np.ndarray:
+    """A change is shown where this and the previous wave's mean are; "x" where either is not applicable."""
+    this = frame[["wave", "previous_wave", *key]].assign(status=mean_status, row=np.arange(len(frame)))
+    before = this[["wave", *key, "status"]].rename(columns={"wave": "previous_wave", "status": "before"})
+    joined = this.merge(before, on=["previous_wave", *key], how="left").sort_values("row")
+    now, then = joined["status"].to_numpy(object), joined["before"].to_numpy(object)
+    out = np.full(len(frame), HIDDEN, dtype=object)
+    out[(now == PUBLISHED) & (then == PUBLISHED)] = PUBLISHED
+    out[(now == NOT_APPLICABLE) | (then == NOT_APPLICABLE)] = NOT_APPLICABLE
+    # no previous wave (the first, or an item new in this instrument version), or no row in it for this
+    # organisation type: nothing to compare with; a change without its previous row in this release is hidden
+    missing = pd.isna(joined["before"]).to_numpy()
+    out[frame["previous_wave"].isna().to_numpy()] = NOT_APPLICABLE
+    out[missing & frame[change].isna().to_numpy()] = NOT_APPLICABLE
+    return out
+
+
+def _published_frame(name: str, frame: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
+    """The mart's published columns (labels of the distribution taken from item_results)."""
+    if name == "item_distribution":
+        labels = [c for c in ("wave_label", "org_type_label", "field_label", "item_label") if c not in frame]
+        if labels:
+            frame = frame.merge(results[_ITEM_KEY + labels].drop_duplicates(_ITEM_KEY), on=_ITEM_KEY, how="left")
+    return frame[_COLUMNS[name]].copy()
+
+
+def _check(model: LinearModel, expected: np.ndarray) -> None:
+    """The model must give back every figure of the marts, or what the audit proves is about something else."""
+    off = np.flatnonzero(np.abs(model.figure_values - expected) > 1e-6 * np.maximum(1.0, np.abs(expected)))
+    if off.size:
+        shown = ", ".join(f"{model.keys[i]} = {expected[i]:g} (sum {model.figure_values[i]:g})" for i in off[:5])
+        raise ValueError(f"the marts do not add up, {off.size} figures differ from their inner cells: {shown}")

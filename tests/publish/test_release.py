@@ -1,0 +1,373 @@
+"""Releases end to end: the demo partners loaded from their emulators into a real DuckDB file, then published.
+
+The loaded state is built once per module and copied for each test, so every test publishes into a fresh
+data folder of its own.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import stat
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import openpyxl
+import pandas as pd
+import pytest
+import yaml
+
+from pipeline import demo, publish
+from pipeline.ingest import ingest_partner
+from pipeline.publish import analyst, release
+from pipeline.publish.release import PublishRefused
+from pipeline.settings import Settings
+from pipeline.transform import build_marts
+
+pytestmark = pytest.mark.e2e
+
+
+def _load_demo(data_dir: Path, source: Path = demo.DEMO_REGISTRY) -> dict[str, str]:
+    """Every demo partner pulled from its emulator and loaded; returns the environment the pipeline needs."""
+    settings = Settings(data_dir=data_dir)
+    with demo.running(settings, source=source) as world, pytest.MonkeyPatch.context() as patch:
+        for name, value in world.env.items():
+            patch.setenv(name, value)
+        loaded = Settings()
+        for partner in world.registry.partners:
+            ingest_partner(loaded, partner.id, "setup")
+        build_marts(loaded)
+        return dict(world.env)
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    data_dir = tmp_path_factory.mktemp("loaded") / "data"
+    return data_dir, _load_demo(data_dir)
+
+
+@pytest.fixture
+def settings(loaded: tuple[Path, dict[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    source, env = loaded
+    data_dir = tmp_path / "data"
+    shutil.copytree(source, data_dir)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PIPELINE_DATA_DIR", str(data_dir))
+    # the registry the demo wrote points at its (now stopped) emulators; publishing never contacts a partner
+    monkeypatch.setenv("PIPELINE_PARTNERS_FILE", str(data_dir / Path(env["PIPELINE_PARTNERS_FILE"]).name))
+    return Settings()
+
+
+def test_a_release_holds_every_artefact_sealed_and_described_by_its_manifest(settings: Settings) -> None:
+    outcome = publish.publish(settings)
+
+    assert outcome.new and outcome.release is not None
+    made = release.current(settings)
+    assert made is not None and made.id == outcome.release.id
+    manifest = made.manifest
+    assert [w["wave"] for w in manifest["waves"]] == ["2025", "2026"]
+    assert manifest["instrument_versions"] == ["2025.1", "2026.1"]
+    assert {p["partner_id"] for p in manifest["partners"]} == {p for p in demo.PLANS}
+    assert manifest["audit"]["passed"] is True
+    assert manifest["audit"]["primary"] > 0 and manifest["audit"]["secondary"] > 0
+    names = {"item_distribution", "item_results", "field_results", "free_text_counts", "needs_ranking"}
+    assert set(manifest["tables"]) == names
+    for relative, facts in manifest["artefacts"].items():
+        path = made.directory / relative
+        assert release.sha256(path) == facts["sha256"], relative
+        assert not path.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH), f"{relative} is writable"
+    expected = {publish.DUCKDB_FILE, publish.WORKBOOK, publish.REPORT, release.HIDDEN_CELLS}
+    expected |= {f"tables/{n}.{ext}" for n in names for ext in ("parquet", "csv")}
+    assert set(manifest["artefacts"]) == expected
+
+
+def test_a_cell_is_hidden_the_same_way_in_the_duckdb_file_parquet_and_csv(settings: Settings) -> None:
+    made = publish.publish(settings).release
+    con = duckdb.connect(str(made.directory / publish.DUCKDB_FILE), read_only=True)
+    try:
+        from_duckdb = con.execute("select * from item_results").df()
+        undocumented = con.execute(
+            "select count(*) from duckdb_columns() where not internal and comment is null"
+        ).fetchone()
+    finally:
+        con.close()
+    parquet = pd.read_parquet(made.directory / "tables" / "item_results.parquet")
+    csv = pd.read_csv(
+        made.directory / "tables" / "item_results.csv", sep=";", decimal=",", encoding="utf-8-sig",
+        keep_default_na=False, dtype=str,
+    )  # fmt: skip
+    assert undocumented == (0,)
+    assert len(from_duckdb) == len(parquet) == len(csv)
+    for column in ("n_answered", "n_valid", "mean", "top2_share", "mean_change"):
+        status = f"{column}_status"
+        hidden = parquet[status] == "."
+        assert hidden.any(), column
+        assert parquet.loc[hidden, column].isna().all() and from_duckdb.loc[hidden, column].isna().all()
+        assert (csv[status] == parquet[status].fillna("")).all()
+        assert (csv.loc[hidden, column] == "").all()
+    assert (
+        pd.to_numeric(csv["mean"].str.replace(",", "."), errors="coerce").notna().sum() == parquet["mean"].notna().sum()
+    )
+
+
+def test_nothing_new_makes_no_new_release(settings: Settings) -> None:
+    first = publish.publish(settings)
+    again = publish.publish(settings)
+
+    assert first.new and not again.new
+    assert again.release.id == first.release.id and "nothing new" in again.message
+    assert [r.id for r in release.history(settings)] == [first.release.id]
+
+
+def test_a_crash_while_building_leaves_the_previous_release_published(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = publish.publish(settings).release
+    # new figures arrive (an operator changed k), and the report cannot be written this time
+    monkeypatch.setenv("PIPELINE_DISCLOSURE_K", "6")
+
+    def broken(*args: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(publish, "write_report", broken)
+    with pytest.raises(OSError, match="disk full"):
+        publish.publish(Settings())
+
+    assert release.current(settings).id == first.id
+    assert {p.name for p in settings.releases_dir.iterdir()} == {first.id, release.CURRENT}, "no half-built folder"
+
+
+def test_a_release_whose_audit_fails_is_refused_and_the_previous_stays(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = publish.publish(settings).release
+    # a protection level no suppression pattern can give: every primary cell must stay wider than any count
+    monkeypatch.setenv("PIPELINE_DISCLOSURE_MIN_INTERVAL", "100000")
+    monkeypatch.setenv("PIPELINE_DISCLOSURE_K", "6")
+
+    with pytest.raises(PublishRefused, match=f"release {first.id} stays published"):
+        publish.publish(Settings())
+
+    assert release.current(settings).id == first.id
+    assert [r.id for r in release.history(settings)] == [first.id]
+
+
+def test_stable_patterns_a_later_release_keeps_every_cell_hidden_before(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = publish.publish(settings).release
+    monkeypatch.setenv("PIPELINE_DISCLOSURE_K", "3")  # lower k: fewer primary cells
+
+    second = publish.publish(Settings()).release
+
+    assert second.id != first.id and second.manifest["previous_release"] == first.id
+    still = first.hidden_cells() & second.hidden_cells()
+    assert still == first.hidden_cells(), "a cell hidden once stays hidden"
+
+
+def _registry_with_wave_2026_open(settings: Settings, closes: str) -> None:
+    data = yaml.safe_load(settings.partners_file.read_text(encoding="utf-8"))
+    data["waves"][1]["closes"] = closes
+    settings.partners_file.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+def test_open_waves_are_not_published_and_a_closing_wave_brings_a_release(settings: Settings) -> None:
+    _registry_with_wave_2026_open(settings, "2099-06-30")
+    _refresh_reference(settings)
+
+    first = publish.publish(settings, "wave_closed")
+    assert [w["wave"] for w in first.release.manifest["waves"]] == ["2025"]
+    tables = pd.read_parquet(first.release.directory / "tables" / "item_results.parquet")
+    assert set(tables["wave"]) == {"2025"}
+    assert not publish.publish(settings, "wave_closed").new
+
+    _registry_with_wave_2026_open(settings, "2026-06-30")
+    _refresh_reference(settings)
+    closed = publish.publish(settings, "wave_closed")
+    assert closed.new and [w["wave"] for w in closed.release.manifest["waves"]] == ["2025", "2026"]
+
+
+def _refresh_reference(settings: Settings) -> None:
+    from pipeline import db, load
+    from pipeline.codebook import load_codebook
+    from pipeline.registry import load_registry
+
+    codebook = load_codebook(settings.codebook_file)
+    registry = load_registry(settings.partners_file, codebook, check_secrets=False)
+    con = db.connect(settings.db_path, settings.sql_dir)
+    try:
+        load.refresh_reference(con, settings, codebook, registry)
+    finally:
+        con.close()
+    build_marts(settings)
+
+
+def test_analysts_read_their_file_while_a_run_writes(settings: Settings) -> None:
+    analyst.refresh(settings)
+    reader = duckdb.connect(str(settings.analyst_db_path), read_only=True)
+    before = reader.execute("select count(*) from core.responses").fetchone()[0]
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def write() -> None:
+        try:
+            con = duckdb.connect(str(settings.db_path))  # the pipeline's writer holds its working file
+            try:
+                gone = "select respondent_key from core.responses order by respondent_key limit 3"
+                con.execute(f"delete from core.answers where respondent_key in ({gone})")
+                con.execute(f"delete from core.responses where respondent_key in ({gone})")
+            finally:
+                con.close()
+            build_marts(settings)
+            analyst.refresh(settings)
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+        finally:
+            done.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    reads = 0
+    while not done.is_set() and reads < 10_000:
+        fresh = duckdb.connect(str(settings.analyst_db_path), read_only=True)
+        try:
+            assert fresh.execute("select count(*) from marts.item_results").fetchone()[0] > 0
+        finally:
+            fresh.close()
+        assert reader.execute("select count(*) from core.responses").fetchone()[0] == before
+        reads += 1
+    writer.join(timeout=120)
+    reader.close()
+    assert not errors, errors
+    assert reads > 0
+    after = duckdb.connect(str(settings.analyst_db_path), read_only=True)
+    try:
+        assert after.execute("select count(*) from core.responses").fetchone()[0] == before - 3
+    finally:
+        after.close()
+
+
+def test_the_analyst_file_documents_itself_and_holds_no_identifiers(settings: Settings) -> None:
+    analyst.refresh(settings)
+    con = duckdb.connect(str(settings.analyst_db_path), read_only=True)
+    try:
+        relations = con.execute(
+            "select schema_name || '.' || table_name, comment from duckdb_tables() "
+            "union all select schema_name || '.' || view_name, comment from duckdb_views() where not internal"
+        ).fetchall()
+        columns = con.execute(
+            "select schema_name, table_name, column_name, comment from duckdb_columns() where not internal"
+        ).df()
+        labelled = con.execute(
+            "select welle, organisationstyp, handlungsfeld, item, antwort from auswertung.antworten limit 1"
+        ).fetchall()
+    finally:
+        con.close()
+    assert {"core.responses", "marts.item_results", "auswertung.antworten"} <= {name for name, _ in relations}
+    assert all(comment for _, comment in relations)
+    assert columns["comment"].notna().all(), columns[columns["comment"].isna()]
+    assert not {"source_id", "record_id", "record", "answer_text"} & set(columns["column_name"]) - {"answer_text"}
+    assert labelled and all(labelled[0][:2])
+
+
+@pytest.fixture
+def single_respondent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """A world where one organisation type (the refugee initiative, "ehrenamt") has one response per wave."""
+    monkeypatch.setitem(demo.PLANS, "fluechtlingshilfe-lu", {"2025": (1, 0), "2026": (1, 0)})
+    data_dir = tmp_path / "single"
+    env = _load_demo(data_dir)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    yield Settings()
+
+
+def test_a_single_respondents_answers_cannot_be_read_from_any_artefact(single_respondent: Settings) -> None:
+    made = publish.publish(single_respondent).release
+    assert made.manifest["audit"]["passed"] is True
+    con = duckdb.connect(str(single_respondent.db_path), read_only=True)
+    try:
+        given = con.execute(
+            "select wave, item_code, answer_code from marts.item_distribution where org_type = 'ehrenamt' and n > 0"
+        ).df()
+        label = con.execute("select label from core.org_types where org_type = 'ehrenamt'").fetchone()[0]
+    finally:
+        con.close()
+    assert len(given) > 20, "the planted respondent answered"
+
+    published = _published(made)
+    for name, frame in published.items():
+        statuses = [c for c in frame.columns if c.endswith("_status")]
+        own = frame[frame["org_type"] == "ehrenamt"]
+        for status in statuses:
+            shown = own[own[status] == ""]
+            assert shown.empty, f"{name}.{status.removesuffix('_status')} of the single respondent is shown"
+
+    # by subtraction: the margin minus the other organisation types
+    dist = published["item_distribution"]
+    for wave, item, code in given.itertuples(index=False):
+        column = dist[(dist["wave"] == wave) & (dist["item_code"] == item) & (dist["answer_code"] == code)]
+        margin = column[column["org_type"] == "insgesamt"]
+        others = column[~column["org_type"].isin(["insgesamt", "ehrenamt"])]
+        recoverable = (margin["n_status"] == "").all() and (others["n_status"] == "").all()
+        assert not recoverable, f"{wave} {item} {code}: insgesamt minus the others gives the respondent's answer"
+    results = published["item_results"]
+    for (wave, item), rows in results.groupby(["wave", "item_code"]):
+        if not ((given["wave"] == wave) & (given["item_code"] == item)).any():
+            continue
+        rest = rows[rows["org_type"] != "ehrenamt"]
+        sums = ["n_valid_status", "mean_status"]
+        assert not (rest[sums] == "").all().all(), f"{wave} {item}: the mean follows from the others' sums"
+
+    _assert_no_figure_beside(made.directory / publish.WORKBOOK, label)
+    _assert_no_figure_in_report_rows(made.directory / publish.REPORT, label)
+
+
+def _published(made: release.Release) -> dict[str, pd.DataFrame]:
+    """The published tables as every file of the release holds them (they must agree)."""
+    con = duckdb.connect(str(made.directory / publish.DUCKDB_FILE), read_only=True)
+    try:
+        tables = {name: con.execute(f"select * from {name}").df() for name in publish.MARTS}
+    finally:
+        con.close()
+    for name, frame in tables.items():
+        parquet = pd.read_parquet(made.directory / "tables" / f"{name}.parquet")
+        csv = pd.read_csv(
+            made.directory / "tables" / f"{name}.csv", sep=";", encoding="utf-8-sig", keep_default_na=False, dtype=str
+        )
+        for status in [c for c in frame.columns if c.endswith("_status")]:
+            assert (parquet[status].fillna("") == frame[status].fillna("")).all(), f"{name}.{status} (Parquet)"
+            assert (csv[status] == frame[status].fillna("")).all(), f"{name}.{status} (CSV)"
+            value = csv[status.removesuffix("_status")]
+            assert (value[csv[status] != ""] == "").all(), f"{name}: a hidden value is written in the CSV"
+        tables[name] = frame.assign(**{c: frame[c].fillna("") for c in frame.columns if c.endswith("_status")})
+    return tables
+
+
+def _assert_no_figure_beside(workbook: Path, label: str) -> None:
+    """No sheet shows a number in a row or column headed by the organisation type's label."""
+    book = openpyxl.load_workbook(workbook, read_only=True)
+    for sheet in book.worksheets:
+        rows = [list(row) for row in sheet.iter_rows(values_only=True)]
+        headed = [c for row in rows for c, value in enumerate(row) if value == label]
+        for row in rows:
+            if label in row:
+                numbers = [v for v in row if isinstance(v, int | float) and not isinstance(v, bool)]
+                assert not numbers, f"sheet {sheet.title}: {numbers} beside {label!r}"
+        for column in set(headed):
+            below = [row[column] for row in rows if column < len(row)]
+            numbers = [v for v in below if isinstance(v, int | float) and not isinstance(v, bool)]
+            assert not numbers, f"sheet {sheet.title}: {numbers} under {label!r}"
+
+
+def _assert_no_figure_in_report_rows(report: Path, label: str) -> None:
+    """Every table row of the report that names the organisation type shows marks, no figures."""
+    html = report.read_text(encoding="utf-8")
+    rows = [row for row in re.findall(r"<tr>(.*?)</tr>", html, flags=re.S) if label in row]
+    assert rows, f"the report names {label!r} in its tables"
+    for row in rows:
+        cells = [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.S)]
+        figures = [cell for cell in cells if re.search(r"\d", cell)]
+        assert not figures, f"report row for {label!r} shows {figures}"
