@@ -52,6 +52,7 @@ except ImportError:  # pragma: no cover - older highspy
 
 TOL = 1e-6
 INF = math.inf
+EXPLORE = 6  # random objectives solved per block before any cell is solved alone
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,11 @@ def attack(
 
     checked = np.flatnonzero(primary)
     small = (model.kind[checked] == COUNT) & (values[checked] > 0) & (values[checked] < k)
+    if not full:
+        counts = checked[small]
+        attacker.cover(model.figures[counts], values[counts] + level.upper, values[counts] + level.upper - level.width)
+        sums = checked[~small & (model.kind[checked] != COUNT)]
+        attacker.cover(model.figures[sums], values[sums] + 1, np.full(len(sums), INF))  # not exact: one more
     in_groups = {int(f) for members, _ in (groups or []) for f in members}
     for figure, is_small in zip(checked, small, strict=True):
         if not is_small and (int(figure) in in_groups or (model.kind[figure] == COUNT and values[figure] == 0)):
@@ -239,8 +245,7 @@ class Attacker:
         self.members = _split(np.arange(n), self.block, self.n_blocks)
         self.block_rows = _split(np.arange(self.rows.shape[0]), self.row_block, self.n_blocks)
         self.truth = model.values[self.unknown]
-        self._pool: dict[int, list[np.ndarray]] = {}  # block -> feasible points over its unknowns
-        self._stacked: dict[int, np.ndarray] = {}
+        self._pool: dict[int, _Points] = {}  # block -> feasible points over its unknowns
         self._solvers: dict[int, highspy.Highs] = {}
         self.solves = 0
 
@@ -259,7 +264,31 @@ class Attacker:
             hi += values.max()
         return lo, hi
 
-    def observed_many(self, targets: sp.csr_matrix, block: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def cover(self, targets: sp.csr_matrix, at_least: np.ndarray, at_most: np.ndarray, rounds: int = 12) -> None:
+        """Find points that prove `at_least` <= upper bound and lower bound <= `at_most` for many targets at once.
+
+        Each round solves, per block, one LP that pushes all still unproven targets up (and one down); its
+        vertex proves many of them together. What stays unproven is left to a solve of its own (`bounds`).
+        """
+        pending = targets.shape[0] + 1
+        for _ in range(rounds):
+            lo, hi, _ = self.observed_many(targets)
+            up, down = hi < at_least - TOL, lo > at_most + TOL
+            if int(up.sum() + down.sum()) >= pending:
+                return  # no progress: the rest needs solving one by one
+            pending = int(up.sum() + down.sum())
+            for sense, unproven in ((-1.0, up), (1.0, down)):
+                if not unproven.any():
+                    continue
+                cost = np.asarray(targets[unproven].sum(axis=0)).ravel()[self.unknown] * sense
+                for block in np.unique(self.block[np.flatnonzero(cost)]):
+                    if len(self.block_rows[block]):
+                        members = self.members[block]
+                        self._solve(int(block), np.arange(len(members)), cost[members])
+
+    def observed_many(
+        self, targets: sp.csr_matrix, block: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """`observed` for many targets at once, and which of them reach into `block` (the others: False)."""
         constant = targets @ np.where(self.known, self.model.values, 0.0)
         unknown = targets[:, self.unknown].tocsc()
@@ -273,9 +302,9 @@ class Attacker:
             if not len(self.block_rows[b]):
                 hi[reaches] = INF
                 continue
-            values = part @ self._points(int(b)).T
-            lo += values.min(axis=1)
-            hi += values.max(axis=1)
+            values = _values(part, self._points(int(b)))
+            lo[reaches] += values.min(axis=0)
+            hi[reaches] += values.max(axis=0)
         return lo, hi, touched
 
     def bounds(self, target: sp.csr_matrix, sense: int = 0) -> tuple[float, float]:
@@ -320,21 +349,22 @@ class Attacker:
         col = int(self.column[var])
         block = int(self.block[col])
         local = int(np.searchsorted(self.members[block], col))
-        outside = self._pool.get(block, [self.truth[self.members[block]]])
-        self._pool[block] = [p for p in outside if p[local] >= 1 - TOL]
-        self._stacked.pop(block, None)
+        outside = self._pool_of(block)
+        inside = _Points(outside.view()[outside.view()[:, local] >= 1 - TOL])
+        self._pool[block] = inside
         solver = self._solver(block) if len(self.block_rows[block]) else None
         if solver is not None:
             solver.changeColBounds(local, 1.0, highspy.kHighsInf)
+            if inside.n < 2:
+                self._explore(block, 2)
         try:
             yield block
         finally:
             if solver is not None:
                 solver.changeColBounds(local, 0.0, highspy.kHighsInf)
             # points found with the knowledge are feasible without it too
-            found = self._pool[block][sum(p[local] >= 1 - TOL for p in outside) :]
-            self._pool[block] = outside + found
-            self._stacked.pop(block, None)
+            outside.extend(inside.added)
+            self._pool[block] = outside
 
     def _parts(self, target: sp.csr_matrix) -> tuple[float, list[tuple[int, np.ndarray, np.ndarray]]]:
         """The known part of `target` and its unknown part split by block (local columns, coefficients)."""
@@ -352,14 +382,27 @@ class Attacker:
         return constant, parts
 
     def _points(self, block: int) -> np.ndarray:
-        if block not in self._stacked:
-            pool = self._pool.setdefault(block, [self.truth[self.members[block]]])
-            self._stacked[block] = np.vstack(pool)
-        return self._stacked[block]
+        return self._pool_of(block).view()
+
+    def _pool_of(self, block: int) -> _Points:
+        """The block's points; a new block starts with the true values and the vertices of a few random
+        objectives, which between them prove most cells' bounds without a solve of their own."""
+        if block not in self._pool:
+            self._pool[block] = _Points(self.truth[self.members[block]][None, :])
+            if len(self.block_rows[block]):
+                self._explore(block)
+        return self._pool[block]
+
+    def _explore(self, block: int, tries: int = EXPLORE) -> None:
+        n = len(self.members[block])
+        rng = np.random.default_rng(block)
+        for _ in range(tries):
+            weights = rng.uniform(-1.0, 1.0, n)
+            if math.isinf(self._solve(block, np.arange(n), weights)):
+                self._solve(block, np.arange(n), np.abs(weights))
 
     def _keep(self, block: int, point: np.ndarray) -> None:
-        self._pool.setdefault(block, [self.truth[self.members[block]]]).append(point)
-        self._stacked.pop(block, None)
+        self._pool_of(block).add(point)
 
     def _solver(self, block: int) -> highspy.Highs:
         if block not in self._solvers:
@@ -386,6 +429,40 @@ class Attacker:
         if status in (highspy.HighsModelStatus.kUnbounded, highspy.HighsModelStatus.kUnboundedOrInfeasible):
             return -INF
         raise RuntimeError(f"disclosure audit: HiGHS ended with {solver.modelStatusToString(status)}")
+
+
+def _values(part: sp.csr_matrix, points: np.ndarray) -> np.ndarray:
+    """points × the non-empty rows of `part`: each target's value at each point, gathering only the columns
+    the targets use (the pool holds thousands of points over thousands of cells)."""
+    rows = np.flatnonzero(np.diff(part.indptr) > 0)
+    gathered = points[:, part.indices] * part.data
+    return np.add.reduceat(gathered, part.indptr[rows], axis=1)
+
+
+class _Points:
+    """Feasible points of one block, in a buffer that grows by doubling (points arrive one solve at a time)."""
+
+    def __init__(self, first: np.ndarray) -> None:
+        self.data = np.array(first, dtype=float, ndmin=2)
+        self.n = len(self.data)
+        self.start = self.n  # points before this came with the pool, the rest were added
+
+    def add(self, point: np.ndarray) -> None:
+        if self.n == len(self.data):
+            self.data = np.vstack([self.data, np.empty_like(self.data)])
+        self.data[self.n] = point
+        self.n += 1
+
+    def extend(self, points: np.ndarray) -> None:
+        for point in points:
+            self.add(point)
+
+    def view(self) -> np.ndarray:
+        return self.data[: self.n]
+
+    @property
+    def added(self) -> np.ndarray:
+        return self.data[self.start : self.n]
 
 
 def _highs(rows: sp.csr_matrix, lo: np.ndarray, hi: np.ndarray) -> highspy.Highs:
@@ -436,7 +513,12 @@ def _insider_failures(
         with attacker.knowing(var) as block:
             targets = model.figures[neighbours]
             lo, hi, touched = attacker.observed_many(targets, block)
-            for other in neighbours[touched & _single_integers(lo, hi)]:
+            exact = touched & _single_integers(lo, hi)
+            if exact.sum() > 1:
+                attacker.cover(targets[exact], values[neighbours[exact]] + 1, np.full(int(exact.sum()), INF), 3)
+                lo, hi, _ = attacker.observed_many(targets, block)
+                exact &= _single_integers(lo, hi)
+            for other in neighbours[exact]:
                 lo_, hi_ = attacker.bounds(model.figures[other])
                 if _single_integer(lo_, hi_):
                     suspects.append((int(other), var, lo_))
