@@ -217,7 +217,6 @@ def _rebuild(args: argparse.Namespace) -> int:
 
 
 def _publish(args: argparse.Namespace) -> int:
-
     settings = Settings()
     with writer_lock(settings.db_path, "publish", settings.writer_wait_seconds, console.print):
         build_marts(settings)

@@ -269,7 +269,9 @@ def test_the_analyst_file_documents_itself_and_holds_no_identifiers(settings: Se
     assert {"core.responses", "marts.item_results", "auswertung.antworten"} <= {name for name, _ in relations}
     assert all(comment for _, comment in relations)
     assert columns["comment"].notna().all(), columns[columns["comment"].isna()]
-    assert not {"source_id", "record_id", "record", "answer_text"} & set(columns["column_name"]) - {"answer_text"}
+    assert not {"source_id", "record_id", "record"} & set(columns["column_name"]), "no partner ids or payloads"
+    core = columns[columns["schema_name"] == "core"]
+    assert "answer_text" not in set(core["column_name"]), "free texts only scrubbed, in marts.free_texts"
     assert labelled and all(labelled[0][:2])
 
 
@@ -292,7 +294,7 @@ def test_a_single_respondents_answers_cannot_be_read_from_any_artefact(single_re
         given = con.execute(
             "select wave, item_code, answer_code from marts.item_distribution where org_type = 'ehrenamt' and n > 0"
         ).df()
-        label = con.execute("select label from core.org_types where org_type = 'ehrenamt'").fetchone()[0]
+        label = con.execute("select org_type_label from core.org_types where org_type = 'ehrenamt'").fetchone()[0]
     finally:
         con.close()
     assert len(given) > 20, "the planted respondent answered"

@@ -80,8 +80,8 @@ class LinearModel:
     `figures` is figures × inner cells. `basis[f]` is, for a mean or share (kind DERIVED), the count it is
     computed from (its n_valid); -1 for counts. `groups` are the answer counts of each group (wave, organisation
     type, item), `group_answered` the n_answered figure of each, `special` flags those of special-category
-    items (the group-disclosure rule looks at them). `respondents_of[f]` is, for an answer or free-text count,
-    the figure counting the respondents of its group (n_answered, the field's n_respondents); -1 otherwise.
+    items (the group-disclosure rule looks at them). `respondents_of[f]` is, for an answer, valid-answer or
+    free-text count, the figure counting the respondents of its group (n_answered, n_respondents); else -1.
     `table[f]` numbers the table a figure belongs to (one item, field or free-text table of one wave): an
     insider's knowledge is followed within it.
     The attacker also knows `knowledge_lo <= knowledge @ x <= knowledge_hi` and x >= 0.
@@ -445,6 +445,10 @@ class _Builder:
             texts[text_key].assign(figure=self.cells["free_text_counts"]["n_texts"]).merge(respondents, on=text_key)
         )
         out[written["figure"].to_numpy()] = written["of"].to_numpy()
+        for table, respondents in (("item_results", "n_answered"), ("field_results", "n_respondents")):
+            valid, of = self.cells[table]["n_valid"], self.cells[table][respondents]
+            has = valid >= 0
+            out[valid[has]] = of[has]
         return out
 
     def _groups(
