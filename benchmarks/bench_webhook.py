@@ -1,7 +1,8 @@
-"""From a partner's webhook call to published tables: `pipeline server` on the demo world, timed per call.
+"""From a partner's webhook call to the refreshed analyst file: `pipeline server` on the demo world, timed per call.
 
 Each call first adds new responses at a Kobo demo partner (so the ingest has something to load and asks for a
-publish), then sends the signed webhook and waits for the publication's manifest to change. The Prefect API
+publish run), then sends the signed webhook and waits for the analyst file to be replaced (a run on a partner's
+event refreshes it; the steering group's release waits for a wave to close). The Prefect API
 gives the steps in between. Usage:
 
     .venv/bin/python benchmarks/bench_webhook.py [--calls 5] [--partner caritas-lu]
@@ -84,8 +85,8 @@ def _one_call(world: demo.Demo, settings: Settings, api: str, hooks: str, partne
     fresh = [dataclasses.replace(r, submitted_at=LATE + timedelta(seconds=5 * i + k)) for k, r in enumerate(fresh)]
     emulator: kobo.KoboEmulator = world.services["kobo"].emulator  # type: ignore[assignment]
     emulator.add_submissions(partner.connector.asset_uid, [kobo.submission(partner, world.codebook, r) for r in fresh])
-    manifest = settings.publish_dir / "manifest.json"
-    before = manifest.stat().st_mtime_ns if manifest.exists() else 0
+    refreshed = settings.analyst_db_path
+    before = refreshed.stat().st_mtime_ns if refreshed.exists() else 0
     timestamp = str(int(time.time()))
     secret = world.env[partner.secret_env]
     called = time.time()
@@ -96,7 +97,7 @@ def _one_call(world: demo.Demo, settings: Settings, api: str, hooks: str, partne
         timeout=10,
     )
     answer.raise_for_status()
-    while not manifest.exists() or manifest.stat().st_mtime_ns == before:
+    while not refreshed.exists() or refreshed.stat().st_mtime_ns == before:
         if time.time() - called > DEADLINE:
             raise SystemExit(f"call {i + 1}: nothing published within {DEADLINE:.0f} s")
         time.sleep(0.1)

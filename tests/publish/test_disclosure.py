@@ -1,94 +1,740 @@
-"""Disclosure control on hand-made tables whose safe answer is known."""
+"""Disclosure control: primary and secondary suppression on hand-made and random tables whose answer is known."""
 
 from __future__ import annotations
 
-import pandas as pd
+import dataclasses
+import math
+from dataclasses import dataclass
 
-from pipeline.publish.disclosure import HIDDEN, protect
+import numpy as np
+import pandas as pd
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from scipy.optimize import linprog
+
+from pipeline.publish import cube
+from pipeline.publish.audit import attack
+from pipeline.publish.disclosure import Level, Protection, primary_cells, protect, suppress
 
 SCALE = [("1", 1.0), ("2", 2.0), ("3", 3.0), ("4", 4.0), ("5", 5.0), ("wn", None), ("ka", None)]
+YESNO = [("ja", None), ("nein", None), ("ka", None)]
+TOTAL = "insgesamt"
+K = 5
+TOL = 1e-6
 
 
-def _tables(groups: dict[tuple[str, str, str], list[int]], k: int = 5):
-    """groups: (wave, org_type, item) → counts for the codes 1..5, wn, ka."""
-    dist, results = [], []
-    for (wave, org, item), counts in groups.items():
-        for (code, value), n in zip(SCALE, counts, strict=True):
-            dist.append(
-                {
-                    "wave": wave,
-                    "org_type": org,
-                    "item_code": item,
-                    "answer_code": code,
-                    "answer_value": value,
-                    "n": n,
-                }
-            )
-        valid = counts[:5]
-        n_valid = sum(valid)
-        mean = sum((i + 1) * c for i, c in enumerate(valid)) / n_valid if n_valid else None
-        top2 = (valid[3] + valid[4]) / n_valid if n_valid else None
-        results.append({"wave": wave, "org_type": org, "item_code": item, "n_answered": sum(counts),
-                        "n_valid": n_valid, "mean": mean, "top2_share": top2})  # fmt: skip
-    fields = pd.DataFrame([{"wave": "2025", "org_type": "x", "field_code": "HF1", "n_respondents": 3, "n_valid": 3,
-                            "mean": 2.0, "top2_share": 0.0}])  # fmt: skip
-    return protect(pd.DataFrame(results), pd.DataFrame(dist), fields, k)
+@dataclass(frozen=True)
+class Item:
+    code: str
+    field: str | None = "HF1"
+    theme: str | None = None
+    type: str = "scale"
+    special: bool = False
+    options: list[tuple[str, float | None]] = dataclasses.field(default_factory=lambda: SCALE)
 
 
-def _hidden_codes(protected, item: str) -> set[str]:
-    d = protected.item_distribution
-    return set(d.loc[(d["item_code"] == item) & (d["status"] == HIDDEN), "answer_code"])
+def marts_from_answers(
+    answers: pd.DataFrame, items: list[Item], texts: pd.DataFrame | None = None, waves: list[str] | None = None
+) -> dict[str, pd.DataFrame]:
+    """The four marts of /tmp/spec8.md computed here from single answers, independently of the SQL.
 
-
-def test_a_group_below_k_is_hidden_whole() -> None:
-    p = _tables({("2025", "ehrenamt", "A"): [1, 0, 2, 1, 0, 0, 0]})
-    assert _hidden_codes(p, "A") == {c for c, _ in SCALE}
-    row = p.item_results.iloc[0]
-    assert pd.isna(row["n_answered"]) and pd.isna(row["mean"]) and row["status"] == HIDDEN
-
-
-def test_a_lone_small_count_gets_a_partner_so_the_total_cannot_give_it_back() -> None:
-    p = _tables({("2025", "verwaltung", "A"): [2, 9, 12, 15, 10, 0, 0]})
-    hidden = _hidden_codes(p, "A")
-    assert "1" in hidden and len(hidden) == 2
-    assert "wn" not in hidden and "ka" not in hidden, "zeros protect nothing"
-    assert hidden == {"1", "2"}, "the smallest non-zero partner on the scale"
-    row = p.item_results.iloc[0]
-    assert row["n_answered"] == 48, "the total stays: it is the sum of two hidden and published counts"
-    assert pd.isna(row["mean"]) and pd.isna(row["n_valid"]) and pd.isna(row["top2_share"])
-
-
-def test_a_small_dont_know_is_paired_off_the_scale_and_the_mean_stays() -> None:
-    p = _tables({("2025", "verwaltung", "A"): [6, 9, 12, 15, 10, 2, 7]})
-    assert _hidden_codes(p, "A") == {"wn", "ka"}
-    row = p.item_results.iloc[0]
-    assert row["n_valid"] == 52 and row["mean"] == (6 + 18 + 36 + 60 + 50) / 52 and row["status"] == ""
-
-
-def test_two_small_counts_protect_each_other() -> None:
-    p = _tables({("2025", "verwaltung", "A"): [3, 4, 12, 15, 10, 0, 0]})
-    assert _hidden_codes(p, "A") == {"1", "2"}
-
-
-def test_nothing_is_hidden_where_every_count_is_safe() -> None:
-    p = _tables({("2025", "verwaltung", "A"): [5, 9, 12, 15, 10, 0, 0]})
-    assert _hidden_codes(p, "A") == set()
-    assert p.item_results.iloc[0]["status"] == ""
-
-
-def test_every_published_count_is_zero_or_at_least_k() -> None:
-    groups = {
-        ("2025", f"o{i}", f"I{j}"): [(i * 7 + j * 3 + c) % 11 for c in range(7)] for i in range(6) for j in range(8)
-    }
-    p = _tables(groups)
-    shown = p.item_distribution["n"].dropna()
-    assert ((shown == 0) | (shown >= 5)).all()
-    hidden_per_group = (
-        p.item_distribution[p.item_distribution["status"] == HIDDEN].groupby(["org_type", "item_code"]).size()
+    `answers`: wave, org_type, respondent, item_code, answer_code (one row per ticked option for multiple
+    choice). `texts`: wave, org_type, respondent, field_code of the free-text answers. Waves in `waves` order.
+    """
+    meta = pd.DataFrame(
+        [
+            {
+                "item_code": i.code,
+                "item_type": i.type,
+                "field_code": i.field,
+                "theme_code": i.theme,
+                "special_category": i.special,
+                "field_label": f"Feld {i.field}" if i.field else None,
+                "field_number": int(i.field[2:]) if i.field else None,
+                "theme_label": f"Thema {i.theme}" if i.theme else None,
+                "item_label": f"Frage {i.code}",
+            }
+            for i in items
+        ]
     )
-    assert (hidden_per_group != 1).all(), "no group hides exactly one count"
+    options = pd.DataFrame(
+        [
+            {"item_code": i.code, "answer_code": c, "answer_value": v, "answer_ordinal": n, "answer_label": f"A {c}"}
+            for i in items
+            for n, (c, v) in enumerate(i.options, start=1)
+        ]
+    )
+    waves = waves or sorted(answers["wave"].unique())
+    previous = {w: (waves[n - 1] if n else None) for n, w in enumerate(waves)}
+    both = pd.concat([answers, answers.assign(org_type=TOTAL)], ignore_index=True)
+    a = both.merge(options[["item_code", "answer_code", "answer_value"]], on=["item_code", "answer_code"])
+    a = a.merge(meta[["item_code", "item_type", "field_code", "theme_code"]], on="item_code")
+    key = ["wave", "org_type", "item_code"]
+
+    groups = a[key].drop_duplicates()
+    counts = a.groupby([*key, "answer_code"]).size().rename("n").reset_index()
+    dist = groups.merge(options, on="item_code").merge(counts, on=[*key, "answer_code"], how="left")
+    dist["n"] = dist["n"].fillna(0).astype(int)
+    dist = dist.merge(meta[["item_code", "field_code", "theme_code"]], on="item_code")
+
+    res = a.groupby(key).agg(n_answered=("respondent", "nunique")).reset_index()
+    scale = a[a["answer_value"].notna()]
+    sums = scale.groupby(key).agg(
+        n_valid=("answer_value", "size"),
+        value_sum=("answer_value", "sum"),
+        n_top2=("answer_value", lambda v: int((v >= 4).sum())),
+    )
+    res = res.merge(sums.reset_index(), on=key, how="left").fillna({"n_valid": 0, "value_sum": 0.0, "n_top2": 0})
+    res = res.merge(meta, on="item_code")
+    res = _with_means_and_changes(res, ["org_type", "item_code"], previous)
+
+    f = a[a["field_code"].notna()]
+    levels = [
+        f.assign(level="handlungsfeld", theme_code=None),
+        f[f["theme_code"].notna()].assign(level="thema"),
+    ]
+    fields = []
+    for part in levels:
+        fkey = ["wave", "org_type", "level", "field_code", "theme_code"]
+        part = part.assign(theme_code=part["theme_code"].astype(object))
+        g = part.groupby(fkey, dropna=False)
+        out = g.agg(n_respondents=("respondent", "nunique")).reset_index()
+        sc = part[part["answer_value"].notna()].groupby(fkey, dropna=False)
+        stats = sc.agg(
+            n_valid=("answer_value", "size"),
+            value_sum=("answer_value", "sum"),
+            n_top2=("answer_value", lambda v: int((v >= 4).sum())),
+        ).reset_index()
+        out = out.merge(stats, on=fkey, how="left").fillna({"n_valid": 0, "value_sum": 0.0, "n_top2": 0})
+        fields.append(out)
+    fr = pd.concat(fields, ignore_index=True)
+    fr["theme_code"] = fr["theme_code"].astype(object).where(fr["theme_code"].notna(), None)
+    fr["field_number"] = fr["field_code"].str[2:].astype(int)
+    fr["field_label"] = "Feld " + fr["field_code"]
+    fr["theme_label"] = fr["theme_code"].map(lambda t: f"Thema {t}" if t else None)
+    fr = _with_means_and_changes(fr, ["org_type", "level", "field_code", "theme_code"], previous)
+
+    t = texts if texts is not None else pd.DataFrame(columns=["wave", "org_type", "respondent", "field_code"])
+    t = pd.concat([t, t.assign(org_type=TOTAL)], ignore_index=True)
+    tc = t.groupby(["wave", "org_type", "field_code"]).agg(n_texts=("respondent", "nunique")).reset_index()
+    tc["field_label"] = "Feld " + tc["field_code"].astype(str)
+
+    out = {"item_distribution": dist, "item_results": res, "field_results": fr, "free_text_counts": tc}
+    for name, frame in out.items():
+        frame["wave_label"] = "Welle " + frame["wave"].astype(str)
+        frame["org_type_label"] = frame["org_type"].str.title()
+        for col in ("n", "n_answered", "n_valid", "n_top2", "n_respondents", "n_texts"):
+            if col in frame:
+                frame[col] = frame[col].astype(int)
+        out[name] = frame.reset_index(drop=True)
+    return out
 
 
-def test_a_handlungsfeld_below_k_is_hidden() -> None:
-    fields = _tables({("2025", "x", "A"): [5, 9, 12, 15, 10, 0, 0]}).field_results
-    assert pd.isna(fields.iloc[0]["n_respondents"]) and pd.isna(fields.iloc[0]["mean"])
+def _with_means_and_changes(frame: pd.DataFrame, key: list[str], previous: dict) -> pd.DataFrame:
+    frame = frame.copy()
+    valid = frame["n_valid"] > 0
+    n_valid = frame["n_valid"].astype(float).where(valid)
+    frame["mean"] = frame["value_sum"].astype(float) / n_valid
+    frame["top2_share"] = frame["n_top2"].astype(float) / n_valid
+    frame["previous_wave"] = frame["wave"].map(previous)
+    before = frame[["wave", *key, "mean", "top2_share"]].rename(
+        columns={"wave": "previous_wave", "mean": "mean_before", "top2_share": "top2_before"}
+    )
+    frame = frame.merge(before, on=["previous_wave", *key], how="left")
+    # an item is compared only when it was asked in the previous wave too
+    frame["previous_wave"] = frame["previous_wave"].where(frame["previous_wave"].isin(before["previous_wave"]))
+    frame["mean_change"] = frame["mean"] - frame["mean_before"]
+    frame["top2_change"] = frame["top2_share"] - frame["top2_before"]
+    return frame.drop(columns=["mean_before", "top2_before"])
+
+
+def answers_from_counts(counts: dict[tuple[str, str, str], list[int]], items: list[Item]) -> pd.DataFrame:
+    """Single answers that give the counts: (wave, org_type, item) -> respondents per option, in option order.
+
+    Respondents are numbered per wave and organisation type, so one respondent answers several items.
+    """
+    by_code = {i.code: i for i in items}
+    rows = []
+    for (wave, org, item), ns in counts.items():
+        person = 0
+        for (code, _), n in zip(by_code[item].options, ns, strict=True):
+            for _ in range(n):
+                rows.append((wave, org, f"{wave}-{org}-{person}", item, code))
+                person += 1
+    return pd.DataFrame(rows, columns=["wave", "org_type", "respondent", "item_code", "answer_code"])
+
+
+class PublishedOnly:
+    """An attacker who reads the published tables only and bounds sums of answer counts by linear programming.
+
+    Written apart from cube.py and audit.py. Unknowns: the answer counts per wave, real organisation type, item
+    and answer code, all >= 0. Known: every published count and margin, n_answered (single-answer items),
+    n_valid, and every published mean and top-2 share as the equation sum((score - share) * count) = 0, per
+    item and per Handlungsfeld or theme over the scale answers of its items. A published change since the
+    previous wave gives a mean (or share) wherever the other wave's is known. n_respondents and free-text
+    counts are left out, so this attacker knows less than the engine's: what it pins down, that one does too.
+    """
+
+    def __init__(self, tables: dict[str, pd.DataFrame]) -> None:
+        dist = tables["item_distribution"]
+        types = tables["item_results"].drop_duplicates("item_code").set_index("item_code")["item_type"]
+        columns = ["wave", "org_type", "item_code", "answer_code", "answer_value", "field_code", "theme_code"]
+        cells = dist.loc[dist["org_type"] != TOTAL, columns].reset_index(drop=True)
+        cells["theme_code"] = cells["theme_code"].astype(object).where(cells["theme_code"].notna(), None)
+        self.cells = cells
+        self.on_scale = (cells["answer_value"].notna() & cells["item_code"].map(types).eq("scale")).to_numpy()
+        self.value = _floats(cells["answer_value"])
+        self.value[~self.on_scale] = np.nan
+        self.wave = cells["wave"].astype(str).to_numpy()
+        rows: list[np.ndarray] = []
+        rhs: list[float] = []
+        for row in dist[dist["n_status"] == ""].itertuples():
+            rows.append(self.where(row.wave, row.org_type, item_code=row.item_code, answer_code=row.answer_code))
+            rhs.append(float(row.n))
+        for name in ("item_results", "field_results"):
+            frame = tables[name]
+            for row in frame.itertuples():
+                if name == "item_results" and row.n_answered_status == "" and row.item_type != "multi":
+                    rows.append(self.of_row(name, row))
+                    rhs.append(float(row.n_answered))
+                if row.n_valid_status == "":
+                    rows.append(self.scale_of_row(name, row))
+                    rhs.append(float(row.n_valid))
+            for column, change in (("mean", "mean_change"), ("top2_share", "top2_change")):
+                for row, known in zip(frame.itertuples(), _known(frame, column, change), strict=True):
+                    if not math.isnan(known):
+                        rows.append(self.average(self.scale_of_row(name, row), column, known))
+                        rhs.append(0.0)
+        self.equations = np.array(rows).reshape(len(rows), len(cells))
+        self.rhs = np.array(rhs)
+
+    def where(self, wave: str, org_type: str, **equal: str) -> np.ndarray:
+        """The cells of a wave and organisation type ('insgesamt': all real ones) with the given codes, as 0/1."""
+        mask = self.cells["wave"].eq(wave).to_numpy(copy=True)
+        if org_type != TOTAL:
+            mask &= self.cells["org_type"].eq(org_type).to_numpy()
+        for column, value in equal.items():
+            mask &= self.cells[column].eq(value).to_numpy()
+        return mask.astype(float)
+
+    def of_row(self, table: str, row: object) -> np.ndarray:
+        """The answer counts a row of item_results or field_results sums."""
+        if table == "item_results":
+            return self.where(row.wave, row.org_type, item_code=row.item_code)
+        if row.level == "handlungsfeld":
+            return self.where(row.wave, row.org_type, field_code=row.field_code)
+        return self.where(row.wave, row.org_type, field_code=row.field_code, theme_code=row.theme_code)
+
+    def scale_of_row(self, table: str, row: object) -> np.ndarray:
+        return self.of_row(table, row) * self.on_scale
+
+    def average(self, cells: np.ndarray, column: str, share: float) -> np.ndarray:
+        """sum((score - share) * count) over `cells`: 0 exactly where the mean or top-2 share of them is `share`."""
+        score = np.nan_to_num(self.value) if column == "mean" else np.nan_to_num(self.value) >= 4
+        return np.where(cells > 0, score - share, 0.0)
+
+    def bounds(self, target: np.ndarray, lower: np.ndarray | None = None) -> tuple[float, float]:
+        """Minimum and maximum of target @ counts over all that is published (and `lower` bounds on counts)."""
+        return self._least(target, lower), -self._least(-target, lower)
+
+    def recomputable(self, cells: np.ndarray, column: str, true: float) -> bool:
+        """Whether a hidden mean or share of `cells` has the same value in every solution.
+
+        Not counted: where all cells the attacker cannot rule out have one score, the published zeros already
+        say everyone answered alike (zeros are published by design; the group rule covers special categories).
+        """
+        lo, hi = self.bounds(self.average(cells, column, true))
+        if lo < -TOL or hi > TOL:
+            return False
+        score = self.average(cells, column, 0.0)
+        possible = [i for i in np.flatnonzero(cells) if self.bounds(_unit(len(cells), i))[1] > TOL]
+        return len({score[i] for i in possible}) > 1
+
+    def _least(self, cost: np.ndarray, lower: np.ndarray | None) -> float:
+        if not cost.any():
+            return 0.0
+        wave = self.wave == self.wave[np.flatnonzero(cost)[0]]  # waves share no equation: one wave at a time
+        rows = np.abs(self.equations[:, wave]).sum(axis=1) > 0
+        low = np.zeros(len(cost)) if lower is None else lower
+        done = linprog(
+            cost[wave],
+            A_eq=self.equations[rows][:, wave] if rows.any() else None,
+            b_eq=self.rhs[rows] if rows.any() else None,
+            bounds=[(b, None) for b in low[wave]],
+            method="highs",
+        )
+        if done.status == 3:
+            return -math.inf
+        assert done.status == 0, f"no counts fit the published tables: {done.message}"
+        return float(done.fun)
+
+
+def _unit(n: int, i: int) -> np.ndarray:
+    out = np.zeros(n)
+    out[i] = 1.0
+    return out
+
+
+def _floats(column: pd.Series) -> np.ndarray:
+    return np.array(pd.to_numeric(column, errors="coerce"), dtype=float)
+
+
+def _known(frame: pd.DataFrame, column: str, change: str) -> np.ndarray:
+    """A mean or share the attacker knows: published, or the other wave's plus or minus a published change."""
+    known = _floats(frame[column].where(frame[f"{column}_status"] == ""))
+    delta = _floats(frame[change].where(frame[f"{change}_status"] == ""))
+    ident = ["org_type", "item_code"] if "item_code" in frame else ["org_type", "level", "field_code", "theme_code"]
+    keys = [tuple(r) for r in frame[ident].astype(str).itertuples(index=False)]
+    waves = frame["wave"].astype(str).tolist()
+    order = sorted(set(waves))
+    before = dict(zip(order[1:], order[:-1], strict=True))
+    position = {(w, *key): i for i, (w, key) in enumerate(zip(waves, keys, strict=True))}
+    pairs = [
+        (i, position[(before[w], *key)])
+        for i, (w, key) in enumerate(zip(waves, keys, strict=True))
+        if w in before and (before[w], *key) in position and not math.isnan(delta[i])
+    ]
+    for _ in order:
+        for now, then in pairs:
+            if math.isnan(known[now]) and not math.isnan(known[then]):
+                known[now] = known[then] + delta[now]
+            elif math.isnan(known[then]) and not math.isnan(known[now]):
+                known[then] = known[now] - delta[now]
+    return known
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A published figure the attacker's unknowns express: its key (cube.py's format), cells, true value, status."""
+
+    key: str
+    cells: np.ndarray
+    value: float
+    status: str
+    column: str
+    wave: str
+    item: str | None
+    n_valid: float = math.nan  # for a mean or share: the answers it is computed from
+
+
+def figures(attacker: PublishedOnly, marts: dict[str, pd.DataFrame], tables: dict[str, pd.DataFrame]) -> list[Figure]:
+    """Every count, n_answered, n_valid, mean and top-2 share of the marts, with its status in `tables`."""
+    out = []
+    dist, status = marts["item_distribution"], tables["item_distribution"]["n_status"]
+    for row, status_ in zip(dist.itertuples(), status, strict=True):
+        key = f"item_distribution|{row.wave}|{row.org_type}|{row.item_code}|n|{row.answer_code}"
+        cells = attacker.where(row.wave, row.org_type, item_code=row.item_code, answer_code=row.answer_code)
+        out.append(Figure(key, cells, float(row.n), status_, "n", row.wave, row.item_code))
+    for name in ("item_results", "field_results"):
+        frame, published = marts[name], tables[name]
+        for i, row in enumerate(frame.itertuples()):
+            if name == "item_results":
+                where, item, scale = row.item_code, row.item_code, row.item_type == "scale"
+            else:
+                where, item, scale = row.field_code + (f".{row.theme_code}" if row.level == "thema" else ""), None, True
+            prefix = f"{name}|{row.wave}|{row.org_type}|{where}|"
+            columns = [c for c in ("n_answered", "n_valid", "mean", "top2_share") if c in frame]
+            for column in columns:
+                if column == "n_answered" and row.item_type == "multi" or column != "n_answered" and not scale:
+                    continue
+                value = float(getattr(row, column))
+                if math.isnan(value):
+                    continue
+                cells = attacker.of_row(name, row) if column == "n_answered" else attacker.scale_of_row(name, row)
+                status_ = published[f"{column}_status"].iat[i]
+                out.append(Figure(prefix + column, cells, value, status_, column, row.wave, item, float(row.n_valid)))
+    return out
+
+
+def single_integer(lo: float, hi: float) -> bool:
+    return math.isfinite(lo) and math.isfinite(hi) and math.floor(hi + TOL) - math.ceil(lo - TOL) < 1
+
+
+def disclosed(tables: dict[str, pd.DataFrame], marts: dict[str, pd.DataFrame], k: int) -> list[str]:
+    """What the independent attacker learns about primary figures, one line each (empty: nothing).
+
+    A count with 0 < n < k: its upper bound must be at least n + 1 and its interval at least 2 wide. A mean
+    or top-2 share from 0 < n_valid < k: hidden, and not the same in every solution.
+    """
+    attacker = PublishedOnly(tables)
+    found = []
+    for f in figures(attacker, marts, tables):
+        if f.column in ("mean", "top2_share"):
+            if not 0 < f.n_valid < k:
+                continue
+            if f.status != cube.HIDDEN:
+                found.append(f"{f.key} = {f.value:g} published from {f.n_valid:g} answers")
+            elif attacker.recomputable(f.cells, f.column, f.value):
+                found.append(f"{f.key} = {f.value:g}: the same in every solution")
+        elif 0 < f.value < k:
+            lo, hi = attacker.bounds(f.cells)
+            if hi < f.value + 1 - TOL or hi - lo < 2 - TOL:
+                found.append(f"{f.key} = {f.value:g}: attacker interval [{lo:g}, {hi:g}]")
+    return found
+
+
+def insider_disclosures(tables: dict[str, pd.DataFrame], marts: dict[str, pd.DataFrame], k: int) -> list[str]:
+    """Hidden counts of an item that a respondent pins to one integer by knowing their own cell is at least 1.
+
+    The respondents: those in a hidden answer count (of a real organisation type, true value >= 1) behind a
+    small count of the item. A count already exact to everyone is not the insider's doing and not counted.
+    """
+    attacker = PublishedOnly(tables)
+    every = figures(attacker, marts, tables)
+    counts = [f for f in every if f.item is not None and f.column in ("n", "n_answered", "n_valid")]
+    own = {int(np.flatnonzero(f.cells)[0]): f for f in counts if f.column == "n" and f.cells.sum() == 1}
+    insiders = {
+        cell
+        for f in counts
+        if 0 < f.value < k
+        for cell in np.flatnonzero(f.cells)
+        if own[cell].status == cube.HIDDEN and own[cell].value >= 1
+    }
+    found = []
+    for cell in sorted(insiders):
+        lower = _unit(len(attacker.cells), cell)
+        mine = own[cell]
+        for other in counts:
+            if other.status != cube.HIDDEN or other is mine or (other.wave, other.item) != (mine.wave, mine.item):
+                continue
+            if single_integer(*attacker.bounds(other.cells)):
+                continue
+            lo, hi = attacker.bounds(other.cells, lower)
+            if single_integer(lo, hi):
+                found.append(f"{other.key} = {other.value:g}: exact ({lo:g}) to a respondent in {mine.key}")
+    return found
+
+
+def published_values_are_true(tables: dict[str, pd.DataFrame], marts: dict[str, pd.DataFrame]) -> list[str]:
+    """Cells whose status and value disagree: a published value must be the true one, a hidden one NULL."""
+    wrong = []
+    for name, table in tables.items():
+        for column in [c.removesuffix("_status") for c in table if c.endswith("_status")]:
+            status = table[f"{column}_status"]
+            shown = _floats(table[column])
+            true = _floats(marts[name][column])
+            off = (status == cube.PUBLISHED) & ~np.isclose(shown, true, rtol=1e-12, atol=1e-12)
+            leaked = (status != cube.PUBLISHED) & ~np.isnan(shown)
+            wrong += [f"{name}.{column} row {i}: {shown[i]} (true {true[i]})" for i in np.flatnonzero(off | leaked)]
+    return wrong
+
+
+ORG_TYPES = ["verwaltung", "schule", "verein", "kita"]
+
+
+@st.composite
+def small_cubes(draw: st.DrawFn) -> tuple[dict[tuple[str, str, str], list[int]], list[Item], list[str]]:
+    """1-2 waves, 2-4 organisation types of 0-12 respondents, 1-3 scale items in 1-2 fields, maybe a yes/no item.
+
+    Every respondent answers every item. Returned as counts (answers_from_counts), so a failing example reads.
+    """
+    waves = ["2024", "2025"][: draw(st.integers(1, 2))]
+    org_types = ORG_TYPES[: draw(st.integers(2, 4))]
+    fields = ["HF1", "HF2"][: draw(st.integers(1, 2))]
+    items = [
+        Item(f"I{n}", field=draw(st.sampled_from(fields)), theme=draw(st.sampled_from([None, "BIL"])))
+        for n in range(draw(st.integers(1, 3)))
+    ]
+    if draw(st.booleans()):
+        items.append(Item("J", field=draw(st.sampled_from([None, *fields])), type="yesno", options=YESNO))
+    counts = {}
+    for wave in waves:
+        for n, org in enumerate(org_types):
+            respondents = draw(st.integers(1 if n == 0 else 0, 12))
+            if not respondents:
+                continue
+            for item in items:
+                picks = draw(
+                    st.lists(st.integers(0, len(item.options) - 1), min_size=respondents, max_size=respondents)
+                )
+                counts[(wave, org, item.code)] = [picks.count(i) for i in range(len(item.options))]
+    return counts, items, waves
+
+
+def _marts(counts: dict[tuple[str, str, str], list[int]], items: list[Item]) -> dict[str, pd.DataFrame]:
+    return marts_from_answers(answers_from_counts(counts, items), items)
+
+
+def _status(protection: Protection, table: str, key: dict[str, str], column: str) -> tuple[str, object]:
+    """The status and published value of one cell, found by its row's codes."""
+    frame = protection.tables[table]
+    mask = np.ones(len(frame), bool)
+    for name, value in key.items():
+        mask &= frame[name].astype(str).eq(value).to_numpy()
+    assert mask.sum() == 1, f"{key} names {mask.sum()} rows of {table}"
+    row = frame[mask].iloc[0]
+    return row[f"{column}_status"], row[column]
+
+
+def _true(marts: dict[str, pd.DataFrame], key: str) -> float:
+    """The true value of a distribution cell, by its key."""
+    _, wave, org, item, _, code = key.split("|")
+    d = marts["item_distribution"]
+    row = d[(d["wave"] == wave) & (d["org_type"] == org) & (d["item_code"] == item) & (d["answer_code"] == code)]
+    return float(row["n"].iloc[0])
+
+
+LONE_SMALL = {
+    ("2025", "verwaltung", "A"): [10, 9, 12, 15, 10, 0, 0],
+    ("2025", "verein", "A"): [1, 8, 9, 7, 6, 0, 0],
+    ("2025", "schule", "A"): [6, 7, 8, 9, 10, 0, 0],
+}
+
+
+def test_a_lone_small_count_gets_partners_in_its_row_and_its_column() -> None:
+    marts = _marts(LONE_SMALL, [Item("A")])
+    p = protect(marts, K)
+
+    small = "item_distribution|2025|verein|A|n|1"
+    assert small in p.hidden_cells
+    status, value = _status(p, "item_distribution", {"org_type": "verein", "answer_code": "1"}, "n")
+    assert status == "." and pd.isna(value)
+    dist = {key for key in p.hidden_cells if key.startswith("item_distribution|")}
+    in_row = {key for key in dist if "|verein|" in key} - {small}
+    in_column = {key for key in dist if key.endswith("|n|1") and f"|{TOTAL}|" not in key} - {small}
+    n_answered = _status(p, "item_results", {"org_type": "verein"}, "n_answered")[0]
+    column_margin = _status(p, "item_distribution", {"org_type": TOTAL, "answer_code": "1"}, "n")[0]
+    assert in_row or n_answered == ".", "the row margin n_answered would give the small count back"
+    assert in_column or column_margin == ".", "the column margin 'insgesamt' would give the small count back"
+    assert _status(p, "item_results", {"org_type": TOTAL}, "n_answered") == ("", 127), "the grand total stays"
+    assert p.audit.passed, p.audit.failures
+    narrowest = p.audit.narrowest
+    assert (narrowest.cell, narrowest.value) == (small, 1)
+    assert narrowest.upper >= 2 - TOL and narrowest.upper - narrowest.lower >= 2 - TOL
+    assert p.audit.summary()["failure_count"] == 0 and p.audit.primary >= 1 and p.audit.secondary >= 1
+    assert published_values_are_true(p.tables, marts) == []
+    assert disclosed(p.tables, marts, K) == []
+
+
+def test_zeros_are_never_the_partners_of_a_small_count() -> None:
+    counts = {
+        ("2025", "verwaltung", "A"): [0, 9, 12, 15, 10, 0, 3],
+        ("2025", "verein", "A"): [2, 0, 0, 9, 8, 0, 0],
+        ("2025", "schule", "A"): [6, 0, 8, 9, 10, 0, 0],
+    }
+    marts = _marts(counts, [Item("A")])
+    p = protect(marts, K)
+
+    partners = {key for key in p.hidden_cells - p.primary_cells if key.startswith("item_distribution|")}
+    assert partners, "the small counts need partners"
+    assert {key: _true(marts, key) for key in partners if _true(marts, key) == 0} == {}
+    assert p.audit.passed, p.audit.failures
+    assert disclosed(p.tables, marts, K) == []
+
+
+def test_a_mean_from_fewer_than_k_answers_is_hidden_and_one_from_k_or_more_is_shown() -> None:
+    counts = {
+        ("2025", "verwaltung", "A"): [3, 9, 12, 15, 10, 0, 0],
+        ("2025", "verein", "A"): [1, 1, 1, 0, 0, 5, 0],
+        ("2025", "schule", "A"): [5, 6, 8, 9, 10, 0, 0],
+    }
+    marts = _marts(counts, [Item("A")])
+    p = protect(marts, K)
+
+    for table, key in (("item_results", {"org_type": "verein"}), ("field_results", {"org_type": "verein"})):
+        for column in ("mean", "top2_share"):
+            status, value = _status(p, table, key, column)
+            assert status == "." and pd.isna(value), f"{table} {column} of 3 answers: {status!r} {value}"
+    sums = {"verwaltung": (3 + 18 + 36 + 60 + 50, 49), "schule": (5 + 12 + 24 + 36 + 50, 38), "verein": (6, 3)}
+    true = {org: s / n for org, (s, n) in sums.items()} | {TOTAL: sum(s for s, _ in sums.values()) / 90}
+    results = p.tables["item_results"].set_index("org_type")
+    shown = results.loc[results["mean_status"] == "", "mean"].to_dict()
+    assert set(shown) & {"verwaltung", "schule"}, "a mean of 38 or 49 answers is published"
+    assert shown == {org: true[org] for org in shown}
+    assert published_values_are_true(p.tables, marts) == []
+    assert p.audit.passed, p.audit.failures
+    assert disclosed(p.tables, marts, K) == []
+
+
+SPECIAL = Item("S", field=None, type="yesno", special=True, options=YESNO)
+ONE_CODE_GROUP = {
+    ("2025", "verwaltung", "S"): [12, 9, 5],
+    ("2025", "verein", "S"): [6, 0, 0],
+    ("2025", "schule", "S"): [7, 8, 6],
+}
+
+
+def test_group_rule_hides_a_group_whose_every_answer_is_in_one_code_zeros_included() -> None:
+    marts = _marts(ONE_CODE_GROUP, [SPECIAL])
+    p = protect(marts, K)
+
+    group = {
+        code: _status(p, "item_distribution", {"org_type": "verein", "answer_code": code}, "n") for code, _ in YESNO
+    }
+    assert all(status == "." and pd.isna(value) for status, value in group.values()), group
+    attacker = PublishedOnly(p.tables)
+    others = sum(attacker.where("2025", "verein", item_code="S", answer_code=code) for code in ("nein", "ka"))
+    assert attacker.bounds(others)[1] >= 1 - TOL, "the other codes could hold an answer"
+    assert p.audit.passed, p.audit.failures
+    assert disclosed(p.tables, marts, K) == []
+
+    model = cube.build(marts).model
+    primary, _ = primary_cells(model, K, group_rule=True)
+    assert {f"item_distribution|2025|verein|S|n|{code}" for code, _ in YESNO} <= set(model.keys[primary])
+
+
+def test_without_the_group_rule_a_one_code_group_of_k_or_more_is_published() -> None:
+    marts = _marts(ONE_CODE_GROUP, [SPECIAL])
+    p = protect(marts, K, group_rule=False)
+
+    group = {
+        code: _status(p, "item_distribution", {"org_type": "verein", "answer_code": code}, "n") for code, _ in YESNO
+    }
+    assert group == {"ja": ("", 6), "nein": ("", 0), "ka": ("", 0)}
+    assert p.hidden_cells == set()
+
+
+def test_a_hidden_item_mean_cannot_be_recomputed_from_its_handlungsfeld_and_the_other_item() -> None:
+    items = [Item("A"), Item("B")]
+    counts = {
+        ("2025", "verwaltung", "A"): [10, 9, 12, 15, 10, 0, 0],
+        ("2025", "verwaltung", "B"): [8, 9, 10, 11, 12, 0, 0],
+        ("2025", "schule", "A"): [6, 7, 8, 9, 10, 0, 0],
+        ("2025", "schule", "B"): [5, 6, 7, 8, 9, 0, 0],
+        ("2025", "verein", "A"): [1, 1, 1, 0, 0, 7, 0],
+        ("2025", "verein", "B"): [2, 2, 2, 2, 2, 0, 0],
+    }
+    marts = _marts(counts, items)
+    p = protect(marts, K)
+
+    assert _status(p, "item_results", {"org_type": "verein", "item_code": "A"}, "mean")[0] == "."
+    field = {c: _status(p, "field_results", {"org_type": "verein"}, c) for c in ("n_valid", "mean")}
+    other = {c: _status(p, "item_results", {"org_type": "verein", "item_code": "B"}, c) for c in ("n_valid", "mean")}
+    if all(status == "" for status, _ in [*field.values(), *other.values()]):
+        (_, n_field), (_, mean_field) = field["n_valid"], field["mean"]
+        (_, n_other), (_, mean_other) = other["n_valid"], other["mean"]
+        raise AssertionError(f"A's mean is ({n_field} * {mean_field} - {n_other} * {mean_other}) / {n_field - n_other}")
+    attacker = PublishedOnly(p.tables)
+    cells = attacker.where("2025", "verein", item_code="A") * attacker.on_scale
+    assert not attacker.recomputable(cells, "mean", 2.0)
+    assert p.audit.passed, p.audit.failures
+    assert disclosed(p.tables, marts, K) == []
+
+
+def _keys(tables: dict[str, pd.DataFrame]) -> set[str]:
+    """The keys (cube.py's format) of every cell that is published or hidden: all but the "x" ones."""
+    keys = set()
+    for name, table in tables.items():
+        for row in table.itertuples():
+            if name == "item_distribution":
+                where = f"{row.item_code}|n|{row.answer_code}"
+            elif name == "item_results":
+                where = f"{row.item_code}|"
+            elif name == "field_results":
+                where = row.field_code + (f".{row.theme_code}|" if row.level == "thema" else "|")
+            else:
+                where = f"{row.field_code}|"
+            for column in [c.removesuffix("_status") for c in table if c.endswith("_status")]:
+                if getattr(row, f"{column}_status") != cube.NOT_APPLICABLE:
+                    column_name = "" if name == "item_distribution" else column
+                    keys.add(f"{name}|{row.wave}|{row.org_type}|{where}{column_name}")
+    return keys
+
+
+def test_cells_hidden_in_the_previous_release_stay_hidden() -> None:
+    before = {
+        ("2025", "verwaltung", "A"): [10, 11, 10, 6, 7, 0, 0],
+        ("2025", "verein", "A"): [1, 8, 9, 7, 6, 0, 0],
+        ("2025", "schule", "A"): [9, 9, 9, 11, 7, 0, 0],
+    }
+    now = {**before, ("2025", "schule", "A"): [10, 9, 9, 11, 7, 0, 0]}  # one more respondent
+    first = protect(_marts(before, [Item("A")]), K)
+    marts = _marts(now, [Item("A")])
+    fresh = protect(marts, K)
+    assert first.hidden_cells - fresh.hidden_cells, "the case must be one where a fresh pattern differs"
+
+    second = protect(marts, K, previous_hidden=first.hidden_cells)
+
+    still_there = first.hidden_cells & _keys(second.tables)
+    assert still_there == first.hidden_cells
+    assert still_there - second.hidden_cells == set()
+    assert second.audit.passed, second.audit.failures
+    assert disclosed(second.tables, marts, K) == []
+
+
+def test_the_audit_fails_a_pattern_without_secondary_suppression() -> None:
+    marts = _marts(LONE_SMALL, [Item("A")])
+    built = cube.build(marts)
+    model = built.model
+
+    pattern = suppress(model, K, np.zeros(model.n_figures, bool), True, Level(), secondary=False)
+
+    small = "item_distribution|2025|verein|A|n|1"
+    assert not pattern.audit.passed
+    assert any(small in failure for failure in pattern.audit.failures), pattern.audit.failures
+    tables, hidden = built.tables(pattern.hidden)
+    assert small in hidden
+    assert any(line.startswith(small) for line in disclosed(tables, marts, K)), "the test's attacker agrees"
+
+
+INSIDER = {
+    ("2025", "verwaltung", "A"): [5, 5, 7, 0, 8, 0, 0],
+    ("2025", "schule", "A"): [0, 7, 7, 1, 1, 0, 0],
+    ("2025", "verein", "A"): [6, 8, 8, 2, 1, 0, 0],
+}
+# a pattern that holds against an outsider: each small count's interval is wide enough
+OUTSIDER_SAFE = {
+    f"item_distribution|2025|{org}|A|n|{code}"
+    for org, codes in {
+        TOTAL: "1245",
+        "schule": "2345",
+        "verein": "1345",
+        "verwaltung": "123",
+    }.items()
+    for code in codes
+}
+
+
+def test_a_respondent_who_knows_their_own_answer_pins_down_no_other_hidden_count() -> None:
+    marts = _marts(INSIDER, [Item("A")])
+    built = cube.build(marts)
+    hidden = np.isin(built.model.keys, list(OUTSIDER_SAFE))
+    naive, _ = built.tables(hidden)
+    assert disclosed(naive, marts, K) == [], "the naive pattern holds against an outsider"
+    assert insider_disclosures(naive, marts, K), "but not against a respondent in one of its small cells"
+    primary, groups = primary_cells(built.model, K)
+    engine = attack(built.model, hidden, primary, K, groups, Level())
+    assert any("to a respondent in" in failure for failure in engine.failures), engine.failures
+
+    p = protect(marts, K)
+
+    assert p.audit.passed, p.audit.failures
+    assert insider_disclosures(p.tables, marts, K) == []
+    assert disclosed(p.tables, marts, K) == []
+
+
+def test_a_top2_share_of_zero_that_the_published_zeros_imply_does_not_block_the_release() -> None:
+    """No one answered 4 or 5: the published zeros of 'insgesamt' say so for every organisation type.
+
+    The hidden top-2 shares of the small organisation types are then 0 in every solution, as they are beside
+    their own published zeros; that is what the zeros publish (zeros are never hidden), not a disclosure the
+    pattern could prevent, so it must not make the audit refuse the release.
+    """
+    counts = {("2024", "verwaltung", "A"): [0, 0, 1, 0, 0, 0, 0], ("2024", "schule", "A"): [1, 0, 3, 0, 0, 0, 0]}
+    marts = _marts(counts, [Item("A")])
+
+    p = protect(marts, K)
+
+    assert p.audit.passed, p.audit.failures
+    assert disclosed(p.tables, marts, K) == []
+
+
+@settings(
+    max_examples=50,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    phases=[Phase.explicit, Phase.generate],  # shrinking a failing cube takes minutes; the counts read as drawn
+)
+@given(small_cubes())
+def test_random_small_cubes_pass_the_audit_and_an_independent_attacker(
+    cube_: tuple[dict[tuple[str, str, str], list[int]], list[Item], list[str]],
+) -> None:
+    counts, items, waves = cube_
+    marts = marts_from_answers(answers_from_counts(counts, items), items, waves=waves)
+
+    p = protect(marts, K)
+
+    assert p.audit.passed, p.audit.failures
+    assert published_values_are_true(p.tables, marts) == []
+    assert disclosed(p.tables, marts, K) == []

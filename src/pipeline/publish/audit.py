@@ -18,8 +18,10 @@ Protection required (`Level`, configurable):
   the attacker must not be able to prove that no answer fell into another code, i.e. the maximum of the
   group's other codes together is at least 1;
 - an insider (a respondent knows that their own cell is at least 1): for each primary count, with that
-  knowledge added, no other hidden count of the same table that was not exact becomes exact. Kept bounded to
-  the hidden counts of the primary's own table (one item's or field's figures of one wave).
+  knowledge added, no other hidden count above 0 of the same table (one item's or field's figures of one
+  wave) that was not exact becomes exact (a small group's zeros are protected with their group). Points
+  where all insiders' cells are at least 1 at once settle most pairs together (`Attacker.spread`); the rest
+  are solved one insider at a time.
 
 Independent blocks: with the published inner cells fixed, the unknowns fall into connected components
 (scipy.sparse.csgraph) that share no constraint, so each interval is the sum of per-component intervals and
@@ -214,6 +216,9 @@ class Attacker:
         self.model = model
         own = model.own
         known = (own >= 0) & ~hidden[np.maximum(own, 0)]
+        # a published figure of 0 is a sum of non-negative terms: each of its cells is a known zero
+        zero = np.flatnonzero(~hidden & (model.figure_values == 0))
+        known[model.figures[zero].indices] = True
         self.known = known
         self.unknown = np.flatnonzero(~known)
         self.column = np.full(len(known), -1)
@@ -245,7 +250,8 @@ class Attacker:
         self.members = _split(np.arange(n), self.block, self.n_blocks)
         self.block_rows = _split(np.arange(self.rows.shape[0]), self.row_block, self.n_blocks)
         self.truth = model.values[self.unknown]
-        self._pool: dict[int, _Points] = {}  # block -> feasible points over its unknowns
+        self._pool: dict[int, _Points] = {}  # block -> feasible points over its unknowns, the truth first
+        self._insider: tuple[int, int] | None = None  # (block, local column) of the knowledge in force
         self._solvers: dict[int, highspy.Highs] = {}
         self.solves = 0
 
@@ -258,8 +264,7 @@ class Attacker:
                 lo += 0.0
                 hi = INF
                 continue
-            points = self._points(block)
-            values = points[:, cols] @ coefs
+            values = self._seen(block, self._points(block)[:, cols] @ coefs)
             lo += values.min()
             hi += values.max()
         return lo, hi
@@ -291,10 +296,12 @@ class Attacker:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """`observed` for many targets at once, and which of them reach into `block` (the others: False)."""
         constant = targets @ np.where(self.known, self.model.values, 0.0)
-        unknown = targets[:, self.unknown].tocsc()
+        unknown = targets[:, self.unknown].tocsr()
+        used = np.unique(self.block[unknown.indices])
+        unknown = unknown.tocsc()
         lo, hi = constant.copy(), constant.copy()
         touched = np.zeros(targets.shape[0], bool)
-        for b in np.unique(self.block[unknown.indices]):
+        for b in used:
             part = unknown[:, self.members[b]].tocsr()
             reaches = np.diff(part.indptr) > 0
             if b == block:
@@ -302,7 +309,7 @@ class Attacker:
             if not len(self.block_rows[b]):
                 hi[reaches] = INF
                 continue
-            values = _values(part, self._points(int(b)))
+            values = self._seen(int(b), _values(part, self._points(int(b))))
             lo[reaches] += values.min(axis=0)
             hi[reaches] += values.max(axis=0)
         return lo, hi, touched
@@ -315,8 +322,9 @@ class Attacker:
             if not len(self.block_rows[block]):
                 hi = INF  # cells nothing published constrains
                 continue
-            b_lo = self._solve(block, cols, coefs) if sense <= 0 else (self._points(block)[:, cols] @ coefs).min()
-            b_hi = -self._solve(block, cols, -coefs) if sense >= 0 else (self._points(block)[:, cols] @ coefs).max()
+            seen = self._seen(block, self._points(block)[:, cols] @ coefs)
+            b_lo = self._solve(block, cols, coefs) if sense <= 0 else seen.min()
+            b_hi = -self._solve(block, cols, -coefs) if sense >= 0 else seen.max()
             lo, hi = lo + b_lo, hi + b_hi
         return lo, hi
 
@@ -349,22 +357,29 @@ class Attacker:
         col = int(self.column[var])
         block = int(self.block[col])
         local = int(np.searchsorted(self.members[block], col))
-        outside = self._pool_of(block)
-        inside = _Points(outside.view()[outside.view()[:, local] >= 1 - TOL])
-        self._pool[block] = inside
+        self._pool_of(block)
+        self._insider = (block, local)
         solver = self._solver(block) if len(self.block_rows[block]) else None
         if solver is not None:
             solver.changeColBounds(local, 1.0, highspy.kHighsInf)
-            if inside.n < 2:
-                self._explore(block, 2)
         try:
             yield block
         finally:
             if solver is not None:
                 solver.changeColBounds(local, 0.0, highspy.kHighsInf)
-            # points found with the knowledge are feasible without it too
-            outside.extend(inside.added)
-            self._pool[block] = outside
+            self._insider = None  # points found with the knowledge are feasible without it too: they stay
+
+    def _seen(self, block: int, values: np.ndarray) -> np.ndarray:
+        """Values at the block's points (rows); under an insider's knowledge each point p is first pulled toward
+        the truth t (row 0, whose insider cell is >= 1) until that cell is 1: t + a(p - t) is feasible (the
+        polytope is convex) and keeps the knowledge."""
+        if self._insider is None or self._insider[0] != block:
+            return values
+        cell = self._points(block)[:, self._insider[1]]
+        pulled = (cell[0] - 1.0) / np.maximum(cell[0] - cell, TOL)
+        alpha = np.clip(np.where(cell >= 1 - TOL, 1.0, pulled), 0.0, 1.0)
+        base = values[:1]
+        return base + alpha.reshape(-1, *([1] * (values.ndim - 1))) * (values - base)
 
     def _parts(self, target: sp.csr_matrix) -> tuple[float, list[tuple[int, np.ndarray, np.ndarray]]]:
         """The known part of `target` and its unknown part split by block (local columns, coefficients)."""
@@ -400,6 +415,47 @@ class Attacker:
             weights = rng.uniform(-1.0, 1.0, n)
             if math.isinf(self._solve(block, np.arange(n), weights)):
                 self._solve(block, np.arange(n), np.abs(weights))
+
+    def spread(self, variables: np.ndarray, targets: sp.csr_matrix, values: np.ndarray, rounds: int = 12) -> np.ndarray:
+        """Which targets move by at least 1 away from `values` at some point where every insider cell in
+        `variables` is at least 1 at once (the truth has them all). Such a point holds under each single
+        insider's knowledge, so a target it moves is no insider's exact cell. Each LP pushes all targets not yet
+        moved (up, then down), so a few solves serve all the insiders of a block."""
+        moved = np.zeros(targets.shape[0], bool)
+        columns = self.column[variables]
+        for block in np.unique(self.block[columns]):
+            if not len(self.block_rows[block]):
+                continue
+            members = self.members[block]
+            local = np.searchsorted(members, columns[self.block[columns] == block]).astype(np.int32)
+            solver = self._solver(int(block))
+            pool = self._pool_of(int(block))
+            upper = np.full(len(local), highspy.kHighsInf)
+            solver.changeColsBounds(len(local), local, np.ones(len(local)), upper)
+            inside = targets[:, self.unknown][:, members].tocsr()
+            mine = np.diff(inside.indptr) > 0
+            try:
+                for sense in (-1.0, 1.0):
+                    for _ in range(rounds):
+                        pending = mine & ~moved
+                        if not pending.any():
+                            break
+                        before = pool.n
+                        cost = np.asarray(inside[pending].sum(axis=0)).ravel() * sense
+                        self._solve(int(block), np.arange(len(members)), cost)
+                        if pool.n == before:
+                            break
+                        at = np.asarray(inside @ pool.view()[-1]).ravel() + self._constant(targets)
+                        newly = pending & (np.abs(at - values) >= 1 - TOL)
+                        if not newly.any():
+                            break
+                        moved |= newly
+            finally:
+                solver.changeColsBounds(len(local), local, np.zeros(len(local)), upper)
+        return moved
+
+    def _constant(self, targets: sp.csr_matrix) -> np.ndarray:
+        return targets @ np.where(self.known, self.model.values, 0.0)
 
     def _keep(self, block: int, point: np.ndarray) -> None:
         self._pool_of(block).add(point)
@@ -494,9 +550,10 @@ def _insider_failures(
     """A respondent knows their own cell is >= 1: no other hidden count of that table may become exact.
 
     The insiders are the respondents in the hidden inner cells (value >= 1) of primary counts; each insider's
-    knowledge is checked against the hidden counts of the primary's table.
+    knowledge is checked against the other hidden counts above 0 of the primary's table (a small group's
+    zeros are protected with their group).
     """
-    counts = hidden & (model.kind == COUNT)
+    counts = hidden & (model.kind == COUNT) & (values > 0)
     n_tables = int(model.table.max()) + 1 if len(values) else 0
     by_table = _split(np.flatnonzero(counts), model.table[counts], n_tables)
     insiders: dict[int, set[int]] = {}
@@ -504,30 +561,35 @@ def _insider_failures(
         row = model.figures[own]
         for var in row.indices[~attacker.known[row.indices] & (model.values[row.indices] >= 1)]:
             insiders.setdefault(int(var), set()).add(int(model.table[own]))
-    suspects: list[tuple[int, int, float]] = []
+    # a cell exact to everyone is no insider's doing (and the outsider audit judges it): left out
+    candidates = np.flatnonzero(counts)
+    exact_to_all = set(candidates[_exact(attacker, model.figures[candidates], values[candidates])].tolist())
+    doubts: dict[int, np.ndarray] = {}  # insider -> neighbours the points found so far show as exact
     for var, tables in insiders.items():
         mine = model.own[var]
-        neighbours = np.array([g for t in tables for g in by_table[t] if g != mine], dtype=int)
-        if not neighbours.size:
+        neighbours = np.array(
+            [g for t in tables for g in by_table[t] if g != mine and g not in exact_to_all], dtype=int
+        )
+        if neighbours.size:
+            with attacker.knowing(var) as block:
+                lo, hi, touched = attacker.observed_many(model.figures[neighbours], block)
+            doubts[var] = neighbours[touched & _single_integers(lo, hi)]
+    # points with all insiders' cells >= 1 at once settle most doubts before any insider is solved alone
+    doubtful = np.unique(np.concatenate([*doubts.values(), np.zeros(0, int)]))
+    if doubtful.size:
+        variables = np.fromiter(doubts, dtype=int, count=len(doubts))
+        settled = set(doubtful[attacker.spread(variables, model.figures[doubtful], values[doubtful])].tolist())
+        doubts = {var: np.array([d for d in doubt if d not in settled], dtype=int) for var, doubt in doubts.items()}
+    suspects: list[tuple[int, int, float]] = []
+    for var, doubt in doubts.items():
+        if not doubt.size:
             continue
         with attacker.knowing(var) as block:
-            targets = model.figures[neighbours]
-            lo, hi, touched = attacker.observed_many(targets, block)
-            exact = touched & _single_integers(lo, hi)
-            if exact.sum() > 1:
-                attacker.cover(targets[exact], values[neighbours[exact]] + 1, np.full(int(exact.sum()), INF), 3)
-                lo, hi, _ = attacker.observed_many(targets, block)
-                exact &= _single_integers(lo, hi)
-            for other in neighbours[exact]:
-                lo_, hi_ = attacker.bounds(model.figures[other])
-                if _single_integer(lo_, hi_):
-                    suspects.append((int(other), var, lo_))
+            exact = _exact(attacker, model.figures[doubt], values[doubt], block)
+        suspects += [(int(other), var, values[other]) for other in doubt[exact]]
     problems = []
-    # only a cell the insider's knowledge makes exact counts: a cell exact to everyone is no insider's doing
     for other, var, lo in suspects:
         target = model.figures[other]
-        if _single_integer(*attacker.bounds(target)):
-            continue
         who = model.keys[model.own[var]] if model.own[var] >= 0 else f"inner cell {var}"
         text = (
             f"{model.keys[other]} = {values[other]:g}: exact ({lo:g}) to a respondent in {who} "
@@ -535,6 +597,22 @@ def _insider_failures(
         )
         problems.append(Failure(other, "insider", text, target, 0, insider=var))
     return problems
+
+
+def _exact(attacker: Attacker, targets: sp.csr_matrix, values: np.ndarray, block: int | None = None) -> np.ndarray:
+    """Which targets the attacker pins to a single integer: first by the points found, then by pushing the
+    doubtful ones up and down jointly, then by solving what is still in doubt."""
+    lo, hi, _ = attacker.observed_many(targets, block)
+    doubt = _single_integers(lo, hi)
+    for at_least, at_most in ((values + 1, np.full(len(values), INF)), (np.full(len(values), -INF), values - 1)):
+        if doubt.sum() > 1:
+            attacker.cover(targets[doubt], at_least[doubt], at_most[doubt], 3)
+            lo, hi, _ = attacker.observed_many(targets, block)
+            doubt &= _single_integers(lo, hi)
+    exact = doubt.copy()
+    for i in np.flatnonzero(doubt):
+        exact[i] = _single_integer(*attacker.bounds(targets[i]))
+    return exact
 
 
 def _narrowest(

@@ -7,10 +7,10 @@ shares, the Handlungsfeld and theme figures built from the same answers, and the
 Primary suppression (`primary_cells`)
     every count with 0 < n < k; the mean and top-2 share (and so their sums) of every row whose n_valid < k;
     every count of a group (wave, organisation type including 'insgesamt', item or Handlungsfeld: its answer
-    counts, valid answers, free-text counts) with fewer than k respondents, zeros included, so that its zeros do not tell which code its
-    few respondents chose (or that they wrote nothing); and,
-    with the group rule (GDPR Art. 9, on by default), every count of a group of a special-category item
-    whose responses all fall into one answer code.
+    counts, valid answers, free-text counts) with fewer than k respondents, zeros included, so that its
+    zeros do not tell which code its few respondents chose (or that they wrote nothing); and, with the group
+    rule (GDPR Art. 9, on by default), every count of a group of a special-category item whose responses all
+    fall into one answer code.
 
 Secondary suppression (`gauss_suppress`): the Gaussian-elimination method of Statistics Norway
     (Langsrud, Ø. 2024. "Secondary Cell Suppression by Gaussian Elimination: An Algorithm Suitable for
