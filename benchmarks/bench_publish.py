@@ -8,7 +8,8 @@ Organisation types range from 1 to 110 respondents per wave, so many counts are 
 a few large administrations and many small initiatives). Answers are drawn per respondent, so the marts are
 consistent (they are computed by the tests' independent helper, not by the SQL).
 
-Printed: seconds for building the model, suppression (all rounds) and audit, rounds, blocks, cells, primary
+Printed: wall seconds, and summed over the waves (processed in parallel) suppression (all rounds) and audit,
+rounds, blocks, cells, primary
 and secondary suppressions, LP solves; then the audit of the final pattern solved per block and as one
 problem for the same `--compare` primary cells (the whole audit as one problem takes minutes), with the
 factor.
@@ -88,8 +89,8 @@ def main() -> None:
     audit = protection.audit
     s = protection.seconds
     print(
-        f"protect: {total:.2f} s (model {s['model']:.2f} s, suppression {s['suppression']:.2f} s, "
-        f"audit {s['audit']:.2f} s over {protection.rounds} rounds, last audit {s['last_audit']:.2f} s)"
+        f"protect: {total:.2f} s wall; summed over the waves' processes: suppression {s['suppression']:.2f} s, "
+        f"audit {s['audit']:.2f} s in up to {protection.rounds} rounds, last audit {s['last_audit']:.2f} s"
     )
     print(
         f"audit {'passed' if audit.passed else 'FAILED'}: {audit.cells:,} cells, {audit.primary:,} primary, "

@@ -110,6 +110,23 @@ class Audit:
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
     problems: list[Failure] = field(default_factory=list, repr=False)
 
+    @classmethod
+    def combine(cls, audits: list[Audit]) -> Audit:
+        """The audit of a release from the audits of its independent parts (its waves)."""
+        narrowest = [a.narrowest for a in audits if a.narrowest is not None]
+        return cls(
+            passed=all(a.passed for a in audits),
+            cells=sum(a.cells for a in audits),
+            primary=sum(a.primary for a in audits),
+            secondary=sum(a.secondary for a in audits),
+            narrowest=min(narrowest, key=lambda i: (i.upper - i.lower, i.cell), default=None),
+            failures=[f for a in audits for f in a.failures],
+            blocks=sum(a.blocks for a in audits),
+            seconds=sum(a.seconds for a in audits),
+            solves=sum(a.solves for a in audits),
+            intervals={cell: b for a in audits for cell, b in a.intervals.items()},
+        )
+
     def summary(self) -> dict[str, Any]:
         return {
             "passed": self.passed,

@@ -44,7 +44,11 @@ official statistics); "x" marks a value that does not apply.
 
 from __future__ import annotations
 
+import dataclasses
+import multiprocessing
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -95,23 +99,77 @@ def protect(
     `previous_hidden`: the cell keys the previous release hid; those that still exist stay hidden.
     `level`: the protection level of small counts (default: upper bound >= n + 1, interval >= 2 wide).
     The returned audit's `passed` is False when no pattern was found that passes: the caller must refuse.
+
+    Waves share no published figure (a change since the previous wave is shown only where both means are),
+    so each wave is suppressed and audited on its own, in parallel processes when the release is large.
     """
     started = time.perf_counter()
+    hidden_before = frozenset(previous_hidden or ())
+    jobs = [
+        (_of_wave(marts, wave), k, hidden_before, group_rule, level or Level(), max_rounds) for wave in _waves(marts)
+    ]
+    results = _run(jobs, parallel=sum(len(frame) for frame in marts.values()) >= PARALLEL_ROWS)
     model_cube = cube.build(marts)
-    model = model_cube.model
-    before = np.isin(model.keys, list(previous_hidden)) if previous_hidden else np.zeros(model.n_figures, bool)
-    built = time.perf_counter() - started
-    pattern = suppress(model, k, before, group_rule, level or Level(), max_rounds)
-    tables, hidden_keys = model_cube.tables(pattern.hidden, frozenset(previous_hidden or ()))
-    seconds = {"model": built, **pattern.seconds, "total": time.perf_counter() - started}
+    hidden = np.isin(model_cube.model.keys, [key for r in results for key in r.hidden])
+    tables, hidden_keys = model_cube.tables(hidden, hidden_before)
+    seconds = {
+        "suppression": sum(r.seconds["suppression"] for r in results),
+        "audit": sum(r.seconds["audit"] for r in results),
+        "last_audit": sum(r.seconds["last_audit"] for r in results),
+        "total": time.perf_counter() - started,
+    }
     return Protection(
         tables=tables,
         hidden_cells=hidden_keys,
-        audit=pattern.audit,
-        primary_cells=set(model.keys[pattern.primary]),
-        rounds=pattern.rounds,
+        audit=Audit.combine([r.audit for r in results]),
+        primary_cells={key for r in results for key in r.primary},
+        rounds=max((r.rounds for r in results), default=0),
         seconds=seconds,
     )
+
+
+PARALLEL_ROWS = 5_000  # below this many mart rows, starting processes costs more than it saves
+
+
+@dataclass(frozen=True)
+class _WavePattern:
+    hidden: list[str]
+    primary: list[str]
+    audit: Audit
+    rounds: int
+    seconds: dict[str, float]
+
+
+def _protect_wave(
+    marts: dict[str, pd.DataFrame],
+    k: int,
+    previous_hidden: frozenset[str],
+    group_rule: bool,
+    level: Level,
+    max_rounds: int,
+) -> _WavePattern:
+    model = cube.build(marts).model
+    before = np.isin(model.keys, list(previous_hidden)) if previous_hidden else np.zeros(model.n_figures, bool)
+    pattern = suppress(model, k, before, group_rule, level, max_rounds)
+    audit = dataclasses.replace(pattern.audit, problems=[])  # sparse targets stay in the worker
+    keys = model.keys
+    return _WavePattern(list(keys[pattern.hidden]), list(keys[pattern.primary]), audit, pattern.rounds, pattern.seconds)
+
+
+def _run(jobs: list[tuple], parallel: bool) -> list[_WavePattern]:
+    workers = min(len(jobs), os.cpu_count() or 1)
+    if not parallel or workers < 2:
+        return [_protect_wave(*job) for job in jobs]
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(_protect_wave, *zip(*jobs, strict=True)))
+
+
+def _waves(marts: dict[str, pd.DataFrame]) -> list[str]:
+    return sorted(set().union(*(frame["wave"].dropna().astype(str) for frame in marts.values())))
+
+
+def _of_wave(marts: dict[str, pd.DataFrame], wave: str) -> dict[str, pd.DataFrame]:
+    return {name: frame[frame["wave"].astype(str) == wave] for name, frame in marts.items()}
 
 
 def suppress(
