@@ -108,8 +108,8 @@ def main() -> None:
 def compare(marts: dict[str, pd.DataFrame], protection: disclosure.Protection, n: int) -> None:
     """The same primary cells' intervals, solved per block and as one problem."""
     model = cube.build(marts).model
-    hidden = np.isin(model.keys, list(protection.hidden_cells))
-    primary = np.flatnonzero(np.isin(model.keys, list(protection.primary_cells)))
+    hidden = cube.among(model.keys, protection.hidden_cells)
+    primary = np.flatnonzero(cube.among(model.keys, protection.primary_cells))
     rng = np.random.default_rng(0)
     chosen = rng.choice(primary, size=min(n, len(primary)), replace=False)
     timings = {}

@@ -110,7 +110,7 @@ def protect(
     ]
     results = _run(jobs, parallel=sum(len(frame) for frame in marts.values()) >= PARALLEL_ROWS)
     model_cube = cube.build(marts)
-    hidden = np.isin(model_cube.model.keys, [key for r in results for key in r.hidden])
+    hidden = cube.among(model_cube.model.keys, [key for r in results for key in r.hidden])
     tables, hidden_keys = model_cube.tables(hidden, hidden_before)
     seconds = {
         "suppression": sum(r.seconds["suppression"] for r in results),
@@ -149,7 +149,7 @@ def _protect_wave(
     max_rounds: int,
 ) -> _WavePattern:
     model = cube.build(marts).model
-    before = np.isin(model.keys, list(previous_hidden)) if previous_hidden else np.zeros(model.n_figures, bool)
+    before = cube.among(model.keys, previous_hidden)
     pattern = suppress(model, k, before, group_rule, level, max_rounds)
     audit = dataclasses.replace(pattern.audit, problems=[])  # sparse targets stay in the worker
     keys = model.keys
