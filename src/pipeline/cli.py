@@ -266,7 +266,7 @@ def _narrowest(audit: dict) -> str:
     narrowest = audit.get("narrowest")
     if not narrowest:
         return "—"
-    return f"[{narrowest['lower']:g}, {narrowest['upper']:g}] for {narrowest['cell']} (true {narrowest['value']:g})"
+    return f"[{narrowest['lower']:g}, {narrowest['upper']:g}] for {narrowest['cell']}"
 
 
 def _server(args: argparse.Namespace) -> int:

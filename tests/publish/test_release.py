@@ -73,6 +73,9 @@ def test_a_release_holds_every_artefact_sealed_and_described_by_its_manifest(set
     assert {p["partner_id"] for p in manifest["partners"]} == {p for p in demo.PLANS}
     assert manifest["audit"]["passed"] is True
     assert manifest["audit"]["primary"] > 0 and manifest["audit"]["secondary"] > 0
+    narrowest = manifest["audit"]["narrowest"]
+    assert set(narrowest) == {"cell", "lower", "upper"}, "the manifest is published: no hidden cell's true value"
+    assert narrowest["upper"] - narrowest["lower"] >= settings.disclosure_min_interval
     names = {"item_distribution", "item_results", "field_results", "free_text_counts", "needs_ranking"}
     assert set(manifest["tables"]) == names
     for relative, facts in manifest["artefacts"].items():

@@ -73,10 +73,10 @@ class Interval:
     upper: float
 
     def as_dict(self) -> dict[str, Any]:
+        """For the manifest, which is published: the interval the attacker proves, never the true value."""
         upper = _finite(self.upper)
         return {
             "cell": self.cell,
-            "value": self.value,
             "lower": round(self.lower, 6),
             "upper": None if upper is None else round(upper, 6),
         }
