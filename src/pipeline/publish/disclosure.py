@@ -195,6 +195,9 @@ def suppress(
     timing = {"suppression": 0.0, "audit": 0.0}
     rounds = 0
     stubborn: set[int] = set()  # figures that failed the last round too
+    # the margins 'Insgesamt' are what the steering group reads first: a repair hides one only when nothing
+    # else would help
+    margin = np.char.find(model.keys.astype(str), f"|{cube.TOTAL}|") >= 0
     while True:
         rounds += 1
         t0 = time.perf_counter()
@@ -211,7 +214,7 @@ def suppress(
         timing["audit"] += t2 - t1
         if audit.passed or not secondary or rounds >= max_rounds:
             break
-        extra = _repairs(model, attacker, audit, hidden, eligible, cost, stubborn)
+        extra = _repairs(model, attacker, audit, hidden, eligible, ~margin, cost, stubborn)
         if not extra.any():
             break
         stubborn = {p.figure for p in audit.problems}
@@ -365,11 +368,13 @@ def _repairs(
     audit: Audit,
     hidden: np.ndarray,
     eligible: np.ndarray,
+    preferred: np.ndarray,
     cost: np.ndarray,
     stubborn: set[int],
 ) -> np.ndarray:
     """For each failure the cheapest published figure whose suppression would widen the attacker's bound;
-    every such figure for a failure that the last round's repair did not cure (so the loop ends in few rounds)."""
+    every such figure for a failure that the last round's repair did not cure (so the loop ends in few rounds).
+    `preferred` figures are taken when any helps; otherwise the cheapest eligible one."""
     extra = np.zeros(model.n_figures, bool)
     for failure in audit.problems:
         if failure.insider >= 0:
@@ -378,10 +383,12 @@ def _repairs(
         else:
             helpful = attacker.helpful(failure.target, failure.sense)
         helpful = helpful[eligible[helpful] & ~hidden[helpful]]
-        if helpful.size and failure.figure in stubborn:
-            extra[helpful] = True
+        better = helpful[preferred[helpful]]
+        if better.size and failure.figure in stubborn:
+            extra[better] = True
         elif helpful.size:
-            extra[helpful[np.argmin(cost[helpful])]] = True
+            choice = better if better.size else helpful
+            extra[choice[np.argmin(cost[choice])]] = True
     return extra
 
 
