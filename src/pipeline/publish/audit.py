@@ -45,7 +45,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from pipeline.publish.cube import COUNT, LinearModel
+from pipeline.publish.cube import COUNT, LinearModel, split_by
 
 try:  # the bare solver: no console banner, no Python callbacks on every solve
     from highspy._core import _Highs as _Solver
@@ -264,8 +264,8 @@ class Attacker:
             self.n_blocks, self.block = (1 if n else 0), np.zeros(n, int)
         first = self.rows.indices[self.rows.indptr[:-1]] if self.rows.shape[0] else np.zeros(0, int)
         self.row_block = self.block[first]
-        self.members = _split(np.arange(n), self.block, self.n_blocks)
-        self.block_rows = _split(np.arange(self.rows.shape[0]), self.row_block, self.n_blocks)
+        self.members = split_by(np.arange(n), self.block, self.n_blocks)
+        self.block_rows = split_by(np.arange(self.rows.shape[0]), self.row_block, self.n_blocks)
         self.truth = model.values[self.unknown]
         self._pool: dict[int, _Points] = {}  # block -> feasible points over its unknowns, the truth first
         self._insider: tuple[int, int] | None = None  # (block, local column) of the knowledge in force
@@ -572,7 +572,7 @@ def _insider_failures(
     """
     counts = hidden & (model.kind == COUNT) & (values > 0)
     n_tables = int(model.table.max()) + 1 if len(values) else 0
-    by_table = _split(np.flatnonzero(counts), model.table[counts], n_tables)
+    by_table = split_by(np.flatnonzero(counts), model.table[counts], n_tables)
     insiders: dict[int, set[int]] = {}
     for own in np.flatnonzero(primary & (model.kind == COUNT) & (values >= 1)):
         row = model.figures[own]
@@ -683,12 +683,6 @@ def _sum_rows(matrix: sp.csr_matrix, rows: list[int]) -> sp.csr_matrix:
     out = sp.csr_matrix(matrix[rows].sum(axis=0))
     out.eliminate_zeros()
     return out
-
-
-def _split(items: np.ndarray, labels: np.ndarray, n: int) -> list[np.ndarray]:
-    order = np.argsort(labels, kind="stable")
-    bounds = np.searchsorted(labels[order], np.arange(n + 1))
-    return [items[order[bounds[i] : bounds[i + 1]]] for i in range(n)]
 
 
 def _finite(value: float) -> float | None:

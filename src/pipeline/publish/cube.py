@@ -466,6 +466,13 @@ class _Builder:
         return members, answered, is_special
 
 
+def split_by(items: np.ndarray, labels: np.ndarray, n: int) -> list[np.ndarray]:
+    """`items` split by their label 0..n-1, each part in its original order."""
+    order = np.argsort(labels, kind="stable")
+    bounds = np.searchsorted(labels[order], np.arange(n + 1))
+    return [items[order[bounds[i] : bounds[i + 1]]] for i in range(n)]
+
+
 def among(keys: np.ndarray, chosen: set[str] | frozenset[str] | list[str]) -> np.ndarray:
     """Which cell keys are in `chosen`, by hashing (np.isin compares object arrays pairwise: minutes here)."""
     return pd.Series(keys, dtype=object).isin(set(chosen)).to_numpy()

@@ -284,9 +284,9 @@ def gauss_suppress(
     candidates = ~suppressed & ~zero_published & (block_of_figure >= 0)
     order = np.lexsort((model.keys.astype(str), -cost, ~forced))  # forced first, then most informative first
     order = order[candidates[order]]
-    by_block_candidates = _group(order, block_of_figure[order], n_blocks)
+    by_block_candidates = cube.split_by(order, block_of_figure[order], n_blocks)
     protected = np.flatnonzero(protect_set & (block_of_figure >= 0))
-    by_block_protected = _group(protected, block_of_figure[protected], n_blocks)
+    by_block_protected = cube.split_by(protected, block_of_figure[protected], n_blocks)
     by_block_virtual: dict[int, list[sp.csr_matrix]] = {}
     for row in virtual:
         if row.nnz:
@@ -421,10 +421,3 @@ def _cost(model: LinearModel) -> np.ndarray:
     top2 = np.array(["top2_share" in key for key in model.keys[derived]], dtype=bool)
     cost[derived] = basis_value + 0.4 - 0.1 * top2
     return cost
-
-
-def _group(items: np.ndarray, labels: np.ndarray, n: int) -> list[np.ndarray]:
-    """`items` split by label, each part in its original order."""
-    order = np.argsort(labels, kind="stable")
-    bounds = np.searchsorted(labels[order], np.arange(n + 1))
-    return [items[order[bounds[i] : bounds[i + 1]]] for i in range(n)]
