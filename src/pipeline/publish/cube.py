@@ -44,6 +44,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
 
 TOTAL = "insgesamt"
 PUBLISHED, HIDDEN, NOT_APPLICABLE = "", ".", "x"
@@ -121,6 +122,67 @@ class LinearModel:
     @cached_property
     def index(self) -> dict[str, int]:
         return {key: i for i, key in enumerate(self.keys)}
+
+    def parts(self) -> list[tuple[np.ndarray, LinearModel]]:
+        """The model split into parts that share nothing: no inner cell, no figure, no knowledge, no reference
+        (a mean to its n_valid, a count to its group's respondents). Each part (a Handlungsfeld of one wave with
+        its items and free texts, or an item outside any field) can be suppressed and audited on its own; a
+        pattern passes for the whole model exactly when it passes for every part. Returns (the part's figures
+        in this model, the part as a model of its own), the largest part first."""
+        n_fig, n_var, n_know = self.n_figures, self.figures.shape[1], self.knowledge.shape[0]
+        fig_terms = self.figures.tocoo()
+        know_terms = self.knowledge.tocoo()
+        refers = np.flatnonzero(self.basis >= 0), np.flatnonzero(self.respondents_of >= 0)
+        answered = np.repeat(self.group_answered, [len(m) for m in self.groups])
+        members = np.concatenate([*self.groups, np.zeros(0, int)]).astype(int)
+        edges = np.concatenate(
+            [
+                np.stack([fig_terms.row, n_fig + fig_terms.col]),
+                np.stack([n_fig + n_var + know_terms.row, n_fig + know_terms.col]),
+                np.stack([refers[0], self.basis[refers[0]]]),
+                np.stack([refers[1], self.respondents_of[refers[1]]]),
+                np.stack([members, answered]),
+            ],
+            axis=1,
+        )
+        n = n_fig + n_var + n_know
+        graph = sp.csr_matrix((np.ones(edges.shape[1]), (edges[0], edges[1])), shape=(n, n))
+        n_parts, label = connected_components(graph, directed=False)
+        figures_of = split_by(np.arange(n_fig), label[:n_fig], n_parts)
+        vars_of = split_by(np.arange(n_var), label[n_fig : n_fig + n_var], n_parts)
+        know_of = split_by(np.arange(n_know), label[n_fig + n_var :], n_parts)
+        group_part = label[self.group_answered] if len(self.groups) else np.zeros(0, int)
+        groups_of = split_by(np.arange(len(self.groups)), group_part, n_parts)
+        out = [
+            (figures_of[i], self._part(figures_of[i], vars_of[i], know_of[i], groups_of[i]))
+            for i in range(n_parts)
+            if len(figures_of[i])
+        ]
+        return sorted(out, key=lambda part: -part[1].figures.nnz)
+
+    def _part(self, figures: np.ndarray, variables: np.ndarray, rows: np.ndarray, groups: np.ndarray) -> LinearModel:
+        position = np.full(self.n_figures, -1)
+        position[figures] = np.arange(len(figures))
+
+        def local(refs: np.ndarray) -> np.ndarray:
+            return np.where(refs >= 0, position[np.maximum(refs, 0)], -1)
+
+        return LinearModel(
+            values=self.values[variables],
+            figures=self.figures[figures][:, variables].tocsr(),
+            keys=self.keys[figures],
+            kind=self.kind[figures],
+            basis=local(self.basis[figures]),
+            grand_total=self.grand_total[figures],
+            table=self.table[figures],
+            groups=tuple(position[self.groups[g]] for g in groups),
+            group_answered=position[self.group_answered[groups]],
+            special=self.special[groups],
+            respondents_of=local(self.respondents_of[figures]),
+            knowledge=self.knowledge[rows][:, variables].tocsr(),
+            knowledge_lo=self.knowledge_lo[rows],
+            knowledge_hi=self.knowledge_hi[rows],
+        )
 
 
 @dataclass(frozen=True)

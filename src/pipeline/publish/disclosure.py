@@ -100,76 +100,54 @@ def protect(
     `level`: the protection level of small counts (default: upper bound >= n + 1, interval >= 2 wide).
     The returned audit's `passed` is False when no pattern was found that passes: the caller must refuse.
 
-    Waves share no published figure (a change since the previous wave is shown only where both means are),
-    so each wave is suppressed and audited on its own, in parallel processes when the release is large.
+    The model falls apart into parts that share nothing (a Handlungsfeld of one wave with its items: waves
+    share no published figure, since a change since the previous wave is shown only where both means are), so
+    each part is suppressed and audited on its own, in parallel processes when the release is large. Only a
+    part whose audit fails goes another round.
     """
     started = time.perf_counter()
     hidden_before = frozenset(previous_hidden or ())
-    jobs = [
-        (_of_wave(marts, wave), k, hidden_before, group_rule, level or Level(), max_rounds) for wave in _waves(marts)
-    ]
-    results = _run(jobs, parallel=sum(len(frame) for frame in marts.values()) >= PARALLEL_ROWS)
     model_cube = cube.build(marts)
-    hidden = cube.among(model_cube.model.keys, [key for r in results for key in r.hidden])
+    model = model_cube.model
+    before = cube.among(model.keys, hidden_before)
+    parts = model.parts()
+    jobs = [(part, k, before[figures], group_rule, level or Level(), max_rounds) for figures, part in parts]
+    patterns = _run(jobs, parallel=model.n_figures >= PARALLEL_FIGURES)
+    hidden = np.zeros(model.n_figures, bool)
+    primary = np.zeros(model.n_figures, bool)
+    for (figures, _), pattern in zip(parts, patterns, strict=True):
+        hidden[figures] = pattern.hidden
+        primary[figures] = pattern.primary
     tables, hidden_keys = model_cube.tables(hidden, hidden_before)
-    seconds = {
-        "suppression": sum(r.seconds["suppression"] for r in results),
-        "audit": sum(r.seconds["audit"] for r in results),
-        "last_audit": sum(r.seconds["last_audit"] for r in results),
-        "total": time.perf_counter() - started,
-    }
+    seconds = {name: sum(p.seconds[name] for p in patterns) for name in ("suppression", "audit", "last_audit")}
+    seconds["total"] = time.perf_counter() - started
     return Protection(
         tables=tables,
         hidden_cells=hidden_keys,
-        audit=Audit.combine([r.audit for r in results]),
-        primary_cells={key for r in results for key in r.primary},
-        rounds=max((r.rounds for r in results), default=0),
+        audit=Audit.combine([p.audit for p in patterns]),
+        primary_cells=set(model.keys[primary]),
+        rounds=max((p.rounds for p in patterns), default=0),
         seconds=seconds,
     )
 
 
-PARALLEL_ROWS = 5_000  # below this many mart rows, starting processes costs more than it saves
+PARALLEL_FIGURES = 20_000  # below this many figures, starting processes costs more than it saves
 
 
-@dataclass(frozen=True)
-class _WavePattern:
-    hidden: list[str]
-    primary: list[str]
-    audit: Audit
-    rounds: int
-    seconds: dict[str, float]
+def _suppress_part(
+    part: LinearModel, k: int, previous_hidden: np.ndarray, group_rule: bool, level: Level, max_rounds: int
+) -> Pattern:
+    pattern = suppress(part, k, previous_hidden, group_rule, level, max_rounds)
+    return dataclasses.replace(pattern, audit=dataclasses.replace(pattern.audit, problems=[]))  # stays here
 
 
-def _protect_wave(
-    marts: dict[str, pd.DataFrame],
-    k: int,
-    previous_hidden: frozenset[str],
-    group_rule: bool,
-    level: Level,
-    max_rounds: int,
-) -> _WavePattern:
-    model = cube.build(marts).model
-    before = cube.among(model.keys, previous_hidden)
-    pattern = suppress(model, k, before, group_rule, level, max_rounds)
-    audit = dataclasses.replace(pattern.audit, problems=[])  # sparse targets stay in the worker
-    keys = model.keys
-    return _WavePattern(list(keys[pattern.hidden]), list(keys[pattern.primary]), audit, pattern.rounds, pattern.seconds)
-
-
-def _run(jobs: list[tuple], parallel: bool) -> list[_WavePattern]:
+def _run(jobs: list[tuple], parallel: bool) -> list[Pattern]:
+    """The parts in order (the largest first, so the last to finish are small)."""
     workers = min(len(jobs), os.cpu_count() or 1)
     if not parallel or workers < 2:
-        return [_protect_wave(*job) for job in jobs]
+        return [_suppress_part(*job) for job in jobs]
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return list(pool.map(_protect_wave, *zip(*jobs, strict=True)))
-
-
-def _waves(marts: dict[str, pd.DataFrame]) -> list[str]:
-    return sorted(set().union(*(frame["wave"].dropna().astype(str) for frame in marts.values())))
-
-
-def _of_wave(marts: dict[str, pd.DataFrame], wave: str) -> dict[str, pd.DataFrame]:
-    return {name: frame[frame["wave"].astype(str) == wave] for name, frame in marts.items()}
+        return list(pool.map(_suppress_part, *zip(*jobs, strict=True)))
 
 
 def suppress(
@@ -277,8 +255,9 @@ def gauss_suppress(
 
     virtual = [_virtual(figures, members, answered) for members, answered in groups]
     n_blocks, block_of_var = connected_components((figures.T @ figures).tocsr(), directed=False)
-    first_var = figures.indices[figures.indptr[:-1]]
-    block_of_figure = np.where(np.diff(figures.indptr) > 0, block_of_var[first_var], -1)
+    has_terms = np.diff(figures.indptr) > 0
+    block_of_figure = np.full(figures.shape[0], -1)
+    block_of_figure[has_terms] = block_of_var[figures.indices[figures.indptr[:-1][has_terms]]]
 
     suppressed = protect_set | hidden_before
     candidates = ~suppressed & ~zero_published & (block_of_figure >= 0)
