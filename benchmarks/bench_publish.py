@@ -8,9 +8,9 @@ Organisation types range from 1 to 110 respondents per wave, so many counts are 
 a few large administrations and many small initiatives). Answers are drawn per respondent, so the marts are
 consistent (they are computed by the tests' independent helper, not by the SQL).
 
-Printed: wall seconds, and summed over the waves (processed in parallel) suppression (all rounds) and audit,
-rounds, blocks, cells, primary
-and secondary suppressions, LP solves; then the audit of the final pattern solved per block and as one
+Printed: wall seconds, and summed over the model's independent parts (a Handlungsfeld of one wave each,
+processed in parallel) suppression (all rounds) and audit, rounds, blocks, cells, primary and secondary
+suppressions, LP solves; then the audit of the final pattern solved per block and as one
 problem for the same `--compare` primary cells (the whole audit as one problem takes minutes), with the
 factor.
 """
@@ -89,7 +89,7 @@ def main() -> None:
     audit = protection.audit
     s = protection.seconds
     print(
-        f"protect: {total:.2f} s wall; summed over the waves' processes: suppression {s['suppression']:.2f} s, "
+        f"protect: {total:.2f} s wall; summed over the parts: suppression {s['suppression']:.2f} s, "
         f"audit {s['audit']:.2f} s in up to {protection.rounds} rounds, last audit {s['last_audit']:.2f} s"
     )
     print(

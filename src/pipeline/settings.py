@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     # and the interval at least min_interval wide.
     disclosure_upper_margin: float = Field(default=1.0, ge=0)
     disclosure_min_interval: float = Field(default=2.0, ge=0)
+    # Publish waves still open too (by default only closed waves are published): every release then shows the
+    # running wave's figures so far, and its audit covers the previous release jointly, so that comparing two
+    # releases does not give away what the newcomers answered.
+    publish_open_waves: bool = False
     http_timeout_seconds: float = 30.0
     http_retries: int = 5
     page_size: int = Field(default=1000, ge=1)

@@ -193,6 +193,77 @@ def test_open_waves_are_not_published_and_a_closing_wave_brings_a_release(settin
     assert closed.new and [w["wave"] for w in closed.release.manifest["waves"]] == ["2025", "2026"]
 
 
+def test_open_waves_published_on_request_do_not_give_newcomers_away_between_releases(settings: Settings) -> None:
+    """With open waves published, two releases side by side must not show what a few newcomers answered."""
+    _registry_with_wave_2026_open(settings, "2099-06-30")
+    _refresh_reference(settings)
+    settings = settings.model_copy(update={"publish_open_waves": True})
+    first = publish.publish(settings)
+    assert {w["wave"]: w["open"] for w in first.release.manifest["waves"]} == {"2025": False, "2026": True}
+    _add_newcomers(settings, wave="2026", n=2)
+
+    second = publish.publish(settings)
+    assert second.new and second.release.manifest["audited_with_release"] == first.release.id
+    assert second.release.manifest["audit"]["passed"]
+    before, after = _published_counts(first.release), _published_counts(second.release)
+    grew = {key: after[key] - before[key] for key in before.keys() & after.keys() if after[key] != before[key]}
+    assert 2 in grew.values(), "the newcomers show in the grand totals (how many answered since)"
+    k = settings.disclosure_k
+    small = {key: d for key, d in grew.items() if 0 < d < k and not _grand_total(key)}
+    assert not small, f"what {len(small)} cells' newcomers answered can be read off two releases: {small}"
+    kept = sorted(p.name for p in (settings.data_dir / release.FIGURES).iterdir())
+    assert kept == [second.release.id], "only the current release's true figures are kept, apart from it"
+
+
+def _add_newcomers(settings: Settings, wave: str, n: int) -> None:
+    """n new respondents in the wave's largest organisation type (copies of existing answers), marts rebuilt."""
+    con = duckdb.connect(str(settings.db_path))
+    try:
+        org = con.execute(
+            "select org_type from core.responses where wave = ? group by 1 order by count(*) desc, 1 limit 1", [wave]
+        ).fetchone()[0]
+        keys = con.execute(
+            "select respondent_key from core.responses where wave = ? and org_type = ? order by 1 limit ?",
+            [wave, org, n],
+        ).fetchall()
+        for i, (key,) in enumerate(keys):
+            new = f"{key}-newcomer{i}"
+            con.execute(
+                "insert into core.responses select * replace (? as respondent_key, record_id || ? as record_id) "
+                "from core.responses where respondent_key = ?",
+                [new, f"-newcomer{i}", key],
+            )
+            con.execute(
+                "insert into core.answers select * replace (? as respondent_key) from core.answers "
+                "where respondent_key = ?",
+                [new, key],
+            )
+    finally:
+        con.close()
+    build_marts(settings)
+
+
+def _published_counts(made: release.Release) -> dict[tuple[str, ...], float]:
+    """Every count a release publishes, by table, wave, organisation type, item or field, and column."""
+    tables = made.directory / "tables"
+    out: dict[tuple[str, ...], float] = {}
+    for table, what, columns in (
+        ("item_distribution", ["item_code", "answer_code"], ["n"]),
+        ("item_results", ["item_code"], ["n_answered", "n_valid"]),
+        ("field_results", ["field_code", "theme_code"], ["n_respondents", "n_valid"]),
+    ):
+        frame = pd.read_parquet(tables / f"{table}.parquet")
+        for column in columns:
+            shown = frame[frame[f"{column}_status"] == ""]
+            for row in shown[["wave", "org_type", *what, column]].itertuples(index=False):
+                out[(table, *map(str, row[:-1]), column)] = float(row[-1])
+    return out
+
+
+def _grand_total(key: tuple[str, ...]) -> bool:
+    return key[2] == "insgesamt" and key[-1] in {"n_answered", "n_respondents"}
+
+
 def _refresh_reference(settings: Settings) -> None:
     from pipeline import db, load
     from pipeline.codebook import load_codebook

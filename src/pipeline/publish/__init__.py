@@ -2,7 +2,11 @@
 
 A release is built from the marts of closed waves only (a wave's closing date has passed in the city's time
 zone): publishing an open wave night after night would let anyone learn a newcomer's answers by comparing two
-releases. Its cells are protected (primary and secondary suppression, see disclosure.py), the protection is
+releases. An operator may publish open waves all the same (`PIPELINE_PUBLISH_OPEN_WAVES`); then each release
+is protected and audited jointly with the true figures behind the previous one (kept apart, never published),
+so that what changed between them is protected like any small count.
+
+A release's cells are protected (primary and secondary suppression, see disclosure.py), the protection is
 attacked by the audit, and only a release that passes is switched to; otherwise the previous one stays. The
 same protected tables feed every artefact, so a cell is hidden the same way in the DuckDB file, Parquet, CSV,
 workbook and report.
@@ -61,25 +65,28 @@ def publish(settings: Settings, when: When = "changed") -> Publication:
     today = datetime.now(ZoneInfo(settings.timezone)).date()
     con = db.connect(settings.db_path, settings.sql_dir)
     try:
-        inputs = _inputs(con, today)
+        inputs = _inputs(con, today, settings.publish_open_waves)
     finally:
         con.close()
     previous = release.current(settings)
     if inputs.waves.empty:
-        return Publication(previous, False, f"nothing to publish: no wave has closed by {today:%d.%m.%Y}")
+        return Publication(previous, False, f"nothing to publish: no wave has {_state(settings)} by {today:%d.%m.%Y}")
     fingerprint = _fingerprint(inputs, settings)
     if previous is not None:
         if previous.manifest.get("input_sha256") == fingerprint:
             return Publication(previous, False, f"nothing new since release {previous.id}; it stays current")
-        published_waves = {w["wave"] for w in previous.manifest.get("waves", [])}
-        if when == "wave_closed" and set(inputs.waves["wave"]) <= published_waves:
+        closed_then = {w["wave"] for w in previous.manifest.get("waves", []) if not w.get("open", False)}
+        if when == "wave_closed" and set(inputs.waves.loc[~inputs.waves["open"], "wave"]) <= closed_then:
             return Publication(previous, False, f"no wave closed since release {previous.id}; it stays current")
+    # with open waves, an attacker holds this release and the previous one: both are audited together
+    jointly = release.figures(settings, previous.id) if previous and settings.publish_open_waves else None
     protection = protect(
         inputs.marts,
         settings.disclosure_k,
         previous_hidden=previous.hidden_cells() if previous else None,
         group_rule=settings.disclosure_group_rule,
         level=_level(settings),
+        previous_marts=jointly,
     )
     keeps = f"release {previous.id} stays published" if previous else "nothing is published"
     if not protection.audit.passed:
@@ -90,6 +97,8 @@ def publish(settings: Settings, when: When = "changed") -> Publication:
         )
     release_id = release.new_id(settings)
     manifest = _manifest(release_id, fingerprint, inputs, settings, protection, previous)
+    manifest["audited_with_release"] = previous.id if jointly is not None else None
+    release.keep_figures(settings, release_id, inputs.marts)
     with release.building(settings, release_id) as folder:
         tables = _write_duckdb(settings, folder / DUCKDB_FILE, protection.tables)
         _write_tables(folder / "tables", tables)
@@ -99,21 +108,28 @@ def publish(settings: Settings, when: When = "changed") -> Publication:
         write_report(tables, meta, folder / REPORT)
         manifest["tables"] = {name: _table_counts(frame) for name, frame in tables.items()}
         made = release.switch(settings, folder, release_id, manifest)
+    release.forget_figures(settings, keep=made.id)
     return Publication(made, True, f"release {made.id} published ({_audit_line(protection.audit.summary())})")
 
 
-def _inputs(con: duckdb.DuckDBPyConnection, today: object) -> _Inputs:
-    closed = "select wave from core.waves where closes < ?"
+def _state(settings: Settings) -> str:
+    return "opened" if settings.publish_open_waves else "closed"
+
+
+def _inputs(con: duckdb.DuckDBPyConnection, today: object, open_waves: bool) -> _Inputs:
+    """The waves to publish (closed ones; with open waves, every wave that has opened) and their marts."""
+    chosen = f"select wave from core.waves where {'opens <= ?' if open_waves else 'closes < ?'}"
     waves = con.execute(
-        f"select wave, wave_label, instrument_version, closes from core.waves where wave in ({closed}) order by opens",
-        [today],
+        "select wave, wave_label, instrument_version, closes, closes >= ? as open from core.waves "
+        f"where wave in ({chosen}) order by opens",
+        [today, today],
     ).df()
-    marts = {name: con.execute(f"select * from marts.{name} where wave in ({closed})", [today]).df() for name in MARTS}
+    marts = {name: con.execute(f"select * from marts.{name} where wave in ({chosen})", [today]).df() for name in MARTS}
     partners = con.execute(
         f"""
         select partner_id, max(submitted_at) as latest_submission
         from core.responses
-        where wave in ({closed})
+        where wave in ({chosen})
         group by partner_id
         order by partner_id
         """,
@@ -148,7 +164,7 @@ def _manifest(
         "input_sha256": fingerprint,
         "instrument_versions": sorted(inputs.waves["instrument_version"].unique().tolist()),
         "waves": [
-            {"wave": w.wave, "wave_label": w.wave_label, "closes": str(w.closes)}
+            {"wave": w.wave, "wave_label": w.wave_label, "closes": str(w.closes), "open": bool(w.open)}
             for w in inputs.waves.itertuples(index=False)
         ],
         "partners": [
@@ -170,6 +186,7 @@ def _disclosure(settings: Settings) -> dict[str, Any]:
         "group_rule": settings.disclosure_group_rule,
         "upper_margin": settings.disclosure_upper_margin,
         "min_interval": settings.disclosure_min_interval,
+        "open_waves": settings.publish_open_waves,
     }
 
 

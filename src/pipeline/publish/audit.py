@@ -234,7 +234,7 @@ class Attacker:
         own = model.own
         known = (own >= 0) & ~hidden[np.maximum(own, 0)]
         # a published figure of 0 is a sum of non-negative terms: each of its cells is a known zero
-        zero = np.flatnonzero(~hidden & (model.figure_values == 0))
+        zero = np.flatnonzero(~hidden & (model.figure_values == 0) & model.non_negative)
         known[model.figures[zero].indices] = True
         self.known = known
         self.unknown = np.flatnonzero(~known)

@@ -120,6 +120,14 @@ class LinearModel:
         return own
 
     @cached_property
+    def non_negative(self) -> np.ndarray:
+        """Figures whose terms all count positively (all but changes): a published 0 makes each term 0."""
+        rows = np.repeat(np.arange(self.n_figures), np.diff(self.figures.indptr))
+        negative = np.zeros(self.n_figures, bool)
+        negative[rows[self.figures.data < 0]] = True
+        return ~negative
+
+    @cached_property
     def index(self) -> dict[str, int]:
         return {key: i for i, key in enumerate(self.keys)}
 
@@ -526,6 +534,63 @@ class _Builder:
         answered = self.cells["item_results"]["n_answered"][[row_of[key] for key in by_group]]
         is_special = np.array([key[2] in special for key in by_group], dtype=bool)
         return members, answered, is_special
+
+
+PREVIOUS, CHANGE = "previous|", "change|"
+
+
+def with_previous(model: LinearModel, previous: LinearModel) -> LinearModel:
+    """The model of this release together with the previous release's, and the changes between them.
+
+    An open wave published night after night lets an attacker subtract two releases: what changed is what the
+    newcomers answered. So the previous release's figures (keys prefixed "previous|", an inner cell set of
+    their own) join the model, and for every count in both releases its change (this release's count minus
+    the previous one's, keys prefixed "change|") is a figure that is never published, so the rules make a
+    change of 0 < d < k primary and the audit attacks it with both releases in hand; the change of a grand
+    total (how many answered since) is the one change both releases publish. This model's figures come
+    first, in their order."""
+    if not len(model.keys) or not len(previous.keys):
+        return model
+    n_new, n_old = model.n_figures, previous.n_figures
+    v_new, v_old = model.figures.shape[1], previous.figures.shape[1]
+    counts = np.flatnonzero(model.kind == COUNT)
+    old_of = pd.Series(np.arange(n_old), index=pd.Index(previous.keys)).reindex(model.keys[counts]).to_numpy()
+    pairs = ~np.isnan(old_of)
+    mine, theirs = counts[pairs], old_of[pairs].astype(int)
+    change = sp.hstack([model.figures[mine], -previous.figures[theirs]])
+    figures = sp.vstack(
+        [
+            sp.hstack([model.figures, sp.csr_matrix((n_new, v_old))]),
+            sp.hstack([sp.csr_matrix((n_old, v_new)), previous.figures]),
+            change,
+        ]
+    ).tocsr()
+    n_tables = int(model.table.max()) + 1 if n_new else 0
+
+    def shifted(refs: np.ndarray, by: int) -> np.ndarray:
+        return np.where(refs >= 0, refs + by, -1)
+
+    return LinearModel(
+        values=np.concatenate([model.values, previous.values]),
+        figures=figures,
+        keys=np.concatenate(
+            [model.keys, PREVIOUS + previous.keys.astype(str), CHANGE + model.keys[mine].astype(str)]
+        ).astype(object),
+        kind=np.concatenate([model.kind, previous.kind, np.full(len(mine), COUNT)]),
+        basis=np.concatenate([model.basis, shifted(previous.basis, n_new), np.full(len(mine), -1)]),
+        grand_total=np.concatenate([model.grand_total, previous.grand_total, model.grand_total[mine]]),
+        # a change belongs to its count's table: an insider in it knows their own answer is among the new ones
+        table=np.concatenate([model.table, previous.table + n_tables, model.table[mine]]),
+        groups=model.groups + tuple(g + n_new for g in previous.groups),
+        group_answered=np.concatenate([model.group_answered, previous.group_answered + n_new]),
+        special=np.concatenate([model.special, previous.special]),
+        respondents_of=np.concatenate(
+            [model.respondents_of, shifted(previous.respondents_of, n_new), np.full(len(mine), -1)]
+        ),
+        knowledge=sp.block_diag([model.knowledge, previous.knowledge], format="csr"),
+        knowledge_lo=np.concatenate([model.knowledge_lo, previous.knowledge_lo]),
+        knowledge_hi=np.concatenate([model.knowledge_hi, previous.knowledge_hi]),
+    )
 
 
 def split_by(items: np.ndarray, labels: np.ndarray, n: int) -> list[np.ndarray]:

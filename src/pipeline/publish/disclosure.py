@@ -93,12 +93,16 @@ def protect(
     group_rule: bool = True,
     level: Level | None = None,
     max_rounds: int = 12,
+    previous_marts: dict[str, pd.DataFrame] | None = None,
 ) -> Protection:
     """Protect the marts of the waves to publish (see the module docstring).
 
     `previous_hidden`: the cell keys the previous release hid; those that still exist stay hidden.
     `level`: the protection level of small counts (default: upper bound >= n + 1, interval >= 2 wide).
     The returned audit's `passed` is False when no pattern was found that passes: the caller must refuse.
+    `previous_marts`: the true figures behind the previous release, when an open wave is published again (an
+    attacker holds both releases): they are protected and audited jointly with this one (`cube.with_previous`),
+    the previous release's published figures fixed as published.
 
     The model falls apart into parts that share nothing (a Handlungsfeld of one wave with its items: waves
     share no published figure, since a change since the previous wave is shown only where both means are), so
@@ -109,15 +113,17 @@ def protect(
     hidden_before = frozenset(previous_hidden or ())
     model_cube = cube.build(marts)
     model = model_cube.model
-    before = cube.among(model.keys, hidden_before)
-    parts = model.parts()
-    jobs = [(part, k, before[figures], group_rule, level or Level(), max_rounds) for figures, part in parts]
-    patterns = _run(jobs, parallel=model.n_figures >= PARALLEL_FIGURES)
-    hidden = np.zeros(model.n_figures, bool)
-    primary = np.zeros(model.n_figures, bool)
+    joint, before, published_before = _with_previous(model, previous_marts, hidden_before)
+    parts = joint.parts()
+    settings = (k, group_rule, level or Level(), max_rounds)
+    jobs = [(part, before[figures], published_before[figures], *settings) for figures, part in parts]
+    patterns = _run(jobs, parallel=joint.n_figures >= PARALLEL_FIGURES)
+    hidden = np.zeros(joint.n_figures, bool)
+    primary = np.zeros(joint.n_figures, bool)
     for (figures, _), pattern in zip(parts, patterns, strict=True):
         hidden[figures] = pattern.hidden
         primary[figures] = pattern.primary
+    hidden, primary = hidden[: model.n_figures], primary[: model.n_figures]
     tables, hidden_keys = model_cube.tables(hidden, hidden_before)
     seconds = {name: sum(p.seconds[name] for p in patterns) for name in ("suppression", "audit", "last_audit")}
     seconds["total"] = time.perf_counter() - started
@@ -134,10 +140,36 @@ def protect(
 PARALLEL_FIGURES = 20_000  # below this many figures, starting processes costs more than it saves
 
 
+def _with_previous(
+    model: LinearModel, previous_marts: dict[str, pd.DataFrame] | None, hidden_before: frozenset[str]
+) -> tuple[LinearModel, np.ndarray, np.ndarray]:
+    """The model to protect, the figures hidden before, and those published before (fixed as published)."""
+    hidden = cube.among(model.keys, hidden_before)
+    if previous_marts is None:
+        return model, hidden, np.zeros(model.n_figures, bool)
+    previous = cube.build(previous_marts).model
+    joint = cube.with_previous(model, previous)
+    if joint is model:
+        return model, hidden, np.zeros(model.n_figures, bool)
+    n_change = joint.n_figures - model.n_figures - previous.n_figures
+    hidden_then = cube.among(previous.keys, hidden_before)
+    # a change is never published, except that of a grand total (both releases publish the totals): hidden
+    # from the start, protected where it is small
+    total_change = joint.grand_total[-n_change:] if n_change else np.zeros(0, bool)
+    before = np.concatenate([hidden, hidden_then, ~total_change])
+    return joint, before, np.concatenate([np.zeros(model.n_figures, bool), ~hidden_then, total_change])
+
+
 def _suppress_part(
-    part: LinearModel, k: int, previous_hidden: np.ndarray, group_rule: bool, level: Level, max_rounds: int
+    part: LinearModel,
+    previous_hidden: np.ndarray,
+    published_before: np.ndarray,
+    k: int,
+    group_rule: bool,
+    level: Level,
+    max_rounds: int,
 ) -> Pattern:
-    pattern = suppress(part, k, previous_hidden, group_rule, level, max_rounds)
+    pattern = suppress(part, k, previous_hidden, group_rule, level, max_rounds, published_before=published_before)
     return dataclasses.replace(pattern, audit=dataclasses.replace(pattern.audit, problems=[]))  # stays here
 
 
@@ -158,16 +190,22 @@ def suppress(
     level: Level | None = None,
     max_rounds: int = 12,
     secondary: bool = True,
+    published_before: np.ndarray | None = None,
 ) -> Pattern:
     """Primary cells, then secondary suppression and audit in turn until the audit passes (or rounds run out).
 
     `secondary=False` skips secondary suppression (to show that the audit catches an unprotected pattern).
+    `published_before`: figures a previous release published; they stay published (and are not re-judged).
     """
     level = level or Level()
     values = model.figure_values
     primary, groups = primary_cells(model, k, group_rule)
-    eligible = _eligible(model, primary, previous_hidden)
-    forced = _forced(model, primary, previous_hidden)
+    if published_before is None:
+        published_before = np.zeros(model.n_figures, bool)
+    primary &= ~published_before
+    groups = [(members, answered) for members, answered in groups if not published_before[members].any()]
+    forced = _forced(model, primary, previous_hidden) | published_before
+    eligible = _eligible(model, primary, previous_hidden) & ~published_before
     cost = _cost(model)
     protect_set = primary.copy()
     timing = {"suppression": 0.0, "audit": 0.0}
@@ -251,7 +289,7 @@ def gauss_suppress(
     values = model.figure_values
     zero_published = forced & (values == 0)
     known_zero = np.zeros(figures.shape[1], bool)
-    known_zero[figures[np.flatnonzero(zero_published)].indices] = True
+    known_zero[figures[np.flatnonzero(zero_published & model.non_negative)].indices] = True
 
     virtual = [_virtual(figures, members, answered) for members, answered in groups]
     n_blocks, block_of_var = connected_components((figures.T @ figures).tocsr(), directed=False)
@@ -299,7 +337,7 @@ def _eliminate(
     rows = used[~known_zero[used]]
     m = np.asfortranarray(figures[cand][:, rows].T.toarray())
     p = np.asfortranarray(protected_rows[:, rows].T.toarray())
-    alive = np.abs(p).max(axis=0) > _NONZERO if p.shape[1] else np.zeros(0, bool)
+    alive = np.abs(p).max(axis=0, initial=0.0) > _NONZERO
     hide = np.zeros(len(cand), bool)
     is_forced = forced[cand]
     needs = basis[cand]

@@ -7,6 +7,10 @@ Layout under `settings.releases_dir`:
     current -> <release id> a symbolic link, replaced in one rename: readers see the old release or the new
                            one whole, and a crash while building leaves the previous release published
     .building-<id>/        a release being built; removed when building fails
+
+The true figures behind the current release (hidden cells included) are kept apart, never published, under
+`settings.data_dir / "release_figures" / <release id>`: publishing an open wave again audits the new release
+jointly with them. They are written before the switch, so the current release always has its figures.
 """
 
 from __future__ import annotations
@@ -22,12 +26,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from pipeline.errors import PipelineError
 from pipeline.settings import Settings
 
 MANIFEST = "manifest.json"
 HIDDEN_CELLS = "hidden_cells.txt"
 CURRENT = "current"
+FIGURES = "release_figures"
 
 
 class PublishRefused(PipelineError):
@@ -98,6 +105,31 @@ def switch(settings: Settings, built: Path, release_id: str, manifest: dict[str,
     link.symlink_to(release_id, target_is_directory=True)
     os.replace(link, settings.releases_dir / CURRENT)
     return Release(release_id, final, manifest)
+
+
+def keep_figures(settings: Settings, release_id: str, marts: dict[str, pd.DataFrame]) -> None:
+    """Keep the true figures a release is built from (not published: they hold what it hides)."""
+    folder = settings.data_dir / FIGURES / release_id
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for name, frame in marts.items():
+        frame.to_parquet(folder / f"{name}.parquet", index=False)
+
+
+def figures(settings: Settings, release_id: str) -> dict[str, pd.DataFrame] | None:
+    """The true figures behind a release, if they were kept (releases made before they were are without)."""
+    folder = settings.data_dir / FIGURES / release_id
+    if not folder.is_dir():
+        return None
+    return {path.stem: pd.read_parquet(path) for path in sorted(folder.glob("*.parquet"))}
+
+
+def forget_figures(settings: Settings, keep: str) -> None:
+    """Only the current release's figures are needed (the next release is audited with them)."""
+    root = settings.data_dir / FIGURES
+    for folder in root.iterdir() if root.is_dir() else ():
+        if folder.name != keep:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def sha256(path: Path) -> str:
