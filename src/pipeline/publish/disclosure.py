@@ -211,6 +211,7 @@ def suppress(
     timing = {"suppression": 0.0, "audit": 0.0}
     rounds = 0
     stubborn: set[int] = set()  # figures that failed the last round too
+    attacker: Attacker | None = None
     # the margins 'Insgesamt' are what the steering group reads first: a repair hides one only when nothing
     # else would help
     margin = np.char.find(model.keys.astype(str), f"|{cube.TOTAL}|") >= 0
@@ -223,7 +224,7 @@ def suppress(
             hidden = protect_set | previous_hidden
         hidden = _with_dependants(model, hidden)
         t1 = time.perf_counter()
-        attacker = Attacker(model, hidden)
+        attacker = Attacker(model, hidden, carry=attacker)
         audit = attack(model, hidden, primary, k, groups, level, attacker=attacker)
         t2 = time.perf_counter()
         timing["suppression"] += t1 - t0
