@@ -399,11 +399,31 @@ class Attacker:
         polytope is convex) and keeps the knowledge."""
         if self._insider is None or self._insider[0] != block:
             return values
-        cell = self._points(block)[:, self._insider[1]]
-        pulled = (cell[0] - 1.0) / np.maximum(cell[0] - cell, TOL)
-        alpha = np.clip(np.where(cell >= 1 - TOL, 1.0, pulled), 0.0, 1.0)
-        base = values[:1]
-        return base + alpha.reshape(-1, *([1] * (values.ndim - 1))) * (values - base)
+        return _pulled(self._points(block)[:, self._insider[1]], values)
+
+    def observed_each(self, targets: sp.csr_matrix, insiders: np.ndarray) -> tuple[np.ndarray, ...]:
+        """`observed_many` under each insider's knowledge in turn (one row per inner cell in `insiders`): the
+        targets' values at the points are computed once for all of them, only the insider's block is pulled."""
+        n = targets.shape[0]
+        lo, hi, _ = self.observed_many(targets)
+        unknown = targets[:, self.unknown].tocsc()
+        columns = self.column[insiders]
+        out_lo, out_hi = np.tile(lo, (len(insiders), 1)), np.tile(hi, (len(insiders), 1))
+        touched = np.zeros((len(insiders), n), bool)
+        for block in np.unique(self.block[columns]):
+            part = unknown[:, self.members[block]].tocsr()
+            reaches = np.diff(part.indptr) > 0
+            if not reaches.any() or not len(self.block_rows[block]):
+                continue
+            points = self._points(int(block))
+            values = _values(part, points)
+            for i in np.flatnonzero(self.block[columns] == block):
+                local = int(np.searchsorted(self.members[block], columns[i]))
+                pulled = _pulled(points[:, local], values)
+                out_lo[i, reaches] += pulled.min(axis=0) - values.min(axis=0)
+                out_hi[i, reaches] += pulled.max(axis=0) - values.max(axis=0)
+                touched[i] = reaches
+        return out_lo, out_hi, touched
 
     def _parts(self, target: sp.csr_matrix) -> tuple[float, list[tuple[int, np.ndarray, np.ndarray]]]:
         """The known part of `target` and its unknown part split by block (local columns, coefficients)."""
@@ -541,6 +561,14 @@ class Attacker:
         raise RuntimeError(f"disclosure audit: HiGHS ended with {solver.modelStatusToString(status)}")
 
 
+def _pulled(cell: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """`values` at points (rows) pulled toward the truth (row 0) until the insider's `cell` is at least 1."""
+    pulled = (cell[0] - 1.0) / np.maximum(cell[0] - cell, TOL)
+    alpha = np.clip(np.where(cell >= 1 - TOL, 1.0, pulled), 0.0, 1.0)
+    base = values[:1]
+    return base + alpha.reshape(-1, *([1] * (values.ndim - 1))) * (values - base)
+
+
 def _values(part: sp.csr_matrix, points: np.ndarray) -> np.ndarray:
     """points × the non-empty rows of `part`: each target's value at each point, gathering only the columns
     the targets use (the pool holds thousands of points over thousands of cells)."""
@@ -616,15 +644,16 @@ def _insider_failures(
     candidates = np.flatnonzero(counts)
     exact_to_all = set(candidates[_exact(attacker, model.figures[candidates], values[candidates])].tolist())
     doubts: dict[int, np.ndarray] = {}  # insider -> neighbours the points found so far show as exact
+    by_tables: dict[frozenset[int], list[int]] = {}
     for var, tables in insiders.items():
-        mine = model.own[var]
-        neighbours = np.array(
-            [g for t in tables for g in by_table[t] if g != mine and g not in exact_to_all], dtype=int
-        )
-        if neighbours.size:
-            with attacker.knowing(var) as block:
-                lo, hi, touched = attacker.observed_many(model.figures[neighbours], block)
-            doubts[var] = neighbours[touched & _single_integers(lo, hi)]
+        by_tables.setdefault(frozenset(tables), []).append(var)
+    for tables, variables in by_tables.items():
+        neighbours = np.array([g for t in sorted(tables) for g in by_table[t] if g not in exact_to_all], dtype=int)
+        if not neighbours.size:
+            continue
+        lo, hi, touched = attacker.observed_each(model.figures[neighbours], np.array(variables))
+        for i, var in enumerate(variables):
+            doubts[var] = neighbours[touched[i] & _single_integers(lo[i], hi[i]) & (neighbours != model.own[var])]
     # points with all insiders' cells >= 1 at once settle most doubts before any insider is solved alone
     doubtful = np.unique(np.concatenate([*doubts.values(), np.zeros(0, int)]))
     if doubtful.size:
