@@ -211,6 +211,8 @@ def test_open_waves_published_on_request_do_not_give_newcomers_away_between_rele
     k = settings.disclosure_k
     small = {key: d for key, d in grew.items() if 0 < d < k and not _grand_total(key)}
     assert not small, f"what {len(small)} cells' newcomers answered can be read off two releases: {small}"
+    report = (second.release.directory / publish.REPORT).read_text(encoding="utf-8")
+    assert "Welle 2026 (vorläufig)" in report and "Laufende Welle" in report, "the steering group sees it is open"
     kept = sorted(p.name for p in (settings.data_dir / release.FIGURES).iterdir())
     assert kept == [second.release.id], "only the current release's true figures are kept, apart from it"
 

@@ -196,7 +196,11 @@ def _meta(manifest: dict[str, Any], inputs: _Inputs) -> dict[str, Any]:
         "release_id": manifest["release_id"],
         "published_at": manifest["published_at"],
         "disclosure_k": manifest["disclosure"]["k"],
-        "waves": [{"wave": w["wave"], "wave_label": w["wave_label"]} for w in manifest["waves"]],
+        "waves": [
+            {"wave": w["wave"], "wave_label": w["wave_label"] + (" (vorläufig)" if w["open"] else "")}
+            for w in manifest["waves"]
+        ],
+        "open_waves": [w["wave"] for w in manifest["waves"] if w["open"]],
         "instrument_versions": manifest["instrument_versions"],
         "partners": len(inputs.partners),
         "audit": manifest["audit"],

@@ -184,13 +184,23 @@ def legend_entries(meta: dict, waves: Waves) -> list[tuple[str, str]]:
 def method_notes(meta: dict, waves: Waves) -> list[tuple[str, str]]:
     """(heading, text) notes on method for the steering group."""
     k = meta["disclosure_k"]
-    return [
-        (
+    running = [waves.labels[w] for w in meta.get("open_waves", []) if w in waves.labels]
+    if running:
+        waves_note = (
+            "Laufende Welle",
+            f"{', '.join(running)} läuft noch: Ihre Zahlen sind vorläufig und ändern sich mit jeder "
+            "Veröffentlichung. Damit der Vergleich zweier Veröffentlichungen nicht verrät, wie neu Antwortende "
+            "geantwortet haben, wird jede Veröffentlichung zusammen mit der vorigen geprüft und gesperrt.",
+        )
+    else:
+        waves_note = (
             "Abgeschlossene Wellen",
             f"Veröffentlicht werden nur abgeschlossene Erhebungswellen ({', '.join(waves.labels.values())}). "
             "Eine laufende Welle erscheint nicht: Der Vergleich zweier Veröffentlichungen verriete sonst die "
             "Antworten einzelner neu Antwortender.",
-        ),
+        )
+    return [
+        waves_note,
         (
             "Mittelwert und Top-2-Anteil",
             "Der Mittelwert ist der Durchschnitt der gültigen Antworten auf der fünfstufigen Skala (1 = niedrigste, "
