@@ -391,8 +391,10 @@ def _repairs(
     stubborn: set[int],
 ) -> np.ndarray:
     """For each failure the cheapest published figure whose suppression would widen the attacker's bound;
-    every such figure for a failure that the last round's repair did not cure (so the loop ends in few rounds).
-    `preferred` figures are taken when any helps; otherwise the cheapest eligible one."""
+    for a failure that the last round's repair did not cure, every such answer count (so the loop ends in few
+    rounds), or every such figure if no answer count helps: a Handlungsfeld's n_valid behind its mean is worth
+    more to the steering group than the counts it sums. `preferred` figures are taken when any helps;
+    otherwise the cheapest eligible one."""
     extra = np.zeros(model.n_figures, bool)
     for failure in audit.problems:
         if failure.insider >= 0:
@@ -403,7 +405,8 @@ def _repairs(
         helpful = helpful[eligible[helpful] & ~hidden[helpful]]
         better = helpful[preferred[helpful]]
         if better.size and failure.figure in stubborn:
-            extra[better] = True
+            cells = better[np.diff(model.figures.indptr)[better] == 1]  # answer counts before sums of them
+            extra[cells if cells.size else better] = True
         elif helpful.size:
             choice = better if better.size else helpful
             extra[choice[np.argmin(cost[choice])]] = True
