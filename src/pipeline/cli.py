@@ -240,12 +240,12 @@ def _releases(args: argparse.Namespace) -> int:
         table.add_row(
             made.id,
             made.manifest["published_at"],
-            ", ".join(w["wave"] for w in made.manifest.get("waves", [])),
+            ", ".join(w["wave"] + (" (open)" if w.get("open") else "") for w in made.manifest.get("waves", [])),
             str(audit.get("cells")),
             str(audit.get("primary")),
             str(audit.get("secondary")),
             _narrowest(audit),
-            "passed" if audit.get("passed") else "FAILED",
+            ("passed" if audit.get("passed") else "FAILED") + _jointly(made),
             "current" if current is not None and current.id == made.id else "",
         )
     console.print(table)
@@ -258,8 +258,14 @@ def _print_audit(made: Release) -> None:
         f"release {made.id}: {made.directory}\n"
         f"  disclosure audit {'passed' if audit.get('passed') else 'FAILED'}: {audit.get('cells')} cells, "
         f"{audit.get('primary')} primary and {audit.get('secondary')} secondary suppressions, "
-        f"narrowest interval {_narrowest(audit)}"
+        f"narrowest interval {_narrowest(audit)}{_jointly(made)}"
     )
+
+
+def _jointly(made: Release) -> str:
+    """An open wave's release is audited together with the release before it."""
+    previous = made.manifest.get("audited_with_release")
+    return f" (jointly with release {previous})" if previous else ""
 
 
 def _narrowest(audit: dict) -> str:

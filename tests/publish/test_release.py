@@ -205,6 +205,8 @@ def test_open_waves_published_on_request_do_not_give_newcomers_away_between_rele
     second = publish.publish(settings)
     assert second.new and second.release.manifest["audited_with_release"] == first.release.id
     assert second.release.manifest["audit"]["passed"]
+    cells = [r.manifest["audit"]["cells"] for r in (first.release, second.release)]
+    assert cells[0] == cells[1], "the audit summary counts this release's cells, not the joint model's"
     before, after = _published_counts(first.release), _published_counts(second.release)
     grew = {key: after[key] - before[key] for key in before.keys() & after.keys() if after[key] != before[key]}
     assert 2 in grew.values(), "the newcomers show in the grand totals (how many answered since)"

@@ -130,7 +130,13 @@ def protect(
     return Protection(
         tables=tables,
         hidden_cells=hidden_keys,
-        audit=Audit.combine([p.audit for p in patterns]),
+        # counted over this release's cells (a joint audit also attacked the previous release and the changes)
+        audit=dataclasses.replace(
+            Audit.combine([p.audit for p in patterns]),
+            cells=model.n_figures,
+            primary=int(primary.sum()),
+            secondary=int((hidden & ~primary).sum()),
+        ),
         primary_cells=set(model.keys[primary]),
         rounds=max((p.rounds for p in patterns), default=0),
         seconds=seconds,
