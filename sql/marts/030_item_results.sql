@@ -2,28 +2,7 @@
 -- the change since the previous wave; the margin over organisation types is the org_type 'insgesamt'.
 -- "weiß nicht" and "keine Angabe" count as answered but carry no value, so they never enter a mean.
 create or replace table marts.item_results as
-with waves as (
-    select
-        wave,
-        wave_label,
-        instrument_version,
-        lag(wave) over (order by opens, wave) as previous_wave,
-        lag(instrument_version) over (order by opens, wave) as previous_version
-    from core.waves
-),
-
-org_types as (
-    select
-        org_type,
-        org_type_label
-    from core.org_types
-    union all
-    select
-        'insgesamt',
-        'Insgesamt'
-),
-
-ticking as (
+with ticking as (
     -- multiple choice has a row per ticked option; its respondents are counted once
     select distinct
         wave,
@@ -79,7 +58,7 @@ compared as (
         results.*,
         case when previous_items.item_code is not null then waves.previous_wave end as previous_wave
     from results
-    join waves on waves.wave = results.wave
+    join marts.wave_order as waves on waves.wave = results.wave
     left join core.items as previous_items
         on previous_items.instrument_version = waves.previous_version
         and previous_items.item_code = results.item_code
@@ -109,8 +88,8 @@ select
     compared.mean - previous.mean as mean_change,
     compared.top2_share - previous.top2_share as top2_change
 from compared
-join waves on waves.wave = compared.wave
-join org_types on org_types.org_type = compared.org_type
+join marts.wave_order as waves on waves.wave = compared.wave
+join marts.org_types on org_types.org_type = compared.org_type
 join core.items
     on core.items.item_code = compared.item_code
     and core.items.instrument_version = waves.instrument_version

@@ -3,26 +3,7 @@
 -- scale answers given in it (each answer weighs the same), with the change since the previous wave; the
 -- margin over organisation types is the org_type 'insgesamt'. Free text and special categories stay out.
 create or replace table marts.field_results as
-with waves as (
-    select
-        wave,
-        wave_label,
-        lag(wave) over (order by opens, wave) as previous_wave
-    from core.waves
-),
-
-org_types as (
-    select
-        org_type,
-        org_type_label
-    from core.org_types
-    union all
-    select
-        'insgesamt',
-        'Insgesamt'
-),
-
-fields as (
+with fields as (
     select distinct
         field_code,
         field_number,
@@ -148,8 +129,8 @@ select
     results.mean - previous.mean as mean_change,
     results.top2_share - previous.top2_share as top2_change
 from results
-join waves on waves.wave = results.wave
-join org_types on org_types.org_type = results.org_type
+join marts.wave_order as waves on waves.wave = results.wave
+join marts.org_types on org_types.org_type = results.org_type
 join fields on fields.field_code = results.field_code
 left join themes
     on themes.field_code = results.field_code

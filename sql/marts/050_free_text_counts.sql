@@ -2,18 +2,7 @@
 -- sees free text only as these counts; zeros included for every field with a free-text item in the wave's
 -- instrument, for every organisation type with responses in the wave; the margin is the org_type 'insgesamt'.
 create or replace table marts.free_text_counts as
-with org_types as (
-    select
-        org_type,
-        org_type_label
-    from core.org_types
-    union all
-    select
-        'insgesamt',
-        'Insgesamt'
-),
-
-groups as (
+with groups as (
     select distinct
         wave,
         org_type
@@ -70,7 +59,7 @@ select
     coalesce(counts.n_texts, 0) as n_texts
 from groups
 join core.waves on core.waves.wave = groups.wave
-join org_types on org_types.org_type = groups.org_type
+join marts.org_types on org_types.org_type = groups.org_type
 join text_fields on text_fields.wave = groups.wave
 left join counts
     on counts.wave = groups.wave
