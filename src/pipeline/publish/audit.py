@@ -319,24 +319,30 @@ class Attacker:
         self, targets: sp.csr_matrix, block: int | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """`observed` for many targets at once, and which of them reach into `block` (the others: False)."""
-        constant = targets @ np.where(self.known, self.model.values, 0.0)
-        unknown = targets[:, self.unknown].tocsr()
-        used = np.unique(self.block[unknown.indices])
-        unknown = unknown.tocsc()
-        lo, hi = constant.copy(), constant.copy()
+        lo, hi = self._constant(targets), self._constant(targets)
         touched = np.zeros(targets.shape[0], bool)
-        for b in used:
-            part = unknown[:, self.members[b]].tocsr()
-            reaches = np.diff(part.indptr) > 0
+        for b, reaches, values in self._block_values(targets):
             if b == block:
                 touched = reaches
-            if not len(self.block_rows[b]):
+            if values is None:
                 hi[reaches] = INF
                 continue
-            values = self._seen(int(b), _values(part, self._points(int(b))))
+            values = self._seen(b, values)
             lo[reaches] += values.min(axis=0)
             hi[reaches] += values.max(axis=0)
         return lo, hi, touched
+
+    def _block_values(self, targets: sp.csr_matrix) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
+        """Per block the targets reach into: which do, and their values at the block's points (None for a
+        block nothing published constrains: unbounded above)."""
+        unknown = targets[:, self.unknown].tocsr()
+        used = np.unique(self.block[unknown.indices])
+        unknown = unknown.tocsc()
+        for b in used:
+            part = unknown[:, self.members[b]].tocsr()
+            reaches = np.diff(part.indptr) > 0
+            points = self._points(int(b)) if len(self.block_rows[b]) else None
+            yield int(b), reaches, None if points is None else _values(part, points)
 
     def bounds(self, target: sp.csr_matrix, sense: int = 0) -> tuple[float, float]:
         """The attacker's interval of `target` (sense +1: only the upper bound is solved, -1: only the lower)."""
@@ -404,25 +410,27 @@ class Attacker:
     def observed_each(self, targets: sp.csr_matrix, insiders: np.ndarray) -> tuple[np.ndarray, ...]:
         """`observed_many` under each insider's knowledge in turn (one row per inner cell in `insiders`): the
         targets' values at the points are computed once for all of them, only the insider's block is pulled."""
-        n = targets.shape[0]
-        lo, hi, _ = self.observed_many(targets)
-        unknown = targets[:, self.unknown].tocsc()
-        columns = self.column[insiders]
-        out_lo, out_hi = np.tile(lo, (len(insiders), 1)), np.tile(hi, (len(insiders), 1))
-        touched = np.zeros((len(insiders), n), bool)
-        for block in np.unique(self.block[columns]):
-            part = unknown[:, self.members[block]].tocsr()
-            reaches = np.diff(part.indptr) > 0
-            if not reaches.any() or not len(self.block_rows[block]):
+        lo, hi = self._constant(targets), self._constant(targets)
+        seen: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for b, reaches, values in self._block_values(targets):
+            if values is None:
+                hi[reaches] = INF
                 continue
-            points = self._points(int(block))
-            values = _values(part, points)
-            for i in np.flatnonzero(self.block[columns] == block):
-                local = int(np.searchsorted(self.members[block], columns[i]))
-                pulled = _pulled(points[:, local], values)
-                out_lo[i, reaches] += pulled.min(axis=0) - values.min(axis=0)
-                out_hi[i, reaches] += pulled.max(axis=0) - values.max(axis=0)
-                touched[i] = reaches
+            lo[reaches] += values.min(axis=0)
+            hi[reaches] += values.max(axis=0)
+            seen[b] = reaches, values
+        out_lo, out_hi = np.tile(lo, (len(insiders), 1)), np.tile(hi, (len(insiders), 1))
+        touched = np.zeros(out_lo.shape, bool)
+        for i, column in enumerate(self.column[insiders]):
+            block = int(self.block[column])
+            if block not in seen:
+                continue
+            reaches, values = seen[block]
+            local = int(np.searchsorted(self.members[block], column))
+            pulled = _pulled(self._points(block)[:, local], values)
+            out_lo[i, reaches] += pulled.min(axis=0) - values.min(axis=0)
+            out_hi[i, reaches] += pulled.max(axis=0) - values.max(axis=0)
+            touched[i] = reaches
         return out_lo, out_hi, touched
 
     def _parts(self, target: sp.csr_matrix) -> tuple[float, list[tuple[int, np.ndarray, np.ndarray]]]:
