@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -35,6 +37,19 @@ def connect(path: Path, sql_dir: Path, memory_limit: str = "2GB") -> duckdb.Duck
     return con
 
 
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One transaction: committed when the block ends, rolled back on any error, so the file keeps all of it
+    or none."""
+    con.begin()
+    try:
+        yield con
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+
+
 def migrate(con: duckdb.DuckDBPyConnection, migrations: Path) -> list[str]:
     """Apply numbered migrations not applied yet, each in its own transaction, and record them.
 
@@ -51,17 +66,12 @@ def migrate(con: duckdb.DuckDBPyConnection, migrations: Path) -> list[str]:
             if applied[version] != digest:
                 raise ConfigError(f"migration {path.name} changed after it was applied; add a new one instead")
             continue
-        con.begin()
-        try:
+        with transaction(con):
             con.execute(text)
             con.execute(
                 "insert into ops.migrations (version, name, sha256) values (?, ?, ?)",
                 [version, path.name, digest],
             )
-            con.commit()
-        except duckdb.Error:
-            con.rollback()
-            raise
         done.append(path.name)
     return done
 

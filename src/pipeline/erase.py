@@ -45,8 +45,7 @@ def erase(settings: Settings, partner_id: str, source_id: str, erased_by: str) -
     key = hmac.new(respondent_key(settings), f"{partner.id}:{source_id}".encode(), hashlib.sha256).hexdigest()
     con = db.connect(settings.db_path, settings.sql_dir)
     try:
-        con.begin()
-        try:
+        with db.transaction(con):
             con.execute(
                 "create or replace temp table erase_target as "
                 "select ?::varchar as partner_id, ?::varchar as source_id, ?::varchar as respondent_key",
@@ -65,10 +64,6 @@ def erase(settings: Settings, partner_id: str, source_id: str, erased_by: str) -
             })  # fmt: skip
             con.execute("drop table erase_target")
             con.execute("drop table erase_records")
-            con.commit()
-        except BaseException:
-            con.rollback()
-            raise
     finally:
         con.close()
     build_marts(settings)

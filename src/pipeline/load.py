@@ -84,53 +84,48 @@ class PartnerLoader:
             ]
         )
         records = records.append_column("position", pa.array(range(records.num_rows), pa.int64()))
-        self.con.begin()
         try:
-            for page, page_id in zip(pages, page_ids, strict=True):
-                db.run(self.con, self.sql_dir, "raw/insert_page", {
-                    "page_id": page_id,
-                    "partner_id": self.partner.id,
-                    "run_id": self.run.run_id,
-                    "fetched_at": now,
-                    "request": page.request,
-                    "sha256": hashlib.sha256(page.body).hexdigest(),
-                    "bytes": len(page.body),
-                    "n_records": page.records.num_rows,
-                    "naive_timezone": naive_timezone,
+            with db.transaction(self.con):
+                for page, page_id in zip(pages, page_ids, strict=True):
+                    db.run(self.con, self.sql_dir, "raw/insert_page", {
+                        "page_id": page_id,
+                        "partner_id": self.partner.id,
+                        "run_id": self.run.run_id,
+                        "fetched_at": now,
+                        "request": page.request,
+                        "sha256": hashlib.sha256(page.body).hexdigest(),
+                        "bytes": len(page.body),
+                        "n_records": page.records.num_rows,
+                        "naive_timezone": naive_timezone,
+                    })  # fmt: skip
+                self.con.register("batch_records", records)
+                db.run(self.con, self.sql_dir, "raw/classify_batch", {
+                    "partner_id": self.partner.id, "inner_pad": self._pads[0], "outer_pad": self._pads[1],
                 })  # fmt: skip
-            self.con.register("batch_records", records)
-            db.run(self.con, self.sql_dir, "raw/classify_batch", {
-                "partner_id": self.partner.id, "inner_pad": self._pads[0], "outer_pad": self._pads[1],
-            })  # fmt: skip
-            db.run(self.con, self.sql_dir, "ops/note_refused", {"refused_at": now})
-            db.run(self.con, self.sql_dir, "raw/insert_records", {"partner_id": self.partner.id, "fetched_at": now})
-            db.run(self.con, self.sql_dir, "raw/remember_seen")
-            counts = dict(
-                self.con.execute("select disposition, count(*) from batch_classified group by disposition").fetchall()
-            )
-            quarantined, inserted, updated, failures = self._load_new(now, naive_timezone)
-            self.run.unmapped_fields |= self.drift.record(failures, naive_timezone, now)
-            cursor = next((p.cursor for p in reversed(pages) if p.cursor), None)
-            if cursor:
-                db.run(self.con, self.sql_dir, "ops/set_cursor", {
-                    "partner_id": self.partner.id, "cursor": cursor, "updated_at": now,
-                })  # fmt: skip
-            self.run.add(
-                {
-                    "fetched": records.num_rows,
-                    "unchanged": counts.get("unchanged", 0),
-                    "duplicates": counts.get("duplicate", 0),
-                    "quarantined": quarantined,
-                    "inserted": inserted,
-                    "updated": updated,
-                },
-                pages=len(pages),
-            )
-            runs.record(self.con, self.sql_dir, self.run)
-            self.con.commit()
-        except BaseException:
-            self.con.rollback()
-            raise
+                db.run(self.con, self.sql_dir, "ops/note_refused", {"refused_at": now})
+                db.run(self.con, self.sql_dir, "raw/insert_records", {"partner_id": self.partner.id, "fetched_at": now})
+                db.run(self.con, self.sql_dir, "raw/remember_seen")
+                classified = "select disposition, count(*) from batch_classified group by disposition"
+                counts = dict(self.con.execute(classified).fetchall())
+                quarantined, inserted, updated, failures = self._load_new(now, naive_timezone)
+                self.run.unmapped_fields |= self.drift.record(failures, naive_timezone, now)
+                cursor = next((p.cursor for p in reversed(pages) if p.cursor), None)
+                if cursor:
+                    db.run(self.con, self.sql_dir, "ops/set_cursor", {
+                        "partner_id": self.partner.id, "cursor": cursor, "updated_at": now,
+                    })  # fmt: skip
+                self.run.add(
+                    {
+                        "fetched": records.num_rows,
+                        "unchanged": counts.get("unchanged", 0),
+                        "duplicates": counts.get("duplicate", 0),
+                        "quarantined": quarantined,
+                        "inserted": inserted,
+                        "updated": updated,
+                    },
+                    pages=len(pages),
+                )
+                runs.record(self.con, self.sql_dir, self.run)
         finally:
             self.con.unregister("batch_records")
 
@@ -151,16 +146,11 @@ class PartnerLoader:
         for round_no, naive_timezone, n in plan:
             for offset in range(0, n, self.batch_rows):
                 now = datetime.now(UTC)
-                self.con.begin()
-                try:
+                with db.transaction(self.con):
                     db.run(self.con, self.sql_dir, "raw/reload_batch", {
                         "naive_timezone": naive_timezone, "round": round_no, "limit": self.batch_rows, "offset": offset,
                     })  # fmt: skip
                     counts = self._load_new(now, naive_timezone or "UTC")[:3]
-                    self.con.commit()
-                except BaseException:
-                    self.con.rollback()
-                    raise
                 totals = [a + b for a, b in zip(totals, counts, strict=True)]
         return totals[0], totals[1], totals[2]
 
@@ -266,12 +256,8 @@ def refresh_reference(
     for name, frame in frames.items():
         con.register(name, frame)
     try:
-        con.begin()
-        con.execute(db.sql(settings.sql_dir, "core/refresh_reference"))
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
+        with db.transaction(con):
+            con.execute(db.sql(settings.sql_dir, "core/refresh_reference"))
     finally:
         for name in frames:
             con.unregister(name)

@@ -10,13 +10,9 @@ def build_marts(settings: Settings) -> list[str]:
     con = db.connect(settings.db_path, settings.sql_dir)
     names = sorted(p.stem for p in (settings.sql_dir / "marts").glob("*.sql"))
     try:
-        con.begin()
-        for name in names:
-            con.execute(db.sql(settings.sql_dir, f"marts/{name}"))
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
+        with db.transaction(con):
+            for name in names:
+                con.execute(db.sql(settings.sql_dir, f"marts/{name}"))
     finally:
         con.close()
     return names
