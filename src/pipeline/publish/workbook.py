@@ -277,7 +277,7 @@ def _german_number(value: float) -> str:
 
 def _overview(sheet: Worksheet, fields: pd.DataFrame, meta: dict, waves: Waves) -> None:
     latest = fields[(fields["level"] == "handlungsfeld") & (fields["wave"] == waves.latest)]
-    latest = latest.assign(field=latest["field_code"] + " " + latest["field_label"], _org=org_rank(latest))
+    latest = latest.assign(field=_field_name(latest), _org=org_rank(latest))
     latest = latest.sort_values(["field_number", "_org"])
     subtitle = (
         f"Handlungsfelder nach Organisationsart, {waves.labels.get(waves.latest, '')}; {release_line(meta, waves)}"
@@ -360,7 +360,7 @@ def _needs_sheet(sheet: Worksheet, needs: pd.DataFrame, waves: Waves) -> None:
         _org=org_rank(needs),
         _level=needs["level"].map({"handlungsfeld": 0, "item": 1}),
         level_label=needs["level"].map({"handlungsfeld": "Handlungsfeld", "item": "Item"}),
-        field=needs["field_code"].fillna("") + " " + needs["field_label"].fillna(""),
+        field=_field_name(needs),
     ).sort_values(["_wave", "_org", "_level", "rank"])
     _heading(
         sheet,
@@ -392,9 +392,7 @@ def _distribution_sheet(sheet: Worksheet, distribution: pd.DataFrame, waves: Wav
     scale_items = set(distribution.loc[distribution["answer_value"].notna(), "item_code"])
     distribution = distribution[~distribution["item_code"].isin(scale_items)]
     rows = distribution.assign(
-        field=(distribution["field_code"].fillna("") + " " + distribution["field_label"].fillna("")).where(
-            distribution["field_code"].notna(), PERSONAL
-        ),
+        field=_field_name(distribution).where(distribution["field_code"].notna(), PERSONAL),
         _wave=distribution["wave"].map(waves.rank),
         _org=org_rank(distribution),
         _personal=distribution["field_code"].isna(),
@@ -419,7 +417,7 @@ def _distribution_sheet(sheet: Worksheet, distribution: pd.DataFrame, waves: Wav
 
 def _free_text_sheet(sheet: Worksheet, texts: pd.DataFrame, waves: Waves) -> None:
     rows = texts.assign(
-        field=texts["field_code"] + " " + texts["field_label"],
+        field=_field_name(texts),
         _wave=texts["wave"].map(waves.rank),
         _org=org_rank(texts),
     ).sort_values(["_wave", "field_code", "_org"])
@@ -507,3 +505,8 @@ def _text_table(
         sheet.cell(row, 1).alignment = _WRAP
         sheet.cell(row, 2, text).alignment = _WRAP
     sheet.freeze_panes = sheet.cell(_HEADER_ROW + 1, 1)
+
+
+def _field_name(frame: pd.DataFrame) -> pd.Series:
+    """ "HF1 Management und Steuerung": the Handlungsfeld's code and label, as the sheets name it."""
+    return frame["field_code"].fillna("") + " " + frame["field_label"].fillna("")
