@@ -381,6 +381,19 @@ class Attacker:
         out = np.unique(np.concatenate(found)) if found else np.zeros(0, int)
         return out[out >= 0]
 
+    def hide(self, figures: np.ndarray) -> None:
+        """Stop publishing `figures` (sums, not single cells: a hidden cell would be a new unknown): their rows
+        no longer bind. The pattern then hides more, so every point found so far stays feasible, and this is the
+        attacker of the new pattern without building it anew."""
+        rows = np.flatnonzero(np.isin(self.row_figure, figures))
+        self.lo[rows], self.hi[rows] = -INF, INF
+        for block in np.unique(self.row_block[rows]):
+            if int(block) not in self._solvers:
+                continue
+            local = np.searchsorted(self.block_rows[block], rows[self.row_block[rows] == block]).astype(np.int32)
+            free = np.full(len(local), highspy.kHighsInf)
+            self._solvers[int(block)].changeRowsBounds(len(local), local, -free, free)
+
     @contextmanager
     def knowing(self, var: int) -> Iterator[int]:
         """Add an insider's knowledge: their own (unknown) inner cell `var` is at least 1. Yields its block."""
@@ -631,6 +644,23 @@ def _highs(rows: sp.csr_matrix, lo: np.ndarray, hi: np.ndarray) -> highspy.Highs
     return solver
 
 
+def cured(attacker: Attacker, failure: Failure, level: Level) -> bool:
+    """Whether the attacker (after more was hidden) can no longer prove what `failure` found: by the points
+    found so far if they suffice, else by solving the failing bound."""
+    if failure.reason == "group":
+        _, hi = attacker.observed(failure.target)
+        if hi < 1 - TOL:
+            _, hi = attacker.bounds(failure.target, sense=1)
+        return hi >= 1 - TOL
+    value = float((failure.target @ attacker.model.values)[0])
+    small = failure.reason in ("upper", "width")
+    lo, hi = attacker.observed(failure.target)
+    if not _unprotected(lo, hi, value, small, level):
+        return True
+    lo, hi = attacker.bounds(failure.target, sense=failure.sense)
+    return not _unprotected(lo, hi, value, small, level)
+
+
 def _insider_failures(
     model: LinearModel, attacker: Attacker, hidden: np.ndarray, primary: np.ndarray, values: np.ndarray
 ) -> list[Failure]:
@@ -663,11 +693,8 @@ def _insider_failures(
         for i, var in enumerate(variables):
             doubts[var] = neighbours[touched[i] & _single_integers(lo[i], hi[i]) & (neighbours != model.own[var])]
     # points with all insiders' cells >= 1 at once settle most doubts before any insider is solved alone
-    doubtful = np.unique(np.concatenate([*doubts.values(), np.zeros(0, int)]))
-    if doubtful.size:
-        variables = np.fromiter(doubts, dtype=int, count=len(doubts))
-        settled = set(doubtful[attacker.spread(variables, model.figures[doubtful], values[doubtful])].tolist())
-        doubts = {var: np.array([d for d in doubt if d not in settled], dtype=int) for var, doubt in doubts.items()}
+    for batch in _batches(model, doubts):
+        doubts = _settle(model, attacker, doubts, batch, values)
     suspects: list[tuple[int, int, float]] = []
     for var, doubt in doubts.items():
         if not doubt.size:
@@ -685,6 +712,43 @@ def _insider_failures(
         )
         problems.append(Failure(other, "insider", text, target, 0, insider=var))
     return problems
+
+
+def _batches(model: LinearModel, doubts: dict[int, np.ndarray]) -> list[list[int]]:
+    """Insiders to assume at once: first all of them, then the first insider of every group (one
+    organisation type's answers to one item), then the second, ... Insiders of one group hold each other's
+    cells down (two cells of one respondent each, in a group of two, are both exactly 1 when both are known),
+    so the batches keep them apart."""
+    insiders = [var for var, doubt in doubts.items() if doubt.size]
+    if not insiders:
+        return []
+    own = model.own[insiders]
+    group = np.where(own >= 0, model.respondents_of[np.maximum(own, 0)], -1)
+    group = np.where(group >= 0, group, -2 - np.arange(len(insiders)))  # no group: a group of its own
+    order = np.lexsort((insiders, group))
+    first = np.r_[True, group[order][1:] != group[order][:-1]]
+    start = np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
+    rank = np.empty(len(order), int)
+    rank[order] = np.arange(len(order)) - start
+    return [insiders, *([int(v) for v in np.asarray(insiders)[rank == r]] for r in range(int(rank.max()) + 1))]
+
+
+def _settle(
+    model: LinearModel, attacker: Attacker, doubts: dict[int, np.ndarray], batch: list[int], values: np.ndarray
+) -> dict[int, np.ndarray]:
+    """Drop the doubts a point with all of `batch`'s cells at least 1 at once settles for them (`spread`)."""
+    batch = [var for var in batch if doubts[var].size]
+    if not batch:
+        return doubts
+    doubtful = np.unique(np.concatenate([doubts[var] for var in batch]))
+    if not doubtful.size:
+        return doubts
+    moved = attacker.spread(np.array(batch), model.figures[doubtful], values[doubtful])
+    settled = doubtful[moved]
+    out = dict(doubts)
+    for var in batch:
+        out[var] = doubts[var][~np.isin(doubts[var], settled)]
+    return out
 
 
 def _exact(attacker: Attacker, targets: sp.csr_matrix, values: np.ndarray, block: int | None = None) -> np.ndarray:

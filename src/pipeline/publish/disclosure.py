@@ -49,6 +49,7 @@ import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -57,7 +58,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from pipeline.publish import cube
-from pipeline.publish.audit import Attacker, Audit, Level, attack
+from pipeline.publish.audit import Attacker, Audit, Failure, Level, attack, cured
 from pipeline.publish.cube import COUNT, DERIVED, HIDDEN, NOT_APPLICABLE, PUBLISHED, LinearModel
 
 __all__ = ["HIDDEN", "NOT_APPLICABLE", "PUBLISHED", "Level", "Protection", "protect", "suppress"]
@@ -204,7 +205,6 @@ def suppress(
     `published_before`: figures a previous release published; they stay published (and are not re-judged).
     """
     level = level or Level()
-    values = model.figure_values
     primary, groups = primary_cells(model, k, group_rule)
     if published_before is None:
         published_before = np.zeros(model.n_figures, bool)
@@ -213,37 +213,33 @@ def suppress(
     forced = _forced(model, primary, previous_hidden) | published_before
     eligible = _eligible(model, primary, previous_hidden) & ~published_before
     cost = _cost(model)
-    protect_set = primary.copy()
     timing = {"suppression": 0.0, "audit": 0.0}
-    rounds = 0
-    stubborn: set[int] = set()  # figures that failed the last round too
-    attacker: Attacker | None = None
+    t0 = time.perf_counter()
+    if secondary:
+        hidden = gauss_suppress(model, primary, forced, previous_hidden, groups, cost)
+    else:
+        hidden = primary | previous_hidden
+    hidden = _with_dependants(model, hidden)
+    attacker = Attacker(model, hidden)
+    timing["suppression"] += time.perf_counter() - t0
     # the margins 'Insgesamt' are what the steering group reads first: a repair hides one only when nothing
     # else would help
-    margin = np.char.find(model.keys.astype(str), f"|{cube.TOTAL}|") >= 0
+    preferred = np.char.find(model.keys.astype(str), f"|{cube.TOTAL}|") < 0
+    rounds = 0
     while True:
         rounds += 1
         t0 = time.perf_counter()
-        if secondary:
-            hidden = gauss_suppress(model, protect_set, forced, previous_hidden, groups, cost)
-        else:
-            hidden = protect_set | previous_hidden
-        hidden = _with_dependants(model, hidden)
-        t1 = time.perf_counter()
-        attacker = Attacker(model, hidden, carry=attacker)
         audit = attack(model, hidden, primary, k, groups, level, attacker=attacker)
-        t2 = time.perf_counter()
-        timing["suppression"] += t1 - t0
-        timing["audit"] += t2 - t1
+        timing["audit"] += time.perf_counter() - t0
         if audit.passed or not secondary or rounds >= max_rounds:
             break
-        extra = _repairs(model, attacker, audit, hidden, eligible, ~margin, cost, stubborn)
-        if not extra.any():
-            break
-        stubborn = {p.figure for p in audit.problems}
-        protect_set = hidden | extra
+        t0 = time.perf_counter()
+        repaired, attacker = _repair(model, attacker, audit.problems, hidden, eligible, preferred, cost, level)
+        if not (repaired & ~hidden).any():
+            break  # nothing left to hide that would help: the audit fails, the caller refuses the release
+        hidden = repaired
+        timing["suppression"] += time.perf_counter() - t0
     timing["last_audit"] = audit.seconds
-    del values
     return Pattern(hidden, primary, audit, rounds, timing)
 
 
@@ -386,37 +382,57 @@ def _virtual(figures: sp.csr_matrix, members: np.ndarray, answered: int) -> sp.c
     return row
 
 
-def _repairs(
+REPAIR_STEPS = 12  # figures hidden for one failure in one round
+
+
+def _repair(
     model: LinearModel,
     attacker: Attacker,
-    audit: Audit,
+    failures: list[Failure],
     hidden: np.ndarray,
     eligible: np.ndarray,
     preferred: np.ndarray,
     cost: np.ndarray,
-    stubborn: set[int],
-) -> np.ndarray:
-    """For each failure the cheapest published figure whose suppression would widen the attacker's bound;
-    for a failure that the last round's repair did not cure, every such answer count (so the loop ends in few
-    rounds), or every such figure if no answer count helps: a Handlungsfeld's n_valid behind its mean is worth
-    more to the steering group than the counts it sums. `preferred` figures are taken when any helps;
-    otherwise the cheapest eligible one."""
-    extra = np.zeros(model.n_figures, bool)
-    for failure in audit.problems:
-        if failure.insider >= 0:
-            with attacker.knowing(failure.insider):
-                helpful = attacker.helpful(failure.target, failure.sense)
-        else:
-            helpful = attacker.helpful(failure.target, failure.sense)
-        helpful = helpful[eligible[helpful] & ~hidden[helpful]]
-        better = helpful[preferred[helpful]]
-        if better.size and failure.figure in stubborn:
-            cells = better[np.diff(model.figures.indptr)[better] == 1]  # answer counts before sums of them
-            extra[cells if cells.size else better] = True
-        elif helpful.size:
-            choice = better if better.size else helpful
-            extra[choice[np.argmin(cost[choice])]] = True
-    return extra
+    level: Level,
+) -> tuple[np.ndarray, Attacker]:
+    """Hide what each failure's bound rests on until it is wide enough: the cheapest eligible published figure
+    among the binding ones (read from the attacker's LP duals: a binding sum, or a published cell with a
+    non-zero reduced cost), a margin 'Insgesamt' only when nothing else helps. Hiding a sum only relaxes a
+    row of the attacker's model, so the bound is solved again at once and the next figure chosen if it is
+    still too narrow; a hidden cell is a new unknown, so such failures wait until the others are done and the
+    attacker is built anew (from the points found so far). Returns the new pattern and its attacker.
+
+    This is the LP-based secondary suppression of tau-Argus and sdcTable (Hundepool et al. 2012, section
+    4.3; de Wolf 2002, "HiTaS") applied to the failures the Gaussian elimination leaves: each choice is
+    proven to widen the bound before the next is made."""
+    hidden = hidden.copy()
+    sums = np.diff(model.figures.indptr) > 1
+    for _ in range(REPAIR_STEPS):
+        waiting = []  # failures whose last repair hid a cell: they need the attacker of the new pattern
+        for failure in failures:
+            for _ in range(REPAIR_STEPS):
+                with attacker.knowing(failure.insider) if failure.insider >= 0 else nullcontext():
+                    if cured(attacker, failure, level):
+                        break
+                    helpful = attacker.helpful(failure.target, failure.sense)
+                helpful = helpful[eligible[helpful] & ~hidden[helpful]]
+                if not helpful.size:
+                    break
+                better = helpful[preferred[helpful]]
+                choice = better if better.size else helpful
+                more = np.zeros(model.n_figures, bool)
+                more[choice[np.argmin(cost[choice])]] = True
+                more = _with_dependants(model, more) & ~hidden
+                hidden |= more
+                if not sums[more].all():
+                    waiting.append(failure)
+                    break
+                attacker.hide(np.flatnonzero(more))
+        if not waiting:
+            break
+        attacker = Attacker(model, hidden, carry=attacker)
+        failures = waiting
+    return hidden, attacker
 
 
 def _with_dependants(model: LinearModel, hidden: np.ndarray) -> np.ndarray:
