@@ -254,14 +254,16 @@ class Attacker:
         fixed = rows_full @ known_values
         lo = np.concatenate([model.figure_values[published], model.knowledge_lo]) - fixed
         hi = np.concatenate([model.figure_values[published], model.knowledge_hi]) - fixed
-        self.row_figure = np.concatenate([published, np.full(model.knowledge.shape[0], -1)])
+        row_figure = np.concatenate([published, np.full(model.knowledge.shape[0], -1)])
         rows_u = rows_full[:, self.unknown].tocsr()
         rows_u.eliminate_zeros()
         useful = np.diff(rows_u.indptr) > 0
         self.rows_full = rows_full[useful]
         self.rows = rows_u[useful]
         self.lo, self.hi = lo[useful], hi[useful]
-        self.row_figure = self.row_figure[useful]
+        self.row_figure = row_figure[useful]
+        # rows over known cells only: they constrain nothing until one of their cells is hidden (hide_cell)
+        self._idle = _Rows(rows_full[~useful], lo[~useful], hi[~useful], row_figure[~useful])
 
         n = len(self.unknown)
         if split:
@@ -382,9 +384,10 @@ class Attacker:
         return out[out >= 0]
 
     def hide(self, figures: np.ndarray) -> None:
-        """Stop publishing `figures` (sums, not single cells: a hidden cell would be a new unknown): their rows
-        no longer bind. The pattern then hides more, so every point found so far stays feasible, and this is the
-        attacker of the new pattern without building it anew."""
+        """Stop publishing `figures` (sums, not single cells: see `hide_cell`): their rows no longer bind. The
+        pattern then hides more, so every point found so far stays feasible, and this is the attacker of the
+        new pattern without building it anew."""
+        self._idle = self._idle.without(np.isin(self._idle.figure, figures))
         rows = np.flatnonzero(np.isin(self.row_figure, figures))
         self.lo[rows], self.hi[rows] = -INF, INF
         for block in np.unique(self.row_block[rows]):
@@ -393,6 +396,62 @@ class Attacker:
             local = np.searchsorted(self.block_rows[block], rows[self.row_block[rows] == block]).astype(np.int32)
             free = np.full(len(local), highspy.kHighsInf)
             self._solvers[int(block)].changeRowsBounds(len(local), local, -free, free)
+
+    def hide_cell(self, var: int) -> bool:
+        """Stop publishing the inner cell `var` in place: it becomes an unknown of the one block its rows are
+        in, and the rows over known cells only that hold it start to bind. Every point found so far, with the
+        cell's true value added, stays feasible. False (nothing changed) when its rows reach into no block or
+        into several: the caller builds the attacker anew then."""
+        value = float(self.model.values[var])
+        self._idle = self._idle.without(self._idle.figure == self.model.own[var])  # the cell's own figure
+        column = self.rows_full[:, [var]].tocoo()
+        rows, coefs = column.row, column.data
+        blocks = np.unique(self.row_block[rows])
+        if len(blocks) != 1:
+            return False
+        block = int(blocks[0])
+        new = len(self.unknown)
+        self.known[var] = False
+        self.unknown = np.append(self.unknown, var)
+        self.column[var] = new
+        self.block = np.append(self.block, block)
+        self.members[block] = np.append(self.members[block], new)
+        self.truth = np.append(self.truth, value)
+        self.lo[rows] += coefs * value
+        self.hi[rows] += coefs * value
+        entries = (coefs, (rows, np.zeros(len(rows), int)))
+        self.rows = sp.hstack([self.rows, sp.csr_matrix(entries, shape=(self.rows.shape[0], 1))], format="csr")
+        idle = self._idle.rows[:, [var]].tocoo()
+        order = np.argsort(idle.row)
+        idle.row, idle.data = idle.row[order], idle.data[order]
+        woken = self._idle.without(~np.isin(np.arange(self._idle.rows.shape[0]), idle.row))
+        self._idle = self._idle.without(np.isin(np.arange(self._idle.rows.shape[0]), idle.row))
+        woken_lo, woken_hi = woken.lo + idle.data * value, woken.hi + idle.data * value
+        first = self.rows.shape[0]
+        woken_rows = sp.csr_matrix(
+            (idle.data, (np.arange(len(idle.data)), np.full(len(idle.data), new))), shape=(len(idle.data), new + 1)
+        )
+        self.rows = sp.vstack([self.rows, woken_rows], format="csr")
+        self.rows_full = sp.vstack([self.rows_full, woken.rows], format="csr")
+        self.lo, self.hi = np.concatenate([self.lo, woken_lo]), np.concatenate([self.hi, woken_hi])
+        self.row_figure = np.concatenate([self.row_figure, woken.figure])
+        self.row_block = np.concatenate([self.row_block, np.full(len(idle.data), block)])
+        self.block_rows[block] = np.concatenate([self.block_rows[block], np.arange(first, self.rows.shape[0])])
+        if block in self._pool:
+            self._pool[block].add_column(value)
+        if block in self._solvers:
+            solver = self._solvers[block]
+            local = np.searchsorted(self.block_rows[block], rows).astype(np.int32)
+            solver.changeRowsBounds(len(local), local, _highs_bound(self.lo[rows]), _highs_bound(self.hi[rows]))
+            solver.addCol(0.0, 0.0, highspy.kHighsInf, len(local), local, coefs.astype(float))
+            n_woken = len(idle.data)
+            if n_woken:
+                solver.addRows(
+                    n_woken, _highs_bound(woken_lo), _highs_bound(woken_hi), n_woken,
+                    np.arange(n_woken, dtype=np.int32), np.full(n_woken, len(self.members[block]) - 1, np.int32),
+                    idle.data.astype(float),
+                )  # fmt: skip
+        return True
 
     @contextmanager
     def knowing(self, var: int) -> Iterator[int]:
@@ -598,6 +657,24 @@ def _values(part: sp.csr_matrix, points: np.ndarray) -> np.ndarray:
     return np.add.reduceat(gathered, part.indptr[rows], axis=1)
 
 
+@dataclass(frozen=True)
+class _Rows:
+    """Constraint rows over all inner cells with their bounds (the known cells' part taken off) and figures."""
+
+    rows: sp.csr_matrix
+    lo: np.ndarray
+    hi: np.ndarray
+    figure: np.ndarray
+
+    def without(self, drop: np.ndarray) -> _Rows:
+        keep = ~drop
+        return _Rows(self.rows[keep], self.lo[keep], self.hi[keep], self.figure[keep])
+
+
+def _highs_bound(bound: np.ndarray) -> np.ndarray:
+    return np.clip(bound, -highspy.kHighsInf, highspy.kHighsInf)
+
+
 class _Points:
     """Feasible points of one block, in a buffer that grows by doubling (points arrive one solve at a time)."""
 
@@ -619,6 +696,10 @@ class _Points:
 
     def view(self) -> np.ndarray:
         return self.data[: self.n]
+
+    def add_column(self, value: float) -> None:
+        """A cell that was known joins the block: every point holds it at its true value."""
+        self.data = np.hstack([self.data, np.full((len(self.data), 1), value)])
 
 
 def _highs(rows: sp.csr_matrix, lo: np.ndarray, hi: np.ndarray) -> highspy.Highs:

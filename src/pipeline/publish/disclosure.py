@@ -424,10 +424,13 @@ def _repair(
                 more[choice[np.argmin(cost[choice])]] = True
                 more = _with_dependants(model, more) & ~hidden
                 hidden |= more
-                if not sums[more].all():
+                attacker.hide(np.flatnonzero(more & sums))
+                cells = model.figures[np.flatnonzero(more & ~sums)].indices
+                # a hidden 0 (a top-2 count beside its hidden n_valid) no longer tells its cells are 0
+                zero = (model.figure_values[more] == 0).any()
+                if zero or not all([attacker.hide_cell(int(var)) for var in cells]):
                     waiting.append(failure)
                     break
-                attacker.hide(np.flatnonzero(more))
         if not waiting:
             break
         attacker = Attacker(model, hidden, carry=attacker)
