@@ -175,25 +175,28 @@ def attack(
         attacker.cover(model.figures[counts], values[counts] + level.upper, values[counts] + level.upper - level.width)
         sums = checked[~small & (model.kind[checked] != COUNT)]
         attacker.cover(model.figures[sums], values[sums] + 1, np.full(len(sums), INF))  # not exact: one more
-    in_groups = {int(f) for members, _ in (groups or []) for f in members}
-    for figure, is_small in zip(checked, small, strict=True):
-        if not is_small and (int(figure) in in_groups or (model.kind[figure] == COUNT and values[figure] == 0)):
-            continue  # a small group's zeros and a one-code group's counts: their protection is the group's
-        target = model.figures[figure]
-        if not is_small and attacker.known[target.indices].all():
-            continue  # a sum of published cells (a top-2 share of 0 beside published zeros) discloses nothing more
-        value = values[figure]
-        lo, hi = attacker.observed(target)
-        if not (full or _needs_exact(lo, hi, value, is_small, level)):
-            observed[figure] = (lo, hi)
-            continue
-        lo, hi = attacker.bounds(target)
-        intervals[figure] = (lo, hi)
-        reason = _unprotected(lo, hi, value, is_small, level)
+    in_groups = np.zeros(model.n_figures, bool)
+    in_groups[np.concatenate([members for members, _ in groups or []] + [np.zeros(0, int)])] = True
+    targets = model.figures[checked]
+    n_unknown = (abs(targets) @ (~attacker.known).astype(float)) if len(checked) else np.zeros(0)
+    skip = ~small & (
+        in_groups[checked]  # a small group's zeros and a one-code group's counts: their protection is the group's
+        | ((model.kind[checked] == COUNT) & (values[checked] == 0))
+        | (n_unknown == 0)  # a sum of published cells (a top-2 share of 0 beside published zeros) discloses nothing
+    )
+    lo, hi, _ = attacker.observed_many(targets)
+    doubt = full | _unprotected_many(lo, hi, values[checked], small, level)
+    for i in np.flatnonzero(~skip & ~doubt):
+        observed[int(checked[i])] = (lo[i], hi[i])
+    for i in np.flatnonzero(~skip & doubt):
+        figure, is_small, target, value = int(checked[i]), bool(small[i]), targets[i], values[checked[i]]
+        lo_i, hi_i = attacker.bounds(target)
+        intervals[figure] = (lo_i, hi_i)
+        reason = _unprotected(lo_i, hi_i, value, is_small, level)
         if reason:
             sense = 1 if reason == "upper" else 0
-            text = f"{model.keys[figure]} = {value:g}: attacker interval [{lo:g}, {_g(hi)}] ({reason})"
-            problems.append(Failure(int(figure), reason, text, target, sense))
+            text = f"{model.keys[figure]} = {value:g}: attacker interval [{lo_i:g}, {_g(hi_i)}] ({reason})"
+            problems.append(Failure(figure, reason, text, target, sense))
 
     for members, answered in groups or []:
         others = [f for f in members if f != answered]
@@ -274,6 +277,9 @@ class Attacker:
         first = self.rows.indices[self.rows.indptr[:-1]] if self.rows.shape[0] else np.zeros(0, int)
         self.row_block = self.block[first]
         self.members = split_by(np.arange(n), self.block, self.n_blocks)
+        self.local = np.zeros(n, int)  # each unknown's place among its block's members
+        for members in self.members:
+            self.local[members] = np.arange(len(members))
         self.block_rows = split_by(np.arange(self.rows.shape[0]), self.row_block, self.n_blocks)
         self.truth = model.values[self.unknown]
         self._pool: dict[int, _Points] = {}  # block -> feasible points over its unknowns, the truth first
@@ -337,14 +343,21 @@ class Attacker:
     def _block_values(self, targets: sp.csr_matrix) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
         """Per block the targets reach into: which do, and their values at the block's points (None for a
         block nothing published constrains: unbounded above)."""
-        unknown = targets[:, self.unknown].tocsr()
-        used = np.unique(self.block[unknown.indices])
-        unknown = unknown.tocsc()
-        for b in used:
-            part = unknown[:, self.members[b]].tocsr()
-            reaches = np.diff(part.indptr) > 0
-            points = self._points(int(b)) if len(self.block_rows[b]) else None
-            yield int(b), reaches, None if points is None else _values(part, points)
+        terms = targets.tocoo()
+        columns = self.column[terms.col]
+        inside = columns >= 0
+        rows, columns, coefs = terms.row[inside], columns[inside], terms.data[inside]
+        blocks = self.block[columns]
+        for b in np.unique(blocks):
+            mine = blocks == b
+            reaches = np.zeros(targets.shape[0], bool)
+            reaches[rows[mine]] = True
+            if not len(self.block_rows[b]):
+                yield int(b), reaches, None
+                continue
+            shape = (targets.shape[0], len(self.members[b]))
+            part = sp.csr_matrix((coefs[mine], (rows[mine], self.local[columns[mine]])), shape=shape)
+            yield int(b), reaches, _values(part, self._points(int(b)))
 
     def bounds(self, target: sp.csr_matrix, sense: int = 0) -> tuple[float, float]:
         """The attacker's interval of `target` (sense +1: only the upper bound is solved, -1: only the lower)."""
@@ -416,6 +429,7 @@ class Attacker:
         self.column[var] = new
         self.block = np.append(self.block, block)
         self.members[block] = np.append(self.members[block], new)
+        self.local = np.append(self.local, len(self.members[block]) - 1)
         self.truth = np.append(self.truth, value)
         self.lo[rows] += coefs * value
         self.hi[rows] += coefs * value
@@ -458,7 +472,7 @@ class Attacker:
         """Add an insider's knowledge: their own (unknown) inner cell `var` is at least 1. Yields its block."""
         col = int(self.column[var])
         block = int(self.block[col])
-        local = int(np.searchsorted(self.members[block], col))
+        local = int(self.local[col])
         self._pool_of(block)
         self._insider = (block, local)
         solver = self._solver(block) if len(self.block_rows[block]) else None
@@ -498,7 +512,7 @@ class Attacker:
             if block not in seen:
                 continue
             reaches, values = seen[block]
-            local = int(np.searchsorted(self.members[block], column))
+            local = int(self.local[column])
             pulled = _pulled(self._points(block)[:, local], values)
             out_lo[i, reaches] += pulled.min(axis=0) - values.min(axis=0)
             out_hi[i, reaches] += pulled.max(axis=0) - values.max(axis=0)
@@ -516,8 +530,7 @@ class Attacker:
         parts = []
         for block in np.unique(blocks):
             mine = blocks == block
-            local = np.searchsorted(self.members[block], cols[mine])
-            parts.append((int(block), local, coefs[mine].astype(float)))
+            parts.append((int(block), self.local[cols[mine]], coefs[mine].astype(float)))
         return constant, parts
 
     def _points(self, block: int) -> np.ndarray:
@@ -551,7 +564,7 @@ class Attacker:
             points = old._pool[int(b)].view()[1:]  # its first point is the truth, which this pool has
             mine = old_block == b
             x = np.repeat(self.truth[members][None, :], len(points), axis=0)
-            x[:, mine] = points[:, np.searchsorted(old.members[b], before[mine])]
+            x[:, mine] = points[:, old.local[before[mine]]]
             found.append(x)
         if not found:
             return np.zeros((0, len(members)))
@@ -581,7 +594,7 @@ class Attacker:
             if not len(self.block_rows[block]):
                 continue
             members = self.members[block]
-            local = np.searchsorted(members, columns[self.block[columns] == block]).astype(np.int32)
+            local = self.local[columns[self.block[columns] == block]].astype(np.int32)
             solver = self._solver(int(block))
             pool = self._pool_of(int(block))
             upper = np.full(len(local), highspy.kHighsInf)
@@ -870,8 +883,10 @@ def _narrowest(
     return Interval(str(model.keys[figure]), float(values[figure]), float(lo), float(hi))
 
 
-def _needs_exact(lo: float, hi: float, value: float, small: bool, level: Level) -> bool:
-    return bool(_unprotected(lo, hi, value, small, level))
+def _unprotected_many(lo: np.ndarray, hi: np.ndarray, value: np.ndarray, small: np.ndarray, level: Level) -> np.ndarray:
+    """`_unprotected` for many figures at once (whether any reason applies)."""
+    narrow = (hi < value + level.upper - TOL) | (hi - lo < level.width - TOL)
+    return np.where(small, narrow, _single_integers(lo, hi))
 
 
 def _unprotected(lo: float, hi: float, value: float, small: bool, level: Level) -> str:
