@@ -767,11 +767,13 @@ def _insider_failures(
     counts = hidden & (model.kind == COUNT) & (values > 0)
     n_tables = int(model.table.max()) + 1 if len(values) else 0
     by_table = split_by(np.flatnonzero(counts), model.table[counts], n_tables)
+    owns = np.flatnonzero(primary & (model.kind == COUNT) & (values >= 1))
+    terms = model.figures[owns].tocoo()
+    inside = ~attacker.known[terms.col] & (model.values[terms.col] >= 1)
     insiders: dict[int, set[int]] = {}
-    for own in np.flatnonzero(primary & (model.kind == COUNT) & (values >= 1)):
-        row = model.figures[own]
-        for var in row.indices[~attacker.known[row.indices] & (model.values[row.indices] >= 1)]:
-            insiders.setdefault(int(var), set()).add(int(model.table[own]))
+    pairs = np.unique(np.stack([terms.col[inside], model.table[owns[terms.row[inside]]]], axis=1), axis=0)
+    for var, table in pairs.tolist():
+        insiders.setdefault(var, set()).add(table)
     # a cell exact to everyone is no insider's doing (and the outsider audit judges it): left out
     candidates = np.flatnonzero(counts)
     exact_to_all = set(candidates[_exact(attacker, model.figures[candidates], values[candidates])].tolist())
