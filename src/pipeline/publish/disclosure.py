@@ -295,7 +295,7 @@ def gauss_suppress(
     known_zero[figures[np.flatnonzero(zero_published & model.non_negative)].indices] = True
 
     virtual = [_virtual(figures, members, answered) for members, answered in groups]
-    n_blocks, block_of_var = connected_components((figures.T @ figures).tocsr(), directed=False)
+    n_blocks, block_of_var = _blocks(figures)
     has_terms = np.diff(figures.indptr) > 0
     block_of_figure = np.full(figures.shape[0], -1)
     block_of_figure[has_terms] = block_of_var[figures.indices[figures.indptr[:-1][has_terms]]]
@@ -334,13 +334,14 @@ def _eliminate(
     suppressed: np.ndarray,
 ) -> np.ndarray:
     """One block: which candidates (in their order) to suppress so that no protected column is eliminated."""
-    matrix = figures[np.concatenate([cand, prot])]
-    protected_rows = sp.vstack([figures[prot], *extra]).tocsr() if len(prot) or extra else None
-    used = np.unique(np.concatenate([matrix.indices, protected_rows.indices]))
+    candidate_rows = figures[cand]
+    protected_rows = sp.vstack([figures[prot], *extra]).tocsr()
+    used = np.unique(np.concatenate([candidate_rows.indices, protected_rows.indices]))
     rows = used[~known_zero[used]]
-    m = np.asfortranarray(figures[cand][:, rows].T.toarray())
-    p = np.asfortranarray(protected_rows[:, rows].T.toarray())
-    alive = np.abs(p).max(axis=0, initial=0.0) > _NONZERO
+    m = _dense_transposed(candidate_rows, rows)
+    p = _dense_transposed(protected_rows, rows)
+    filled = (np.abs(p) > _NONZERO).sum(axis=0)  # a protected column's non-zero entries: 0 means eliminated
+    alive = filled > 0
     hide = np.zeros(len(cand), bool)
     is_forced = forced[cand]
     needs = basis[cand]
@@ -356,15 +357,20 @@ def _eliminate(
         pivot = nz[np.argmax(np.abs(col[nz]))]
         hit = np.flatnonzero((np.abs(p[pivot]) > _NONZERO) & alive)
         if hit.size:
+            # only the rows where the candidate has terms change: the rest of each column keeps its entries
             ratio = p[pivot, hit] / col[pivot]
-            residual = p[:, hit] - np.outer(col, ratio)
-            gone = np.abs(residual).max(axis=0) <= 1e-7 * (1.0 + np.abs(p[:, hit]).max(axis=0))
+            before = p[np.ix_(nz, hit)]
+            after = before - np.outer(col[nz], ratio)
+            after[np.abs(after) <= 1e-7 * (1.0 + np.abs(before))] = 0.0
+            after[nz == pivot] = 0.0
+            left = filled[hit] - (np.abs(before) > _NONZERO).sum(axis=0) + (after != 0.0).sum(axis=0)
+            gone = left == 0
             if gone.any() and not is_forced[j]:
                 hide[j] = True
                 suppressed[cand[j]] = True
                 continue
-            p[:, hit] = residual
-            p[pivot, hit] = 0.0
+            p[np.ix_(nz, hit)] = after
+            filled[hit] = left
             alive[hit[gone]] = False
         later = j + 1 + np.flatnonzero(np.abs(m[pivot, j + 1 :]) > _NONZERO)
         if later.size:
@@ -372,6 +378,28 @@ def _eliminate(
             m[np.ix_(nz, later)] -= np.outer(col[nz], factors)
             m[pivot, later] = 0.0
     return hide
+
+
+def _blocks(figures: sp.csr_matrix) -> tuple[int, np.ndarray]:
+    """Connected components of the inner cells (two are linked when a figure holds both), found on the
+    figure-cell graph: the cell-cell graph squares the terms of every long sum."""
+    n_fig, n_var = figures.shape
+    terms = figures.tocoo()
+    graph = sp.csr_matrix((np.ones(terms.nnz), (terms.row, n_fig + terms.col)), shape=(n_fig + n_var,) * 2)
+    _, label = connected_components(graph, directed=False)
+    _, block_of_var = np.unique(label[n_fig:], return_inverse=True)
+    return int(block_of_var.max()) + 1 if n_var else 0, block_of_var
+
+
+def _dense_transposed(matrix: sp.csr_matrix, columns: np.ndarray) -> np.ndarray:
+    """`matrix[:, columns].T` as a dense Fortran array (columns absent from `columns` dropped)."""
+    position = np.full(matrix.shape[1], -1)
+    position[columns] = np.arange(len(columns))
+    terms = matrix.tocoo()
+    keep = position[terms.col] >= 0
+    out = np.zeros((len(columns), matrix.shape[0]), order="F")
+    np.add.at(out, (position[terms.col[keep]], terms.row[keep]), terms.data[keep])
+    return out
 
 
 def _virtual(figures: sp.csr_matrix, members: np.ndarray, answered: int) -> sp.csr_matrix:
