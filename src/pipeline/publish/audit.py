@@ -204,16 +204,20 @@ def attack(
             text = f"{model.keys[figure]} = {value:g}: attacker interval [{lo_i:g}, {_g(hi_i)}] ({reason})"
             problems.append(Failure(figure, reason, text, target, sense))
 
-    for members, answered in groups or []:
-        others = [f for f in members if f != answered]
-        target = _sum_rows(model.figures, others)
-        _, hi = attacker.observed(target)
-        if hi < 1 - TOL:
-            _, hi = attacker.bounds(target, sense=1)
-        if hi < 1 - TOL:
-            key = model.keys[answered]
-            text = f"{key}: every answer of the group provably in this code (others at most {hi:g})"
-            problems.append(Failure(int(answered), "group", text, target, 1))
+    if groups:
+        # per one-code group, the sum of its other codes: the attacker must not prove it 0
+        entries = [(g, f) for g, (members, answered) in enumerate(groups) for f in members if f != answered]
+        rows, figures = np.array(entries, dtype=int).reshape(-1, 2).T
+        pick = sp.csr_matrix((np.ones(len(rows)), (rows, figures)), shape=(len(groups), model.n_figures))
+        others = (pick @ model.figures).tocsr()
+        _, upper, _ = attacker.observed_many(others)
+        for g in np.flatnonzero(upper < 1 - TOL):
+            target = others[g]
+            _, hi_g = attacker.bounds(target, sense=1)
+            if hi_g < 1 - TOL:
+                key = model.keys[groups[g][1]]
+                text = f"{key}: every answer of the group provably in this code (others at most {hi_g:g})"
+                problems.append(Failure(int(groups[g][1]), "group", text, target, 1))
 
     if insider and not problems:  # the costly insider attack only on a pattern that holds against outsiders
         problems += _insider_failures(model, attacker, hidden, primary, values)
@@ -917,12 +921,6 @@ def _single_integer(lo: float, hi: float) -> bool:
 def _single_integers(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     finite = np.isfinite(lo) & np.isfinite(hi)
     return finite & (np.floor(np.where(finite, hi, 0) + TOL) - np.ceil(np.where(finite, lo, 0) - TOL) < 1)
-
-
-def _sum_rows(matrix: sp.csr_matrix, rows: list[int]) -> sp.csr_matrix:
-    out = sp.csr_matrix(matrix[rows].sum(axis=0))
-    out.eliminate_zeros()
-    return out
 
 
 def _finite(value: float) -> float | None:
