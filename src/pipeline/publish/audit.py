@@ -20,15 +20,17 @@ Protection required (`Level`, configurable):
 - an insider (a respondent knows that their own cell is at least 1): for each primary count, with that
   knowledge added, no other hidden count above 0 of the same table (one item's or field's figures of one
   wave) that was not exact becomes exact (a small group's zeros are protected with their group). Points
-  where all insiders' cells are at least 1 at once settle most pairs together (`Attacker.spread`); the rest
-  are solved one insider at a time.
+  where many insiders' cells are at least 1 at once settle most pairs together (`Attacker.spread`: all
+  insiders, then batches that hold at most one insider of each group); the rest are solved one insider at a
+  time.
 
 Independent blocks: with the published inner cells fixed, the unknowns fall into connected components
 (scipy.sparse.csgraph) that share no constraint, so each interval is the sum of per-component intervals and
-every component gets its own small HiGHS model, reused for all its objectives (only the costs change). A
-feasible point found by any solve is kept: it proves bounds for every cell of its component, so an interval
-that is already wide enough by the points found needs no solve of its own; the narrowest interval reported
-is computed exactly (cells are solved in order of their proven width until no other can be narrower).
+every component gets its own small HiGHS model, reused for all its objectives (only the costs change) and
+for the repairs (a figure hidden more relaxes a row or adds a column in place). A feasible point found by
+any solve is kept: it proves bounds for every cell of its component, so an interval that is already wide
+enough by the points found needs no solve of its own; the narrowest interval of a passing pattern is
+computed exactly (cells are solved in order of their proven width until no other can be narrower).
 """
 
 from __future__ import annotations

@@ -29,12 +29,14 @@ Secondary suppression (`gauss_suppress`): the Gaussian-elimination method of Sta
 
 Iterating with the audit (`suppress`)
     Gaussian elimination rules out exact disclosure by linear algebra; it does not see non-negativity,
-    intervals that are too narrow, or insiders. The LP audit (audit.py) finds those; for each failure the
-    cheapest published figure whose suppression would widen the attacker's bound (read from the LP duals:
-    a binding published figure, or a published cell with a non-zero reduced cost) is added, and the
-    elimination runs again with every suppressed figure as one to protect (as GaussSuppression's interval
-    protection re-runs it). The loop is bounded; if it cannot reach a passing audit, the audit says so and the
-    caller refuses the release.
+    intervals that are too narrow, or insiders. The LP audit (audit.py) finds those, and each failure is
+    repaired in the attacker's own LP (`_repair`): the cheapest published figure its bound rests on (read
+    from the LP duals: a binding published figure, or a published cell with a non-zero reduced cost; a
+    margin 'Insgesamt' only when nothing else helps) is hidden and the bound solved again, until it is wide
+    enough. This is the LP-based secondary suppression of tau-Argus and sdcTable (Hundepool et al.,
+    Statistical Disclosure Control, Wiley 2012, section 4.3) for what the elimination leaves. Then the whole
+    pattern is audited again (the insider attack runs on a pattern that holds against outsiders). The loop
+    is bounded; if it cannot reach a passing audit, the audit says so and the caller refuses the release.
 
 Stable patterns: keys in `previous_hidden` (the previous release's hidden cells) stay hidden.
 
@@ -199,7 +201,8 @@ def suppress(
     secondary: bool = True,
     published_before: np.ndarray | None = None,
 ) -> Pattern:
-    """Primary cells, then secondary suppression and audit in turn until the audit passes (or rounds run out).
+    """Primary cells, secondary suppression, then audit and repairs in turn until the audit passes (or rounds
+    run out: a round is one audit).
 
     `secondary=False` skips secondary suppression (to show that the audit catches an unprotected pattern).
     `published_before`: figures a previous release published; they stay published (and are not re-judged).
@@ -425,14 +428,11 @@ def _repair(
 ) -> tuple[np.ndarray, Attacker]:
     """Hide what each failure's bound rests on until it is wide enough: the cheapest eligible published figure
     among the binding ones (read from the attacker's LP duals: a binding sum, or a published cell with a
-    non-zero reduced cost), a margin 'Insgesamt' only when nothing else helps. Hiding a sum only relaxes a
-    row of the attacker's model, so the bound is solved again at once and the next figure chosen if it is
-    still too narrow; a hidden cell is a new unknown, so such failures wait until the others are done and the
-    attacker is built anew (from the points found so far). Returns the new pattern and its attacker.
-
-    This is the LP-based secondary suppression of tau-Argus and sdcTable (Hundepool et al. 2012, section
-    4.3; de Wolf 2002, "HiTaS") applied to the failures the Gaussian elimination leaves: each choice is
-    proven to widen the bound before the next is made."""
+    non-zero reduced cost), a margin 'Insgesamt' only when nothing else helps. The attacker is changed in
+    place (a hidden sum relaxes its row, a hidden cell becomes an unknown of its block), so the bound is
+    solved again at once, from the last basis, and the next figure chosen only if it is still too narrow.
+    A change the attacker cannot make in place (a cell linking two blocks, a hidden 0) sends the failure to
+    an attacker built anew once the others are done. Returns the new pattern and its attacker."""
     hidden = hidden.copy()
     sums = np.diff(model.figures.indptr) > 1
     for _ in range(REPAIR_STEPS):
