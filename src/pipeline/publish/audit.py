@@ -165,6 +165,7 @@ def attack(
     """
     started = time.perf_counter()
     attacker = attacker or Attacker(model, hidden, split=split)
+    solves_before = attacker.solves  # an attacker reused across rounds and repairs counts them all
     values = model.figure_values
     problems: list[Failure] = []
     intervals: dict[int, tuple[float, float]] = {}
@@ -236,7 +237,7 @@ def attack(
         failures=[p.text for p in problems],
         blocks=attacker.n_blocks,
         seconds=time.perf_counter() - started,
-        solves=attacker.solves,
+        solves=attacker.solves - solves_before,
         intervals={model.keys[f]: b for f, b in intervals.items()},
         problems=problems,
     )
