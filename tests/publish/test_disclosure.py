@@ -8,12 +8,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
 from pipeline.publish import cube
-from pipeline.publish.audit import attack
+from pipeline.publish.audit import Attacker, attack
 from pipeline.publish.disclosure import Level, Protection, primary_cells, protect, suppress
 
 SCALE = [("1", 1.0), ("2", 2.0), ("3", 3.0), ("4", 4.0), ("5", 5.0), ("wn", None), ("ka", None)]
@@ -665,6 +666,42 @@ def test_the_audit_fails_a_pattern_without_secondary_suppression() -> None:
     tables, hidden = built.tables(pattern.hidden)
     assert small in hidden
     assert any(line.startswith(small) for line in disclosed(tables, marts, K)), "the test's attacker agrees"
+
+
+def test_repairs_change_the_attacker_in_place_to_what_it_would_be_for_the_new_pattern() -> None:
+    """A repair hides more without building the attacker anew (a hidden sum relaxes its row, a hidden cell
+    joins its block's LP): the bounds it proves afterwards must be those of an attacker built for the new
+    pattern, on every hidden count, from the LP bases and points it had before."""
+    counts = {
+        ("2025", "verwaltung", "A"): [3, 9, 12, 15, 10, 1, 0],
+        ("2025", "verwaltung", "B"): [6, 8, 10, 12, 9, 0, 2],
+        ("2025", "verein", "A"): [1, 1, 1, 0, 0, 2, 0],
+        ("2025", "verein", "B"): [0, 2, 1, 1, 0, 0, 1],
+        ("2025", "schule", "A"): [5, 6, 8, 9, 10, 0, 0],
+        ("2025", "schule", "B"): [4, 7, 9, 8, 7, 1, 1],
+    }
+    model = cube.build(_marts(counts, [Item("A"), Item("B")])).model
+    hidden = suppress(model, K, np.zeros(model.n_figures, bool), True, Level(), max_rounds=1).hidden
+    attacker = Attacker(model, hidden)
+    for figure in np.flatnonzero(hidden & (model.kind == cube.COUNT)):
+        attacker.bounds(model.figures[figure])  # every block has its LP and a basis before the repair
+    published = np.flatnonzero(~hidden & (model.figure_values > 0) & ~model.grand_total)
+    terms = np.diff(model.figures.indptr)
+    no_mean = np.array(["n_valid" not in key for key in model.keys[published]])  # its mean would go along
+    sums = published[(terms[published] > 1) & no_mean][:3]  # n_answered, margins
+    cells = published[terms[published] == 1][:2]  # answer counts of a large type
+    assert len(sums) == 3 and len(cells) == 2
+    hidden = hidden.copy()
+    hidden[sums] = hidden[cells] = True
+
+    attacker.hide(sums)
+    in_place = [attacker.hide_cell(int(model.figures[cell].indices[0])) for cell in cells]
+    fresh = Attacker(model, hidden)
+
+    assert in_place == [True, True]
+    for figure in np.flatnonzero(hidden & (model.kind == cube.COUNT)):
+        target = model.figures[figure]
+        assert attacker.bounds(target) == pytest.approx(fresh.bounds(target), abs=TOL), model.keys[figure]
 
 
 INSIDER = {

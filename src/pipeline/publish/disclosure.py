@@ -431,39 +431,40 @@ def _repair(
     non-zero reduced cost), a margin 'Insgesamt' only when nothing else helps. The attacker is changed in
     place (a hidden sum relaxes its row, a hidden cell becomes an unknown of its block), so the bound is
     solved again at once, from the last basis, and the next figure chosen only if it is still too narrow.
-    A change the attacker cannot make in place (a cell linking two blocks, a hidden 0) sends the failure to
-    an attacker built anew once the others are done. Returns the new pattern and its attacker."""
+    What the attacker cannot change in place (a cell linking two blocks, a hidden 0) it is built anew for.
+    Returns the new pattern and its attacker."""
     hidden = hidden.copy()
     sums = np.diff(model.figures.indptr) > 1
-    for _ in range(REPAIR_STEPS):
-        waiting = []  # failures whose last repair hid a cell: they need the attacker of the new pattern
-        for failure in failures:
-            for _ in range(REPAIR_STEPS):
-                with attacker.knowing(failure.insider) if failure.insider >= 0 else nullcontext():
-                    if cured(attacker, failure, level):
-                        break
-                    helpful = attacker.helpful(failure.target, failure.sense)
-                helpful = helpful[eligible[helpful] & ~hidden[helpful]]
-                if not helpful.size:
+    for failure in failures:
+        for _ in range(REPAIR_STEPS):
+            with attacker.knowing(failure.insider) if failure.insider >= 0 else nullcontext():
+                if cured(attacker, failure, level):
                     break
-                better = helpful[preferred[helpful]]
-                choice = better if better.size else helpful
-                more = np.zeros(model.n_figures, bool)
-                more[choice[np.argmin(cost[choice])]] = True
-                more = _with_dependants(model, more) & ~hidden
-                hidden |= more
-                attacker.hide(np.flatnonzero(more & sums))
-                cells = model.figures[np.flatnonzero(more & ~sums)].indices
-                # a hidden 0 (a top-2 count beside its hidden n_valid) no longer tells its cells are 0
-                zero = (model.figure_values[more] == 0).any()
-                if zero or not all([attacker.hide_cell(int(var)) for var in cells]):
-                    waiting.append(failure)
-                    break
-        if not waiting:
-            break
-        attacker = Attacker(model, hidden, carry=attacker)
-        failures = waiting
+                helpful = attacker.helpful(failure.target, failure.sense)
+            helpful = helpful[eligible[helpful] & ~hidden[helpful]]
+            if not helpful.size:
+                break
+            better = helpful[preferred[helpful]]
+            choice = better if better.size else helpful
+            more = np.zeros(model.n_figures, bool)
+            more[choice[np.argmin(cost[choice])]] = True
+            more = _with_dependants(model, more) & ~hidden
+            hidden |= more
+            attacker = _hiding_more(model, attacker, hidden, more, sums)
     return hidden, attacker
+
+
+def _hiding_more(
+    model: LinearModel, attacker: Attacker, hidden: np.ndarray, more: np.ndarray, sums: np.ndarray
+) -> Attacker:
+    """The attacker of `hidden`, which hides `more` than the attacker's pattern: changed in place where it can
+    be (sums relax their rows, cells join their block), else built anew from its points."""
+    attacker.hide(np.flatnonzero(more & sums))
+    cells = model.figures[np.flatnonzero(more & ~sums)].indices
+    # a hidden 0 (a top-2 count beside its hidden n_valid) no longer tells that its cells are 0
+    if (model.figure_values[more] == 0).any() or not all([attacker.hide_cell(int(var)) for var in cells]):
+        return Attacker(model, hidden, carry=attacker)
+    return attacker
 
 
 def _with_dependants(model: LinearModel, hidden: np.ndarray) -> np.ndarray:
