@@ -156,6 +156,20 @@ def _previous(world: demo.Demo) -> dict[str, str | None]:
     return dict(zip(ordered, [None, *ordered[:-1]], strict=True))
 
 
+def _grid(built: Built, keys_of: Callable[[str, Item], list[tuple]]) -> set[tuple]:
+    """Every group a mart has a row for, answered or not: `keys_of(wave, item)` names an item's groups for
+    every organisation type with responses in the wave and the margin."""
+    types = {(a.wave, o) for a in built.answers for o in _margin(a.org_type)}
+    codebook, codes_in = built.world.codebook, _codes_in(built.world)
+    return {
+        (wave, org_type, *key)
+        for wave, org_type in types
+        for code in codes_in[wave]
+        if codebook.item_by_code[code].type != "text"
+        for key in keys_of(wave, codebook.item_by_code[code])
+    }
+
+
 def _codes_in(world: demo.Demo) -> dict[str, set[str]]:
     """Wave → the item codes of its instrument version."""
     return {w.code: {i.code for i in world.codebook.items_in(w.instrument_version)} for w in world.registry.waves}
@@ -212,7 +226,7 @@ def test_item_distribution_counts_every_answer_code_with_zeros_and_margin(built:
         if codebook.item_by_code[a.item].type != "text":
             for org_type in _margin(a.org_type):
                 counts.update((a.wave, org_type, a.item, code) for code in _codes(a, codebook))
-    groups = {key[:3] for key in counts}
+    groups = _grid(built, lambda wave, item: [(item.code,)])
     expected = {
         (wave, org_type, item, option.code): counts.get((wave, org_type, item, option.code), 0)
         for wave, org_type, item in groups
@@ -234,10 +248,12 @@ def test_item_results_match_figures_computed_from_the_responses(built: Built) ->
         codebook,
     )
     previous, codes_in = _previous(world), _codes_in(world)
+    groups = _grid(built, lambda wave, item: [(item.code,)])
+    nobody = Scores(set(), [])  # a group nobody answered: 0 and no mean
     expected = {}
-    for (wave, org_type, item), score in scores.items():
+    for wave, org_type, item in groups:
         before = previous[wave] if previous[wave] and item in codes_in[previous[wave]] else None
-        n_answered, n_valid, value_sum, n_top2, mean, top2 = score.figures
+        n_answered, n_valid, value_sum, n_top2, mean, top2 = scores.get((wave, org_type, item), nobody).figures
         earlier = scores[(before, org_type, item)].figures if (before, org_type, item) in scores else None
         expected[(wave, org_type, item)] = (
             n_answered,
@@ -311,11 +327,18 @@ def test_field_results_match_figures_computed_from_the_responses(built: Built) -
 
     scores = _scores(keys_of, built.answers, codebook)
     previous = _previous(world)
+
+    def levels_of(wave: str, item: Item) -> list[tuple]:
+        if item.field is None:
+            return []
+        return [("handlungsfeld", item.field, None)] + ([("thema", item.field, item.theme)] if item.theme else [])
+
+    nobody = Scores(set(), [])
     expected = {}
-    for (level, wave, org_type, field, theme), score in scores.items():
+    for wave, org_type, level, field, theme in _grid(built, levels_of):
         before = previous[wave]
         earlier = scores.get((level, before, org_type, field, theme))
-        now = score.figures
+        now = scores.get((level, wave, org_type, field, theme), nobody).figures
         expected[(level, wave, org_type, field, theme)] = (
             *now,
             before,

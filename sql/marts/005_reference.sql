@@ -19,3 +19,28 @@ select
     lag(wave) over (order by opens, wave) as previous_wave,
     lag(instrument_version) over (order by opens, wave) as previous_version
 from core.waves;
+
+-- Every organisation type with responses in a wave, and the margin: the rows every mart has for that wave,
+-- answered or not. A row left out where nobody of a type answered would tell the steering group that a small
+-- type's few respondents skipped an item (the disclosure control hides such a type's rows, zeros included).
+create or replace view marts.wave_org_types as
+select distinct
+    wave,
+    org_type
+from core.responses
+union all
+select distinct
+    wave,
+    'insgesamt' as org_type
+from core.responses;
+
+-- The groups of the item marts: every item of the wave's instrument (free text aside) for each of them.
+create or replace view marts.item_groups as
+select
+    types.wave,
+    types.org_type,
+    core.items.item_code
+from marts.wave_org_types as types
+join core.waves on core.waves.wave = types.wave
+join core.items on core.items.instrument_version = core.waves.instrument_version
+where core.items.item_type <> 'text';

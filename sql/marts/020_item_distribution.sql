@@ -1,6 +1,7 @@
--- Per item, organisation type and wave: respondents per answer code, zeros included, so every option of a
--- published group appears; the margin over organisation types is the org_type 'insgesamt'. Free text has no
--- codes and is not counted here.
+-- Per item, organisation type and wave: respondents per answer code, zeros included, so every option of every
+-- group appears (every item of the wave's instrument for every organisation type with responses in the wave);
+-- the margin over organisation types is the org_type 'insgesamt'. Free text has no codes and is not counted
+-- here.
 create or replace table marts.item_distribution as
 with coded as (
     select
@@ -22,14 +23,6 @@ counts as (
         count(*) as n
     from coded
     group by grouping sets ((wave, org_type, item_code, answer_code), (wave, item_code, answer_code))
-),
-
-groups as (
-    select distinct
-        wave,
-        org_type,
-        item_code
-    from counts
 )
 
 select
@@ -44,7 +37,7 @@ select
     -- null for answers outside the scale ("weiß nicht", "keine Angabe", yes/no, options)
     core.answer_options.value as answer_value,
     coalesce(counts.n, 0) as n
-from groups
+from marts.item_groups as groups
 join core.waves on core.waves.wave = groups.wave
 join core.items
     on core.items.item_code = groups.item_code

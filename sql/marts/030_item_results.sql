@@ -45,11 +45,22 @@ aggregated as (
 ),
 
 results as (
+    -- every group, answered or not (an item nobody of a type answered has 0 and no mean)
     select
-        *,
-        value_sum / nullif(n_valid, 0) as mean,
-        n_top2 / nullif(n_valid, 0) as top2_share
-    from aggregated
+        groups.wave,
+        groups.org_type,
+        groups.item_code,
+        coalesce(aggregated.n_answered, 0) as n_answered,
+        coalesce(aggregated.n_valid, 0) as n_valid,
+        coalesce(aggregated.value_sum, 0) as value_sum,
+        coalesce(aggregated.n_top2, 0) as n_top2,
+        aggregated.value_sum / nullif(aggregated.n_valid, 0) as mean,
+        aggregated.n_top2 / nullif(aggregated.n_valid, 0) as top2_share
+    from marts.item_groups as groups
+    left join aggregated
+        on aggregated.wave = groups.wave
+        and aggregated.org_type = groups.org_type
+        and aggregated.item_code = groups.item_code
 ),
 
 compared as (

@@ -1,7 +1,8 @@
 -- Per Handlungsfeld (level 'handlungsfeld') and per theme of a field that has themes (level 'thema'),
 -- organisation type and wave: respondents who answered any item of it, and the mean and top-2 box over all
 -- scale answers given in it (each answer weighs the same), with the change since the previous wave; the
--- margin over organisation types is the org_type 'insgesamt'. Free text and special categories stay out.
+-- margin over organisation types is the org_type 'insgesamt'. Every field and theme of the wave's instrument has
+-- a row for every organisation type of the wave, answered or not. Free text and special categories stay out.
 create or replace table marts.field_results as
 with fields as (
     select distinct
@@ -100,12 +101,44 @@ aggregated as (
     group by grouping sets ((level, wave, org_type, field_code, theme_code), (level, wave, field_code, theme_code))
 ),
 
+field_groups as (
+    -- every Handlungsfeld and theme of the wave's instrument for every organisation type of the wave
+    select distinct
+        case when level.is_theme then 'thema' else 'handlungsfeld' end as level,
+        types.wave,
+        types.org_type,
+        core.items.field_code,
+        case when level.is_theme then core.items.theme_code end as theme_code
+    from marts.wave_org_types as types
+    join core.waves on core.waves.wave = types.wave
+    join core.items on core.items.instrument_version = core.waves.instrument_version
+    cross join (values (false), (true)) as level (is_theme)
+    where core.items.field_code is not null
+        and core.items.item_type <> 'text'
+        and (not level.is_theme or core.items.theme_code is not null)
+),
+
 results as (
+    -- answered or not (a field nobody of a type answered has 0 respondents and no mean)
     select
-        *,
-        value_sum / nullif(n_valid, 0) as mean,
-        n_top2 / nullif(n_valid, 0) as top2_share
-    from aggregated
+        groups.level,
+        groups.wave,
+        groups.org_type,
+        groups.field_code,
+        groups.theme_code,
+        coalesce(aggregated.n_respondents, 0) as n_respondents,
+        coalesce(aggregated.n_valid, 0) as n_valid,
+        coalesce(aggregated.value_sum, 0) as value_sum,
+        coalesce(aggregated.n_top2, 0) as n_top2,
+        aggregated.value_sum / nullif(aggregated.n_valid, 0) as mean,
+        aggregated.n_top2 / nullif(aggregated.n_valid, 0) as top2_share
+    from field_groups as groups
+    left join aggregated
+        on aggregated.level = groups.level
+        and aggregated.wave = groups.wave
+        and aggregated.org_type = groups.org_type
+        and aggregated.field_code = groups.field_code
+        and aggregated.theme_code is not distinct from groups.theme_code
 )
 
 select

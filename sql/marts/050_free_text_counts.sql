@@ -2,19 +2,7 @@
 -- sees free text only as these counts; zeros included for every field with a free-text item in the wave's
 -- instrument, for every organisation type with responses in the wave; the margin is the org_type 'insgesamt'.
 create or replace table marts.free_text_counts as
-with groups as (
-    select distinct
-        wave,
-        org_type
-    from core.responses
-    union all
-    select distinct
-        wave,
-        'insgesamt' as org_type
-    from core.responses
-),
-
-text_fields as (
+with text_fields as (
     select distinct
         core.waves.wave,
         core.items.field_code,
@@ -57,7 +45,7 @@ select
     text_fields.field_code,
     text_fields.field_label,
     coalesce(counts.n_texts, 0) as n_texts
-from groups
+from marts.wave_org_types as groups
 join core.waves on core.waves.wave = groups.wave
 join marts.org_types on org_types.org_type = groups.org_type
 join text_fields on text_fields.wave = groups.wave

@@ -72,13 +72,15 @@ def marts_from_answers(
     a = a.merge(meta[["item_code", "item_type", "field_code", "theme_code"]], on="item_code")
     key = ["wave", "org_type", "item_code"]
 
-    groups = a[key].drop_duplicates()
+    # every item for every organisation type with answers in the wave (and the margin), answered or not
+    groups = a[["wave", "org_type"]].drop_duplicates().merge(meta[["item_code"]], how="cross")
     counts = a.groupby([*key, "answer_code"]).size().rename("n").reset_index()
     dist = groups.merge(options, on="item_code").merge(counts, on=[*key, "answer_code"], how="left")
     dist["n"] = dist["n"].fillna(0).astype(int)
     dist = dist.merge(meta[["item_code", "field_code", "theme_code"]], on="item_code")
 
-    res = a.groupby(key).agg(n_answered=("respondent", "nunique")).reset_index()
+    res = groups.merge(a.groupby(key).agg(n_answered=("respondent", "nunique")).reset_index(), how="left")
+    res["n_answered"] = res["n_answered"].fillna(0)
     scale = a[a["answer_value"].notna()]
     sums = scale.groupby(key).agg(
         n_valid=("answer_value", "size"),
@@ -110,6 +112,21 @@ def marts_from_answers(
         fields.append(out)
     fr = pd.concat(fields, ignore_index=True)
     fr["theme_code"] = fr["theme_code"].astype(object).where(fr["theme_code"].notna(), None)
+    in_fields = meta[meta["field_code"].notna()]
+    field_groups = pd.concat(
+        [
+            in_fields[["field_code"]].drop_duplicates().assign(level="handlungsfeld", theme_code=None),
+            in_fields.loc[in_fields["theme_code"].notna(), ["field_code", "theme_code"]]
+            .drop_duplicates()
+            .assign(level="thema"),
+        ]
+    )
+    field_groups["theme_code"] = (
+        field_groups["theme_code"].astype(object).where(field_groups["theme_code"].notna(), None)
+    )
+    grid = a[["wave", "org_type"]].drop_duplicates().merge(field_groups, how="cross")
+    fkey = ["wave", "org_type", "level", "field_code", "theme_code"]
+    fr = grid.merge(fr, on=fkey, how="left").fillna({"n_respondents": 0, "n_valid": 0, "value_sum": 0.0, "n_top2": 0})
     fr["field_number"] = fr["field_code"].str[2:].astype(int)
     fr["field_label"] = "Feld " + fr["field_code"]
     fr["theme_label"] = fr["theme_code"].map(lambda t: f"Thema {t}" if t else None)

@@ -378,6 +378,14 @@ def test_a_single_respondents_answers_cannot_be_read_from_any_artefact(single_re
     assert len(given) > 20, "the planted respondent answered"
 
     published = _published(made)
+    # nor which items they skipped: the type has a row for every item its wave asked, each hidden
+    results = published["item_results"]
+    skipped = 0
+    for wave, rows in results.groupby("wave"):
+        asked = set(rows.loc[rows["org_type"] == "insgesamt", "item_code"])
+        assert set(rows.loc[rows["org_type"] == "ehrenamt", "item_code"]) == asked, f"{wave}: rows left out"
+        skipped += len(asked - set(given.loc[given["wave"] == wave, "item_code"]))
+    assert skipped, "the planted respondent skipped items"
     for name, frame in published.items():
         statuses = [c for c in frame.columns if c.endswith("_status")]
         own = frame[frame["org_type"] == "ehrenamt"]
@@ -393,7 +401,6 @@ def test_a_single_respondents_answers_cannot_be_read_from_any_artefact(single_re
         others = column[~column["org_type"].isin(["insgesamt", "ehrenamt"])]
         recoverable = (margin["n_status"] == "").all() and (others["n_status"] == "").all()
         assert not recoverable, f"{wave} {item} {code}: insgesamt minus the others gives the respondent's answer"
-    results = published["item_results"]
     for (wave, item), rows in results.groupby(["wave", "item_code"]):
         if not ((given["wave"] == wave) & (given["item_code"] == item)).any():
             continue

@@ -83,6 +83,8 @@ class LinearModel:
     type, item), `group_answered` the n_answered figure of each, `special` flags those of special-category
     items (the group-disclosure rule looks at them). `respondents_of[f]` is, for an answer, valid-answer or
     free-text count, the figure counting the respondents of its group (n_answered, n_respondents); else -1.
+    `type_respondents[f]` is, for a figure of a real organisation type, the most respondents that type has in
+    one item or Handlungsfeld of the wave (as much as the marts tell of its size); -1 for the margin.
     `table[f]` numbers the table a figure belongs to (one item, field or free-text table of one wave): an
     insider's knowledge is followed within it.
     The attacker also knows `knowledge_lo <= knowledge @ x <= knowledge_hi` and x >= 0.
@@ -99,6 +101,7 @@ class LinearModel:
     group_answered: np.ndarray
     special: np.ndarray
     respondents_of: np.ndarray
+    type_respondents: np.ndarray
     knowledge: sp.csr_matrix
     knowledge_lo: np.ndarray
     knowledge_hi: np.ndarray
@@ -187,6 +190,7 @@ class LinearModel:
             group_answered=position[self.group_answered[groups]],
             special=self.special[groups],
             respondents_of=local(self.respondents_of[figures]),
+            type_respondents=self.type_respondents[figures],
             knowledge=self.knowledge[rows][:, variables].tocsr(),
             knowledge_lo=self.knowledge_lo[rows],
             knowledge_hi=self.knowledge_hi[rows],
@@ -324,10 +328,11 @@ class _Builder:
         _, table_ids = np.unique(np.concatenate(self.tables), return_inverse=True)
         groups, group_answered, special = self._groups(dist, results)
         respondents_of = self._respondents_of(dist, results, fields, texts)
+        keys = np.concatenate(self.keys).astype(object)
         model = LinearModel(
             values=values,
             figures=figures,
-            keys=np.concatenate(self.keys).astype(object),
+            keys=keys,
             kind=np.concatenate(self.kind),
             basis=np.concatenate(self.basis),
             grand_total=np.concatenate(self.total),
@@ -336,6 +341,7 @@ class _Builder:
             group_answered=group_answered,
             special=special,
             respondents_of=respondents_of,
+            type_respondents=self._type_respondents(keys),
             knowledge=knowledge,
             knowledge_lo=lo,
             knowledge_hi=hi,
@@ -521,6 +527,21 @@ class _Builder:
             out[valid[has]] = of[has]
         return out
 
+    def _type_respondents(self, keys: np.ndarray) -> np.ndarray:
+        results, fields = self.frames["item_results"], self.frames["field_results"]
+        sizes = pd.concat(
+            [
+                results[["wave", "org_type"]].assign(n=results["n_answered"]),
+                fields[["wave", "org_type"]].assign(n=fields["n_respondents"]),
+            ]
+        )
+        size = sizes.groupby(["wave", "org_type"])["n"].max()
+        parts = pd.Series(keys, dtype=object).str.split("|", n=3, expand=True)
+        of = pd.MultiIndex.from_arrays([parts[1], parts[2]])
+        out = size.reindex(of).to_numpy(float)
+        out[(parts[2] == TOTAL).to_numpy() | np.isnan(out)] = -1
+        return out
+
     def _groups(
         self, dist: pd.DataFrame, results: pd.DataFrame
     ) -> tuple[tuple[np.ndarray, ...], np.ndarray, np.ndarray]:
@@ -586,6 +607,9 @@ def with_previous(model: LinearModel, previous: LinearModel) -> LinearModel:
         special=np.concatenate([model.special, previous.special]),
         respondents_of=np.concatenate(
             [model.respondents_of, shifted(previous.respondents_of, n_new), np.full(len(mine), -1)]
+        ),
+        type_respondents=np.concatenate(
+            [model.type_respondents, previous.type_respondents, model.type_respondents[mine]]
         ),
         knowledge=sp.block_diag([model.knowledge, previous.knowledge], format="csr"),
         knowledge_lo=np.concatenate([model.knowledge_lo, previous.knowledge_lo]),

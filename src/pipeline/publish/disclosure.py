@@ -8,7 +8,9 @@ Primary suppression (`primary_cells`)
     every count with 0 < n < k; the mean and top-2 share (and so their sums) of every row whose n_valid < k;
     every count of a group (wave, organisation type including 'insgesamt', item or Handlungsfeld: its answer
     counts, valid answers, free-text counts) with fewer than k respondents, zeros included, so that its
-    zeros do not tell which code its few respondents chose (or that they wrote nothing); and, with the group
+    zeros do not tell which code its few respondents chose (or that they wrote nothing); every figure of an
+    organisation type with fewer than k respondents in the wave, zeros included (that they skipped an item);
+    and, with the group
     rule (GDPR Art. 9, on by default), every count of a group of a special-category item whose responses all
     fall into one answer code.
 
@@ -252,7 +254,10 @@ def primary_cells(
     """Primary figures, and the groups whose every answer is in one code (their counts, and that code).
 
     A group (wave, organisation type, item; a field's free texts) with fewer than k respondents is hidden
-    whole, zeros included: its published zeros would tell which code its few respondents chose. So is, with
+    whole, zeros included: its published zeros would tell which code its few respondents chose. So is every
+    figure of an organisation type with fewer than k respondents in the wave (the most it has in one item or
+    Handlungsfeld), zeros included: an item or field it has 0 in would tell what its few respondents
+    skipped. So is, with
     the group rule, a group of a special-category item whose answers all fall into one code. For such
     one-code groups the audit demands that the other codes could together hold an answer.
     """
@@ -266,6 +271,7 @@ def primary_cells(
     in_group = of >= 0
     group_size = values[np.maximum(of, 0)]
     primary |= in_group & (group_size > 0) & (group_size < k)
+    primary |= (model.type_respondents >= 0) & (model.type_respondents < k)
     groups: list[tuple[np.ndarray, int]] = []
     for members, respondents, special in zip(model.groups, model.group_answered, model.special, strict=True):
         answered = members[values[members] > 0]
