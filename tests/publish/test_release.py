@@ -21,7 +21,7 @@ import yaml
 
 from pipeline import demo, publish
 from pipeline.ingest import ingest_partner
-from pipeline.publish import analyst, release
+from pipeline.publish import analyst, release, report
 from pipeline.publish.release import PublishRefused
 from pipeline.settings import Settings
 from pipeline.transform import build_marts
@@ -135,7 +135,7 @@ def test_a_crash_while_building_leaves_the_previous_release_published(
     def broken(*args: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(publish, "write_report", broken)
+    monkeypatch.setattr(report, "write_report", broken)
     with pytest.raises(OSError, match="disk full"):
         publish.publish(Settings())
 
@@ -213,8 +213,8 @@ def test_open_waves_published_on_request_do_not_give_newcomers_away_between_rele
     k = settings.disclosure_k
     small = {key: d for key, d in grew.items() if 0 < d < k and not _grand_total(key)}
     assert not small, f"what {len(small)} cells' newcomers answered can be read off two releases: {small}"
-    report = (second.release.directory / publish.REPORT).read_text(encoding="utf-8")
-    assert "Welle 2026 (vorläufig)" in report and "Laufende Welle" in report, "the steering group sees it is open"
+    page = (second.release.directory / publish.REPORT).read_text(encoding="utf-8")
+    assert "Welle 2026 (vorläufig)" in page and "Laufende Welle" in page, "the steering group sees it is open"
     kept = sorted(p.name for p in (settings.data_dir / release.FIGURES).iterdir())
     assert kept == [second.release.id], "only the current release's true figures are kept, apart from it"
 

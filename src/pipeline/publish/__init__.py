@@ -29,8 +29,6 @@ from pipeline.publish import release
 from pipeline.publish.disclosure import Level, protect
 from pipeline.publish.documentation import document
 from pipeline.publish.release import PublishRefused, Release
-from pipeline.publish.report import write_report
-from pipeline.publish.workbook import write_workbook
 from pipeline.settings import Settings
 
 __all__ = ["Publication", "PublishRefused", "Release", "publish"]
@@ -104,8 +102,7 @@ def publish(settings: Settings, when: When = "changed") -> Publication:
         _write_tables(folder / "tables", tables)
         (folder / release.HIDDEN_CELLS).write_text("\n".join(sorted(protection.hidden_cells)) + "\n", encoding="utf-8")
         meta = _meta(manifest, inputs)
-        write_workbook(tables, meta, folder / WORKBOOK)
-        write_report(tables, meta, folder / REPORT)
+        _write_for_the_steering_group(tables, meta, folder)
         manifest["tables"] = {name: _table_counts(frame) for name, frame in tables.items()}
         made = release.switch(settings, folder, release_id, manifest)
     release.forget_figures(settings, keep=made.id)
@@ -147,6 +144,16 @@ def _fingerprint(inputs: _Inputs, settings: Settings) -> str:
         digest.update(name.encode())
         digest.update(pd.util.hash_pandas_object(ordered, index=False).to_numpy().tobytes())
     return digest.hexdigest()
+
+
+def _write_for_the_steering_group(tables: dict[str, pd.DataFrame], meta: dict[str, Any], folder: Path) -> None:
+    """The workbook and the report. Their modules are imported here, not at the top: the disclosure control's
+    worker processes import this package, and the charts (matplotlib) and the workbook cost each a second."""
+    from pipeline.publish.report import write_report
+    from pipeline.publish.workbook import write_workbook
+
+    write_workbook(tables, meta, folder / WORKBOOK)
+    write_report(tables, meta, folder / REPORT)
 
 
 def _manifest(
