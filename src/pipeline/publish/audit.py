@@ -449,35 +449,31 @@ class Attacker:
         self.hi[rows] += coefs * value
         entries = (coefs, (rows, np.zeros(len(rows), int)))
         self.rows = sp.hstack([self.rows, sp.csr_matrix(entries, shape=(self.rows.shape[0], 1))], format="csr")
-        idle = self._idle.rows[:, [var]].tocoo()
-        order = np.argsort(idle.row)
-        idle.row, idle.data = idle.row[order], idle.data[order]
-        woken = self._idle.without(~np.isin(np.arange(self._idle.rows.shape[0]), idle.row))
-        self._idle = self._idle.without(np.isin(np.arange(self._idle.rows.shape[0]), idle.row))
-        woken_lo, woken_hi = woken.lo + idle.data * value, woken.hi + idle.data * value
+        holds = np.zeros(self._idle.rows.shape[0], bool)
+        holds[self._idle.rows[:, [var]].tocoo().row] = True
+        woken, self._idle = self._idle.without(~holds), self._idle.without(holds)
+        woken_coefs = woken.rows[:, [var]].toarray().ravel()
+        n_woken = len(woken_coefs)
+        woken_lo, woken_hi = woken.lo + woken_coefs * value, woken.hi + woken_coefs * value
         first = self.rows.shape[0]
-        woken_rows = sp.csr_matrix(
-            (idle.data, (np.arange(len(idle.data)), np.full(len(idle.data), new))), shape=(len(idle.data), new + 1)
-        )
+        woken_rows = sp.csr_matrix((woken_coefs, (np.arange(n_woken), np.full(n_woken, new))), shape=(n_woken, new + 1))
         self.rows = sp.vstack([self.rows, woken_rows], format="csr")
         self.rows_full = sp.vstack([self.rows_full, woken.rows], format="csr")
         self.lo, self.hi = np.concatenate([self.lo, woken_lo]), np.concatenate([self.hi, woken_hi])
         self.row_figure = np.concatenate([self.row_figure, woken.figure])
-        self.row_block = np.concatenate([self.row_block, np.full(len(idle.data), block)])
+        self.row_block = np.concatenate([self.row_block, np.full(n_woken, block)])
         self.block_rows[block] = np.concatenate([self.block_rows[block], np.arange(first, self.rows.shape[0])])
         if block in self._pool:
             self._pool[block].add_column(value)
         if block in self._solvers:
             solver = self._solvers[block]
             local = np.searchsorted(self.block_rows[block], rows).astype(np.int32)
-            solver.changeRowsBounds(len(local), local, _highs_bound(self.lo[rows]), _highs_bound(self.hi[rows]))
+            solver.changeRowsBounds(len(local), local, self.lo[rows], self.hi[rows])
             solver.addCol(0.0, 0.0, highspy.kHighsInf, len(local), local, coefs.astype(float))
-            n_woken = len(idle.data)
             if n_woken:
                 solver.addRows(
-                    n_woken, _highs_bound(woken_lo), _highs_bound(woken_hi), n_woken,
-                    np.arange(n_woken, dtype=np.int32), np.full(n_woken, len(self.members[block]) - 1, np.int32),
-                    idle.data.astype(float),
+                    n_woken, woken_lo, woken_hi, n_woken, np.arange(n_woken, dtype=np.int32),
+                    np.full(n_woken, len(self.members[block]) - 1, np.int32), woken_coefs.astype(float),
                 )  # fmt: skip
         return True
 
@@ -696,10 +692,6 @@ class _Rows:
     def without(self, drop: np.ndarray) -> _Rows:
         keep = ~drop
         return _Rows(self.rows[keep], self.lo[keep], self.hi[keep], self.figure[keep])
-
-
-def _highs_bound(bound: np.ndarray) -> np.ndarray:
-    return np.clip(bound, -highspy.kHighsInf, highspy.kHighsInf)
 
 
 class _Points:
