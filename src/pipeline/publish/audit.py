@@ -246,15 +246,8 @@ def attack(
 class Attacker:
     """Everything published about a pattern, as one HiGHS model per independent block of unknowns."""
 
-    def __init__(
-        self, model: LinearModel, hidden: np.ndarray, split: bool = True, carry: Attacker | None = None
-    ) -> None:
-        """`carry`: the attacker of a pattern this one hides more than (the last round's): its points hold here
-        too and save this attacker most of its solves."""
+    def __init__(self, model: LinearModel, hidden: np.ndarray, split: bool = True) -> None:
         self.model = model
-        self._carry = carry
-        if carry is not None:
-            carry._carry = None  # one round back is enough: no chain of every round's attackers
         own = model.own
         known = (own >= 0) & ~hidden[np.maximum(own, 0)]
         # a published figure of 0 is a sum of non-negative terms: each of its cells is a known zero
@@ -550,40 +543,10 @@ class Attacker:
         """The block's points; a new block starts with the true values and the vertices of a few random
         objectives, which between them prove most cells' bounds without a solve of their own."""
         if block not in self._pool:
-            pool = self._pool[block] = _Points(self.truth[self.members[block]][None, :])
+            self._pool[block] = _Points(self.truth[self.members[block]][None, :])
             if len(self.block_rows[block]):
-                pool.extend(self._carried(block))
-                if pool.n <= EXPLORE:
-                    self._explore(block)
+                self._explore(block)
         return self._pool[block]
-
-    def _carried(self, block: int) -> np.ndarray:
-        """The last round's points, moved to this block. Hiding more only drops published constraints, so an
-        old point with the true values on the cells it did not cover is feasible here; each is checked."""
-        old = self._carry
-        members = self.members[block]
-        if old is None:
-            return np.zeros((0, len(members)))
-        before = old.column[self.unknown[members]]  # -1: the cell was published then
-        was = before >= 0
-        old_block = np.where(was, old.block[np.maximum(before, 0)], -1)
-        found = []
-        for b in np.unique(old_block[was]):
-            if int(b) not in old._pool:
-                continue
-            points = old._pool[int(b)].view()[1:]  # its first point is the truth, which this pool has
-            mine = old_block == b
-            x = np.repeat(self.truth[members][None, :], len(points), axis=0)
-            x[:, mine] = points[:, old.local[before[mine]]]
-            found.append(x)
-        if not found:
-            return np.zeros((0, len(members)))
-        points = np.vstack(found)
-        rows = self.block_rows[block]
-        at = (self.rows[rows][:, members] @ points.T).T
-        lo, hi = self.lo[rows], self.hi[rows]
-        feasible = (points >= -TOL).all(axis=1) & (at >= lo - TOL).all(axis=1) & (at <= hi + TOL).all(axis=1)
-        return points[feasible]
 
     def _explore(self, block: int, tries: int = EXPLORE) -> None:
         n = len(self.members[block])
@@ -706,12 +669,6 @@ class _Points:
             self.data = np.vstack([self.data, np.empty_like(self.data)])
         self.data[self.n] = point
         self.n += 1
-
-    def extend(self, points: np.ndarray) -> None:
-        while self.n + len(points) > len(self.data):
-            self.data = np.vstack([self.data, np.empty_like(self.data)])
-        self.data[self.n : self.n + len(points)] = points
-        self.n += len(points)
 
     def view(self) -> np.ndarray:
         return self.data[: self.n]

@@ -437,7 +437,7 @@ def _repair(
     non-zero reduced cost), a margin 'Insgesamt' only when nothing else helps. The attacker is changed in
     place (a hidden sum relaxes its row, a hidden cell becomes an unknown of its block), so the bound is
     solved again at once, from the last basis, and the next figure chosen only if it is still too narrow.
-    What the attacker cannot change in place (a cell linking two blocks, a hidden 0) it is built anew for.
+    What the attacker cannot change in place (a cell linking two blocks, a hidden 0) is built anew.
     Returns the new pattern and its attacker."""
     hidden = hidden.copy()
     sums = np.diff(model.figures.indptr) > 1
@@ -469,7 +469,7 @@ def _hiding_more(
     cells = model.figures[np.flatnonzero(more & ~sums)].indices
     # a hidden 0 (a top-2 count beside its hidden n_valid) no longer tells that its cells are 0
     if (model.figure_values[more] == 0).any() or not all([attacker.hide_cell(int(var)) for var in cells]):
-        return Attacker(model, hidden, carry=attacker)
+        return Attacker(model, hidden)
     return attacker
 
 
