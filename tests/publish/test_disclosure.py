@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,7 +14,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
-from pipeline.publish import cube
+from pipeline.publish import cube, disclosure
 from pipeline.publish.audit import Attacker, attack
 from pipeline.publish.disclosure import Level, Protection, primary_cells, protect, suppress
 
@@ -668,6 +669,33 @@ def test_cells_hidden_in_the_previous_release_stay_hidden() -> None:
     assert still_there - second.hidden_cells == set()
     assert second.audit.passed, second.audit.failures
     assert disclosed(second.tables, marts, K) == []
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="helper processes need a second core")
+def test_parts_shared_with_helper_processes_give_the_pattern_of_one_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large release is protected by this process and spawned helpers together, each part by whoever is
+    free: every part's pattern must land where it belongs, as if one process had done them in order."""
+    rng = np.random.default_rng(7)
+    items = [Item(f"{field}_{i}", field=field) for field in ("HF1", "HF2") for i in range(3)]
+    counts = {
+        (wave, org, item.code): rng.multinomial(size, [0.1, 0.2, 0.3, 0.25, 0.1, 0.04, 0.01]).tolist()
+        for wave in ("2024", "2025")
+        for org, size in zip(ORG_TYPES, (3, 8, 20, 40), strict=True)
+        for item in items
+    }
+    marts = marts_from_answers(answers_from_counts(counts, items), items, waves=["2024", "2025"])
+    alone = protect(marts, K)
+    monkeypatch.setattr(disclosure, "PARALLEL_ROWS", 0)
+
+    shared = protect(marts, K)
+
+    assert shared.hidden_cells == alone.hidden_cells
+    assert {k: v for k, v in shared.audit.summary().items() if k != "seconds"} == {
+        k: v for k, v in alone.audit.summary().items() if k != "seconds"
+    }
+    for name, table in alone.tables.items():
+        pd.testing.assert_frame_equal(shared.tables[name], table)
+    assert alone.audit.passed and alone.audit.blocks >= 4, "four parts: two fields in each of two waves"
 
 
 def test_the_audit_fails_a_pattern_without_secondary_suppression() -> None:

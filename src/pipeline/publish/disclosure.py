@@ -51,10 +51,13 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import os
+import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -116,13 +119,15 @@ def protect(
     """
     started = time.perf_counter()
     hidden_before = frozenset(previous_hidden or ())
-    model_cube = cube.build(marts)
-    model = model_cube.model
-    joint, before, published_before = _with_previous(model, previous_marts, hidden_before)
-    parts = joint.parts()
-    settings = (k, group_rule, level or Level(), max_rounds)
-    jobs = [(part, before[figures], published_before[figures], *settings) for figures, part in parts]
-    patterns = _run(jobs, parallel=joint.n_figures >= PARALLEL_FIGURES)
+    rows = sum(len(marts[name]) for name in cube.MARTS) * (2 if previous_marts is not None else 1)
+    with _helpers(rows >= PARALLEL_ROWS) as helpers:  # they start while the model is built
+        model_cube = cube.build(marts)
+        model = model_cube.model
+        joint, before, published_before = _with_previous(model, previous_marts, hidden_before)
+        parts = joint.parts()
+        settings = (k, group_rule, level or Level(), max_rounds)
+        jobs = [(part, before[figures], published_before[figures], *settings) for figures, part in parts]
+        patterns = _run(jobs, helpers)
     hidden = np.zeros(joint.n_figures, bool)
     primary = np.zeros(joint.n_figures, bool)
     for (figures, _), pattern in zip(parts, patterns, strict=True):
@@ -148,7 +153,7 @@ def protect(
     )
 
 
-PARALLEL_FIGURES = 20_000  # below this many figures, starting processes costs more than it saves
+PARALLEL_ROWS = 15_000  # below this many published rows, starting a process costs more than it saves
 
 
 def _with_previous(
@@ -184,13 +189,62 @@ def _suppress_part(
     return dataclasses.replace(pattern, audit=dataclasses.replace(pattern.audit, problems=[]))  # stays here
 
 
-def _run(jobs: list[tuple], parallel: bool) -> list[Pattern]:
-    """The parts in order (the largest first, so the last to finish are small)."""
-    workers = min(len(jobs), os.cpu_count() or 1)
-    if not parallel or workers < 2:
+@dataclass(frozen=True)
+class _Helpers:
+    pool: ProcessPoolExecutor
+    n: int
+
+
+@contextmanager
+def _helpers(wanted: bool) -> Iterator[_Helpers | None]:
+    """Processes for the other cores (this one works too), started at once: a spawned process needs about a
+    second to import numpy, scipy and highspy, which it spends while this one builds the model. Spawned,
+    not forked: the caller may hold threads (DuckDB, Prefect)."""
+    n = (os.cpu_count() or 1) - 1
+    if not wanted or n < 1:
+        yield None
+        return
+    with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for _ in range(n):
+            pool.submit(_ready)
+        yield _Helpers(pool, n)
+
+
+def _ready() -> None:
+    """Nothing: submitted only to start a helper process (it imports this module to run it)."""
+
+
+def _run(jobs: list[tuple], helpers: _Helpers | None) -> list[Pattern]:
+    """The parts' patterns, in order. The parts are taken largest first, each by whoever is free next (this
+    process or a helper), so the last to finish are small ones and no one waits long for the others."""
+    if helpers is None:
         return [_suppress_part(*job) for job in jobs]
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return list(pool.map(_suppress_part, *zip(*jobs, strict=True)))
+    patterns: list[Pattern | None] = [None] * len(jobs)
+    queue = iter(range(len(jobs)))
+    lock = threading.Lock()
+    failed = threading.Event()
+
+    def work(suppress_part: Callable[..., Pattern]) -> None:
+        while not failed.is_set():
+            with lock:
+                i = next(queue, None)
+            if i is None:
+                return
+            try:
+                patterns[i] = suppress_part(*jobs[i])
+            except BaseException:
+                failed.set()  # the others stop after their current part
+                raise
+
+    def remote(*job: Any) -> Pattern:
+        return helpers.pool.submit(_suppress_part, *job).result()
+
+    with ThreadPoolExecutor(helpers.n) as threads:  # a thread per helper hands it parts and waits
+        waiting = [threads.submit(work, remote) for _ in range(helpers.n)]
+        work(_suppress_part)
+        for future in waiting:
+            future.result()  # re-raises a helper's error
+    return cast(list[Pattern], patterns)  # every part done: an error would have been raised
 
 
 def suppress(
