@@ -417,28 +417,30 @@ def _eliminate(
         nz = np.flatnonzero(np.abs(col) > _NONZERO)
         if not nz.size:
             continue  # already derivable from what is published: publishing it adds nothing
-        pivot = nz[np.argmax(np.abs(col[nz]))]
+        on = col[nz]
+        at = int(np.argmax(np.abs(on)))
+        pivot = nz[at]
         hit = np.flatnonzero((np.abs(p[pivot]) > _NONZERO) & alive)
         if hit.size:
             # only the rows where the candidate has terms change: the rest of each column keeps its entries
-            ratio = p[pivot, hit] / col[pivot]
-            before = p[np.ix_(nz, hit)]
-            after = before - np.outer(col[nz], ratio)
+            ratio = p[pivot, hit] / on[at]
+            before = p[nz[:, None], hit]
+            after = before - on[:, None] * ratio
             after[np.abs(after) <= 1e-7 * (1.0 + np.abs(before))] = 0.0
-            after[nz == pivot] = 0.0
+            after[at] = 0.0
             left = filled[hit] - (np.abs(before) > _NONZERO).sum(axis=0) + (after != 0.0).sum(axis=0)
             gone = left == 0
             if gone.any() and not is_forced[j]:
                 hide[j] = True
                 suppressed[cand[j]] = True
                 continue
-            p[np.ix_(nz, hit)] = after
+            p[nz[:, None], hit] = after
             filled[hit] = left
             alive[hit[gone]] = False
         later = j + 1 + np.flatnonzero(np.abs(m[pivot, j + 1 :]) > _NONZERO)
         if later.size:
-            factors = m[pivot, later] / col[pivot]
-            m[np.ix_(nz, later)] -= np.outer(col[nz], factors)
+            factors = m[pivot, later] / on[at]
+            m[nz[:, None], later] -= on[:, None] * factors
             m[pivot, later] = 0.0
     return hide
 
