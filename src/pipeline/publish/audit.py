@@ -510,16 +510,20 @@ class Attacker:
             seen[b] = reaches, values
         out_lo, out_hi = np.tile(lo, (len(insiders), 1)), np.tile(hi, (len(insiders), 1))
         touched = np.zeros(out_lo.shape, bool)
-        for i, column in enumerate(self.column[insiders]):
-            block = int(self.block[column])
-            if block not in seen:
+        columns = self.column[insiders]
+        blocks = self.block[columns]
+        for block, (reaches, values) in seen.items():
+            mine = np.flatnonzero(blocks == block)
+            if not mine.size:
                 continue
-            reaches, values = seen[block]
-            local = int(self.local[column])
-            pulled = _pulled(self._points(block)[:, local], values)
-            out_lo[i, reaches] += pulled.min(axis=0) - values.min(axis=0)
-            out_hi[i, reaches] += pulled.max(axis=0) - values.max(axis=0)
-            touched[i] = reaches
+            # insiders × points × targets: each insider's pull of every point at once
+            alpha = _pull(self._points(block)[:, self.local[columns[mine]]]).T[:, :, None]
+            base = values[:1]
+            pulled = alpha * (values - base)[None]
+            at = np.ix_(mine, np.flatnonzero(reaches))
+            out_lo[at] += base + pulled.min(axis=1) - values.min(axis=0)
+            out_hi[at] += base + pulled.max(axis=1) - values.max(axis=0)
+            touched[at] = True
         return out_lo, out_hi, touched
 
     def _parts(self, target: sp.csr_matrix) -> tuple[float, list[tuple[int, np.ndarray, np.ndarray]]]:
@@ -629,10 +633,15 @@ class Attacker:
 
 def _pulled(cell: np.ndarray, values: np.ndarray) -> np.ndarray:
     """`values` at points (rows) pulled toward the truth (row 0) until the insider's `cell` is at least 1."""
-    pulled = (cell[0] - 1.0) / np.maximum(cell[0] - cell, TOL)
-    alpha = np.clip(np.where(cell >= 1 - TOL, 1.0, pulled), 0.0, 1.0)
     base = values[:1]
-    return base + alpha.reshape(-1, *([1] * (values.ndim - 1))) * (values - base)
+    return base + _pull(cell).reshape(-1, *([1] * (values.ndim - 1))) * (values - base)
+
+
+def _pull(cells: np.ndarray) -> np.ndarray:
+    """How far each point (row) may move from the truth (row 0) with the insider's cell (a column each) still
+    at least 1: 1 where it is anyway, else the fraction of the way where the cell reaches 1."""
+    pulled = (cells[0] - 1.0) / np.maximum(cells[0] - cells, TOL)
+    return np.clip(np.where(cells >= 1 - TOL, 1.0, pulled), 0.0, 1.0)
 
 
 def _values(part: sp.csr_matrix, points: np.ndarray) -> np.ndarray:
