@@ -847,7 +847,11 @@ def _narrowest(
     for figure, (lo, hi) in sorted(observed.items(), key=lambda kv: kv[1][1] - kv[1][0]):
         if best is not None and hi - lo >= best[1][1] - best[1][0]:
             break
-        exact = attacker.bounds(model.figures[figure])
+        target = model.figures[figure]
+        _, hi = attacker.bounds(target, sense=1)
+        if best is not None and hi - lo >= best[1][1] - best[1][0]:
+            continue  # the upper bound alone shows it is no narrower (the lower bound is at most lo)
+        exact = attacker.bounds(target, sense=-1)[0], hi
         intervals[figure] = exact
         if best is None or exact[1] - exact[0] < best[1][1] - best[1][0]:
             best = (figure, exact)
