@@ -114,8 +114,8 @@ def protect(
 
     The model falls apart into parts that share nothing (a Handlungsfeld of one wave with its items: waves
     share no published figure, since a change since the previous wave is shown only where both means are), so
-    each part is suppressed and audited on its own, in parallel processes when the release is large. Only a
-    part whose audit fails goes another round.
+    each part is suppressed and audited on its own; when the release is large, by this process and a helper
+    process per further core together. Only a part whose audit fails goes another round.
     """
     started = time.perf_counter()
     hidden_before = frozenset(previous_hidden or ())
