@@ -13,24 +13,27 @@ from pathlib import Path
 
 import pytest
 
+from pipeline import cli, db
 from pipeline.lock import WriterLockTimeout, writer_lock
+from pipeline.settings import Settings
 
 HOLD = """
 import sys, time
+import duckdb
 from pathlib import Path
 from pipeline.lock import writer_lock
 with writer_lock(Path(sys.argv[1]), "ingest caritas-lu (run 42)", 5):
+    con = duckdb.connect(sys.argv[1]) if sys.argv[3] == "open" else None  # a step writing the file
     print("held", flush=True)
     time.sleep(float(sys.argv[2]))
 """
 
 
 @contextmanager
-def held_elsewhere(db_path: Path, seconds: float) -> Iterator[subprocess.Popen[str]]:
-    """Another process holding the lock for about `seconds`."""
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(db_path), str(seconds)], stdout=subprocess.PIPE, text=True
-    )
+def held_elsewhere(db_path: Path, seconds: float, open_file: bool = False) -> Iterator[subprocess.Popen[str]]:
+    """Another process holding the lock for about `seconds` (with `open_file`, the DuckDB file open too)."""
+    argv = [sys.executable, "-c", HOLD, str(db_path), str(seconds), "open" if open_file else "-"]
+    holder = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         yield holder
@@ -80,3 +83,20 @@ def test_the_lock_is_free_again_after_the_block_even_when_it_raised(tmp_path: Pa
         raise RuntimeError("a failing write")
     with writer_lock(db_path, "ingest caritas-lu", 0.5):
         assert (tmp_path / "pipeline.duckdb.lock").read_text().startswith("pid ")
+
+
+@pytest.mark.parametrize("command", [["status"], ["quarantine", "list"]])
+def test_a_reading_command_run_while_a_step_writes_waits_for_it_and_names_it(
+    command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """DuckDB lets one process at a time open the working file: the operator's command must not fail on it."""
+    monkeypatch.setenv("PIPELINE_DATA_DIR", str(tmp_path))
+    settings = Settings()
+    db.connect(settings.db_path, settings.sql_dir).close()
+    with held_elsewhere(settings.db_path, 1.5, open_file=True) as holder:
+        code = cli.main(command)
+
+    shown = " ".join(capsys.readouterr().out.split())  # rich wraps long lines
+    assert code == 0
+    assert f"held by pid {holder.pid}: ingest caritas-lu (run 42)" in shown
+    assert ("Last run per partner" if command == ["status"] else "Open rejections: 0 responses") in shown

@@ -7,6 +7,7 @@ import getpass
 import os
 import sys
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, closing
 from pathlib import Path
 
 import pandas as pd
@@ -86,7 +87,8 @@ def _add_quarantine_commands(commands: argparse._SubParsersAction) -> None:
 
 def _quarantine_list(args: argparse.Namespace) -> int:
     settings = Settings()
-    rows = quarantine.open_rejections(settings, args.partner)
+    with _reading(settings, "quarantine list"):
+        rows = quarantine.open_rejections(settings, args.partner)
     rows["quarantined_at"] = rows["quarantined_at"].dt.tz_convert(settings.timezone)
     table = Table(title=f"Open rejections: {rows['record_id'].nunique()} responses, {len(rows)} failed checks")
     for name in ("partner_id", "source_id", "field", "value", "reason", "quarantined_at"):
@@ -109,7 +111,8 @@ def _quarantine_export(args: argparse.Namespace) -> int:
     settings = Settings()
     fmt = args.format or ("xlsx" if args.out and args.out.suffix.lower() == ".xlsx" else "csv")
     out = args.out or settings.data_dir / "quarantine" / f"{args.partner}.{fmt}"
-    n = quarantine.export_for_partner(settings, args.partner, out, fmt)
+    with _reading(settings, "quarantine export"):
+        n = quarantine.export_for_partner(settings, args.partner, out, fmt)
     console.print(f"{n} rejected answers of {args.partner} written to {out}")
     return 0
 
@@ -144,11 +147,8 @@ def _add_contract_commands(commands: argparse._SubParsersAction) -> None:
 def _drift(args: argparse.Namespace) -> int:
     settings = Settings()
     registry = load_registry(settings.partners_file, load_codebook(settings.codebook_file), check_secrets=False)
-    con = db.connect(settings.db_path, settings.sql_dir)
-    try:
+    with _reading(settings, "drift"), closing(db.connect(settings.db_path, settings.sql_dir)) as con:
         found = drift.report(con, settings.sql_dir, args.partner, args.runs)
-    finally:
-        con.close()
     partners = {p.id: p for p in registry.partners}
     table = Table(title=f"Schema drift in each partner's last {args.runs} run(s): {len(found)} findings")
     for name in ("partner_id", "run started", "finding", "first seen"):
@@ -310,17 +310,22 @@ def _flow(settings: Settings, partners: list[str] | None) -> int:
     return 0 if state.is_completed() else 1
 
 
+def _reading(settings: Settings, command: str) -> AbstractContextManager[None]:
+    """The writer lock, for a command that only reads the working file. DuckDB lets one process at a time
+    open the file, so a command run while a pipeline step writes would fail on DuckDB's lock: it waits for
+    the step instead, like a writer, and says whom it waits for."""
+    return writer_lock(settings.db_path, f"{command} (reading)", settings.writer_wait_seconds, console.print)
+
+
 def _status(args: argparse.Namespace) -> int:
     _print_status(Settings())
     return 0
 
 
 def _print_status(settings: Settings) -> None:
-    con = db.connect(settings.db_path, settings.sql_dir)
-    try:
+    with _reading(settings, "status"), closing(db.connect(settings.db_path, settings.sql_dir)) as con:
         frame = runs.last_runs(con, settings.sql_dir)
-    finally:
-        con.close()
+        found = drift.report(con, settings.sql_dir)
     table = Table(title=f"Last run per partner — {settings.db_path}")
     columns = ["partner_id", "status", "finished_at", *runs.COUNTS]
     # fetched = inserted + updated + unchanged + quarantined + duplicates, checked on every row shown
@@ -335,16 +340,11 @@ def _print_status(settings: Settings) -> None:
         gap = row.fetched - sum(getattr(row, c) for c in runs.COUNTS[1:])
         table.add_row(*values, "yes" if gap == 0 else f"[red]off by {gap}[/red]", row.error or "")
     console.print(table)
-    _print_drift_summary(settings)
+    _print_drift_summary(found)
 
 
-def _print_drift_summary(settings: Settings) -> None:
+def _print_drift_summary(found: pd.DataFrame) -> None:
     """One line per partner whose last run showed schema drift; `pipeline drift` lists the findings."""
-    con = db.connect(settings.db_path, settings.sql_dir)
-    try:
-        found = drift.report(con, settings.sql_dir)
-    finally:
-        con.close()
     names = {
         "unknown_column": "unknown columns",
         "missing_column": "mapped columns gone",
