@@ -193,13 +193,15 @@ def attack(
         observed[int(checked[i])] = (lo[i], hi[i])
     for i in np.flatnonzero(~skip & doubt):
         figure, is_small, target, value = int(checked[i]), bool(small[i]), targets[i], values[checked[i]]
+        upper = None
         if is_small and hi[i] < value + level.upper - TOL:  # the upper bound is in doubt: settle it first
-            _, hi_i = attacker.bounds(target, sense=1)
-            if hi_i < value + level.upper - TOL:
-                text = f"{model.keys[figure]} = {value:g}: attacker's upper bound {_g(hi_i)} (upper)"
+            _, upper = attacker.bounds(target, sense=1)
+            if upper < value + level.upper - TOL:
+                text = f"{model.keys[figure]} = {value:g}: attacker's upper bound {_g(upper)} (upper)"
                 problems.append(Failure(figure, "upper", text, target, 1))
                 continue
-        lo_i, hi_i = attacker.bounds(target)
+        lo_i, hi_i = attacker.bounds(target, sense=0 if upper is None else -1)
+        hi_i = hi_i if upper is None else upper
         intervals[figure] = (lo_i, hi_i)
         reason = _unprotected(lo_i, hi_i, value, is_small, level)
         if reason:
