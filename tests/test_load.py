@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import os
 import uuid
+from datetime import UTC, datetime
 
 import duckdb
 import pytest
@@ -96,6 +97,62 @@ def test_mixed_input_is_accounted_for_response_by_response(world: Demo, run_sett
     assert versions == [(2,)], "raw keeps the history of both versions"
     reasons = query(run_settings, "select source_id, field, value, reason from ops.quarantine where run_id = 'run-2'")
     assert reasons == [("70002", code, "9", "answer code not among 1 2 3 4 5 wn ka")]
+
+
+def _answer(settings: Settings, source_id: str, item: str) -> str | None:
+    found = query(
+        settings,
+        "select a.answer_code from core.answers a join core.responses r using (respondent_key) "
+        "join staging.responses s on s.record_id = r.record_id where s.source_id = ? and a.item_code = ?",
+        [source_id, item],
+    )
+    return found[0][0] if found else None
+
+
+@pytest.mark.parametrize(("partner_id", "id_field"), [("hwg-lu", "_id"), ("stadt-bildung-lu", "id")])
+def test_an_edit_below_the_cursor_is_loaded_at_the_next_full_read(
+    world: Demo, run_settings: Settings, partner_id: str, id_field: str
+) -> None:
+    """Kobo and LimeSurvey cannot list edited responses (an edit keeps the id and the submission time): a pull
+    from the cursor misses an edit of an early response; the weekly full read (reread_days) loads it."""
+    partner = world.registry.partner(partner_id)
+    assert partner.connector.reread_days == 7
+    first = ingest_partner(run_settings, partner_id, "run-1")
+    served = world.served[partner_id]
+    other = served[-1]
+    early, column, item = next(
+        (early, column, item)
+        for early in served[:10]  # well below the cursor
+        for column, item in partner.mapping.items()
+        if "=" not in item
+        and early.get(column)
+        and other.get(column)
+        and early[column] != other[column]
+        and None not in (_answer(run_settings, str(r[id_field]), item) for r in (early, other))
+    )
+    wanted = _answer(run_settings, str(other[id_field]), item)
+    before = _answer(run_settings, str(early[id_field]), item)
+    edited = {**early, column: other[column]}
+    emulator = world.services[partner.connector.kind].emulator
+    if partner.connector.kind == "kobo":
+        emulator.edit(partner.connector.asset_uid, edited)  # type: ignore[attr-defined]
+    else:
+        emulator.store(partner.connector.survey_id, [edited])  # type: ignore[attr-defined]
+
+    within_the_week = ingest_partner(run_settings, partner_id, "run-2")
+    assert within_the_week.updated == 0 and _answer(run_settings, str(early[id_field]), item) == before
+    con = duckdb.connect(str(run_settings.db_path))
+    con.execute("update ops.full_reads set read_at = read_at - interval 8 days where partner_id = ?", [partner_id])
+    con.close()
+    a_week_later = ingest_partner(run_settings, partner_id, "run-3")
+
+    assert a_week_later.fetched == first.fetched == len(served)
+    assert (a_week_later.updated, a_week_later.inserted) == (1, 0)
+    assert a_week_later.unchanged == len(served) - 1  # a quarantined one read again is unchanged too
+    assert _invariant_holds(a_week_later)
+    assert _answer(run_settings, str(early[id_field]), item) == wanted != before
+    read_at = query(run_settings, "select read_at from ops.full_reads where partner_id = ?", [partner_id])[0][0]
+    assert (datetime.now(UTC) - read_at).total_seconds() < 120, "the full read is recorded when it ends"
 
 
 def test_no_direct_identifier_reaches_any_table(world: Demo, run_settings: Settings) -> None:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from pipeline import db, drift, runs
 from pipeline.codebook import load_codebook
 from pipeline.errors import PipelineError
 from pipeline.extract import Page
-from pipeline.load import PartnerLoader, cursor
+from pipeline.load import PartnerLoader, record_full_read, start_from
 from pipeline.registry import load_registry
 from pipeline.settings import Settings
 
 
 def ingest_partner(settings: Settings, partner_id: str, run_id: str) -> runs.PartnerRun:
-    """Pull what is new at the partner since its cursor and load it.
+    """Pull what is new at the partner since its cursor and load it (everything, when the connector's
+    `reread_days` have passed since the last full read: edits the tool cannot list are seen then).
 
     The run is recorded whether it succeeds or not; on failure the error (naming the partner) is stored and
     raised again, and every page loaded before it stays loaded, its cursor included.
@@ -27,8 +30,10 @@ def ingest_partner(settings: Settings, partner_id: str, run_id: str) -> runs.Par
         try:
             connector = partner.connector.open(partner.id, partner.secret(), settings, partner.identifier_fields)
             loader = PartnerLoader(con, settings, codebook, registry, partner, run, connector.metadata_fields)
+            started = datetime.now(UTC)
+            start = start_from(con, partner.id, partner.connector.reread_days, started)
             batch: list[Page] = []
-            for page in connector.pull(cursor(con, partner.id)):
+            for page in connector.pull(start):
                 batch.append(page)
                 if sum(p.records.num_rows for p in batch) >= settings.batch_rows:
                     loader.load(batch, connector.naive_timezone)
@@ -45,6 +50,8 @@ def ingest_partner(settings: Settings, partner_id: str, run_id: str) -> runs.Par
             run.finish(f"partner {partner.id}: unexpected {type(exc).__name__}: {exc}")
             raise
         else:
+            if start is None:
+                record_full_read(con, settings.sql_dir, partner.id, started)
             run.finish()
         finally:
             runs.record(con, settings.sql_dir, run)

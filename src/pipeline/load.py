@@ -14,6 +14,7 @@ import hashlib
 import os
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import NamedTuple
 
 import duckdb
@@ -203,6 +204,26 @@ class PartnerLoader:
 def cursor(con: duckdb.DuckDBPyConnection, partner_id: str) -> str | None:
     row = con.execute("select cursor from ops.cursors where partner_id = ?", [partner_id]).fetchone()
     return row[0] if row else None
+
+
+def start_from(con: duckdb.DuckDBPyConnection, partner_id: str, reread_days: int | None, now: datetime) -> str | None:
+    """Where the pull starts: the cursor, or None (from the start) when the last full read is reread_days old.
+
+    Kobo and LimeSurvey cannot list what was edited since a time (an edit keeps a response's submission time
+    and id), so an edit below the cursor is seen only by reading everything again: the responses read again
+    count as unchanged, an edited one as updated. None for reread_days: the cursor always (the connector sees
+    edits itself, or there are none)."""
+    if reread_days is None:
+        return cursor(con, partner_id)
+    row = con.execute("select read_at from ops.full_reads where partner_id = ?", [partner_id]).fetchone()
+    if row is None or (now - row[0]).total_seconds() >= reread_days * 86_400:
+        return None
+    return cursor(con, partner_id)
+
+
+def record_full_read(con: duckdb.DuckDBPyConnection, sql_dir: Path, partner_id: str, started: datetime) -> None:
+    """A pull from the start ended: everything the partner held when it started has been read."""
+    db.run(con, sql_dir, "ops/set_full_read", {"partner_id": partner_id, "read_at": started})
 
 
 def respondent_key(settings: Settings) -> bytes:

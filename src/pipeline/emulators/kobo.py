@@ -66,6 +66,15 @@ class KoboEmulator:
             self.assets[uid].submissions.extend(submissions)
             self._views = {}
 
+    def edit(self, uid: str, submission: dict[str, Any]) -> None:
+        """An edit in Enketo: the submission with the same _id gets the new content, and its _submission_time
+        stays what it was (nothing in the data API tells a client that it changed: kpi issue #7259)."""
+        with self._lock:
+            rows = self.assets[uid].submissions
+            at = next(i for i, row in enumerate(rows) if row["_id"] == submission["_id"])
+            rows[at] = {**submission, "_submission_time": rows[at]["_submission_time"]}
+            self._views = {}
+
     def serve(self, port: int = 0) -> EmulatorServer:
         return EmulatorServer(_Handler, self, port).start()
 

@@ -59,7 +59,7 @@ from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from datetime import time as clock
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import duckdb
 import openpyxl
@@ -99,6 +99,7 @@ class FilesSettings(BaseModel):
     delimiter: str = Field(default="auto", pattern=r'^(auto|[^"\r\n])$')
     decimal: Literal[",", "."] = ","
     date_formats: tuple[str, ...] = Field(default=DAY_FIRST, min_length=1)
+    reread_days: ClassVar[None] = None  # a file is read once; a corrected response comes in a new file
     timezone: TimeZoneName = "Europe/Berlin"
     id_column: str = Field(min_length=1)
     submitted_column: str = Field(min_length=1)

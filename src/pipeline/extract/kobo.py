@@ -5,6 +5,9 @@ API: GET {base}/api/v2/assets/{uid}/data/?format=json with `Authorization: Token
 query={"_submission_time": {"$gte": cursor}} sorted by submission time: `$gte` (not `$gt`) re-reads the
 responses at the cursor's second, which the loader then counts as unchanged, so none submitted in the same
 second as the previous pull's last one can be missed. Kobo sends submission times in UTC without an offset.
+An edit (in Enketo) keeps a submission's `_id` and `_submission_time`, and the data API serves no time of the
+last change (kpi issue #7259), so every `reread_days` (default 7) a pull reads all submissions again: those
+unchanged count as such, an edited one is a new version ("updated").
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ class KoboSettings(BaseModel):
     base_url: str = Field(pattern=r"^https?://")
     asset_uid: str = Field(pattern=r"^[A-Za-z0-9]+$")
     page_size: int | None = Field(default=None, ge=1, le=MAX_LIMIT)
+    # Kobo lists no edits (an edit keeps _id and _submission_time): every reread_days a pull reads all again
+    reread_days: int | None = Field(default=7, ge=1)
 
     def open(self, partner_id: str, secret: str, settings: Settings, drop: tuple[str, ...]) -> KoboConnector:
         return KoboConnector(partner_id, self, secret, settings, drop)

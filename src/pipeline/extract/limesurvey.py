@@ -17,7 +17,9 @@ Decisions:
   highest complete id seen. A response completed later is therefore pulled then; the complete ones re-read
   above it count as unchanged downstream. An abandoned response keeps the cursor where it is, so every pull
   re-reads the responses after it: cheap for the few thousand a survey has. A response edited in LimeSurvey's
-  admin after it was pulled is seen only if it lies above the cursor (the API has no "changed since").
+  admin after it was pulled is seen when it lies above the cursor, or else at the next full read (the API has
+  no "changed since"): every `reread_days` (default 7) a pull starts at the first id, and what it reads again
+  counts as unchanged, an edited response as updated.
 - Pages are id ranges from_id..from_id + ids_per_page - 1 (inclusive). Which ids exist comes from the data
   itself: a range past the end exports {"responses": []}. After the first range holding no response at all, one
   open-ended id-only export (completion "all") says whether any response lies beyond: if so the pull jumps to
@@ -85,6 +87,8 @@ class LimeSurveySettings(BaseModel):
     language: str | None = None
     timezone: TimeZoneName = "Europe/Berlin"
     ids_per_page: int = Field(default=500, ge=1, le=MAX_IDS_PER_PAGE)
+    # the API lists no edits: every reread_days a pull reads all ids again, so one below the cursor is seen
+    reread_days: int | None = Field(default=7, ge=1)
 
     def open(self, partner_id: str, secret: str, settings: Settings, drop: tuple[str, ...]) -> LimeSurveyConnector:
         return LimeSurveyConnector(partner_id, self, secret, settings, drop)

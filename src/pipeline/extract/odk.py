@@ -41,7 +41,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import quote, urlencode, urljoin
 
 import duckdb
@@ -162,6 +162,7 @@ class OdkSettings(BaseModel):
     form_id: str = Field(min_length=1)  # the form's xmlFormId
     email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")  # the account's login; its password is the partner's secret
     page_size: int | None = Field(default=None, ge=1)  # $top; settings.page_size (1000) when not given
+    reread_days: ClassVar[None] = None  # edits come back by updatedAt: never a full re-read
 
     def open(self, partner_id: str, secret: str, settings: Settings, drop: tuple[str, ...]) -> OdkConnector:
         return OdkConnector(partner_id, self, secret, settings, drop)
