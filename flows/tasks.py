@@ -13,7 +13,7 @@ from flows.writer import sole_writer
 from pipeline.errors import PartnerUnreachable, PipelineError
 from pipeline.ingest import ingest_partner
 from pipeline.publish import Publication, When, analyst, publish
-from pipeline.runs import PartnerRun
+from pipeline.runs import PartnerRun, gone_note
 from pipeline.settings import Settings
 from pipeline.transform import build_marts
 
@@ -96,20 +96,25 @@ def ingest_each(partner_ids: list[str], run_id: str) -> dict[str, Outcome]:
 
 
 def report(outcomes: dict[str, Outcome]) -> str:
-    """The run's artifact: a markdown table with a row per partner."""
+    """The run's artifact: a markdown table with a row per partner, then the responses a full read no longer
+    found at their partner (deleted there: the operator decides whether to erase them)."""
     lines = [
-        "| partner | fetched | inserted | updated | unchanged | quarantined | duplicates | duration s | error |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| partner | fetched | inserted | updated | unchanged | quarantined | duplicates | gone | duration s | error |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
+    notes = []
     for pid, outcome in outcomes.items():
         seconds = f"{outcome.seconds:.1f}"
         reason = outcome.reason(pid)
         if reason is not None:
-            lines.append(f"| {pid} | | | | | | | {seconds} | {reason} |")
+            lines.append(f"| {pid} | | | | | | | | {seconds} | {reason} |")
             continue
         r: PartnerRun = outcome.state.result()
+        gone = "" if r.gone is None else str(r.gone)
         lines.append(
             f"| {pid} | {r.fetched} | {r.inserted} | {r.updated} | {r.unchanged} | {r.quarantined} "
-            f"| {r.duplicates} | {seconds} | |"
+            f"| {r.duplicates} | {gone} | {seconds} | |"
         )
-    return "\n".join(lines)
+        if r.gone:
+            notes.append(gone_note(pid, r.gone, r.gone_ids))
+    return "\n".join([*lines, *(["", *notes] if notes else [])])

@@ -12,7 +12,7 @@ import duckdb
 import pytest
 import yaml
 
-from pipeline import db, demo
+from pipeline import cli, db, demo
 from pipeline.demo import Demo
 from pipeline.errors import PartnerError
 from pipeline.ingest import ingest_partner
@@ -153,6 +153,40 @@ def test_an_edit_below_the_cursor_is_loaded_at_the_next_full_read(
     assert _answer(run_settings, str(early[id_field]), item) == wanted != before
     read_at = query(run_settings, "select read_at from ops.full_reads where partner_id = ?", [partner_id])[0][0]
     assert (datetime.now(UTC) - read_at).total_seconds() < 120, "the full read is recorded when it ends"
+
+
+@pytest.mark.parametrize(("partner_id", "id_field"), [("hwg-lu", "_id"), ("stadt-bildung-lu", "id")])
+def test_responses_deleted_at_the_partner_are_reported_by_the_next_full_read_and_kept(
+    world: Demo, run_settings: Settings, partner_id: str, id_field: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A deleted response just stops being listed: only a full read can tell. The operator learns which (run
+    report, `pipeline status`) and decides; nothing is removed without them."""
+    partner = world.registry.partner(partner_id)
+    first = ingest_partner(run_settings, partner_id, "run-1")
+    loaded = {row[0] for row in query(run_settings, "select source_id from staging.responses")}
+    deleted = [str(row[id_field]) for row in world.served[partner_id] if str(row[id_field]) in loaded][:2]
+    emulator = world.services[partner.connector.kind].emulator
+    for source_id in deleted:
+        if partner.connector.kind == "kobo":
+            emulator.delete(partner.connector.asset_uid, int(source_id))  # type: ignore[attr-defined]
+        else:
+            emulator.delete(partner.connector.survey_id, int(source_id))  # type: ignore[attr-defined]
+
+    incremental = ingest_partner(run_settings, partner_id, "run-2")
+    con = duckdb.connect(str(run_settings.db_path))
+    con.execute("update ops.full_reads set read_at = read_at - interval 8 days")
+    con.close()
+    full = ingest_partner(run_settings, partner_id, "run-3")
+
+    assert first.gone == 0 and incremental.gone is None, "a read from the cursor says nothing of deletions"
+    assert full.gone == 2 and set(full.gone_ids) == set(deleted)
+    assert full.fetched == first.fetched - 2 and _invariant_holds(full)
+    still = query(run_settings, "select count(*) from core.responses where partner_id = ?", [partner_id])[0][0]
+    assert still == first.inserted, "kept until the operator erases them"
+    assert cli.main(["status"]) == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert f"{partner_id}: 2 responses in core are no longer at the partner (deleted there?)" in shown
+    assert all(source_id in shown for source_id in deleted)
 
 
 def test_no_direct_identifier_reaches_any_table(world: Demo, run_settings: Settings) -> None:

@@ -1,10 +1,10 @@
 insert into ops.runs (
     run_id, partner_id, started_at, finished_at, status, pages, fetched, inserted, updated, unchanged,
-    quarantined, duplicates, unmapped_fields, error
+    quarantined, duplicates, gone, gone_ids, unmapped_fields, error
 )
 values (
     $run_id, $partner_id, $started_at, $finished_at, $status, $pages, $fetched, $inserted, $updated, $unchanged,
-    $quarantined, $duplicates, $unmapped_fields, $error
+    $quarantined, $duplicates, $gone, $gone_ids, $unmapped_fields, $error
 )
 on conflict (run_id, partner_id) do update set
     finished_at = excluded.finished_at,
@@ -16,5 +16,7 @@ on conflict (run_id, partner_id) do update set
     unchanged = excluded.unchanged,
     quarantined = excluded.quarantined,
     duplicates = excluded.duplicates,
+    gone = excluded.gone,
+    gone_ids = excluded.gone_ids,
     unmapped_fields = excluded.unmapped_fields,
     error = excluded.error

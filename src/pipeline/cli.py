@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from pipeline import contract, db, drift, quarantine, runs
@@ -329,8 +330,8 @@ def _print_status(settings: Settings) -> None:
     table = Table(title=f"Last run per partner — {settings.db_path}")
     columns = ["partner_id", "status", "finished_at", *runs.COUNTS]
     # fetched = inserted + updated + unchanged + quarantined + duplicates, checked on every row shown
-    for name in [*columns, "= sum", "error"]:
-        table.add_column(name, justify="right" if name in runs.COUNTS else "left")
+    for name in [*columns, "= sum", "gone", "error"]:
+        table.add_column(name, justify="right" if name in (*runs.COUNTS, "gone") else "left")
     for row in frame.itertuples(index=False):
         finished = (
             f"{row.finished_at.tz_convert(settings.timezone):%Y-%m-%d %H:%M:%S}" if pd.notna(row.finished_at) else "—"
@@ -338,8 +339,11 @@ def _print_status(settings: Settings) -> None:
         values = [str(getattr(row, c)) for c in columns]
         values[2] = finished
         gap = row.fetched - sum(getattr(row, c) for c in runs.COUNTS[1:])
-        table.add_row(*values, "yes" if gap == 0 else f"[red]off by {gap}[/red]", row.error or "")
+        gone = "" if pd.isna(row.gone) else str(int(row.gone))
+        table.add_row(*values, "yes" if gap == 0 else f"[red]off by {gap}[/red]", gone, row.error or "")
     console.print(table)
+    for row in frame[frame["gone"].fillna(0) > 0].itertuples(index=False):
+        console.print(escape(runs.gone_note(row.partner_id, int(row.gone), list(row.gone_ids))))
     _print_drift_summary(found)
 
 

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pyarrow as pa
+
 from pipeline import db, drift, runs
 from pipeline.codebook import load_codebook
 from pipeline.errors import PipelineError
 from pipeline.extract import Page
-from pipeline.load import PartnerLoader, record_full_read, start_from
+from pipeline.load import PartnerLoader, gone_at_partner, record_full_read, start_from
 from pipeline.registry import load_registry
 from pipeline.settings import Settings
+
+GONE_NAMED = 10  # ids of responses gone at the partner named in the run report
 
 
 def ingest_partner(settings: Settings, partner_id: str, run_id: str) -> runs.PartnerRun:
@@ -32,8 +36,12 @@ def ingest_partner(settings: Settings, partner_id: str, run_id: str) -> runs.Par
             loader = PartnerLoader(con, settings, codebook, registry, partner, run, connector.metadata_fields)
             started = datetime.now(UTC)
             start = start_from(con, partner.id, partner.connector.reread_days, started)
+            full = start is None and partner.connector.reread_days is not None
+            listed: list[pa.ChunkedArray] = []  # a full read's source ids: what is not among them is gone
             batch: list[Page] = []
             for page in connector.pull(start):
+                if full:
+                    listed.append(page.records.column("source_id"))
                 batch.append(page)
                 if sum(p.records.num_rows for p in batch) >= settings.batch_rows:
                     loader.load(batch, connector.naive_timezone)
@@ -50,7 +58,9 @@ def ingest_partner(settings: Settings, partner_id: str, run_id: str) -> runs.Par
             run.finish(f"partner {partner.id}: unexpected {type(exc).__name__}: {exc}")
             raise
         else:
-            if start is None:
+            if full:
+                gone = gone_at_partner(con, settings.sql_dir, partner.id, listed)
+                run.gone, run.gone_ids = len(gone), gone[:GONE_NAMED]
                 record_full_read(con, settings.sql_dir, partner.id, started)
             run.finish()
         finally:

@@ -221,6 +221,20 @@ def start_from(con: duckdb.DuckDBPyConnection, partner_id: str, reread_days: int
     return cursor(con, partner_id)
 
 
+def gone_at_partner(
+    con: duckdb.DuckDBPyConnection, sql_dir: Path, partner_id: str, listed: list[pa.ChunkedArray]
+) -> list[str]:
+    """The partner's responses in core that a full read did not list (`listed`: the source ids it read): deleted
+    at the partner since they were loaded. They stay in core: the operator decides (`pipeline erase`)."""
+    ids = pa.chunked_array([chunk for column in listed for chunk in column.chunks], type=pa.string())
+    con.register("listed", pa.table({"source_id": ids}))
+    try:
+        rows = con.execute(db.sql(sql_dir, "ops/gone_at_partner"), {"partner_id": partner_id}).fetchall()
+    finally:
+        con.unregister("listed")
+    return [source_id for (source_id,) in rows]
+
+
 def record_full_read(con: duckdb.DuckDBPyConnection, sql_dir: Path, partner_id: str, started: datetime) -> None:
     """A pull from the start ended: everything the partner held when it started has been read."""
     db.run(con, sql_dir, "ops/set_full_read", {"partner_id": partner_id, "read_at": started})

@@ -31,6 +31,10 @@ class PartnerRun:
     unchanged: int = 0
     quarantined: int = 0
     duplicates: int = 0
+    # Responses in core a full read no longer found at the partner (deleted there), the first few ids of them;
+    # None when the run read from the cursor. Not part of the invariant: they were fetched in earlier runs.
+    gone: int | None = None
+    gone_ids: list[str] = field(default_factory=list)
     unmapped_fields: set[str] = field(default_factory=set)
     error: str | None = None
     # The run's schema drift, one line per fact (see pipeline.drift), for the run report; not stored here.
@@ -51,12 +55,11 @@ class PartnerRun:
 
 
 def record(con: duckdb.DuckDBPyConnection, sql_dir: Path, run: PartnerRun) -> None:
-    params = {
-        name: getattr(run, name)
-        for name in ("run_id", "partner_id", "started_at", "finished_at", "status", "pages", "error")
-    }
+    names = ("run_id", "partner_id", "started_at", "finished_at", "status", "pages", "gone", "gone_ids", "error")
+    params = {name: getattr(run, name) for name in names}
     params.update({name: getattr(run, name) for name in COUNTS})
     params["unmapped_fields"] = sorted(run.unmapped_fields)
+    params["gone_ids"] = None if run.gone is None else run.gone_ids
     db.run(con, sql_dir, "ops/upsert_run", params)
 
 
@@ -70,6 +73,15 @@ def resume(con: duckdb.DuckDBPyConnection, run_id: str, partner_id: str) -> Part
         return PartnerRun(run_id, partner_id)
     started_at, pages, *counts = row
     return PartnerRun(run_id, partner_id, started_at=started_at, pages=pages, **dict(zip(COUNTS, counts, strict=True)))
+
+
+def gone_note(partner_id: str, gone: int, ids: list[str]) -> str:
+    """What the operator reads about responses a full read no longer found at the partner."""
+    shown = ", ".join(ids) + (", …" if gone > len(ids) else "")
+    return (
+        f"{partner_id}: {gone} responses in core are no longer at the partner (deleted there?): {shown}; "
+        f"they stay until `pipeline erase --partner {partner_id} --response ID` removes one"
+    )
 
 
 def last_runs(con: duckdb.DuckDBPyConnection, sql_dir: Path) -> pd.DataFrame:

@@ -75,6 +75,13 @@ class KoboEmulator:
             rows[at] = {**submission, "_submission_time": rows[at]["_submission_time"]}
             self._views = {}
 
+    def delete(self, uid: str, submission_id: int) -> None:
+        """A submission deleted in the project's data table: the data API no longer lists it."""
+        with self._lock:
+            asset = self.assets[uid]
+            asset.submissions = [row for row in asset.submissions if row["_id"] != submission_id]
+            self._views = {}
+
     def serve(self, port: int = 0) -> EmulatorServer:
         return EmulatorServer(_Handler, self, port).start()
 

@@ -96,6 +96,11 @@ class Survey:
             self.responses[response_id] = dict(row)
             self.columns.extend(c for c in row if c not in self.columns)
 
+    def delete(self, response_id: int) -> None:
+        """A response deleted in the survey's response table: no export lists it any more."""
+        del self.responses[response_id]
+        self.ids.remove(response_id)
+
     def between(self, low: int, high: int) -> list[dict[str, Any]]:
         """The responses with low <= id <= high, by id."""
         found = self.ids[bisect.bisect_left(self.ids, low) : bisect.bisect_right(self.ids, high)]
@@ -130,6 +135,10 @@ class LimeSurveyEmulator:
         """Add responses, or replace those with the same id (a response completed or edited later)."""
         with self._lock:
             self.surveys[survey_id].store(rows)
+
+    def delete(self, survey_id: int, response_id: int) -> None:
+        with self._lock:
+            self.surveys[survey_id].delete(response_id)
 
     def expire_sessions(self) -> None:
         """Every key handed out so far becomes invalid, as when the server's session lifetime has passed."""
