@@ -820,3 +820,11 @@ def test_random_small_cubes_pass_the_audit_and_an_independent_attacker(
     assert p.audit.passed, p.audit.failures
     assert published_values_are_true(p.tables, marts) == []
     assert disclosed(p.tables, marts, K) == []
+    # the narrowest interval the audit reports is the narrowest of all, every primary figure solved exactly
+    model = cube.build(marts).model
+    primary, groups = primary_cells(model, K)
+    every = attack(model, np.isin(model.keys, list(p.hidden_cells)), primary, K, groups, Level(), full=True)
+    assert (p.audit.narrowest is None) == (every.narrowest is None)
+    if every.narrowest is not None:
+        width = every.narrowest.upper - every.narrowest.lower
+        assert p.audit.narrowest.upper - p.audit.narrowest.lower == pytest.approx(width, abs=1e-6)

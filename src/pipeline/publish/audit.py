@@ -189,8 +189,10 @@ def attack(
     )
     lo, hi, _ = attacker.observed_many(targets)
     doubt = full | _unprotected_many(lo, hi, values[checked], small, level)
+    least: dict[int, float] = {}  # the narrowest interval a figure that passes can have
     for i in np.flatnonzero(~skip & ~doubt):
         observed[int(checked[i])] = (lo[i], hi[i])
+        least[int(checked[i])] = level.width if small[i] else 1.0  # not exact: two integers at least
     for i in np.flatnonzero(~skip & doubt):
         figure, is_small, target, value = int(checked[i]), bool(small[i]), targets[i], values[checked[i]]
         upper = None
@@ -228,7 +230,7 @@ def attack(
         problems += _insider_failures(model, attacker, hidden, primary, values)
 
     # a failing pattern is not published: its narrowest interval is only reported among those solved anyway
-    narrowest = _narrowest(model, attacker, intervals, {} if problems else observed, values)
+    narrowest = _narrowest(model, attacker, intervals, {} if problems else observed, least, values)
     secondary = int((hidden & ~primary).sum())
     return Audit(
         passed=not problems,
@@ -612,6 +614,7 @@ class Attacker:
                 self.rows[self.block_rows[block]][:, self.members[block]],
                 self.lo[self.block_rows[block]],
                 self.hi[self.block_rows[block]],
+                self.truth[self.members[block]],
             )
         return self._solvers[block]
 
@@ -689,7 +692,7 @@ class _Points:
         self.data = np.hstack([self.data, np.full((len(self.data), 1), value)])
 
 
-def _highs(rows: sp.csr_matrix, lo: np.ndarray, hi: np.ndarray) -> highspy.Highs:
+def _highs(rows: sp.csr_matrix, lo: np.ndarray, hi: np.ndarray, truth: np.ndarray) -> highspy.Highs:
     solver = _Solver()
     solver.setOptionValue("output_flag", False)
     # the same model is solved for many objectives: a warm start from the last basis beats presolving anew
@@ -709,7 +712,24 @@ def _highs(rows: sp.csr_matrix, lo: np.ndarray, hi: np.ndarray) -> highspy.Highs
     lp.a_matrix_.index_ = columns.indices
     lp.a_matrix_.value_ = columns.data
     solver.passModel(lp)
+    _start_from(solver, truth, rows @ truth)
     return solver
+
+
+def _start_from(solver: highspy.Highs, point: np.ndarray, row_values: np.ndarray) -> None:
+    """A first basis at a vertex next to a known feasible point (the true values): HiGHS' crossover from it
+    is several times cheaper than finding a feasible basis from the slack basis (a block's first solve).
+    Should it fail, the first solve starts from the slack basis as before."""
+    limit = solver.getOptionValue("simplex_iteration_limit")[1]
+    solver.setOptionValue("simplex_iteration_limit", 0)
+    solver.run()  # sets the solver up: highspy's crossover needs that (it crashes on a model never run)
+    solver.setOptionValue("simplex_iteration_limit", limit)
+    start = highspy.HighsSolution()
+    start.col_value, start.row_value = point, row_values
+    start.col_dual, start.row_dual = np.zeros(len(point)), np.zeros(len(row_values))
+    start.value_valid = start.dual_valid = True
+    if solver.crossover(start) == highspy.HighsStatus.kError:
+        solver.clearSolver()
 
 
 def cured(attacker: Attacker, failure: Failure, level: Level) -> bool:
@@ -842,13 +862,19 @@ def _narrowest(
     attacker: Attacker,
     intervals: dict[int, tuple[float, float]],
     observed: dict[int, tuple[float, float]],
+    least: dict[int, float],
     values: np.ndarray,
 ) -> Interval | None:
-    """The narrowest interval among checked primary figures, solving cells only while one could be narrower."""
+    """The narrowest interval among checked primary figures, solving cells only while one could be narrower:
+    its interval proven by points is not narrower already, and its protection rule allows a narrower one
+    (`least`: a small count of a passing pattern is never narrower than the protection level). Among equally
+    narrow intervals the one solved first is kept."""
     best = min(intervals.items(), key=lambda kv: (kv[1][1] - kv[1][0], model.keys[kv[0]]), default=None)
-    for figure, (lo, hi) in sorted(observed.items(), key=lambda kv: kv[1][1] - kv[1][0]):
+    for figure, (lo, hi) in sorted(observed.items(), key=lambda kv: (kv[1][1] - kv[1][0], model.keys[kv[0]])):
         if best is not None and hi - lo >= best[1][1] - best[1][0]:
             break
+        if best is not None and least[figure] >= best[1][1] - best[1][0] - TOL:
+            continue
         target = model.figures[figure]
         _, hi = attacker.bounds(target, sense=1)
         if best is not None and hi - lo >= best[1][1] - best[1][0]:
