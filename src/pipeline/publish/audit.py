@@ -296,6 +296,7 @@ class Attacker:
         self._pool: dict[int, _Points] = {}  # block -> feasible points over its unknowns, the truth first
         self._insider: tuple[int, int] | None = None  # (block, local column) of the knowledge in force
         self._solvers: dict[int, highspy.Highs] = {}
+        self._last: dict[int, tuple[np.ndarray, float]] = {}  # block -> its last objective and optimum
         self.solves = 0
 
     def observed(self, target: sp.csr_matrix) -> tuple[float, float]:
@@ -419,7 +420,7 @@ class Attacker:
                 continue
             local = np.searchsorted(self.block_rows[block], rows[self.row_block[rows] == block]).astype(np.int32)
             free = np.full(len(local), highspy.kHighsInf)
-            self._solvers[int(block)].changeRowsBounds(len(local), local, -free, free)
+            self._edit(int(block)).changeRowsBounds(len(local), local, -free, free)
 
     def hide_cell(self, var: int) -> bool:
         """Stop publishing the inner cell `var` in place: it becomes an unknown of the one block its rows are
@@ -463,7 +464,7 @@ class Attacker:
         if block in self._pool:
             self._pool[block].add_column(value)
         if block in self._solvers:
-            solver = self._solvers[block]
+            solver = self._edit(block)
             local = np.searchsorted(self.block_rows[block], rows).astype(np.int32)
             solver.changeRowsBounds(len(local), local, self.lo[rows], self.hi[rows])
             solver.addCol(0.0, 0.0, highspy.kHighsInf, len(local), local, coefs.astype(float))
@@ -482,14 +483,13 @@ class Attacker:
         local = int(self.local[col])
         self._pool_of(block)
         self._insider = (block, local)
-        solver = self._solver(block) if len(self.block_rows[block]) else None
-        if solver is not None:
-            solver.changeColBounds(local, 1.0, highspy.kHighsInf)
+        if len(self.block_rows[block]):
+            self._edit(block).changeColBounds(local, 1.0, highspy.kHighsInf)
         try:
             yield block
         finally:
-            if solver is not None:
-                solver.changeColBounds(local, 0.0, highspy.kHighsInf)
+            if len(self.block_rows[block]):
+                self._edit(block).changeColBounds(local, 0.0, highspy.kHighsInf)
             self._insider = None  # points found with the knowledge are feasible without it too: they stay
 
     def _seen(self, block: int, values: np.ndarray) -> np.ndarray:
@@ -576,7 +576,7 @@ class Attacker:
                 continue
             members = self.members[block]
             local = self.local[columns[self.block[columns] == block]].astype(np.int32)
-            solver = self._solver(int(block))
+            solver = self._edit(int(block))
             pool = self._pool_of(int(block))
             upper = np.full(len(local), highspy.kHighsInf)
             solver.changeColsBounds(len(local), local, np.ones(len(local)), upper)
@@ -599,7 +599,7 @@ class Attacker:
                             break
                         moved |= newly
             finally:
-                solver.changeColsBounds(len(local), local, np.zeros(len(local)), upper)
+                self._edit(int(block)).changeColsBounds(len(local), local, np.zeros(len(local)), upper)
         return moved
 
     def _constant(self, targets: sp.csr_matrix) -> np.ndarray:
@@ -618,22 +618,35 @@ class Attacker:
             )
         return self._solvers[block]
 
+    def _edit(self, block: int) -> highspy.Highs:
+        """The block's solver, about to be changed: its last optimum no longer holds."""
+        self._last.pop(block, None)
+        return self._solver(block)
+
     def _solve(self, block: int, cols: np.ndarray, coefs: np.ndarray) -> float:
-        """Minimum of coefs @ x[cols] over the block; -inf when unbounded. The optimum joins the points."""
+        """Minimum of coefs @ x[cols] over the block; -inf when unbounded. The optimum joins the points.
+        The objective the block was last solved for is not solved again (a repair asks for the duals of the
+        bound just solved): HiGHS' fixed cost of a run is most of a warm re-solve's."""
         solver = self._solver(block)
         n = len(self.members[block])
         cost = np.zeros(n)
         cost[cols] = coefs
+        last = self._last.get(block)
+        if last is not None and np.array_equal(last[0], cost):
+            return last[1]
         solver.changeColsCost(n, np.arange(n, dtype=np.int32), cost)
         solver.run()
         self.solves += 1
         status = solver.getModelStatus()
         if status == highspy.HighsModelStatus.kOptimal:
             self._keep(block, np.asarray(solver.getSolution().col_value))
-            return float(solver.getInfo().objective_function_value)
-        if status in (highspy.HighsModelStatus.kUnbounded, highspy.HighsModelStatus.kUnboundedOrInfeasible):
-            return -INF
-        raise RuntimeError(f"disclosure audit: HiGHS ended with {solver.modelStatusToString(status)}")
+            value = float(solver.getInfo().objective_function_value)
+        elif status in (highspy.HighsModelStatus.kUnbounded, highspy.HighsModelStatus.kUnboundedOrInfeasible):
+            value = -INF
+        else:
+            raise RuntimeError(f"disclosure audit: HiGHS ended with {solver.modelStatusToString(status)}")
+        self._last[block] = (cost, value)
+        return value
 
 
 def _pulled(cell: np.ndarray, values: np.ndarray) -> np.ndarray:

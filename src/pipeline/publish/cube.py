@@ -265,6 +265,7 @@ class _Builder:
         self.frames = frames
         self.rows: list[pd.DataFrame] = []  # figure, var, coef
         self.keys: list[np.ndarray] = []
+        self.wave_org: list[pd.DataFrame] = []  # each figure's wave and organisation type
         self.kind: list[np.ndarray] = []
         self.basis: list[np.ndarray] = []
         self.total: list[np.ndarray] = []
@@ -341,7 +342,7 @@ class _Builder:
             group_answered=group_answered,
             special=special,
             respondents_of=respondents_of,
-            type_respondents=self._type_respondents(keys),
+            type_respondents=self._type_respondents(pd.concat(self.wave_org, ignore_index=True)),
             knowledge=knowledge,
             knowledge_lo=lo,
             knowledge_hi=hi,
@@ -381,6 +382,7 @@ class _Builder:
             pd.DataFrame({"figure": figure_of_row[terms["row"].to_numpy()], "var": terms["var"], "coef": terms["coef"]})
         )
         self.keys.append(_cell_keys(table, frame.iloc[rows], column))
+        self.wave_org.append(frame[["wave", "org_type"]].iloc[rows])
         self.kind.append(np.full(len(rows), kind, dtype=np.int8))
         self.basis.append(np.full(len(rows), -1) if basis is None else basis)
         self.total.append(np.zeros(len(rows), bool) if grand_total is None else grand_total[rows])
@@ -527,7 +529,7 @@ class _Builder:
             out[valid[has]] = of[has]
         return out
 
-    def _type_respondents(self, keys: np.ndarray) -> np.ndarray:
+    def _type_respondents(self, wave_org: pd.DataFrame) -> np.ndarray:
         results, fields = self.frames["item_results"], self.frames["field_results"]
         sizes = pd.concat(
             [
@@ -536,10 +538,8 @@ class _Builder:
             ]
         )
         size = sizes.groupby(["wave", "org_type"])["n"].max()
-        parts = pd.Series(keys, dtype=object).str.split("|", n=3, expand=True)
-        of = pd.MultiIndex.from_arrays([parts[1], parts[2]])
-        out = size.reindex(of).to_numpy(float)
-        out[(parts[2] == TOTAL).to_numpy() | np.isnan(out)] = -1
+        out = size.reindex(pd.MultiIndex.from_frame(wave_org)).to_numpy(float)
+        out[wave_org["org_type"].eq(TOTAL).to_numpy() | np.isnan(out)] = -1
         return out
 
     def _groups(
