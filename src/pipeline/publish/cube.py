@@ -326,7 +326,7 @@ class _Builder:
             shape=(self.n_figures, self.n_vars),
         )
         knowledge, lo, hi = self._knowledge(counts, respondents_of_multi, field_respondents, answered_terms)
-        _, table_ids = np.unique(np.concatenate(self.tables), return_inverse=True)
+        table_ids, _ = pd.factorize(np.concatenate(self.tables), sort=True)  # hashed: np.unique sorts strings
         groups, group_answered, special = self._groups(dist, results)
         respondents_of = self._respondents_of(dist, results, fields, texts)
         keys = np.concatenate(self.keys).astype(object)
@@ -437,7 +437,7 @@ class _Builder:
 
         def rows(terms: pd.DataFrame, group: np.ndarray) -> None:
             nonlocal n_rows
-            _, row = np.unique(group, return_inverse=True)
+            row, _ = pd.factorize(group, sort=True)
             parts.append(pd.DataFrame({"row": row + n_rows, "var": terms["var"].to_numpy(), "coef": terms["coef"]}))
             n_rows += int(row.max()) + 1 if len(row) else 0
 
