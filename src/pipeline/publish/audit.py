@@ -57,6 +57,9 @@ except ImportError:  # pragma: no cover - older highspy
 TOL = 1e-6
 INF = math.inf
 EXPLORE = 3  # random objectives solved per block before any cell is solved alone
+# a round of pushes (`cover`) that proved fewer targets than this per LP is the last: a push costs about
+# three solves of a single bound
+COVERED_PER_SOLVE = 3
 
 
 @dataclass(frozen=True)
@@ -319,13 +322,14 @@ class Attacker:
         Each round solves, per block, one LP that pushes all still unproven targets up (and one down); its
         vertex proves many of them together. What stays unproven is left to a solve of its own (`bounds`).
         """
-        pending = targets.shape[0] + 1
+        pending, solves = targets.shape[0] + 1, 0
         for _ in range(rounds):
             lo, hi, _ = self.observed_many(targets)
             up, down = hi < at_least - TOL, lo > at_most + TOL
-            if int(up.sum() + down.sum()) >= pending:
-                return  # no progress: the rest needs solving one by one
-            pending = int(up.sum() + down.sum())
+            left = int(up.sum() + down.sum())
+            if not left or pending - left <= 0 or pending - left < COVERED_PER_SOLVE * solves:
+                return  # the last round proved too few for its solves: the rest is solved one by one
+            pending, solves = left, self.solves
             for sense, unproven in ((-1.0, up), (1.0, down)):
                 if not unproven.any():
                     continue
@@ -334,6 +338,7 @@ class Attacker:
                     if len(self.block_rows[block]):
                         members = self.members[block]
                         self._solve(int(block), np.arange(len(members)), cost[members])
+            solves = self.solves - solves
 
     def observed_many(
         self, targets: sp.csr_matrix, block: int | None = None
