@@ -861,7 +861,8 @@ def _settle(
 
 def _exact(attacker: Attacker, targets: sp.csr_matrix, values: np.ndarray, block: int | None = None) -> np.ndarray:
     """Which targets the attacker pins to a single integer: first by the points found, then by pushing the
-    doubtful ones up and down jointly, then by solving what is still in doubt."""
+    doubtful ones up and down jointly, then by solving what is still in doubt: the upper bound, and the lower
+    one only if the upper leaves the true value the only integer (the truth is feasible: lo <= value <= hi)."""
     lo, hi, _ = attacker.observed_many(targets, block)
     doubt = _single_integers(lo, hi)
     for at_least, at_most in ((values + 1, np.full(len(values), INF)), (np.full(len(values), -INF), values - 1)):
@@ -871,7 +872,9 @@ def _exact(attacker: Attacker, targets: sp.csr_matrix, values: np.ndarray, block
             doubt &= _single_integers(lo, hi)
     exact = doubt.copy()
     for i in np.flatnonzero(doubt):
-        exact[i] = _single_integer(*attacker.bounds(targets[i]))
+        upper = attacker.bounds(targets[i], sense=1)[1] if hi[i] < values[i] + 1 - TOL else hi[i]
+        lower = attacker.bounds(targets[i], sense=-1)[0] if upper < values[i] + 1 - TOL else lo[i]
+        exact[i] = _single_integer(lower, upper)
     return exact
 
 
