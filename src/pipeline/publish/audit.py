@@ -322,14 +322,15 @@ class Attacker:
         Each round solves, per block, one LP that pushes all still unproven targets up (and one down); its
         vertex proves many of them together. What stays unproven is left to a solve of its own (`bounds`).
         """
-        pending, solves = targets.shape[0] + 1, 0
+        pending, spent = targets.shape[0] + 1, 0
         for _ in range(rounds):
             lo, hi, _ = self.observed_many(targets)
             up, down = hi < at_least - TOL, lo > at_most + TOL
             left = int(up.sum() + down.sum())
-            if not left or pending - left <= 0 or pending - left < COVERED_PER_SOLVE * solves:
+            proved = pending - left
+            if not left or proved <= 0 or proved < COVERED_PER_SOLVE * spent:
                 return  # the last round proved too few for its solves: the rest is solved one by one
-            pending, solves = left, self.solves
+            pending, before = left, self.solves
             for sense, unproven in ((-1.0, up), (1.0, down)):
                 if not unproven.any():
                     continue
@@ -338,7 +339,7 @@ class Attacker:
                     if len(self.block_rows[block]):
                         members = self.members[block]
                         self._solve(int(block), np.arange(len(members)), cost[members])
-            solves = self.solves - solves
+            spent = self.solves - before
 
     def observed_many(
         self, targets: sp.csr_matrix, block: int | None = None
@@ -862,7 +863,7 @@ def _settle(
 def _exact(attacker: Attacker, targets: sp.csr_matrix, values: np.ndarray, block: int | None = None) -> np.ndarray:
     """Which targets the attacker pins to a single integer: first by the points found, then by pushing the
     doubtful ones up and down jointly, then by solving what is still in doubt: the upper bound, and the lower
-    one only if the upper leaves the true value the only integer (the truth is feasible: lo <= value <= hi)."""
+    one only if the upper leaves the true value the only integer above it (the truth is feasible: lo <= value)."""
     lo, hi, _ = attacker.observed_many(targets, block)
     doubt = _single_integers(lo, hi)
     for at_least, at_most in ((values + 1, np.full(len(values), INF)), (np.full(len(values), -INF), values - 1)):
@@ -872,9 +873,8 @@ def _exact(attacker: Attacker, targets: sp.csr_matrix, values: np.ndarray, block
             doubt &= _single_integers(lo, hi)
     exact = doubt.copy()
     for i in np.flatnonzero(doubt):
-        upper = attacker.bounds(targets[i], sense=1)[1] if hi[i] < values[i] + 1 - TOL else hi[i]
-        lower = attacker.bounds(targets[i], sense=-1)[0] if upper < values[i] + 1 - TOL else lo[i]
-        exact[i] = _single_integer(lower, upper)
+        upper = attacker.bounds(targets[i], sense=1)[1]
+        exact[i] = upper < values[i] + 1 - TOL and _single_integer(attacker.bounds(targets[i], sense=-1)[0], upper)
     return exact
 
 
