@@ -9,14 +9,14 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
 
-from flows.publish import request_publish
+from flows.publish import INGEST_FLOW, request_publish
 from flows.tasks import ingest_each, report
 from pipeline.codebook import load_codebook
 from pipeline.registry import load_registry
 from pipeline.settings import Settings
 
 
-@flow(name="ingest-partner", flow_run_name="ingest-{partner_id}")
+@flow(name=INGEST_FLOW, flow_run_name="ingest-{partner_id}")
 def ingest_partner(partner_id: str) -> State:
     """Pull what is new at the partner; publish only when something changed (or a failure may have left part
     of a pull loaded), so a call that finds nothing new ends within seconds."""

@@ -47,6 +47,7 @@ BODY = b'{"note": "new responses"}'
 SILENT = "stadt-lu"
 # Later than every generated submission, inside the 2026 wave (which closes 2026-06-30 in Berlin).
 LATE = datetime(2026, 6, 30, 21, 59, 30)
+WAVE_CLOSES = datetime(2026, 6, 30, 22, 0, 0)  # UTC
 MARTS = ("item_results", "item_distribution", "field_results", "free_text_counts")
 ACTIVE = ["SCHEDULED", "PENDING", "RUNNING"]
 FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
@@ -117,7 +118,10 @@ class Service:
         partner = self.world.registry.partner(partner_id)
         wave = next(w for w in self.world.registry.waves if w.code == "2026")
         drawn = responses(self.world.codebook, Plan(partner, wave, n, 10_000 + self.added), demo.SEED, LATE)
-        fresh = [dataclasses.replace(r, submitted_at=LATE + timedelta(seconds=i)) for i, r in enumerate(drawn)]
+        # one second apart and after every earlier addition: a pull reads from its cursor's second on
+        at = [LATE + timedelta(seconds=self.added + i) for i in range(n)]
+        assert at[-1] < WAVE_CLOSES, "more additions than seconds left in the 2026 wave"
+        fresh = [dataclasses.replace(r, submitted_at=t) for r, t in zip(drawn, at, strict=True)]
         self.added += n
         emulator: kobo.KoboEmulator = self.world.services["kobo"].emulator  # type: ignore[assignment]
         emulator.add_submissions(
@@ -401,6 +405,39 @@ def test_a_burst_of_partner_events_leads_to_one_publish(world_env: Service, tmp_
     new = [r for r in service.runs("publish") if r["id"] not in publishes_before]
     assert [r["state_type"] for r in new] == ["COMPLETED"], [r["name"] for r in new]
     assert _at(new[0]["start_time"]) > max(_at(r["end_time"]) for r in ingests)
+    _assert_equal_to_a_sequential_run(service, tmp_path)
+
+
+@pytest.mark.e2e
+def test_an_ingest_still_under_way_when_its_publish_is_due_joins_that_publish(
+    world_env: Service, tmp_path: Path
+) -> None:
+    service = world_env
+    first, late = "jobcenter-lu", "hwg-lu"
+    for partner in (first, late):
+        service.add_responses(partner, 3)
+    publishes_before = {r["id"] for r in service.runs("publish")}
+    ingests_before = frozenset(r["id"] for r in service.runs("ingest-partner"))
+
+    assert service.call(first, service.signed(first)).status_code == 202
+    until(lambda: _finished(service, first, ingests_before), f"an ingest of {first}")
+    # The second ingest is held back until the publish the first one scheduled is due and running, as ingests
+    # spread over more than the window on a slow machine.
+    with writer_lock(service.settings.db_path, "the test, holding writers back", 90):
+        assert service.call(late, service.signed(late)).status_code == 202
+        until(
+            lambda: [r for r in service.runs("publish", ["RUNNING"]) if r["id"] not in publishes_before],
+            "the publish run is running",
+            WINDOW + DEADLINE,
+        )
+    second = until(lambda: _finished(service, late, ingests_before), f"an ingest of {late}")
+    until(lambda: not service.runs("publish", ACTIVE), "no publish run left to do")
+
+    assert second["state_type"] == "COMPLETED", second["state"]["message"]
+    new = [r for r in service.runs("publish") if r["id"] not in publishes_before]
+    assert [r["state_type"] for r in new] == ["COMPLETED"], [r["name"] for r in new]
+    assert f"joins publish run {new[0]['name']}" in second["state"]["message"]
+    assert _at(new[0]["start_time"]) < _at(second["end_time"]), "the publish was not running yet: nothing tested"
     _assert_equal_to_a_sequential_run(service, tmp_path)
 
 
