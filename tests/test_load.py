@@ -155,7 +155,9 @@ def test_an_edit_below_the_cursor_is_loaded_at_the_next_full_read(
     assert (datetime.now(UTC) - read_at).total_seconds() < 120, "the full read is recorded when it ends"
 
 
-@pytest.mark.parametrize(("partner_id", "id_field"), [("hwg-lu", "_id"), ("stadt-bildung-lu", "id")])
+@pytest.mark.parametrize(
+    ("partner_id", "id_field"), [("hwg-lu", "_id"), ("stadt-bildung-lu", "id"), ("awo-lu", "__id")]
+)
 def test_responses_deleted_at_the_partner_are_reported_by_the_next_full_read_and_kept(
     world: Demo, run_settings: Settings, partner_id: str, id_field: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -169,6 +171,8 @@ def test_responses_deleted_at_the_partner_are_reported_by_the_next_full_read_and
     for source_id in deleted:
         if partner.connector.kind == "kobo":
             emulator.delete(partner.connector.asset_uid, int(source_id))  # type: ignore[attr-defined]
+        elif partner.connector.kind == "odk":
+            emulator.delete(partner.connector.project_id, partner.connector.form_id, source_id)  # type: ignore[attr-defined]
         else:
             emulator.delete(partner.connector.survey_id, int(source_id))  # type: ignore[attr-defined]
 

@@ -29,7 +29,8 @@ latest wins. Central holds only finalised submissions (drafts stay on the device
 Submissions marked deleted (Central lists them only when a filter names `__system/deletedAt`, which this
 connector never sends) and encrypted ones Central could not decrypt (`__system/status` set) hold no answers to
 load: they are logged as a warning with their ids and not loaded, and one loaded earlier stays in core until the
-operator removes it.
+operator removes it. A deletion is seen by the full read every `reread_days` (default 7): what Central no longer
+lists is reported as gone at the partner (run report, `pipeline status`), as for Kobo and LimeSurvey.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, urlencode, urljoin
 
 import duckdb
@@ -162,7 +163,9 @@ class OdkSettings(BaseModel):
     form_id: str = Field(min_length=1)  # the form's xmlFormId
     email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")  # the account's login; its password is the partner's secret
     page_size: int | None = Field(default=None, ge=1)  # $top; settings.page_size (1000) when not given
-    reread_days: ClassVar[None] = None  # edits come back by updatedAt: never a full re-read
+    # edits come back by updatedAt; a deletion only stops being listed: every reread_days a pull reads all
+    # again, and what it no longer lists is reported as gone at the partner
+    reread_days: int | None = Field(default=7, ge=1)
 
     def open(self, partner_id: str, secret: str, settings: Settings, drop: tuple[str, ...]) -> OdkConnector:
         return OdkConnector(partner_id, self, secret, settings, drop)
