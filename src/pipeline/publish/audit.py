@@ -506,31 +506,39 @@ class Attacker:
             return values
         return _pulled(self._points(block)[:, self._insider[1]], values)
 
-    def observed_each(self, targets: sp.csr_matrix, insiders: np.ndarray) -> tuple[np.ndarray, ...]:
-        """`observed_many` under each insider's knowledge in turn (one row per inner cell in `insiders`): the
-        targets' values at the points are computed once for all of them, only the insider's block is pulled."""
+    def seen(self, targets: sp.csr_matrix) -> _Seen:
+        """The targets' values at the points found so far, per block, for many `observed_each` questions."""
         lo, hi = self._constant(targets), self._constant(targets)
-        seen: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        blocks: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         for b, reaches, values in self._block_values(targets):
             if values is None:
                 hi[reaches] = INF
                 continue
             lo[reaches] += values.min(axis=0)
             hi[reaches] += values.max(axis=0)
-            seen[b] = reaches, values
-        out_lo, out_hi = np.tile(lo, (len(insiders), 1)), np.tile(hi, (len(insiders), 1))
+            blocks[b] = np.flatnonzero(reaches), values
+        return _Seen(lo, hi, blocks)
+
+    def observed_each(self, seen: _Seen, subset: np.ndarray, insiders: np.ndarray) -> tuple[np.ndarray, ...]:
+        """`observed_many` of the targets `subset` (rows of `seen`) under each insider's knowledge in turn (one
+        row per inner cell in `insiders`): only the insider's block is pulled, the rest is as seen."""
+        out_lo, out_hi = np.tile(seen.lo[subset], (len(insiders), 1)), np.tile(seen.hi[subset], (len(insiders), 1))
         touched = np.zeros(out_lo.shape, bool)
         columns = self.column[insiders]
         blocks = self.block[columns]
-        for block, (reaches, values) in seen.items():
-            mine = np.flatnonzero(blocks == block)
-            if not mine.size:
+        for block in np.unique(blocks):
+            if int(block) not in seen.blocks:
                 continue
+            reached, values = seen.blocks[int(block)]
+            place = np.minimum(np.searchsorted(reached, subset), len(reached) - 1)
+            inside = np.flatnonzero(reached[place] == subset)
+            values = values[:, place[inside]]
+            mine = np.flatnonzero(blocks == block)
             # insiders × points × targets: each insider's pull of every point at once
-            alpha = _pull(self._points(block)[:, self.local[columns[mine]]]).T[:, :, None]
+            alpha = _pull(self._points(int(block))[:, self.local[columns[mine]]]).T[:, :, None]
             base = values[:1]
             pulled = alpha * (values - base)[None]
-            at = np.ix_(mine, np.flatnonzero(reaches))
+            at = np.ix_(mine, inside)
             out_lo[at] += base + pulled.min(axis=1) - values.min(axis=0)
             out_hi[at] += base + pulled.max(axis=1) - values.max(axis=0)
             touched[at] = True
@@ -677,6 +685,15 @@ def _values(part: sp.csr_matrix, points: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class _Seen:
+    """Many targets' proven bounds, and per block the targets it reaches with their values at its points."""
+
+    lo: np.ndarray
+    hi: np.ndarray
+    blocks: dict[int, tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
 class _Rows:
     """Constraint rows over all inner cells with their bounds (the known cells' part taken off) and figures."""
 
@@ -794,13 +811,15 @@ def _insider_failures(
     by_tables: dict[frozenset[int], list[int]] = {}
     for var, tables in insiders.items():
         by_tables.setdefault(frozenset(tables), []).append(var)
+    seen = attacker.seen(model.figures[candidates])
     for tables, variables in by_tables.items():
         neighbours = np.array([g for t in sorted(tables) for g in by_table[t] if g not in exact_to_all], dtype=int)
         if not neighbours.size:
             continue
-        lo, hi, touched = attacker.observed_each(model.figures[neighbours], np.array(variables))
+        lo, hi, touched = attacker.observed_each(seen, np.searchsorted(candidates, neighbours), np.array(variables))
+        exact = touched & _single_integers(lo, hi) & (neighbours != model.own[variables][:, None])
         for i, var in enumerate(variables):
-            doubts[var] = neighbours[touched[i] & _single_integers(lo[i], hi[i]) & (neighbours != model.own[var])]
+            doubts[var] = neighbours[exact[i]]
     # points with all insiders' cells >= 1 at once settle most doubts before any insider is solved alone
     for batch in _batches(model, doubts):
         doubts = _settle(model, attacker, doubts, batch, values)
