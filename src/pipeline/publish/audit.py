@@ -345,18 +345,11 @@ class Attacker:
         self, targets: sp.csr_matrix, block: int | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """`observed` for many targets at once, and which of them reach into `block` (the others: False)."""
-        lo, hi = self._constant(targets), self._constant(targets)
+        seen = self.seen(targets)
         touched = np.zeros(targets.shape[0], bool)
-        for b, reaches, values in self._block_values(targets):
-            if b == block:
-                touched = reaches
-            if values is None:
-                hi[reaches] = INF
-                continue
-            values = self._seen(b, values)
-            lo[reaches] += values.min(axis=0)
-            hi[reaches] += values.max(axis=0)
-        return lo, hi, touched
+        if block in seen.blocks:
+            touched[seen.blocks[block][0]] = True
+        return seen.lo, seen.hi, touched
 
     def _block_values(self, targets: sp.csr_matrix) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
         """Per block the targets reach into: which do, and their values at the block's points (None for a
@@ -507,15 +500,17 @@ class Attacker:
         return _pulled(self._points(block)[:, self._insider[1]], values)
 
     def seen(self, targets: sp.csr_matrix) -> _Seen:
-        """The targets' values at the points found so far, per block, for many `observed_each` questions."""
+        """The targets' proven bounds, and per block their values at its points (under the insider's knowledge
+        in force), for `observed_many` and the many questions of `observed_each`."""
         lo, hi = self._constant(targets), self._constant(targets)
-        blocks: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        blocks: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
         for b, reaches, values in self._block_values(targets):
             if values is None:
                 hi[reaches] = INF
-                continue
-            lo[reaches] += values.min(axis=0)
-            hi[reaches] += values.max(axis=0)
+            else:
+                values = self._seen(b, values)
+                lo[reaches] += values.min(axis=0)
+                hi[reaches] += values.max(axis=0)
             blocks[b] = np.flatnonzero(reaches), values
         return _Seen(lo, hi, blocks)
 
@@ -527,9 +522,9 @@ class Attacker:
         columns = self.column[insiders]
         blocks = self.block[columns]
         for block in np.unique(blocks):
-            if int(block) not in seen.blocks:
+            reached, values = seen.blocks.get(int(block), (None, None))
+            if values is None:
                 continue
-            reached, values = seen.blocks[int(block)]
             place = np.minimum(np.searchsorted(reached, subset), len(reached) - 1)
             inside = np.flatnonzero(reached[place] == subset)
             values = values[:, place[inside]]
@@ -686,11 +681,12 @@ def _values(part: sp.csr_matrix, points: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _Seen:
-    """Many targets' proven bounds, and per block the targets it reaches with their values at its points."""
+    """Many targets' proven bounds, and per block the targets it reaches with their values at its points (None
+    for a block nothing published constrains)."""
 
     lo: np.ndarray
     hi: np.ndarray
-    blocks: dict[int, tuple[np.ndarray, np.ndarray]]
+    blocks: dict[int, tuple[np.ndarray, np.ndarray | None]]
 
 
 @dataclass(frozen=True)
