@@ -19,10 +19,11 @@ Protection required (`Level`, configurable):
   group's other codes together is at least 1;
 - an insider (a respondent knows that their own cell is at least 1): for each primary count, with that
   knowledge added, no other hidden count above 0 of the same table (one item's or field's figures of one
-  wave) that was not exact becomes exact (a small group's zeros are protected with their group). Points
-  where many insiders' cells are at least 1 at once settle most pairs together (`Attacker.spread`: all
-  insiders, then batches that hold at most one insider of each group); the rest are solved one insider at a
-  time.
+  wave) that was not exact becomes exact (a small group's zeros are protected with their group). The points
+  found so far settle most pairs without a solve: any convex combination of them with the insider's cell at
+  least 1 holds under the knowledge (`_reaches`). Points where many insiders' cells are at least 1 at once
+  settle most of the rest together (`Attacker.spread`: all insiders, then batches that hold at most one
+  insider of each group); what is left is solved one insider at a time.
 
 Independent blocks: with the published inner cells fixed, the unknowns fall into connected components
 (scipy.sparse.csgraph) that share no constraint, so each interval is the sum of per-component intervals and
@@ -514,11 +515,12 @@ class Attacker:
             blocks[b] = np.flatnonzero(reaches), values
         return _Seen(lo, hi, blocks)
 
-    def observed_each(self, seen: _Seen, subset: np.ndarray, insiders: np.ndarray) -> tuple[np.ndarray, ...]:
-        """`observed_many` of the targets `subset` (rows of `seen`) under each insider's knowledge in turn (one
-        row per inner cell in `insiders`): only the insider's block is pulled, the rest is as seen."""
-        out_lo, out_hi = np.tile(seen.lo[subset], (len(insiders), 1)), np.tile(seen.hi[subset], (len(insiders), 1))
-        touched = np.zeros(out_lo.shape, bool)
+    def fixed_each(self, seen: _Seen, subset: np.ndarray, insiders: np.ndarray, truth: np.ndarray) -> np.ndarray:
+        """Which targets `subset` (rows of `seen`, true values `truth`) the points found so far leave at their
+        true value under each insider's knowledge in turn (one row per inner cell in `insiders`), i.e. move by
+        less than 1 either way. Any convex combination of points with the insider's cell at least 1 holds
+        under the knowledge (`_reaches`); only the insider's block moves, the others add what `seen` shows."""
+        fixed = np.zeros((len(insiders), len(subset)), bool)
         columns = self.column[insiders]
         blocks = self.block[columns]
         for block in np.unique(blocks):
@@ -527,17 +529,14 @@ class Attacker:
                 continue
             place = np.minimum(np.searchsorted(reached, subset), len(reached) - 1)
             inside = np.flatnonzero(reached[place] == subset)
-            values = values[:, place[inside]]
+            values = values[:, place[inside]] - values[:1, place[inside]]  # moves from the truth (row 0)
+            up = seen.hi[subset[inside]] - truth[inside] - values.max(axis=0)  # what the other blocks add
+            down = truth[inside] - seen.lo[subset[inside]] + values.min(axis=0)
             mine = np.flatnonzero(blocks == block)
-            # insiders × points × targets: each insider's pull of every point at once
-            alpha = _pull(self._points(int(block))[:, self.local[columns[mine]]]).T[:, :, None]
-            base = values[:1]
-            pulled = alpha * (values - base)[None]
-            at = np.ix_(mine, inside)
-            out_lo[at] += base + pulled.min(axis=1) - values.min(axis=0)
-            out_hi[at] += base + pulled.max(axis=1) - values.max(axis=0)
-            touched[at] = True
-        return out_lo, out_hi, touched
+            cells = self._points(int(block))[:, self.local[columns[mine]]]
+            moved = _reaches(cells, values, 1.0 - up) | _reaches(cells, -values, 1.0 - down)
+            fixed[np.ix_(mine, inside)] = ~moved
+        return fixed
 
     def _parts(self, target: sp.csr_matrix) -> tuple[float, list[tuple[int, np.ndarray, np.ndarray]]]:
         """The known part of `target` and its unknown part split by block (local columns, coefficients)."""
@@ -669,6 +668,29 @@ def _pull(cells: np.ndarray) -> np.ndarray:
     at least 1: 1 where it is anyway, else the fraction of the way where the cell reaches 1."""
     pulled = (cells[0] - 1.0) / np.maximum(cells[0] - cells, TOL)
     return np.clip(np.where(cells >= 1 - TOL, 1.0, pulled), 0.0, 1.0)
+
+
+def _reaches(cells: np.ndarray, moves: np.ndarray, needed: np.ndarray) -> np.ndarray:
+    """insiders × targets: whether some convex combination of the points with the insider's cell (a column of
+    `cells`, points in rows) at least 1 moves the target (a column of `moves`) by `needed` or more.
+
+    The best such combination is an LP in the weights with two rows; by duality it falls short only if some
+    v >= 0 has move + v (cell - 1) < needed at every point. A point with the cell at 1 or more that moves the
+    target far enough settles it; else the points below 1 allow v up to R = max (move - needed) / (1 - cell),
+    those above 1 need v >= S = min (needed - move) / (cell - 1) > 0, and the target is reached when S <= R:
+    a few array operations instead of an LP per pair."""
+    lift = cells.T - 1.0  # insiders × points
+    gap = moves - (needed - TOL)  # points × targets
+    below, above = lift < -TOL, lift > TOL
+    reached = ((~below).astype(float) @ (gap >= 0).astype(float)) > 0
+    open_ = np.flatnonzero(~reached.all(axis=0))
+    if open_.size:
+        g = gap[None, :, open_]
+        scale = 1.0 / np.where(below | above, np.abs(lift), 1.0)
+        r = (g * np.where(below, scale, 0.0)[:, :, None] + np.where(below, 0.0, -INF)[:, :, None]).max(axis=1)
+        s = (-g * np.where(above, scale, 0.0)[:, :, None] + np.where(above, 0.0, INF)[:, :, None]).min(axis=1)
+        reached[:, open_] |= s <= r
+    return reached
 
 
 def _values(part: sp.csr_matrix, points: np.ndarray) -> np.ndarray:
@@ -812,8 +834,9 @@ def _insider_failures(
         neighbours = np.array([g for t in sorted(tables) for g in by_table[t] if g not in exact_to_all], dtype=int)
         if not neighbours.size:
             continue
-        lo, hi, touched = attacker.observed_each(seen, np.searchsorted(candidates, neighbours), np.array(variables))
-        exact = touched & _single_integers(lo, hi) & (neighbours != model.own[variables][:, None])
+        subset = np.searchsorted(candidates, neighbours)
+        fixed = attacker.fixed_each(seen, subset, np.array(variables), values[neighbours])
+        exact = fixed & (neighbours != model.own[variables][:, None])
         for i, var in enumerate(variables):
             doubts[var] = neighbours[exact[i]]
     # points with all insiders' cells >= 1 at once settle most doubts before any insider is solved alone
