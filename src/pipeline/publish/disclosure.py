@@ -59,6 +59,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+import numba
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -408,45 +409,89 @@ def _eliminate(
     m = _dense_transposed(candidate_rows, rows)
     p = _dense_transposed(protected_rows, rows)
     filled = (np.abs(p) > _NONZERO).sum(axis=0)  # a protected column's non-zero entries: 0 means eliminated
-    alive = filled > 0
     hide = np.zeros(len(cand), bool)
-    is_forced = forced[cand]
-    needs = basis[cand]
-    for j in range(len(cand)):
+    needs = basis[cand].astype(np.int64)
+    _eliminate_in_order(m, p, filled, filled > 0, hide, cand.astype(np.int64), forced[cand], needs, suppressed)
+    return hide
+
+
+@numba.njit(cache=True)
+def _reduce(p: np.ndarray, m: np.ndarray, j: int, h: int, pivot: int, rows: np.ndarray, write: bool) -> int:
+    """Eliminate candidate `j`'s pivot from protected column `h` over the candidate's `rows` (written into `p`
+    only if `write`). Returns the change in the column's count of non-zero entries."""
+    ratio = p[pivot, h] / m[pivot, j]
+    change = 0
+    for r in rows:
+        before = p[r, h]
+        after = before - m[r, j] * ratio
+        if r == pivot or abs(after) <= 1e-7 * (1.0 + abs(before)):
+            after = 0.0  # only rounding is left
+        change += int(after != 0.0) - int(abs(before) > _NONZERO)
+        if write:
+            p[r, h] = after
+    return change
+
+
+# compiled when the module is imported (or loaded from numba's cache beside it): one signature, so a call
+# with other types fails at once instead of compiling anew in the middle of a run
+@numba.njit("void(f8[:, :], f8[:, :], i8[::1], b1[::1], b1[::1], i8[::1], b1[::1], i8[::1], b1[::1])", cache=True)
+def _eliminate_in_order(
+    m: np.ndarray,
+    p: np.ndarray,
+    filled: np.ndarray,
+    alive: np.ndarray,
+    hide: np.ndarray,
+    cand: np.ndarray,
+    is_forced: np.ndarray,
+    needs: np.ndarray,
+    suppressed: np.ndarray,
+) -> None:
+    """The elimination proper, candidate after candidate (each depends on all before it): compiled, since a
+    Python step per candidate cost more than its arithmetic. `m` (cells × candidates) and `p` (cells ×
+    protected) are reduced in place; `hide` and `suppressed` are set."""
+    n_rows, n_cand = m.shape
+    nz = np.empty(n_rows, np.int64)
+    hit = np.empty(p.shape[1], np.int64)
+    for j in range(n_cand):
         if needs[j] >= 0 and suppressed[needs[j]]:
             hide[j] = True  # a mean or share is published only with its n_valid
             suppressed[cand[j]] = True
             continue
-        col = m[:, j]
-        nz = np.flatnonzero(np.abs(col) > _NONZERO)
-        if not nz.size:
+        n_nz, pivot, largest = 0, -1, 0.0
+        for r in range(n_rows):
+            size = abs(m[r, j])
+            if size > _NONZERO:
+                nz[n_nz] = r
+                n_nz += 1
+                if size > largest:
+                    pivot, largest = r, size
+        if n_nz == 0:
             continue  # already derivable from what is published: publishing it adds nothing
-        on = col[nz]
-        at = int(np.argmax(np.abs(on)))
-        pivot = nz[at]
-        hit = np.flatnonzero((np.abs(p[pivot]) > _NONZERO) & alive)
-        if hit.size:
-            # only the rows where the candidate has terms change: the rest of each column keeps its entries
-            ratio = p[pivot, hit] / on[at]
-            before = p[nz[:, None], hit]
-            after = before - on[:, None] * ratio
-            after[np.abs(after) <= 1e-7 * (1.0 + np.abs(before))] = 0.0
-            after[at] = 0.0
-            left = filled[hit] - (np.abs(before) > _NONZERO).sum(axis=0) + (after != 0.0).sum(axis=0)
-            gone = left == 0
-            if gone.any() and not is_forced[j]:
-                hide[j] = True
-                suppressed[cand[j]] = True
-                continue
-            p[nz[:, None], hit] = after
-            filled[hit] = left
-            alive[hit[gone]] = False
-        later = j + 1 + np.flatnonzero(np.abs(m[pivot, j + 1 :]) > _NONZERO)
-        if later.size:
-            factors = m[pivot, later] / on[at]
-            m[nz[:, None], later] -= on[:, None] * factors
-            m[pivot, later] = 0.0
-    return hide
+        n_hit = 0
+        for h in range(p.shape[1]):
+            if alive[h] and abs(p[pivot, h]) > _NONZERO:
+                hit[n_hit] = h
+                n_hit += 1
+        # a protected column left without entries would be derivable: then the candidate is hidden instead
+        rows = nz[:n_nz]
+        gone = False
+        for h in hit[:n_hit]:
+            if filled[h] + _reduce(p, m, j, h, pivot, rows, False) == 0:
+                gone = True
+                break
+        if gone and not is_forced[j]:
+            hide[j] = True
+            suppressed[cand[j]] = True
+            continue
+        for h in hit[:n_hit]:
+            filled[h] += _reduce(p, m, j, h, pivot, rows, True)
+            alive[h] = filled[h] > 0
+        for k in range(j + 1, n_cand):
+            if abs(m[pivot, k]) > _NONZERO:
+                factor = m[pivot, k] / m[pivot, j]
+                for r in rows:
+                    m[r, k] -= m[r, j] * factor
+                m[pivot, k] = 0.0
 
 
 def _blocks(figures: sp.csr_matrix) -> tuple[int, np.ndarray]:
