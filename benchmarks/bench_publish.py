@@ -22,6 +22,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -30,7 +31,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' indep
 
 from pipeline.publish import cube, disclosure  # noqa: E402
 from pipeline.publish.audit import Attacker  # noqa: E402
-from tests.publish.test_disclosure import Item, marts_from_answers  # noqa: E402
+
+if TYPE_CHECKING:
+    from tests.publish.test_disclosure import Item
+
+# The tests' helpers (pytest, hypothesis) are imported where they are used: protect()'s helper process is
+# spawned, and a spawned process imports the main module of its parent, this script, before it can work.
 
 WAVES = ["2023", "2024", "2025", "2026"]
 ORG_SIZES = [1, 2, 3, 4, 6, 9, 13, 20, 30, 45, 70, 110]
@@ -39,6 +45,8 @@ THEMES = ["BIL", "SPR", "ARB"]
 
 
 def items() -> list[Item]:
+    from tests.publish.test_disclosure import Item
+
     out = []
     for field, n in FIELDS.items():
         for i in range(n):
@@ -81,6 +89,8 @@ def main() -> None:
     args = parser.parse_args()
 
     given, texts = answers(args.seed)
+    from tests.publish.test_disclosure import marts_from_answers
+
     marts = marts_from_answers(given, items(), texts, WAVES)
     sizes = ", ".join(f"{name} {len(frame):,}" for name, frame in marts.items())
     print(f"marts: {sizes} rows")
