@@ -924,16 +924,29 @@ def _narrowest(
     least: dict[int, float],
     values: np.ndarray,
 ) -> Interval | None:
-    """The narrowest interval among checked primary figures, solving cells only while one could be narrower:
-    its interval proven by points is not narrower already, and its protection rule allows a narrower one
-    (`least`: a small count of a passing pattern is never narrower than the protection level). Among equally
-    narrow intervals the one solved first is kept."""
+    """The narrowest interval among checked primary figures, solving figures only while one could be narrower.
+    A figure's interval is at least as wide as the points prove and as its protection rule allows (`least`: a
+    small count of a passing pattern is never narrower than the protection level). The figures the points
+    show narrower than that level (sums the audit only had to show not exact) are first pushed up jointly,
+    which shows most of them as wide; then figures are solved in order of their lower bound until none could
+    be narrower than the best found. Among equally narrow intervals the one solved first is kept."""
     best = min(intervals.items(), key=lambda kv: (kv[1][1] - kv[1][0], model.keys[kv[0]]), default=None)
-    for figure, (lo, hi) in sorted(observed.items(), key=lambda kv: (kv[1][1] - kv[1][0], model.keys[kv[0]])):
-        if best is not None and hi - lo >= best[1][1] - best[1][0]:
+    level = max(least.values(), default=0.0)
+    doubtful = np.array([f for f, (lo, hi) in observed.items() if hi - lo < level - TOL and least[f] < level], int)
+    if len(doubtful) > 1:
+        lo = np.array([observed[f][0] for f in doubtful])
+        attacker.cover(model.figures[doubtful], lo + level, np.full(len(doubtful), INF), 3)
+        lo, hi, _ = attacker.observed_many(model.figures[doubtful])
+        observed.update(zip(doubtful.tolist(), zip(lo, hi, strict=True), strict=True))
+
+    def at_least(figure: int) -> float:
+        lo, hi = observed[figure]
+        return max(hi - lo, least[figure])
+
+    for figure in sorted(observed, key=lambda f: (at_least(f), model.keys[f])):
+        if best is not None and at_least(figure) >= best[1][1] - best[1][0] - TOL:
             break
-        if best is not None and least[figure] >= best[1][1] - best[1][0] - TOL:
-            continue
+        lo = observed[figure][0]
         target = model.figures[figure]
         _, hi = attacker.bounds(target, sense=1)
         if best is not None and hi - lo >= best[1][1] - best[1][0]:
