@@ -534,7 +534,9 @@ class Attacker:
             down = truth[inside] - seen.lo[subset[inside]] + values.min(axis=0)
             mine = np.flatnonzero(blocks == block)
             cells = self._points(int(block))[:, self.local[columns[mine]]]
-            moved = _reaches(cells, values, 1.0 - up) | _reaches(cells, -values, 1.0 - down)
+            moved = _reaches(cells, values, 1.0 - up)
+            still = np.flatnonzero(~moved.all(axis=0))  # targets some insider does not move up: down, then?
+            moved[:, still] |= _reaches(cells, -values[:, still], 1.0 - down[still])
             fixed[np.ix_(mine, inside)] = ~moved
         return fixed
 
