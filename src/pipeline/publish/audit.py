@@ -502,7 +502,7 @@ class Attacker:
 
     def seen(self, targets: sp.csr_matrix) -> _Seen:
         """The targets' proven bounds, and per block their values at its points (under the insider's knowledge
-        in force), for `observed_many` and the many questions of `observed_each`."""
+        in force), for `observed_many` and the many questions of `fixed_each`."""
         lo, hi = self._constant(targets), self._constant(targets)
         blocks: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
         for b, reaches, values in self._block_values(targets):
