@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
-from pipeline.publish import cube, disclosure
+from pipeline.publish import audit, cube, disclosure
 from pipeline.publish.audit import Attacker, attack
 from pipeline.publish.disclosure import Level, Protection, primary_cells, protect, suppress
 
@@ -783,6 +783,39 @@ def test_a_respondent_who_knows_their_own_answer_pins_down_no_other_hidden_count
     assert p.audit.passed, p.audit.failures
     assert insider_disclosures(p.tables, marts, K) == []
     assert disclosed(p.tables, marts, K) == []
+
+
+CELL_VALUES = st.sampled_from([0.0, 0.5, 1.0, 2.0, 3.0])  # an insider's cell at a point: below, at, above 1
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    st.integers(1, 6).flatmap(
+        lambda m: st.tuples(
+            st.lists(st.lists(CELL_VALUES, min_size=m, max_size=m), min_size=1, max_size=3),
+            st.lists(st.lists(st.integers(-3, 3).map(float), min_size=m, max_size=m), min_size=1, max_size=3),
+            st.lists(st.sampled_from([-0.5, 0.5, 1.0, 2.0]), min_size=3, max_size=3),
+        )
+    )
+)
+def test_the_insider_check_by_combined_points_decides_as_the_lp_over_their_combinations(
+    drawn: tuple[list[list[float]], list[list[float]], list[float]],
+) -> None:
+    """The insider attack settles a (respondent, hidden count) pair without a solve when some convex combination
+    of the points found, with the respondent's cell at least 1, moves the count far enough. The shortcut
+    (`_reaches`) must say yes exactly when that LP over the combinations does."""
+    insiders, targets, needed = drawn
+    cells, moves = np.array(insiders).T, np.array(targets).T  # points in rows
+    needed_ = np.array(needed[: moves.shape[1]])
+
+    reached = audit._reaches(cells, moves, needed_)
+
+    for i in range(cells.shape[1]):
+        for j in range(moves.shape[1]):
+            # maximise the move over weights w >= 0, sum w = 1, sum w * cell >= 1
+            lp = linprog(-moves[:, j], A_ub=-cells[:, [i]].T, b_ub=[-1.0], A_eq=np.ones((1, len(cells))), b_eq=[1.0])
+            best = -lp.fun if lp.status == 0 else -math.inf
+            assert reached[i, j] == (best >= needed_[j] - 1e-6), (cells[:, i], moves[:, j], needed_[j], best)
 
 
 def test_a_top2_share_of_zero_that_the_published_zeros_imply_does_not_block_the_release() -> None:
