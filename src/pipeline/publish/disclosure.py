@@ -411,7 +411,7 @@ def _eliminate(
     filled = (np.abs(p) > _NONZERO).sum(axis=0)  # a protected column's non-zero entries: 0 means eliminated
     hide = np.zeros(len(cand), bool)
     needs = basis[cand].astype(np.int64)
-    _eliminate_in_order(m, p, filled, filled > 0, hide, cand.astype(np.int64), forced[cand], needs, suppressed)
+    _eliminate_in_order(m, p, filled, hide, cand.astype(np.int64), forced[cand], needs, suppressed)
     return hide
 
 
@@ -434,12 +434,11 @@ def _reduce(p: np.ndarray, m: np.ndarray, j: int, h: int, pivot: int, rows: np.n
 
 # compiled when the module is imported (or loaded from numba's cache beside it): one signature, so a call
 # with other types fails at once instead of compiling anew in the middle of a run
-@numba.njit("void(f8[:, :], f8[:, :], i8[::1], b1[::1], b1[::1], i8[::1], b1[::1], i8[::1], b1[::1])", cache=True)
+@numba.njit("void(f8[:, :], f8[:, :], i8[::1], b1[::1], i8[::1], b1[::1], i8[::1], b1[::1])", cache=True)
 def _eliminate_in_order(
     m: np.ndarray,
     p: np.ndarray,
     filled: np.ndarray,
-    alive: np.ndarray,
     hide: np.ndarray,
     cand: np.ndarray,
     is_forced: np.ndarray,
@@ -469,7 +468,7 @@ def _eliminate_in_order(
             continue  # already derivable from what is published: publishing it adds nothing
         n_hit = 0
         for h in range(p.shape[1]):
-            if alive[h] and abs(p[pivot, h]) > _NONZERO:
+            if filled[h] > 0 and abs(p[pivot, h]) > _NONZERO:  # 0: already eliminated
                 hit[n_hit] = h
                 n_hit += 1
         # a protected column left without entries would be derivable: then the candidate is hidden instead
@@ -485,7 +484,6 @@ def _eliminate_in_order(
             continue
         for h in hit[:n_hit]:
             filled[h] += _reduce(p, m, j, h, pivot, rows, True)
-            alive[h] = filled[h] > 0
         for k in range(j + 1, n_cand):
             if abs(m[pivot, k]) > _NONZERO:
                 factor = m[pivot, k] / m[pivot, j]

@@ -20,8 +20,6 @@ from pipeline.publish.documentation import document
 from pipeline.publish.release import PublishRefused, Release
 from pipeline.settings import Settings
 
-__all__ = ["Publication", "PublishRefused", "Release", "publish"]
-
 MARTS = ("item_distribution", "item_results", "field_results", "free_text_counts")
 DUCKDB_FILE = "chancencheck.duckdb"
 WORKBOOK = "ChancenCheckLU_Lenkungskreis.xlsx"
