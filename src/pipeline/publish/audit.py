@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import highspy
+import numba
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
@@ -672,6 +673,9 @@ def _pull(cells: np.ndarray) -> np.ndarray:
     return np.clip(np.where(cells >= 1 - TOL, 1.0, pulled), 0.0, 1.0)
 
 
+# compiled (numba, one signature, cached beside the module): called once per group of insiders and block, on
+# small arrays, where numpy's per-call overhead cost more than the arithmetic
+@numba.njit("b1[:, ::1](f8[:, :], f8[:, :], f8[::1])", cache=True)
 def _reaches(cells: np.ndarray, moves: np.ndarray, needed: np.ndarray) -> np.ndarray:
     """insiders × targets: whether some convex combination of the points with the insider's cell (a column of
     `cells`, points in rows) at least 1 moves the target (a column of `moves`) by `needed` or more.
@@ -680,18 +684,24 @@ def _reaches(cells: np.ndarray, moves: np.ndarray, needed: np.ndarray) -> np.nda
     v >= 0 has move + v (cell - 1) < needed at every point. A point with the cell at 1 or more that moves the
     target far enough settles it; else the points below 1 allow v up to R = max (move - needed) / (1 - cell),
     those above 1 need v >= S = min (needed - move) / (cell - 1) > 0, and the target is reached when S <= R:
-    a few array operations instead of an LP per pair."""
-    lift = cells.T - 1.0  # insiders × points
-    gap = moves - (needed - TOL)  # points × targets
-    below, above = lift < -TOL, lift > TOL
-    reached = ((~below).astype(float) @ (gap >= 0).astype(float)) > 0
-    open_ = np.flatnonzero(~reached.all(axis=0))
-    if open_.size:
-        g = gap[None, :, open_]
-        scale = 1.0 / np.where(below | above, np.abs(lift), 1.0)
-        r = (g * np.where(below, scale, 0.0)[:, :, None] + np.where(below, 0.0, -INF)[:, :, None]).max(axis=1)
-        s = (-g * np.where(above, scale, 0.0)[:, :, None] + np.where(above, 0.0, INF)[:, :, None]).min(axis=1)
-        reached[:, open_] |= s <= r
+    one pass over the points instead of an LP per pair."""
+    n_points, n_insiders = cells.shape
+    reached = np.zeros((n_insiders, moves.shape[1]), np.bool_)
+    for i in range(n_insiders):
+        for t in range(moves.shape[1]):
+            most, least = -INF, INF  # R and S
+            for p in range(n_points):
+                gap = moves[p, t] - (needed[t] - TOL)
+                lift = cells[p, i] - 1.0
+                if lift < -TOL:
+                    most = max(most, gap / -lift)
+                elif gap >= 0:
+                    reached[i, t] = True
+                    break
+                elif lift > TOL:
+                    least = min(least, -gap / lift)
+            else:
+                reached[i, t] = least <= most
     return reached
 
 
