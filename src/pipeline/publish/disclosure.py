@@ -507,10 +507,11 @@ def _dense_transposed(matrix: sp.csr_matrix, columns: np.ndarray) -> np.ndarray:
     """`matrix[:, columns].T` as a dense Fortran array (columns absent from `columns` dropped)."""
     position = np.full(matrix.shape[1], -1)
     position[columns] = np.arange(len(columns))
+    matrix.sum_duplicates()  # one entry per place: assigned, not accumulated
     terms = matrix.tocoo()
     keep = position[terms.col] >= 0
     out = np.zeros((len(columns), matrix.shape[0]), order="F")
-    np.add.at(out, (position[terms.col[keep]], terms.row[keep]), terms.data[keep])
+    out[position[terms.col[keep]], terms.row[keep]] = terms.data[keep]
     return out
 
 
