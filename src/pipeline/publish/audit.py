@@ -47,9 +47,8 @@ import highspy
 import numba
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.csgraph import connected_components
 
-from pipeline.publish.cube import COUNT, LinearModel, split_by
+from pipeline.publish.cube import COUNT, LinearModel, column_blocks, split_by
 
 try:  # the bare solver: no console banner, no Python callbacks on every solve
     from highspy._core import _Highs as _Solver
@@ -286,8 +285,7 @@ class Attacker:
 
         n = len(self.unknown)
         if split:
-            link = (self.rows.T @ self.rows).tocsr() if n else sp.csr_matrix((0, 0))
-            self.n_blocks, self.block = connected_components(link, directed=False) if n else (0, np.zeros(0, int))
+            self.n_blocks, self.block = column_blocks(self.rows)
         else:
             self.n_blocks, self.block = (1 if n else 0), np.zeros(n, int)
         first = self.rows.indices[self.rows.indptr[:-1]] if self.rows.shape[0] else np.zeros(0, int)
@@ -336,7 +334,7 @@ class Attacker:
             for sense, unproven in ((-1.0, up), (1.0, down)):
                 if not unproven.any():
                     continue
-                cost = np.asarray(targets[unproven].sum(axis=0)).ravel()[self.unknown] * sense
+                cost = (targets.T @ unproven.astype(float))[self.unknown] * sense  # the unproven targets summed
                 for block in np.unique(self.block[np.flatnonzero(cost)]):
                     if len(self.block_rows[block]):
                         members = self.members[block]
@@ -368,9 +366,7 @@ class Attacker:
             if not len(self.block_rows[b]):
                 yield int(b), reaches, None
                 continue
-            shape = (targets.shape[0], len(self.members[b]))
-            part = sp.csr_matrix((coefs[mine], (rows[mine], self.local[columns[mine]])), shape=shape)
-            yield int(b), reaches, _values(part, self._points(int(b)))
+            yield int(b), reaches, _values(self._points(int(b)), self.local[columns[mine]], coefs[mine], rows[mine])
 
     def bounds(self, target: sp.csr_matrix, sense: int = 0) -> tuple[float, float]:
         """The attacker's interval of `target` (sense +1: only the upper bound is solved, -1: only the lower)."""
@@ -600,7 +596,7 @@ class Attacker:
                         if not pending.any():
                             break
                         before = pool.n
-                        cost = np.asarray(inside[pending].sum(axis=0)).ravel() * sense
+                        cost = (inside.T @ pending.astype(float)) * sense
                         self._solve(int(block), np.arange(len(members)), cost)
                         if pool.n == before:
                             break
@@ -705,12 +701,11 @@ def _reaches(cells: np.ndarray, moves: np.ndarray, needed: np.ndarray) -> np.nda
     return reached
 
 
-def _values(part: sp.csr_matrix, points: np.ndarray) -> np.ndarray:
-    """points × the non-empty rows of `part`: each target's value at each point, gathering only the columns
-    the targets use (the pool holds thousands of points over thousands of cells)."""
-    rows = np.flatnonzero(np.diff(part.indptr) > 0)
-    gathered = points[:, part.indices] * part.data
-    return np.add.reduceat(gathered, part.indptr[rows], axis=1)
+def _values(points: np.ndarray, columns: np.ndarray, coefs: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """points × targets: each target's value at each point, from its terms (`rows` sorted, target by target),
+    gathering only the columns the targets use (the pool holds thousands of points over thousands of cells)."""
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    return np.add.reduceat(points[:, columns] * coefs, starts, axis=1)
 
 
 @dataclass(frozen=True)

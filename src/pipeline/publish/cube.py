@@ -617,6 +617,20 @@ def with_previous(model: LinearModel, previous: LinearModel) -> LinearModel:
     )
 
 
+def column_blocks(matrix: sp.spmatrix) -> tuple[int, np.ndarray]:
+    """Connected components of the columns (two are linked when a row holds both), numbered in the order of
+    their first column, found on the row-column graph: the column-column graph squares the terms of every
+    long sum (a million entries for the largest block here)."""
+    n_rows, n_cols = matrix.shape
+    terms = matrix.tocoo()
+    graph = sp.csr_matrix((np.ones(terms.nnz), (terms.row, n_rows + terms.col)), shape=(n_rows + n_cols,) * 2)
+    _, label = connected_components(graph, directed=False)
+    _, first, component = np.unique(label[n_rows:], return_index=True, return_inverse=True)
+    number = np.empty(len(first), int)
+    number[np.argsort(first)] = np.arange(len(first))
+    return len(first), number[component]
+
+
 def split_by(items: np.ndarray, labels: np.ndarray, n: int) -> list[np.ndarray]:
     """`items` split by their label 0..n-1, each part in its original order."""
     order = np.argsort(labels, kind="stable")

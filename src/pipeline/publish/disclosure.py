@@ -63,7 +63,6 @@ import numba
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy.sparse.csgraph import connected_components
 
 from pipeline.publish import cube
 from pipeline.publish.audit import Attacker, Audit, Failure, Level, attack, cured
@@ -363,7 +362,7 @@ def gauss_suppress(
     known_zero[figures[np.flatnonzero(zero_published & model.non_negative)].indices] = True
 
     virtual = [_virtual(figures, members, answered) for members, answered in groups]
-    n_blocks, block_of_var = _blocks(figures)
+    n_blocks, block_of_var = cube.column_blocks(figures)
     has_terms = np.diff(figures.indptr) > 0
     block_of_figure = np.full(figures.shape[0], -1)
     block_of_figure[has_terms] = block_of_var[figures.indices[figures.indptr[:-1][has_terms]]]
@@ -490,17 +489,6 @@ def _eliminate_in_order(
                 for r in rows:
                     m[r, k] -= m[r, j] * factor
                 m[pivot, k] = 0.0
-
-
-def _blocks(figures: sp.csr_matrix) -> tuple[int, np.ndarray]:
-    """Connected components of the inner cells (two are linked when a figure holds both), found on the
-    figure-cell graph: the cell-cell graph squares the terms of every long sum."""
-    n_fig, n_var = figures.shape
-    terms = figures.tocoo()
-    graph = sp.csr_matrix((np.ones(terms.nnz), (terms.row, n_fig + terms.col)), shape=(n_fig + n_var,) * 2)
-    _, label = connected_components(graph, directed=False)
-    _, block_of_var = np.unique(label[n_fig:], return_inverse=True)
-    return int(block_of_var.max()) + 1 if n_var else 0, block_of_var
 
 
 def _dense_transposed(matrix: sp.csr_matrix, columns: np.ndarray) -> np.ndarray:
