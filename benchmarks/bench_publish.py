@@ -25,18 +25,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' independent marts helper
 
-from pipeline.publish import cube, disclosure  # noqa: E402
-from pipeline.publish.audit import Attacker  # noqa: E402
-
 if TYPE_CHECKING:
+    import pandas as pd
+
+    from pipeline.publish.disclosure import Protection
     from tests.publish.test_disclosure import Item
 
-# The tests' helpers (pytest, hypothesis) are imported where they are used: protect()'s helper process is
-# spawned, and a spawned process imports the main module of its parent, this script, before it can work.
+# pandas, the publishing modules and the tests' helpers (pytest, hypothesis) are imported where they are used:
+# protect()'s helper process is spawned, and a spawned process imports the main module of its parent, this
+# script, before it can work; the helper itself needs only numpy, scipy, highspy and numba.
 
 WAVES = ["2023", "2024", "2025", "2026"]
 ORG_SIZES = [1, 2, 3, 4, 6, 9, 13, 20, 30, 45, 70, 110]
@@ -57,6 +57,8 @@ def items() -> list[Item]:
 
 
 def answers(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    import pandas as pd
+
     rng = np.random.default_rng(seed)
     codes = np.array(["1", "2", "3", "4", "5", "wn", "ka"])
     the_items = items()
@@ -88,8 +90,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1, help="times protect() runs (wall: least, median, largest)")
     args = parser.parse_args()
 
-    given, texts = answers(args.seed)
+    from pipeline.publish import disclosure
     from tests.publish.test_disclosure import marts_from_answers
+
+    given, texts = answers(args.seed)
 
     marts = marts_from_answers(given, items(), texts, WAVES)
     sizes = ", ".join(f"{name} {len(frame):,}" for name, frame in marts.items())
@@ -127,8 +131,11 @@ def main() -> None:
     compare(marts, protection, args.compare)
 
 
-def compare(marts: dict[str, pd.DataFrame], protection: disclosure.Protection, n: int) -> None:
+def compare(marts: dict[str, pd.DataFrame], protection: Protection, n: int) -> None:
     """The same primary cells' intervals, solved per block and as one problem."""
+    from pipeline.publish import cube
+    from pipeline.publish.audit import Attacker
+
     model = cube.build(marts).model
     hidden = cube.among(model.keys, protection.hidden_cells)
     primary = np.flatnonzero(cube.among(model.keys, protection.primary_cells))

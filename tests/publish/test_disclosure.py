@@ -14,9 +14,10 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
-from pipeline.publish import audit, cube, disclosure
+from pipeline.publish import audit, cube, disclosure, linear_model
 from pipeline.publish.audit import Attacker, attack
-from pipeline.publish.disclosure import Level, Protection, primary_cells, protect, suppress
+from pipeline.publish.disclosure import Level, Protection, protect
+from pipeline.publish.suppression import primary_cells, suppress
 
 SCALE = [("1", 1.0), ("2", 2.0), ("3", 3.0), ("4", 4.0), ("5", 5.0), ("wn", None), ("ka", None)]
 YESNO = [("ja", None), ("nein", None), ("ka", None)]
@@ -728,7 +729,7 @@ def test_repairs_change_the_attacker_in_place_to_what_it_would_be_for_the_new_pa
     model = cube.build(_marts(counts, [Item("A"), Item("B")])).model
     hidden = suppress(model, K, np.zeros(model.n_figures, bool), True, Level(), max_rounds=1).hidden
     attacker = Attacker(model, hidden)
-    for figure in np.flatnonzero(hidden & (model.kind == cube.COUNT)):
+    for figure in np.flatnonzero(hidden & (model.kind == linear_model.COUNT)):
         attacker.bounds(model.figures[figure])  # every block has its LP and a basis before the repair
     published = np.flatnonzero(~hidden & (model.figure_values > 0) & ~model.grand_total)
     terms = np.diff(model.figures.indptr)
@@ -744,7 +745,7 @@ def test_repairs_change_the_attacker_in_place_to_what_it_would_be_for_the_new_pa
     fresh = Attacker(model, hidden)
 
     assert in_place == [True, True]
-    for figure in np.flatnonzero(hidden & (model.kind == cube.COUNT)):
+    for figure in np.flatnonzero(hidden & (model.kind == linear_model.COUNT)):
         target = model.figures[figure]
         assert attacker.bounds(target) == pytest.approx(fresh.bounds(target), abs=TOL), model.keys[figure]
 

@@ -12,7 +12,7 @@ same protected tables feed every artefact, so a cell is hidden the same way in t
 workbook and report.
 
 The entry points (`publish`, `Publication`, ...) are in `publication` and loaded on first use: the helper
-processes of the disclosure control import this package for `disclosure` alone, and would otherwise spend a
+processes of the disclosure control import this package for `suppression` alone, and would otherwise spend a
 third of a second of their start on DuckDB and the settings.
 """
 

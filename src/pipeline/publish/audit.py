@@ -2,7 +2,7 @@
 
 For every primary cell the attacker's interval is the minimum and maximum of its value over everything the
 release publishes about its block, jointly: every published figure fixed to its value, every inner cell >= 0,
-and the inequalities the attacker knows from how the figures are defined (see cube.py). This is the classic
+and the inequalities the attacker knows from how the figures are defined (see linear_model.py). This is the classic
 audit of tau-Argus and sdcTable (Hundepool et al., Statistical Disclosure Control, Wiley 2012, section 4.3),
 solved with HiGHS (Huangfu and Hall 2018) through highspy.
 
@@ -48,7 +48,7 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
-from pipeline.publish.cube import COUNT, LinearModel, column_blocks, split_by
+from pipeline.publish.linear_model import COUNT, LinearModel, column_blocks, split_by
 
 try:  # the bare solver: no console banner, no Python callbacks on every solve
     from highspy._core import _Highs as _Solver
