@@ -34,7 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-TOTAL = "insgesamt"
+TOTAL = "insgesamt"  # the margin over organisation types in the keys
 # Figure kinds: a count of respondents or answers, or a sum a mean or share is published through.
 COUNT, DERIVED = 0, 1
 

@@ -57,6 +57,9 @@ _NONZERO = 1e-9
 
 @dataclass(frozen=True)
 class Pattern:
+    """One part's suppression: its hidden and primary figures, its last audit, the audits run (rounds) and
+    the seconds spent in suppression and audit."""
+
     hidden: np.ndarray
     primary: np.ndarray
     audit: Audit
@@ -73,6 +76,7 @@ def suppress_part(
     level: Level,
     max_rounds: int,
 ) -> Pattern:
+    """`suppress` for one part, as disclosure.py hands it to this process or a helper process."""
     pattern = suppress(part, k, previous_hidden, group_rule, level, max_rounds, published_before=published_before)
     return dataclasses.replace(pattern, audit=dataclasses.replace(pattern.audit, problems=[]))  # stays here
 
