@@ -57,7 +57,11 @@ except ImportError:  # pragma: no cover - older highspy
 
 TOL = 1e-6
 INF = math.inf
-EXPLORE = 3  # random objectives solved per block before any cell is solved alone
+EXPLORE = 3  # random objectives per block before any cell is solved alone
+# simplex iterations of an exploring objective's or a push's run: primal simplex moves from feasible vertex to
+# feasible vertex, and one that far from the start proves nearly as much as the optimum, which takes several
+# times as many
+STEPS = 200
 # a round of pushes (`cover`) that proved fewer targets than this per LP is the last: a push costs about
 # three solves of a single bound
 COVERED_PER_SOLVE = 3
@@ -338,7 +342,7 @@ class Attacker:
                 for block in np.unique(self.block[np.flatnonzero(cost)]):
                     if len(self.block_rows[block]):
                         members = self.members[block]
-                        self._solve(int(block), np.arange(len(members)), cost[members])
+                        self._solve(int(block), np.arange(len(members)), cost[members], STEPS)
             spent = self.solves - before
 
     def observed_many(
@@ -377,7 +381,12 @@ class Attacker:
                 hi = INF  # cells nothing published constrains
                 continue
             seen = self._seen(block, self._points(block)[:, cols] @ coefs)
-            b_lo = self._solve(block, cols, coefs) if sense <= 0 else seen.min()
+            if sense > 0:
+                b_lo = seen.min()
+            elif seen.min() <= TOL and (coefs >= 0).all():
+                b_lo = 0.0  # a sum of cells (all >= 0) that a point shows at 0: its lower bound needs no solve
+            else:
+                b_lo = self._solve(block, cols, coefs)
             b_hi = -self._solve(block, cols, -coefs) if sense >= 0 else seen.max()
             lo, hi = lo + b_lo, hi + b_hi
         return lo, hi
@@ -563,13 +572,13 @@ class Attacker:
                 self._explore(block)
         return self._pool[block]
 
-    def _explore(self, block: int, tries: int = EXPLORE) -> None:
+    def _explore(self, block: int) -> None:
         n = len(self.members[block])
         rng = np.random.default_rng(block)
-        for _ in range(tries):
+        for _ in range(EXPLORE):
             weights = rng.uniform(-1.0, 1.0, n)
-            if math.isinf(self._solve(block, np.arange(n), weights)):
-                self._solve(block, np.arange(n), np.abs(weights))
+            if self._solve(block, np.arange(n), weights, STEPS) == -INF:  # unbounded: explore upward
+                self._solve(block, np.arange(n), np.abs(weights), STEPS)
 
     def spread(self, variables: np.ndarray, targets: sp.csr_matrix, values: np.ndarray, rounds: int = 12) -> np.ndarray:
         """Which targets move by at least 1 away from `values` at some point where every insider cell in
@@ -630,10 +639,12 @@ class Attacker:
         self._last.pop(block, None)
         return self._solver(block)
 
-    def _solve(self, block: int, cols: np.ndarray, coefs: np.ndarray) -> float:
+    def _solve(self, block: int, cols: np.ndarray, coefs: np.ndarray, steps: int | None = None) -> float:
         """Minimum of coefs @ x[cols] over the block; -inf when unbounded. The optimum joins the points.
         The objective the block was last solved for is not solved again (a repair asks for the duals of the
-        bound just solved): HiGHS' fixed cost of a run is most of a warm re-solve's."""
+        bound just solved): HiGHS' fixed cost of a run is most of a warm re-solve's.
+        With `steps`, the simplex stops after that many iterations: the feasible vertex reached joins the
+        points, and the value returned is then no bound (the minimum may be lower)."""
         solver = self._solver(block)
         n = len(self.members[block])
         cost = np.zeros(n)
@@ -642,18 +653,34 @@ class Attacker:
         if last is not None and np.array_equal(last[0], cost):
             return last[1]
         solver.changeColsCost(n, np.arange(n, dtype=np.int32), cost)
-        solver.run()
+        if steps is not None:
+            solver.setOptionValue("simplex_iteration_limit", steps)
+        try:
+            solver.run()
+        finally:
+            if steps is not None:
+                solver.setOptionValue("simplex_iteration_limit", highspy.kHighsIInf)
         self.solves += 1
         status = solver.getModelStatus()
-        if status == highspy.HighsModelStatus.kOptimal:
+        stopped = status == highspy.HighsModelStatus.kIterationLimit
+        if status == highspy.HighsModelStatus.kOptimal or (stopped and _feasible(solver)):
             self._keep(block, np.asarray(solver.getSolution().col_value))
             value = float(solver.getInfo().objective_function_value)
         elif status in (highspy.HighsModelStatus.kUnbounded, highspy.HighsModelStatus.kUnboundedOrInfeasible):
             value = -INF
+        elif stopped:
+            return INF  # still looking for a feasible vertex: nothing found, nothing proven
         else:
             raise RuntimeError(f"disclosure audit: HiGHS ended with {solver.modelStatusToString(status)}")
-        self._last[block] = (cost, value)
+        if stopped:
+            self._last.pop(block, None)
+        else:
+            self._last[block] = (cost, value)
         return value
+
+
+def _feasible(solver: highspy.Highs) -> bool:
+    return solver.getInfo().primal_solution_status == highspy.SolutionStatus.kSolutionStatusFeasible
 
 
 def _pulled(cell: np.ndarray, values: np.ndarray) -> np.ndarray:
