@@ -102,6 +102,8 @@ class Failure:
     target: sp.csr_matrix
     sense: int  # +1: the failing bound is the upper one, -1: the lower one, 0: both
     insider: int = -1
+    # what the failing bound rested on when it was found (`Attacker.helpful`); None: not read then
+    helpful: np.ndarray | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -208,7 +210,7 @@ def attack(
             _, upper = attacker.bounds(target, sense=1)
             if upper < value + level.upper - TOL:
                 text = f"{model.keys[figure]} = {value:g}: attacker's upper bound {_g(upper)} (upper)"
-                problems.append(Failure(figure, "upper", text, target, 1))
+                problems.append(Failure(figure, "upper", text, target, 1, helpful=attacker.helpful(target, 1)))
                 continue
         lo_i, hi_i = attacker.bounds(target, sense=0 if upper is None else -1)
         hi_i = hi_i if upper is None else upper
@@ -217,7 +219,7 @@ def attack(
         if reason:
             sense = 1 if reason == "upper" else 0
             text = f"{model.keys[figure]} = {value:g}: attacker interval [{lo_i:g}, {_g(hi_i)}] ({reason})"
-            problems.append(Failure(figure, reason, text, target, sense))
+            problems.append(Failure(figure, reason, text, target, sense, helpful=attacker.helpful(target, sense)))
 
     if groups:
         # per one-code group, the sum of its other codes: the attacker must not prove it 0
@@ -232,7 +234,8 @@ def attack(
             if hi_g < 1 - TOL:
                 key = model.keys[groups[g][1]]
                 text = f"{key}: every answer of the group provably in this code (others at most {hi_g:g})"
-                problems.append(Failure(int(groups[g][1]), "group", text, target, 1))
+                helpful = attacker.helpful(target, 1)
+                problems.append(Failure(int(groups[g][1]), "group", text, target, 1, helpful=helpful))
 
     if insider and not problems:  # the costly insider attack only on a pattern that holds against outsiders
         problems += _insider_failures(model, attacker, hidden, primary, values)

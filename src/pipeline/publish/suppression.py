@@ -364,15 +364,23 @@ def _repair(
     place (a hidden sum relaxes its row, a hidden cell becomes an unknown of its block), so the bound is
     solved again at once, from the last basis, and the next figure chosen only if it is still too narrow.
     What the attacker cannot change in place (a cell linking two blocks, a hidden 0) is built anew.
-    Returns the new pattern and its attacker."""
+    A failure's first figure is chosen from the duals the audit read when it found the failure, without
+    solving again, as long as nothing they rest on has been hidden for an earlier failure (the bound then
+    still holds: by LP duality, relaxing rows with a zero dual or freeing cells with a zero reduced cost
+    does not move it). Returns the new pattern and its attacker."""
     hidden = hidden.copy()
+    hidden_here = np.zeros(model.n_figures, bool)
     sums = np.diff(model.figures.indptr) > 1
     for failure in failures:
-        for _ in range(REPAIR_STEPS):
-            with attacker.knowing(failure.insider) if failure.insider >= 0 else nullcontext():
-                if cured(attacker, failure, level):
-                    break
-                helpful = attacker.helpful(failure.target, failure.sense)
+        for step in range(REPAIR_STEPS):
+            if step == 0 and failure.helpful is not None and not hidden_here[failure.helpful].any():
+                # nothing the failing bound rested on is hidden yet: the audit's duals still prove it
+                helpful = failure.helpful
+            else:
+                with attacker.knowing(failure.insider) if failure.insider >= 0 else nullcontext():
+                    if cured(attacker, failure, level):
+                        break
+                    helpful = attacker.helpful(failure.target, failure.sense)
             helpful = helpful[eligible[helpful] & ~hidden[helpful]]
             if not helpful.size:
                 break
@@ -382,6 +390,7 @@ def _repair(
             more[choice[np.argmin(cost[choice])]] = True
             more = _with_dependants(model, more) & ~hidden
             hidden |= more
+            hidden_here |= more
             attacker = _hiding_more(model, attacker, hidden, more, sums)
     return hidden, attacker
 
