@@ -524,6 +524,14 @@ class Attacker:
             blocks[b] = np.flatnonzero(reaches), values
         return _Seen(lo, hi, blocks)
 
+    def at_ceiling(self, targets: sp.csr_matrix) -> np.ndarray:
+        """How many of the points found so far hold each target at its largest value among them."""
+        count = np.zeros(targets.shape[0], int)
+        for reached, values in self.seen(targets).blocks.values():
+            if values is not None:
+                count[reached] += (values >= values.max(axis=0) - TOL).sum(axis=0)
+        return count
+
     def fixed_each(self, seen: _Seen, subset: np.ndarray, insiders: np.ndarray, truth: np.ndarray) -> np.ndarray:
         """Which targets `subset` (rows of `seen`, true values `truth`) the points found so far leave at their
         true value under each insider's knowledge in turn (one row per inner cell in `insiders`), i.e. move by
@@ -966,7 +974,9 @@ def _narrowest(
     small count of a passing pattern is never narrower than the protection level). The figures the points
     show narrower than that level (sums the audit only had to show not exact) are first pushed up jointly,
     which shows most of them as wide; then figures are solved in order of their lower bound until none could
-    be narrower than the best found. Among equally narrow intervals the one solved first is kept."""
+    be narrower than the best found; among figures that could be equally narrow, those with the most points
+    at their largest value first (a ceiling many vertices run into is most likely the true upper bound). Among
+    equally narrow intervals the one solved first is kept."""
     best = min(intervals.items(), key=lambda kv: (kv[1][1] - kv[1][0], model.keys[kv[0]]), default=None)
     level = max(least.values(), default=0.0)
     doubtful = np.array([f for f, (lo, hi) in observed.items() if hi - lo < level - TOL and least[f] < level], int)
@@ -980,7 +990,9 @@ def _narrowest(
         lo, hi = observed[figure]
         return max(hi - lo, least[figure])
 
-    for figure in sorted(observed, key=lambda f: (at_least(f), model.keys[f])):
+    candidates = np.array(sorted(observed), int)
+    at_ceiling = dict(zip(candidates.tolist(), attacker.at_ceiling(model.figures[candidates]).tolist(), strict=True))
+    for figure in sorted(observed, key=lambda f: (at_least(f), -at_ceiling[f], model.keys[f])):
         if best is not None and at_least(figure) >= best[1][1] - best[1][0] - TOL:
             break
         lo = observed[figure][0]
