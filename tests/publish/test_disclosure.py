@@ -714,19 +714,21 @@ def test_the_audit_fails_a_pattern_without_secondary_suppression() -> None:
     assert any(line.startswith(small) for line in disclosed(tables, marts, K)), "the test's attacker agrees"
 
 
+TWO_ITEMS = {
+    ("2025", "verwaltung", "A"): [3, 9, 12, 15, 10, 1, 0],
+    ("2025", "verwaltung", "B"): [6, 8, 10, 12, 9, 0, 2],
+    ("2025", "verein", "A"): [1, 1, 1, 0, 0, 2, 0],
+    ("2025", "verein", "B"): [0, 2, 1, 1, 0, 0, 1],
+    ("2025", "schule", "A"): [5, 6, 8, 9, 10, 0, 0],
+    ("2025", "schule", "B"): [4, 7, 9, 8, 7, 1, 1],
+}
+
+
 def test_repairs_change_the_attacker_in_place_to_what_it_would_be_for_the_new_pattern() -> None:
     """A repair hides more without building the attacker anew (a hidden sum relaxes its row, a hidden cell
     joins its block's LP): the bounds it proves afterwards must be those of an attacker built for the new
     pattern, on every hidden count, from the LP bases and points it had before."""
-    counts = {
-        ("2025", "verwaltung", "A"): [3, 9, 12, 15, 10, 1, 0],
-        ("2025", "verwaltung", "B"): [6, 8, 10, 12, 9, 0, 2],
-        ("2025", "verein", "A"): [1, 1, 1, 0, 0, 2, 0],
-        ("2025", "verein", "B"): [0, 2, 1, 1, 0, 0, 1],
-        ("2025", "schule", "A"): [5, 6, 8, 9, 10, 0, 0],
-        ("2025", "schule", "B"): [4, 7, 9, 8, 7, 1, 1],
-    }
-    model = cube.build(_marts(counts, [Item("A"), Item("B")])).model
+    model = cube.build(_marts(TWO_ITEMS, [Item("A"), Item("B")])).model
     hidden = suppress(model, K, np.zeros(model.n_figures, bool), True, Level(), max_rounds=1).hidden
     attacker = Attacker(model, hidden)
     for figure in np.flatnonzero(hidden & (model.kind == linear_model.COUNT)):
@@ -748,6 +750,33 @@ def test_repairs_change_the_attacker_in_place_to_what_it_would_be_for_the_new_pa
     for figure in np.flatnonzero(hidden & (model.kind == linear_model.COUNT)):
         target = model.figures[figure]
         assert attacker.bounds(target) == pytest.approx(fresh.bounds(target), abs=TOL), model.keys[figure]
+
+
+def test_every_hidden_figure_gets_the_interval_an_lp_solver_finds_even_when_one_solve_pins_it() -> None:
+    """Where the duals of one bound show a figure to be a combination of published equations, its other bound
+    is not solved (it is the same): every interval must still be the one scipy's linprog finds for both."""
+    model = cube.build(_marts(TWO_ITEMS, [Item("A"), Item("B")])).model
+    hidden = suppress(model, K, np.zeros(model.n_figures, bool), True, Level(), max_rounds=1).hidden
+    attacker = Attacker(model, hidden)
+    rows = attacker.rows.toarray()
+    upper, lower = np.isfinite(attacker.hi), np.isfinite(attacker.lo)
+    a_ub, b_ub = np.vstack([rows[upper], -rows[lower]]), np.concatenate([attacker.hi[upper], -attacker.lo[lower]])
+    pinned = []
+    for figure in np.flatnonzero(hidden & (model.figure_values > 0)):
+        target = model.figures[figure]
+        known = attacker.known[target.indices]
+        constant = target.data[known] @ model.values[target.indices[known]]
+        cost = np.zeros(len(attacker.unknown))
+        cost[attacker.column[target.indices[~known]]] = target.data[~known]
+        least, most = (linprog(sign * cost, A_ub=a_ub, b_ub=b_ub, method="highs") for sign in (1, -1))
+        before = attacker.solves
+
+        lo, hi = attacker.bounds(target)
+
+        assert (lo, hi) == pytest.approx((constant + least.fun, constant - most.fun), abs=TOL), model.keys[figure]
+        if attacker.solves - before == 1 and lo == hi:
+            pinned.append(model.keys[figure])
+    assert pinned, "some hidden figure is pinned by the published equations and solved once"
 
 
 INSIDER = {

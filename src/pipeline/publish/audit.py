@@ -57,6 +57,7 @@ except ImportError:  # pragma: no cover - older highspy
 
 TOL = 1e-6
 INF = math.inf
+_DUAL_ZERO = 1e-9  # a reduced cost or dual this small is a zero of the exact (integer) problem
 EXPLORE = 3  # random objectives per block before any cell is solved alone
 # simplex iterations of an exploring objective's or a push's run: primal simplex moves from feasible vertex to
 # feasible vertex, and one that far from the start proves nearly as much as the optimum, which takes several
@@ -388,9 +389,16 @@ class Attacker:
                 b_lo = seen.min()
             elif seen.min() <= TOL and (coefs >= 0).all():
                 b_lo = 0.0  # a sum of cells (all >= 0) that a point shows at 0: its lower bound needs no solve
+            elif self._pinned(block, cols, -coefs):  # the upper bound just solved holds as the lower one too
+                b_lo = -self._last[block][1]
             else:
                 b_lo = self._solve(block, cols, coefs)
-            b_hi = -self._solve(block, cols, -coefs) if sense >= 0 else seen.max()
+            if sense < 0:
+                b_hi = seen.max()
+            elif self._pinned(block, cols, coefs):
+                b_hi = b_lo
+            else:
+                b_hi = -self._solve(block, cols, -coefs)
             lo, hi = lo + b_lo, hi + b_hi
         return lo, hi
 
@@ -650,6 +658,24 @@ class Attacker:
         self._last.pop(block, None)
         return self._solver(block)
 
+    def _pinned(self, block: int, cols: np.ndarray, coefs: np.ndarray) -> bool:
+        """Whether the block's last solve was for this very objective and its duals show the objective constant
+        over the block: every reduced cost 0 and only equality rows priced, so the objective is a combination of
+        published equalities (the lower and upper bound coincide; one solve gives both)."""
+        last = self._last.get(block)
+        if last is None or not np.array_equal(last[0], self._cost(block, cols, coefs)):
+            return False
+        solution = self._solver(block).getSolution()
+        if np.abs(solution.col_dual).max(initial=0.0) > _DUAL_ZERO:
+            return False
+        priced = self.block_rows[block][np.abs(np.asarray(solution.row_dual)) > _DUAL_ZERO]
+        return bool((self.lo[priced] == self.hi[priced]).all())
+
+    def _cost(self, block: int, cols: np.ndarray, coefs: np.ndarray) -> np.ndarray:
+        cost = np.zeros(len(self.members[block]))
+        cost[cols] = coefs
+        return cost
+
     def _solve(self, block: int, cols: np.ndarray, coefs: np.ndarray, steps: int | None = None) -> float:
         """Minimum of coefs @ x[cols] over the block; -inf when unbounded. The optimum joins the points.
         The objective the block was last solved for is not solved again (a repair asks for the duals of the
@@ -658,8 +684,7 @@ class Attacker:
         points, and the value returned is then no bound (the minimum may be lower)."""
         solver = self._solver(block)
         n = len(self.members[block])
-        cost = np.zeros(n)
-        cost[cols] = coefs
+        cost = self._cost(block, cols, coefs)
         last = self._last.get(block)
         if last is not None and np.array_equal(last[0], cost):
             return last[1]
