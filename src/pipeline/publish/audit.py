@@ -48,7 +48,7 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
-from pipeline.publish.linear_model import COUNT, LinearModel, column_blocks, split_by
+from pipeline.publish.linear_model import COUNT, LinearModel, column_blocks, others_of, split_by
 
 try:  # the bare solver: no console banner, no Python callbacks on every solve
     from highspy._core import _Highs as _Solver
@@ -224,10 +224,7 @@ def attack(
 
     if groups:
         # per one-code group, the sum of its other codes: the attacker must not prove it 0
-        entries = [(g, f) for g, (members, answered) in enumerate(groups) for f in members if f != answered]
-        rows, figures = np.array(entries, dtype=int).reshape(-1, 2).T
-        pick = sp.csr_matrix((np.ones(len(rows)), (rows, figures)), shape=(len(groups), model.n_figures))
-        others = (pick @ model.figures).tocsr()
+        others = others_of(model.figures, groups)
         _, upper, _ = attacker.observed_many(others)
         for g in np.flatnonzero(upper < 1 - TOL):
             target = others[g]

@@ -176,6 +176,17 @@ def column_blocks(matrix: sp.spmatrix) -> tuple[int, np.ndarray]:
     return len(first), number[component]
 
 
+def others_of(figures: sp.csr_matrix, groups: list[tuple[np.ndarray, int]]) -> sp.csr_matrix:
+    """Per one-code group (its answer-count figures, the code answered), the sum of its other codes over the
+    inner cells: 0, which an attacker must not be able to prove (the group rule)."""
+    entries = [(g, f) for g, (members, answered) in enumerate(groups) for f in members if f != answered]
+    rows, members = np.array(entries, dtype=int).reshape(-1, 2).T
+    pick = sp.csr_matrix((np.ones(len(rows)), (rows, members)), shape=(len(groups), figures.shape[0]))
+    others = (pick @ figures).tocsr()
+    others.eliminate_zeros()
+    return others
+
+
 def split_by(items: np.ndarray, labels: np.ndarray, n: int) -> list[np.ndarray]:
     """`items` split by their label 0..n-1, each part in its original order."""
     order = np.argsort(labels, kind="stable")

@@ -50,7 +50,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from pipeline.publish.audit import Attacker, Audit, Failure, Level, attack, cured
-from pipeline.publish.linear_model import COUNT, DERIVED, TOTAL, LinearModel, column_blocks, split_by
+from pipeline.publish.linear_model import COUNT, DERIVED, TOTAL, LinearModel, column_blocks, others_of, split_by
 
 _NONZERO = 1e-9
 
@@ -195,7 +195,6 @@ def gauss_suppress(
     known_zero = np.zeros(figures.shape[1], bool)
     known_zero[figures[np.flatnonzero(zero_published & model.non_negative)].indices] = True
 
-    virtual = [_virtual(figures, members, answered) for members, answered in groups]
     n_blocks, block_of_var = column_blocks(figures)
     has_terms = np.diff(figures.indptr) > 0
     block_of_figure = np.full(figures.shape[0], -1)
@@ -208,16 +207,16 @@ def gauss_suppress(
     by_block_candidates = split_by(order, block_of_figure[order], n_blocks)
     protected = np.flatnonzero(protect_set & (block_of_figure >= 0))
     by_block_protected = split_by(protected, block_of_figure[protected], n_blocks)
-    by_block_virtual: dict[int, list[sp.csr_matrix]] = {}
-    for row in virtual:
-        if row.nnz:
-            by_block_virtual.setdefault(int(block_of_var[row.indices[0]]), []).append(row)
+    virtual = others_of(figures, groups) if groups else sp.csr_matrix((0, figures.shape[1]))
+    virtual_terms = np.diff(virtual.indptr) > 0
+    block_of_virtual = block_of_var[virtual.indices[virtual.indptr[:-1][virtual_terms]]]
+    by_block_virtual = split_by(np.flatnonzero(virtual_terms), block_of_virtual, n_blocks)
 
     for block in range(n_blocks):
         cand = by_block_candidates[block]
         prot = by_block_protected[block]
-        extra = by_block_virtual.get(block, [])
-        if not len(cand) or not (len(prot) or extra):
+        extra = virtual[by_block_virtual[block]]
+        if not len(cand) or not (len(prot) or extra.shape[0]):
             continue
         hide = _eliminate(figures, cand, prot, extra, known_zero, forced, model.basis, suppressed)
         suppressed[cand[hide]] = True
@@ -228,7 +227,7 @@ def _eliminate(
     figures: sp.csr_matrix,
     cand: np.ndarray,
     prot: np.ndarray,
-    extra: list[sp.csr_matrix],
+    extra: sp.csr_matrix,
     known_zero: np.ndarray,
     forced: np.ndarray,
     basis: np.ndarray,
@@ -236,7 +235,7 @@ def _eliminate(
 ) -> np.ndarray:
     """One block: which candidates (in their order) to suppress so that no protected column is eliminated."""
     candidate_rows = figures[cand]
-    protected_rows = sp.vstack([figures[prot], *extra]).tocsr()
+    protected_rows = sp.vstack([figures[prot], extra]).tocsr()
     used = np.unique(np.concatenate([candidate_rows.indices, protected_rows.indices]))
     rows = used[~known_zero[used]]
     m = _dense_transposed(candidate_rows, rows)
@@ -335,14 +334,6 @@ def _dense_transposed(matrix: sp.csr_matrix, columns: np.ndarray) -> np.ndarray:
     out = np.zeros((len(columns), matrix.shape[0]), order="F")
     out[position[terms.col[keep]], terms.row[keep]] = terms.data[keep]
     return out
-
-
-def _virtual(figures: sp.csr_matrix, members: np.ndarray, answered: int) -> sp.csr_matrix:
-    """The sum of a group's other codes: an attacker must not derive it (it is 0, which would reveal the group)."""
-    others = [f for f in members if f != answered]
-    row = sp.csr_matrix(figures[others].sum(axis=0))
-    row.eliminate_zeros()
-    return row
 
 
 REPAIR_STEPS = 12  # figures hidden for one failure in one round
