@@ -186,8 +186,7 @@ def attack(
     small = (model.kind[checked] == COUNT) & (values[checked] > 0) & (values[checked] < k)
     if not full:
         counts = checked[small]
-        top = values[counts] + level.upper
-        attacker.cover(model.figures[counts], top, top - level.width, width=level.width)
+        attacker.cover(model.figures[counts], values[counts] + level.upper, values[counts] + level.upper - level.width)
         sums = checked[~small & (model.kind[checked] != COUNT)]
         attacker.cover(model.figures[sums], values[sums] + 1, np.full(len(sums), INF))  # not exact: one more
     in_groups = np.zeros(model.n_figures, bool)
@@ -322,11 +321,8 @@ class Attacker:
             hi += values.max()
         return lo, hi
 
-    def cover(
-        self, targets: sp.csr_matrix, at_least: np.ndarray, at_most: np.ndarray, rounds: int = 12, width: float = INF
-    ) -> None:
-        """Find points that prove `at_least` <= upper bound and lower bound <= `at_most` (or, with `width`, the
-        interval that wide) for many targets at once.
+    def cover(self, targets: sp.csr_matrix, at_least: np.ndarray, at_most: np.ndarray, rounds: int = 12) -> None:
+        """Find points that prove `at_least` <= upper bound and lower bound <= `at_most` for many targets at once.
 
         Each round solves, per block, one LP that pushes all still unproven targets up (and one down); its
         vertex proves many of them together. What stays unproven is left to a solve of its own (`bounds`).
@@ -334,7 +330,7 @@ class Attacker:
         pending, spent = targets.shape[0] + 1, 0
         for _ in range(rounds):
             lo, hi, _ = self.observed_many(targets)
-            up, down = hi < at_least - TOL, (lo > at_most + TOL) & (hi - lo < width - TOL)
+            up, down = hi < at_least - TOL, lo > at_most + TOL
             left = int(up.sum() + down.sum())
             proved = pending - left
             if not left or proved <= 0 or proved < COVERED_PER_SOLVE * spent:
