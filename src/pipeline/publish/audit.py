@@ -324,7 +324,8 @@ class Attacker:
     def cover(self, targets: sp.csr_matrix, at_least: np.ndarray, at_most: np.ndarray, rounds: int = 12) -> None:
         """Find points that prove `at_least` <= upper bound and lower bound <= `at_most` for many targets at once.
 
-        Each round solves, per block, one LP that pushes all still unproven targets up (and one down); its
+        Each round solves, per block, one LP that pushes all targets still unproven upward up and the others
+        still unproven downward down (the one costs the other little: what one cell gains another gives); its
         vertex proves many of them together. What stays unproven is left to a solve of its own (`bounds`).
         """
         pending, spent = targets.shape[0] + 1, 0
@@ -336,14 +337,12 @@ class Attacker:
             if not left or proved <= 0 or proved < COVERED_PER_SOLVE * spent:
                 return  # the last round proved too few for its solves: the rest is solved one by one
             pending, before = left, self.solves
-            for sense, unproven in ((-1.0, up), (1.0, down)):
-                if not unproven.any():
-                    continue
-                cost = (targets.T @ unproven.astype(float))[self.unknown] * sense  # the unproven targets summed
-                for block in np.unique(self.block[np.flatnonzero(cost)]):
-                    if len(self.block_rows[block]):
-                        members = self.members[block]
-                        self._solve(int(block), np.arange(len(members)), cost[members], STEPS)
+            push = (down & ~up).astype(float) - up  # minimised: the targets to raise at -1, those to lower at +1
+            cost = (targets.T @ push)[self.unknown]
+            for block in np.unique(self.block[np.flatnonzero(cost)]):
+                if len(self.block_rows[block]):
+                    members = self.members[block]
+                    self._solve(int(block), np.arange(len(members)), cost[members], STEPS)
             spent = self.solves - before
 
     def observed_many(
