@@ -599,7 +599,8 @@ class Attacker:
         """Which targets move by at least 1 away from `values` at some point where every insider cell in
         `variables` is at least 1 at once (the truth has them all). Such a point holds under each single
         insider's knowledge, so a target it moves is no insider's exact cell. Each LP pushes all targets not yet
-        moved (up, then down), so a few solves serve all the insiders of a block."""
+        moved, every other one up and the rest down, the other way round in the next LP (a target moved either way
+        is settled), so a few solves serve all the insiders of a block."""
         moved = np.zeros(targets.shape[0], bool)
         columns = self.column[variables]
         for block in np.unique(self.block[columns]):
@@ -613,22 +614,22 @@ class Attacker:
             solver.changeColsBounds(len(local), local, np.ones(len(local)), upper)
             inside = targets[:, self.unknown][:, members].tocsr()
             mine = np.diff(inside.indptr) > 0
+            up_first = np.arange(targets.shape[0]) % 2 == 0
+            idle = 0  # LPs in a row that moved nothing new: after one each way, stop
             try:
-                for sense in (-1.0, 1.0):
-                    for _ in range(rounds):
-                        pending = mine & ~moved
-                        if not pending.any():
-                            break
-                        before = pool.n
-                        cost = (inside.T @ pending.astype(float)) * sense
-                        self._solve(int(block), np.arange(len(members)), cost)
-                        if pool.n == before:
-                            break
-                        at = np.asarray(inside @ pool.view()[-1]).ravel() + self._constant(targets)
-                        newly = pending & (np.abs(at - values) >= 1 - TOL)
-                        if not newly.any():
-                            break
-                        moved |= newly
+                for push in range(2 * rounds):
+                    pending = mine & ~moved
+                    if not pending.any() or idle == 2:
+                        break
+                    before = pool.n
+                    up = up_first if push % 2 == 0 else ~up_first
+                    self._solve(int(block), np.arange(len(members)), inside.T @ (pending * np.where(up, -1.0, 1.0)))
+                    if pool.n == before:
+                        break
+                    at = np.asarray(inside @ pool.view()[-1]).ravel() + self._constant(targets)
+                    newly = pending & (np.abs(at - values) >= 1 - TOL)
+                    idle = 0 if newly.any() else idle + 1
+                    moved |= newly
             finally:
                 self._edit(int(block)).changeColsBounds(len(local), local, np.zeros(len(local)), upper)
         return moved
