@@ -31,7 +31,10 @@ every component gets its own small HiGHS model, reused for all its objectives (o
 for the repairs (a figure hidden more relaxes a row or adds a column in place). A feasible point found by
 any solve is kept: it proves bounds for every cell of its component, so an interval that is already wide
 enough by the points found needs no solve of its own; the narrowest interval of a passing pattern is
-computed exactly (cells are solved in order of their proven width until no other can be narrower).
+computed exactly (cells are solved in order of their proven width until no other can be narrower). Points
+are gathered cheaply: the exploring objectives and the pushes that prove many bounds at once stop after
+`STEPS` simplex iterations (the primal simplex is at a feasible vertex after each), and a bound whose duals
+show the figure to be a combination of published equations is its other bound as well.
 """
 
 from __future__ import annotations
