@@ -51,7 +51,7 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
-from pipeline.publish.linear_model import COUNT, LinearModel, column_blocks, others_of, split_by
+from pipeline.publish.linear_model import COUNT, LinearModel, column_blocks, others_of, row_blocks, split_by
 
 try:  # the bare solver: no console banner, no Python callbacks on every solve
     from highspy._core import _Highs as _Solver
@@ -296,8 +296,7 @@ class Attacker:
             self.n_blocks, self.block = column_blocks(self.rows)
         else:
             self.n_blocks, self.block = (1 if n else 0), np.zeros(n, int)
-        first = self.rows.indices[self.rows.indptr[:-1]] if self.rows.shape[0] else np.zeros(0, int)
-        self.row_block = self.block[first]
+        self.row_block = row_blocks(self.rows, self.block)  # every row here has a term
         self.members = split_by(np.arange(n), self.block, self.n_blocks)
         self.local = np.zeros(n, int)  # each unknown's place among its block's members
         for members in self.members:

@@ -176,6 +176,14 @@ def column_blocks(matrix: sp.spmatrix) -> tuple[int, np.ndarray]:
     return len(first), number[component]
 
 
+def row_blocks(matrix: sp.csr_matrix, column_block: np.ndarray) -> np.ndarray:
+    """The block of each row (that of its first term: a row lies in one block), -1 for a row without terms."""
+    has_terms = np.diff(matrix.indptr) > 0
+    out = np.full(matrix.shape[0], -1)
+    out[has_terms] = column_block[matrix.indices[matrix.indptr[:-1][has_terms]]]
+    return out
+
+
 def others_of(figures: sp.csr_matrix, groups: list[tuple[np.ndarray, int]]) -> sp.csr_matrix:
     """Per one-code group (its answer-count figures, the code answered), the sum of its other codes over the
     inner cells: 0, which an attacker must not be able to prove (the group rule)."""

@@ -50,7 +50,16 @@ import numpy as np
 import scipy.sparse as sp
 
 from pipeline.publish.audit import Attacker, Audit, Failure, Level, attack, cured
-from pipeline.publish.linear_model import COUNT, DERIVED, TOTAL, LinearModel, column_blocks, others_of, split_by
+from pipeline.publish.linear_model import (
+    COUNT,
+    DERIVED,
+    TOTAL,
+    LinearModel,
+    column_blocks,
+    others_of,
+    row_blocks,
+    split_by,
+)
 
 _NONZERO = 1e-9
 
@@ -196,9 +205,7 @@ def gauss_suppress(
     known_zero[figures[np.flatnonzero(zero_published & model.non_negative)].indices] = True
 
     n_blocks, block_of_var = column_blocks(figures)
-    has_terms = np.diff(figures.indptr) > 0
-    block_of_figure = np.full(figures.shape[0], -1)
-    block_of_figure[has_terms] = block_of_var[figures.indices[figures.indptr[:-1][has_terms]]]
+    block_of_figure = row_blocks(figures, block_of_var)
 
     suppressed = protect_set | hidden_before
     candidates = ~suppressed & ~zero_published & (block_of_figure >= 0)
@@ -207,10 +214,10 @@ def gauss_suppress(
     by_block_candidates = split_by(order, block_of_figure[order], n_blocks)
     protected = np.flatnonzero(protect_set & (block_of_figure >= 0))
     by_block_protected = split_by(protected, block_of_figure[protected], n_blocks)
-    virtual = others_of(figures, groups) if groups else sp.csr_matrix((0, figures.shape[1]))
-    virtual_terms = np.diff(virtual.indptr) > 0
-    block_of_virtual = block_of_var[virtual.indices[virtual.indptr[:-1][virtual_terms]]]
-    by_block_virtual = split_by(np.flatnonzero(virtual_terms), block_of_virtual, n_blocks)
+    virtual = others_of(figures, groups)
+    block_of_virtual = row_blocks(virtual, block_of_var)
+    with_terms = np.flatnonzero(block_of_virtual >= 0)
+    by_block_virtual = split_by(with_terms, block_of_virtual[with_terms], n_blocks)
 
     for block in range(n_blocks):
         cand = by_block_candidates[block]
