@@ -46,6 +46,8 @@ _COLUMNS = {
     "free_text_counts": ["wave", "wave_label", "org_type", "org_type_label", "field_code", "field_label", "n_texts"],
 }  # fmt: skip
 _COUNTS = {"n", "n_answered", "n_valid", "n_respondents", "n_texts"}
+# what the inner cells' rows need to be matched to the figures they make up
+_TERM_COLUMNS = ["wave", "org_type", "level", "field_code", "theme_code", "item_code", "answer_code", "answer_value"]
 
 
 @dataclass(frozen=True)
@@ -203,7 +205,8 @@ class _Builder:
 
     def _vars(self, frame: pd.DataFrame, column: str) -> pd.DataFrame:
         """One inner cell per row of a real organisation type; returns the rows with their `var`."""
-        real = frame[frame["org_type"] != TOTAL].copy()
+        keep = [c for c in [*_TERM_COLUMNS, column] if c in frame]  # not the labels: each merge would carry them
+        real = frame.loc[frame["org_type"] != TOTAL, keep]
         real["var"] = np.arange(self.n_vars, self.n_vars + len(real))
         real["coef"] = 1.0
         self.n_vars += len(real)
