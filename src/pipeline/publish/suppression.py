@@ -26,9 +26,14 @@ Secondary suppression (`gauss_suppress`): the Gaussian-elimination method of Sta
     (GaussSuppression's zero handling); the group rule adds, as GaussSuppression's `xExtraPrimary`, the sum
     of a group's other codes as a virtual primary cell.
 
-Iterating with the audit (`suppress`)
+Rows before the audit (`_repair_rows`)
     Gaussian elimination rules out exact disclosure by linear algebra; it does not see non-negativity,
-    intervals that are too narrow, or insiders. The LP audit (audit.py) finds those, and each failure is
+    intervals that are too narrow, or insiders. Most narrow intervals it leaves are visible in a group's own
+    published sums alone (row_check.py: n_valid and the value sum over three hidden counts move one of them
+    by half an answer); those rows are repaired first, with the cheapest figure of the row that helps.
+
+Iterating with the audit (`suppress`)
+    The LP audit (audit.py) finds what is left, and each failure is
     repaired in the attacker's own LP (`_repair`): the cheapest published figure its bound rests on (read
     from the LP duals: a binding published figure, or a published cell with a non-zero reduced cost; a
     margin 'Insgesamt' only when nothing else helps) is hidden and the bound solved again, until it is wide
