@@ -4,8 +4,8 @@ A group (one wave, one real organisation type, one item) publishes sums over its
 n_answered, n_valid, and the value sum and top-2 count behind its mean and share. Over the group's hidden
 counts (all >= 0) these are a system of at most four equations in at most a dozen unknowns, and the interval
 each hidden count has under them alone is cheap to compute exactly: the extreme points of {x >= 0, A x = b}
-are its basic solutions, so the bounds are the least and largest value over all of them (vertex enumeration;
-Dantzig, Linear Programming and Extensions, 1963, ch. 7).
+are its basic feasible solutions (the fundamental theorem of linear programming; Dantzig, Linear Programming and
+Extensions, 1963), so the bounds are the least and largest value over all of them (vertex enumeration).
 
 What for: everything the LP audit's attacker uses includes these equations, so the attacker's interval of a
 count is never wider than its row's. A small count the row already pins (typically three hidden counts under
