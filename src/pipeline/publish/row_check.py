@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from pipeline.publish.audit import TOL
 from pipeline.publish.linear_model import LinearModel
 
-TOL = 1e-6
 MAX_UNKNOWNS = 12  # a row with more hidden counts is left to the audit (4,096 subsets to try)
 
 

@@ -418,20 +418,23 @@ def _repair_rows(
     rows = Rows.of(model)
     values = model.figure_values
     small = primary & (model.kind == COUNT) & (values > 0) & (values < k)
-    hidden = hidden.copy()
-    for row in np.flatnonzero(rows.failing(hidden, small, level.upper, level.width, np.arange(rows.n))):
+
+    def failing(pattern: np.ndarray, which: np.ndarray) -> np.ndarray:
+        return rows.failing(pattern, small, level.upper, level.width, which)
+
+    for row in np.flatnonzero(failing(hidden, np.arange(rows.n))):
         for _ in range(REPAIR_STEPS):
             options = rows.figures_of(row)
             options = options[eligible[options] & ~hidden[options]]
             if not options.size:
                 break  # left to the audit, which will refuse the release
             options = options[np.argsort(cost[options], kind="stable")]
-            tried = (_with_dependants(model, _with(hidden, figure)) for figure in options)
-            passing = (t for t in tried if not rows.failing(t, small, level.upper, level.width, np.array([row]))[0])
-            fixed = next(passing, None)
-            hidden = fixed if fixed is not None else _with_dependants(model, _with(hidden, options[0]))
+            tried = [_with_dependants(model, _with(hidden, figure)) for figure in options]
+            fixed = next((t for t in tried if not failing(t, np.array([row]))[0]), None)
             if fixed is not None:
+                hidden = fixed
                 break
+            hidden = tried[0]
     return hidden
 
 
