@@ -753,6 +753,29 @@ def test_repairs_change_the_attacker_in_place_to_what_it_would_be_for_the_new_pa
         assert attacker.bounds(target) == pytest.approx(fresh.bounds(target), abs=TOL), model.keys[figure]
 
 
+def test_one_push_proves_many_bounds_even_when_every_target_is_unproven_both_ways(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before the first push the points may prove nothing at all (here only the truth, no exploring vertex):
+    every small count then lacks both its upper and its lower bound. The pushes must still run and prove most
+    of them together, leaving few to a solve each (a target counted twice once stopped them before the first)."""
+    monkeypatch.setattr(audit, "EXPLORE", 0)
+    model = cube.build(_marts(TWO_ITEMS, [Item("A"), Item("B")])).model
+    hidden = suppress(model, K, np.zeros(model.n_figures, bool), True, Level(), max_rounds=1).hidden
+    values = model.figure_values
+    small = np.flatnonzero(hidden & (model.kind == linear_model.COUNT) & (values > 0) & (values < K))
+    attacker = Attacker(model, hidden)
+
+    lo, hi = attacker.cover(model.figures[small], values[small] + 1, values[small] - 1)
+
+    unproven = (hi < values[small] + 1 - TOL) | (lo > values[small] - 1 + TOL)
+    assert len(small) >= 10
+    assert 0 < attacker.solves < len(small) / 2
+    assert unproven.sum() <= len(small) / 4
+    seen_lo, seen_hi, _ = attacker.observed_many(model.figures[small])
+    assert np.allclose(lo, seen_lo) and np.allclose(hi, seen_hi)  # the bounds the points prove
+
+
 def test_every_hidden_figure_gets_the_interval_an_lp_solver_finds_even_when_one_solve_pins_it() -> None:
     """Where the duals of one bound show a figure to be a combination of published equations, its other bound
     is not solved (it is the same): every interval must still be the one scipy's linprog finds for both."""

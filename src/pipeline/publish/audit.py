@@ -323,21 +323,26 @@ class Attacker:
             hi += values.max()
         return lo, hi
 
-    def cover(self, targets: sp.csr_matrix, at_least: np.ndarray, at_most: np.ndarray, rounds: int = 12) -> None:
+    def cover(
+        self, targets: sp.csr_matrix, at_least: np.ndarray, at_most: np.ndarray, rounds: int = 12
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Find points that prove `at_least` <= upper bound and lower bound <= `at_most` for many targets at once.
+        Returns the targets' bounds proven by the points then.
 
         Each round solves, per block, one LP that pushes all targets still unproven upward up and the others
         still unproven downward down (the one costs the other little: what one cell gains another gives); its
         vertex proves many of them together. What stays unproven is left to a solve of its own (`bounds`).
         """
-        pending, spent = targets.shape[0] + 1, 0
-        for _ in range(rounds):
-            lo, hi, _ = self.observed_many(targets)
+        watch = _Watch(self, targets)
+        pending, spent = 2 * targets.shape[0] + 1, 0  # a target may be unproven both ways
+        while True:
+            lo, hi = watch.bounds()
             up, down = hi < at_least - TOL, lo > at_most + TOL
             left = int(up.sum() + down.sum())
             proved = pending - left
-            if not left or proved <= 0 or proved < COVERED_PER_SOLVE * spent:
-                return  # the last round proved too few for its solves: the rest is solved one by one
+            if not left or proved <= 0 or proved < COVERED_PER_SOLVE * spent or not rounds:
+                return lo, hi  # the last round proved too few for its solves: the rest is solved one by one
+            rounds -= 1
             pending, before = left, self.solves
             push = (down & ~up).astype(float) - up  # minimised: the targets to raise at -1, those to lower at +1
             cost = (targets.T @ push)[self.unknown]
@@ -360,6 +365,14 @@ class Attacker:
     def _block_values(self, targets: sp.csr_matrix) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
         """Per block the targets reach into: which do, and their values at the block's points (None for a
         block nothing published constrains: unbounded above)."""
+        for terms in self._block_terms(targets):
+            if not len(self.block_rows[terms.block]):
+                yield terms.block, terms.reaches, None
+                continue
+            yield terms.block, terms.reaches, terms.values(self._points(terms.block))
+
+    def _block_terms(self, targets: sp.csr_matrix) -> Iterator[_Terms]:
+        """The targets' unknown terms, per block they reach into."""
         terms = targets.tocoo()
         columns = self.column[terms.col]
         inside = columns >= 0
@@ -369,10 +382,7 @@ class Attacker:
             mine = blocks == b
             reaches = np.zeros(targets.shape[0], bool)
             reaches[rows[mine]] = True
-            if not len(self.block_rows[b]):
-                yield int(b), reaches, None
-                continue
-            yield int(b), reaches, _values(self._points(int(b)), self.local[columns[mine]], coefs[mine], rows[mine])
+            yield _Terms(int(b), reaches, self.local[columns[mine]], coefs[mine], rows[mine])
 
     def bounds(self, target: sp.csr_matrix, sense: int = 0) -> tuple[float, float]:
         """The attacker's interval of `target` (sense +1: only the upper bound is solved, -1: only the lower)."""
@@ -507,13 +517,14 @@ class Attacker:
                 self._edit(block).changeColBounds(local, 0.0, highspy.kHighsInf)
             self._insider = None  # points found with the knowledge are feasible without it too: they stay
 
-    def _seen(self, block: int, values: np.ndarray) -> np.ndarray:
-        """Values at the block's points (rows); under an insider's knowledge each point p is first pulled toward
-        the truth t (row 0, whose insider cell is >= 1) until that cell is 1: t + a(p - t) is feasible (the
-        polytope is convex) and keeps the knowledge."""
+    def _seen(self, block: int, values: np.ndarray, points: np.ndarray | None = None) -> np.ndarray:
+        """Values at the block's points (rows; or at `points`, the truth first); under an insider's knowledge
+        each point p is first pulled toward the truth t (row 0, whose insider cell is >= 1) until that cell is
+        1: t + a(p - t) is feasible (the polytope is convex) and keeps the knowledge."""
         if self._insider is None or self._insider[0] != block:
             return values
-        return _pulled(self._points(block)[:, self._insider[1]], values)
+        points = self._points(block) if points is None else points
+        return _pulled(points[:, self._insider[1]], values)
 
     def seen(self, targets: sp.csr_matrix) -> _Seen:
         """The targets' proven bounds, and per block their values at its points (under the insider's knowledge
@@ -623,11 +634,10 @@ class Attacker:
                     pending = mine & ~moved
                     if not pending.any() or idle == 2:
                         break
-                    before = pool.n
                     up = up_first if push % 2 == 0 else ~up_first
-                    self._solve(int(block), np.arange(len(members)), inside.T @ (pending * np.where(up, -1.0, 1.0)))
-                    if pool.n == before:
-                        break
+                    cost = inside.T @ (pending * np.where(up, -1.0, 1.0))
+                    if not np.isfinite(self._solve(int(block), np.arange(len(members)), cost)):
+                        break  # unbounded, or no feasible vertex found: no point to look at
                     at = np.asarray(inside @ pool.view()[-1]).ravel() + self._constant(targets)
                     newly = pending & (np.abs(at - values) >= 1 - TOL)
                     idle = 0 if newly.any() else idle + 1
@@ -771,6 +781,57 @@ def _values(points: np.ndarray, columns: np.ndarray, coefs: np.ndarray, rows: np
 
 
 @dataclass(frozen=True)
+class _Terms:
+    """Targets' unknown terms in one block: which targets reach into it, and their terms there (the block's
+    local columns, coefficients, and the target of each term, sorted)."""
+
+    block: int
+    reaches: np.ndarray
+    columns: np.ndarray
+    coefs: np.ndarray
+    rows: np.ndarray
+
+    def values(self, points: np.ndarray) -> np.ndarray:
+        """points × the targets that reach into the block."""
+        return _values(points, self.columns, self.coefs, self.rows)
+
+
+class _Watch:
+    """Many targets' proven bounds while points arrive (`Attacker.cover`): each point is evaluated once, not
+    again in every round (a round adds a point or two to hundreds)."""
+
+    def __init__(self, attacker: Attacker, targets: sp.csr_matrix) -> None:
+        self.attacker = attacker
+        self.constant = attacker._constant(targets)
+        self.unbounded = np.zeros(targets.shape[0], bool)  # reaching into a block nothing published constrains
+        self.terms: list[_Terms] = []
+        for terms in attacker._block_terms(targets):
+            if len(attacker.block_rows[terms.block]):
+                self.terms.append(terms)
+            else:
+                self.unbounded |= terms.reaches
+        self.seen = [0] * len(self.terms)  # points evaluated per block
+        self.least = [np.full(int(t.reaches.sum()), INF) for t in self.terms]
+        self.most = [np.full(int(t.reaches.sum()), -INF) for t in self.terms]
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """The targets' smallest and largest values over the points found so far (as `observed_many`)."""
+        lo, hi = self.constant.copy(), self.constant.copy()
+        for i, terms in enumerate(self.terms):
+            points = self.attacker._points(terms.block)
+            if len(points) > self.seen[i]:
+                batch = points[np.r_[0, self.seen[i] : len(points)]]  # the truth first, for an insider's pull
+                values = self.attacker._seen(terms.block, terms.values(batch), batch)
+                self.least[i] = np.minimum(self.least[i], values.min(axis=0))
+                self.most[i] = np.maximum(self.most[i], values.max(axis=0))
+                self.seen[i] = len(points)
+            lo[terms.reaches] += self.least[i]
+            hi[terms.reaches] += self.most[i]
+        hi[self.unbounded] = INF
+        return lo, hi
+
+
+@dataclass(frozen=True)
 class _Seen:
     """Many targets' proven bounds, and per block the targets it reaches with their values at its points (None
     for a block nothing published constrains)."""
@@ -802,6 +863,11 @@ class _Points:
         self.n = len(self.data)
 
     def add(self, point: np.ndarray) -> None:
+        """A solve that ends where the last one did (a third of them: the vertex was optimal for the new
+        objective too) adds nothing: the point is not stored twice, which every later look at the points
+        would pay for."""
+        if np.array_equal(self.data[self.n - 1], point):
+            return
         if self.n == len(self.data):
             self.data = np.vstack([self.data, np.empty_like(self.data)])
         self.data[self.n] = point
