@@ -289,7 +289,7 @@ class Attacker:
         self.lo, self.hi = lo[useful], hi[useful]
         self.row_figure = row_figure[useful]
         # rows over known cells only: they constrain nothing until one of their cells is hidden (hide_cell)
-        self._idle = _Rows(rows_full[~useful], lo[~useful], hi[~useful], row_figure[~useful])
+        self._idle = _Idle(rows_full[~useful], lo[~useful], hi[~useful], row_figure[~useful])
 
         n = len(self.unknown)
         if split:
@@ -427,7 +427,9 @@ class Attacker:
                 # a published cell is worth hiding where its reduced cost would be non-zero once free
                 objective = np.zeros(self.model.figures.shape[1])
                 objective[target.indices] = -direction * target.data
-                reduced = objective - self.rows_full[rows].T @ dual
+                duals = np.zeros(self.rows_full.shape[0])  # the other blocks' rows at 0: no slicing
+                duals[rows] = dual
+                reduced = objective - duals @ self.rows_full
                 cells = np.flatnonzero((np.abs(reduced) > TOL) & self.known)
                 found.append(self.model.own[cells])
         out = np.unique(np.concatenate(found)) if found else np.zeros(0, int)
@@ -437,7 +439,7 @@ class Attacker:
         """Stop publishing `figures` (sums, not single cells: see `hide_cell`): their rows no longer bind. The
         pattern then hides more, so every point found so far stays feasible, and this is the attacker of the
         new pattern without building it anew."""
-        self._idle = self._idle.without(np.isin(self._idle.figure, figures))
+        self._idle.drop(np.isin(self._idle.figure, figures))
         rows = np.flatnonzero(np.isin(self.row_figure, figures))
         self.lo[rows], self.hi[rows] = -INF, INF
         for block in np.unique(self.row_block[rows]):
@@ -453,9 +455,8 @@ class Attacker:
         cell's true value added, stays feasible. False (nothing changed) when its rows reach into no block or
         into several: the caller builds the attacker anew then."""
         value = float(self.model.values[var])
-        self._idle = self._idle.without(self._idle.figure == self.model.own[var])  # the cell's own figure
-        column = self.rows_full[:, [var]].tocoo()
-        rows, coefs = column.row, column.data
+        self._idle.drop(self._idle.figure == self.model.own[var])  # the cell's own figure
+        rows, coefs = _column(self.rows_full, var)
         blocks = np.unique(self.row_block[rows])
         if len(blocks) != 1:
             return False
@@ -470,20 +471,17 @@ class Attacker:
         self.truth = np.append(self.truth, value)
         self.lo[rows] += coefs * value
         self.hi[rows] += coefs * value
-        entries = (coefs, (rows, np.zeros(len(rows), int)))
-        self.rows = sp.hstack([self.rows, sp.csr_matrix(entries, shape=(self.rows.shape[0], 1))], format="csr")
-        holds = np.zeros(self._idle.rows.shape[0], bool)
-        holds[self._idle.rows[:, [var]].tocoo().row] = True
-        woken, self._idle = self._idle.without(~holds), self._idle.without(holds)
-        woken_coefs = woken.rows[:, [var]].toarray().ravel()
-        n_woken = len(woken_coefs)
-        woken_lo, woken_hi = woken.lo + woken_coefs * value, woken.hi + woken_coefs * value
+        self.rows = _with_column(self.rows, rows, coefs)
+        woken, woken_coefs = self._idle.wake(var)
+        n_woken = len(woken)
+        woken_lo, woken_hi = self._idle.lo[woken] + woken_coefs * value, self._idle.hi[woken] + woken_coefs * value
         first = self.rows.shape[0]
-        woken_rows = sp.csr_matrix((woken_coefs, (np.arange(n_woken), np.full(n_woken, new))), shape=(n_woken, new + 1))
-        self.rows = sp.vstack([self.rows, woken_rows], format="csr")
-        self.rows_full = sp.vstack([self.rows_full, woken.rows], format="csr")
+        # over the unknowns a woken row holds this cell alone: its other cells are known, or it was not idle
+        alone = sp.csr_matrix((woken_coefs, np.full(n_woken, new), np.arange(n_woken + 1)), shape=(n_woken, new + 1))
+        self.rows = _stacked(self.rows, alone)
+        self.rows_full = _stacked(self.rows_full, self._idle.rows[woken])
         self.lo, self.hi = np.concatenate([self.lo, woken_lo]), np.concatenate([self.hi, woken_hi])
-        self.row_figure = np.concatenate([self.row_figure, woken.figure])
+        self.row_figure = np.concatenate([self.row_figure, self._idle.figure[woken]])
         self.row_block = np.concatenate([self.row_block, np.full(n_woken, block)])
         self.block_rows[block] = np.concatenate([self.block_rows[block], np.arange(first, self.rows.shape[0])])
         if block in self._pool:
@@ -841,18 +839,61 @@ class _Seen:
     blocks: dict[int, tuple[np.ndarray, np.ndarray | None]]
 
 
-@dataclass(frozen=True)
-class _Rows:
-    """Constraint rows over all inner cells with their bounds (the known cells' part taken off) and figures."""
+class _Idle:
+    """Constraint rows over known cells only, with their bounds (the known cells' part taken off) and figures:
+    they constrain nothing until one of their cells is hidden (`hide_cell` wakes them), nor ever once their
+    figure is (`drop`). Kept as built, with a mask of those still idle and a copy by cell to find the rows a
+    cell wakes: a repair hides hundreds of cells one by one, and slicing the rows anew each time cost more
+    than the LP solves in between."""
 
-    rows: sp.csr_matrix
-    lo: np.ndarray
-    hi: np.ndarray
-    figure: np.ndarray
+    def __init__(self, rows: sp.csr_matrix, lo: np.ndarray, hi: np.ndarray, figure: np.ndarray) -> None:
+        self.rows, self.lo, self.hi, self.figure = rows, lo, hi, figure
+        self.by_cell = rows.tocsc()
+        self.idle = np.ones(rows.shape[0], bool)
 
-    def without(self, drop: np.ndarray) -> _Rows:
-        keep = ~drop
-        return _Rows(self.rows[keep], self.lo[keep], self.hi[keep], self.figure[keep])
+    def drop(self, rows: np.ndarray) -> None:
+        self.idle &= ~rows
+
+    def wake(self, var: int) -> tuple[np.ndarray, np.ndarray]:
+        """The idle rows holding inner cell `var`, in order (idle no longer), and the cell's coefficient in each."""
+        start, end = self.by_cell.indptr[var], self.by_cell.indptr[var + 1]
+        rows, coefs = self.by_cell.indices[start:end], self.by_cell.data[start:end]
+        order = np.argsort(rows)
+        rows, coefs = rows[order], coefs[order]
+        idle = self.idle[rows]
+        rows, coefs = rows[idle], coefs[idle]
+        self.idle[rows] = False
+        return rows, coefs
+
+
+# A repair changes the attacker's rows cell by cell: these build the new CSR arrays directly, where scipy's
+# general slicing and stacking cost a millisecond each time.
+
+
+def _column(matrix: sp.csr_matrix, var: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of `matrix` that hold column `var` (ascending) and its coefficient in each."""
+    at = np.flatnonzero(matrix.indices == var)
+    return np.searchsorted(matrix.indptr, at, side="right") - 1, matrix.data[at]
+
+
+def _with_column(matrix: sp.csr_matrix, rows: np.ndarray, coefs: np.ndarray) -> sp.csr_matrix:
+    """`matrix` with one more column, the last, holding `coefs` in `rows` (ascending, distinct)."""
+    n_rows, n_cols = matrix.shape
+    at = matrix.indptr[rows + 1]  # the end of each row: the new column's index is the largest
+    added = np.zeros(n_rows + 1, matrix.indptr.dtype)
+    added[rows + 1] = 1
+    data, indices = np.insert(matrix.data, at, coefs), np.insert(matrix.indices, at, n_cols)
+    return sp.csr_matrix((data, indices, matrix.indptr + np.cumsum(added)), shape=(n_rows, n_cols + 1))
+
+
+def _stacked(matrix: sp.csr_matrix, more: sp.csr_matrix) -> sp.csr_matrix:
+    """The rows of `more` (as many columns) below those of `matrix`."""
+    entries = (
+        np.concatenate([matrix.data, more.data]),
+        np.concatenate([matrix.indices, more.indices]),
+        np.concatenate([matrix.indptr, matrix.indptr[-1] + more.indptr[1:]]),
+    )
+    return sp.csr_matrix(entries, shape=(matrix.shape[0] + more.shape[0], matrix.shape[1]))
 
 
 class _Points:

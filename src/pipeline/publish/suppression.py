@@ -450,7 +450,8 @@ def _hiding_more(
     """The attacker of `hidden`, which hides `more` than the attacker's pattern: changed in place where it can
     be (sums relax their rows, cells join their block), else built anew from its points."""
     attacker.hide(np.flatnonzero(more & sums))
-    cells = model.figures[np.flatnonzero(more & ~sums)].indices
+    singles = np.flatnonzero(more & ~sums)
+    cells = model.figures.indices[model.figures.indptr[singles][np.diff(model.figures.indptr)[singles] > 0]]
     # a hidden 0 (a top-2 count beside its hidden n_valid) no longer tells that its cells are 0
     if (model.figure_values[more] == 0).any() or not all([attacker.hide_cell(int(var)) for var in cells]):
         return Attacker(model, hidden)
