@@ -255,7 +255,10 @@ def _eliminate(
     rows = used[~known_zero[used]]
     m = _dense_transposed(candidate_rows, rows)
     p = _dense_transposed(protected_rows, rows)
-    filled = (np.abs(p) > _NONZERO).sum(axis=0)  # a protected column's non-zero entries: 0 means eliminated
+    # a protected column's non-zero entries (0: eliminated), counted on the terms, not the dense copy
+    terms = protected_rows.tocoo()  # one entry per place: _dense_transposed summed the duplicates
+    nonzero = ~known_zero[terms.col] & (np.abs(terms.data) > _NONZERO)
+    filled = np.bincount(terms.row[nonzero], minlength=protected_rows.shape[0])
     hide = np.zeros(len(cand), bool)
     needs = basis[cand].astype(np.int64)
     _eliminate_in_order(m, p, filled, hide, cand.astype(np.int64), forced[cand], needs, suppressed)
