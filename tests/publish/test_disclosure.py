@@ -605,6 +605,34 @@ def test_without_the_group_rule_a_one_code_group_of_k_or_more_is_published() -> 
     assert p.hidden_cells == set()
 
 
+PLAIN = Item("J", field=None, type="yesno", options=YESNO)  # not a special category: no group rule
+EVERYONE_SAID_YES = {
+    ("2025", "verwaltung", "J"): [4, 0, 0],
+    ("2025", "verein", "J"): [1, 0, 0],
+    ("2025", "schule", "J"): [6, 0, 0],
+}
+
+
+def test_a_margin_whose_answers_are_all_in_one_code_is_hidden_when_it_holds_a_small_group() -> None:
+    """Every respondent of the wave answered 'ja'. The margin's published zeros alone would prove that the
+    small groups (4 and 1 respondents, hidden whole) answered 'ja' too, which no pattern of theirs can hide:
+    the release was refused every time. The margin's counts are hidden with its zeros, its n_answered stays,
+    and nobody can prove the lone 'verein' respondent's answer."""
+    marts = _marts(EVERYONE_SAID_YES, [PLAIN])
+
+    p = protect(marts, K)
+
+    assert p.audit.passed, p.audit.failures
+    margin = {code: _status(p, "item_distribution", {"org_type": TOTAL, "answer_code": code}, "n") for code, _ in YESNO}
+    assert all(status == "." and pd.isna(value) for status, value in margin.values()), margin
+    assert _status(p, "item_results", {"org_type": TOTAL}, "n_answered") == ("", 11)
+    attacker = PublishedOnly(p.tables)
+    others = sum(attacker.where("2025", "verein", item_code="J", answer_code=code) for code in ("nein", "ka"))
+    assert attacker.bounds(others)[1] >= 1 - TOL, "the lone respondent could have answered otherwise"
+    assert disclosed(p.tables, marts, K) == []
+    assert published_values_are_true(p.tables, marts) == []
+
+
 def test_a_hidden_item_mean_cannot_be_recomputed_from_its_handlungsfeld_and_the_other_item() -> None:
     items = [Item("A"), Item("B")]
     counts = {

@@ -7,9 +7,9 @@ Primary suppression (`primary_cells`)
     counts, valid answers, free-text counts) with fewer than k respondents, zeros included, so that its
     zeros do not tell which code its few respondents chose (or that they wrote nothing); every figure of an
     organisation type with fewer than k respondents in the wave, zeros included (that they skipped an item);
-    and, with the group
-    rule (GDPR Art. 9, on by default), every count of a group of a special-category item whose responses all
-    fall into one answer code.
+    with the group rule (GDPR Art. 9, on by default), every count of a group of a special-category item whose
+    responses all fall into one answer code; and every count of a margin 'insgesamt' whose answers all fall
+    into one code while it holds a small group: its zeros would tell every small group's answers.
 
 Secondary suppression (`gauss_suppress`): the Gaussian-elimination method of Statistics Norway
     (Langsrud, Ø. 2024. "Secondary Cell Suppression by Gaussian Elimination: An Algorithm Suitable for
@@ -166,9 +166,10 @@ def primary_cells(
     whole, zeros included: its published zeros would tell which code its few respondents chose. So is every
     figure of an organisation type with fewer than k respondents in the wave (the most it has in one item or
     Handlungsfeld), zeros included: an item or field it has 0 in would tell what its few respondents
-    skipped. So is, with
-    the group rule, a group of a special-category item whose answers all fall into one code. For such
-    one-code groups the audit demands that the other codes could together hold an answer.
+    skipped. So is, with the group rule, a group of a special-category item whose answers all fall into one
+    code, and so is a margin 'insgesamt' whose answers all fall into one code while one of its small groups
+    does: the margin's published zeros would prove the small group's answers whatever else is hidden. For
+    such one-code groups the audit demands that the other codes could together hold an answer.
     """
     values = model.figure_values
     counts = model.kind == COUNT
@@ -182,6 +183,7 @@ def primary_cells(
     primary |= in_group & (group_size > 0) & (group_size < k)
     primary |= (model.type_respondents >= 0) & (model.type_respondents < k)
     groups: list[tuple[np.ndarray, int]] = []
+    with_small_in_one_code: set[str] = set()  # the margins of small groups whose answers are all in one code
     for members, respondents, special in zip(model.groups, model.group_answered, model.special, strict=True):
         answered = members[values[members] > 0]
         small = 0 < values[respondents] < k
@@ -189,7 +191,22 @@ def primary_cells(
             primary[members] = True
             if len(answered) == 1 and len(members) > 1:
                 groups.append((members, int(answered[0])))
+                with_small_in_one_code.add(_margin(model.keys[members[0]]))
+    for members in model.groups:
+        answered = members[values[members] > 0]
+        key = str(model.keys[members[0]])
+        margin = f"|{TOTAL}|" in key and _margin(key) in with_small_in_one_code
+        if margin and len(answered) == 1 and not primary[members].all():
+            primary[members] = True  # its published zeros would prove every small group in it one-code
+            groups.append((members, int(answered[0])))
     return primary, groups
+
+
+def _margin(count_key: str) -> str:
+    """The key of the margin 'insgesamt' of an answer count's group, without the answer code (a previous
+    release's keys in a joint audit carry a prefix)."""
+    *table, wave, _, item, column, _ = count_key.split("|")
+    return "|".join([*table, wave, TOTAL, item, column])
 
 
 def gauss_suppress(
