@@ -216,8 +216,13 @@ def method_notes(meta: dict, waves: Waves) -> list[tuple[str, str]]:
         (
             "Geheimhaltung, primär",
             f"Jede Anzahl von 1 bis {k - 1} Antworten und jeder Mittelwert, Anteil oder jede Veränderung aus weniger "
-            f"als {k} Antworten wird gesperrt („.“). Bei den freiwilligen Angaben zur Person (besondere Kategorien "
-            "nach Art. 9 DSGVO) zusätzlich jede Gruppe, deren Antworten alle in dieselbe Kategorie fallen.",
+            f"als {k} Antworten wird gesperrt („.“). Hat ein Item in einer Organisationsart weniger als {k} "
+            f"Befragte, oder die Organisationsart in der Welle weniger als {k}, werden ihre Anzahlen ganz gesperrt, "
+            "Nullen eingeschlossen: sonst zeigten die Nullen, welche Antwort die wenigen gaben. Aus demselben Grund "
+            "wird die Verteilung „Insgesamt“ eines Items gesperrt, wenn alle Antworten der Welle in dieselbe "
+            "Kategorie fallen und eine solche kleine Gruppe darunter ist. Bei den freiwilligen Angaben zur Person "
+            "(besondere Kategorien nach Art. 9 DSGVO) zusätzlich jede Gruppe, deren Antworten alle in dieselbe "
+            "Kategorie fallen.",
         ),
         (
             "Geheimhaltung, sekundär",
