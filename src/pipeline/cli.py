@@ -66,8 +66,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except PipelineError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         return 2
+
+
+def _cell(value: object) -> str:
+    """A table cell that may carry partner data: NULL (NaN under pandas 3) shows empty, and square brackets
+    show as sent (`ORGTYP[other]`, `[/x]`) instead of being read as Rich markup."""
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+        return ""
+    return escape(str(value))
 
 
 def _add_quarantine_commands(commands: argparse._SubParsersAction) -> None:
@@ -95,13 +103,12 @@ def _quarantine_list(args: argparse.Namespace) -> int:
     for name in ("partner_id", "source_id", "field", "value", "reason", "quarantined_at"):
         table.add_column(name)
     for row in rows.itertuples(index=False):
-        value = "" if pd.isna(row.value) else str(row.value)
         table.add_row(
-            row.partner_id,
-            str(row.source_id),
-            row.field or "",
-            value[:40],
-            row.reason,
+            _cell(row.partner_id),
+            _cell(row.source_id),
+            _cell(row.field),
+            _cell(None if pd.isna(row.value) else str(row.value)[:40]),
+            _cell(row.reason),
             f"{row.quarantined_at:%Y-%m-%d %H:%M}",
         )
     console.print(table)
@@ -114,7 +121,7 @@ def _quarantine_export(args: argparse.Namespace) -> int:
     out = args.out or settings.data_dir / "quarantine" / f"{args.partner}.{fmt}"
     with _reading(settings, "quarantine export"):
         n = quarantine.export_for_partner(settings, args.partner, out, fmt)
-    console.print(f"{n} rejected answers of {args.partner} written to {out}")
+    console.print(escape(f"{n} rejected answers of {args.partner} written to {out}"))
     return 0
 
 
@@ -124,8 +131,10 @@ def _quarantine_replay(args: argparse.Namespace) -> int:
         replayed = quarantine.replay(settings, args.partners)
     for partner_id, (still, inserted, updated) in replayed.items():
         console.print(
-            f"{partner_id}: loaded {inserted + updated} (inserted {inserted}, updated {updated}), "
-            f"still quarantined {still}"
+            escape(
+                f"{partner_id}: loaded {inserted + updated} (inserted {inserted}, updated {updated}), "
+                f"still quarantined {still}"
+            )
         )
     return 0
 
@@ -156,9 +165,9 @@ def _drift(args: argparse.Namespace) -> int:
         table.add_column(name)
     for row in found.itertuples(index=False):
         table.add_row(
-            row.partner_id,
+            _cell(row.partner_id),
             f"{row.started_at.tz_convert(settings.timezone):%Y-%m-%d %H:%M}",
-            drift.describe(row, partners.get(row.partner_id)),
+            _cell(drift.describe(row, partners.get(row.partner_id))),
             f"{row.first_seen_at.tz_convert(settings.timezone):%Y-%m-%d %H:%M}",
         )
     console.print(table)
@@ -173,17 +182,19 @@ def _erase(args: argparse.Namespace) -> int:
         done = erase(settings, args.partner, args.response, args.by)
     if done.versions:
         console.print(
-            f"{done.partner_id}: respondent erased: {done.versions} stored versions removed from raw, staging, "
-            f"core and the quarantine{'' if done.loaded else ' (it was never loaded into core)'}; marts rebuilt"
+            escape(
+                f"{done.partner_id}: respondent erased: {done.versions} stored versions removed from raw, staging, "
+                f"core and the quarantine{'' if done.loaded else ' (it was never loaded into core)'}; marts rebuilt"
+            )
         )
     else:
-        console.print(f"[yellow]{done.partner_id}: nothing was stored under that response id[/yellow]")
+        console.print(f"[yellow]{escape(done.partner_id)}: nothing was stored under that response id[/yellow]")
     console.print(
         f"recorded in ops.erased as {done.respondent_key[:12]}…: later pulls leave the response out (counted as "
         "duplicates); the next publication reflects it"
     )
     for note in done.notes:
-        console.print(f"[yellow]still to do:[/yellow] {note}")
+        console.print(f"[yellow]still to do:[/yellow] {escape(note)}")
     return 0
 
 
@@ -211,7 +222,7 @@ def _rebuild(args: argparse.Namespace) -> int:
         rebuilt = rebuild(settings)
     for partner_id, (quarantined, inserted, updated) in rebuilt.items():
         console.print(
-            f"{partner_id}: loaded {inserted} responses ({updated} later versions), quarantined {quarantined}"
+            escape(f"{partner_id}: loaded {inserted} responses ({updated} later versions), quarantined {quarantined}")
         )
     console.print(f"rebuilt staging, core and marts in {settings.db_path} from raw")
     return 0
@@ -224,7 +235,7 @@ def _publish(args: argparse.Namespace) -> int:
         analyst_file = analyst.refresh(settings)
         outcome = publish(settings)
     console.print(f"analyst file refreshed: {analyst_file}")
-    console.print(outcome.message)
+    console.print(escape(outcome.message))
     if outcome.release is not None:
         _print_audit(outcome.release)
     return 0
@@ -307,7 +318,7 @@ def _flow(settings: Settings, partners: list[str] | None) -> int:
     state = nightly(partners, return_state=True)
     _print_status(settings)
     colour = "green" if state.is_completed() else "red"
-    console.print(f"[{colour}]{state.type.value}[/{colour}]: {state.message}")
+    console.print(f"[{colour}]{state.type.value}[/{colour}]: {escape(str(state.message))}")
     return 0 if state.is_completed() else 1
 
 
@@ -330,18 +341,21 @@ def _print_status(settings: Settings) -> None:
     table = Table(title=f"Last run per partner — {settings.db_path}")
     columns = ["partner_id", "status", "finished_at", *runs.COUNTS]
     # fetched = inserted + updated + unchanged + quarantined + duplicates, checked on every row shown
-    for name in [*columns, "= sum", "gone", "error"]:
+    for name in [*columns, "= sum", "gone"]:
         table.add_column(name, justify="right" if name in (*runs.COUNTS, "gone") else "left")
     for row in frame.itertuples(index=False):
         finished = (
             f"{row.finished_at.tz_convert(settings.timezone):%Y-%m-%d %H:%M:%S}" if pd.notna(row.finished_at) else "—"
         )
-        values = [str(getattr(row, c)) for c in columns]
+        values = [_cell(getattr(row, c)) for c in columns]
         values[2] = finished
         gap = row.fetched - sum(getattr(row, c) for c in runs.COUNTS[1:])
         gone = "" if pd.isna(row.gone) else str(int(row.gone))
-        table.add_row(*values, "yes" if gap == 0 else f"[red]off by {gap}[/red]", gone, row.error or "")
+        table.add_row(*values, "yes" if gap == 0 else f"[red]off by {gap}[/red]", gone)
     console.print(table)
+    # Below the table, whole: a reason squeezed into a column would be cut where the operator needs it.
+    for row in frame[frame["error"].notna()].itertuples(index=False):
+        console.print(f"[red]{_cell(row.status).upper()}[/red] {_cell(row.partner_id)}: {_cell(row.error)}")
     for row in frame[frame["gone"].fillna(0) > 0].itertuples(index=False):
         console.print(escape(runs.gone_note(row.partner_id, int(row.gone), list(row.gone_ids))))
     _print_drift_summary(found)
@@ -357,7 +371,8 @@ def _print_drift_summary(found: pd.DataFrame) -> None:
     for partner_id, rows in found.groupby("partner_id"):
         counts = rows["kind"].value_counts()
         said = ", ".join(f"{name} {counts[kind]}" for kind, name in names.items() if kind in counts)
-        console.print(f"[yellow]drift[/yellow] {partner_id}: {said} (pipeline drift --partner {partner_id})")
+        partner = escape(str(partner_id))
+        console.print(f"[yellow]drift[/yellow] {partner}: {said} (pipeline drift --partner {partner})")
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -391,9 +406,8 @@ def _demo(args: argparse.Namespace) -> int:
                 f"(in production it comes from {settings.respondent_key_env})"
             )
         for case in bad_input.plant(world):
-            console.print(
-                f"Bad input planted at {case.partner_id}, response {case.source_id}: {case.case} → {case.outcome}"
-            )
+            planted = f"Bad input planted at {case.partner_id}, response {case.source_id}: {case.case}"
+            console.print(escape(f"{planted} → {case.outcome}"))
         code = _flow(settings, None)
     console.print(f"Working DuckDB:    {settings.db_path}")
     console.print(f"Analyst DuckDB:    {settings.analyst_db_path}")
