@@ -138,3 +138,25 @@ def test_excel_export_has_german_headers_a_frozen_header_and_only_text(without_r
     assert all(cell.data_type == "s" for row in sheet.iter_rows(min_row=2, max_col=5) for cell in row)
     when = sheet.cell(row=2, column=6)
     assert when.is_date and when.number_format == "DD.MM.YYYY HH:MM"
+
+
+def test_csv_export_defuses_formulas_a_partner_sent(without_recode, tmp_path: Path) -> None:
+    """Opened in Excel, a rejected value must stay a value: a cell starting with = + - @ tab or CR is prefixed
+    with an apostrophe (OWASP); a plain negative number is left alone."""
+    world, _, _ = without_recode
+    kobo = world.services["kobo"]
+    uid = world.registry.partner(PARTNER).connector.asset_uid
+    hostile = ['=HYPERLINK("http://x.invalid","klick")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tTab", "-9"]
+    base = kobo.served[PARTNER][-1]
+    planted = [{**base, "_id": 91_000 + i, "fragen/q_hf1_02": value} for i, value in enumerate(hostile)]
+    kobo.emulator.add_submissions(uid, planted)
+    ingest_partner(Settings(), PARTNER, "run-1")
+    out = tmp_path / "jobcenter.csv"
+
+    assert cli.main(["quarantine", "export", "--partner", PARTNER, "--out", str(out)]) == 0
+
+    exported = pd.read_csv(out, sep=";", encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    asked = exported[exported["Frage (Ihr Code)"] == "fragen/q_hf1_02"]
+    values = dict(zip(asked["Antwort-ID"], asked["Wert"], strict=True))
+    shown = [values[str(91_000 + i)] for i in range(len(hostile))]
+    assert shown == ["'" + value for value in hostile[:-1]] + ["-9"]

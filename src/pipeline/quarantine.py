@@ -77,10 +77,19 @@ def export_for_partner(settings: Settings, partner_id: str, path: Path, fmt: Exp
         _write_xlsx(out, path)
     else:
         when = EXPORT_COLUMNS["quarantined_at"]
-        out.assign(**{when: out[when].dt.strftime("%d.%m.%Y %H:%M")}).to_csv(
+        texts = {name: _defused(out[name]) for name in out.columns if name != when}
+        out.assign(**texts, **{when: out[when].dt.strftime("%d.%m.%Y %H:%M")}).to_csv(
             path, sep=";", encoding="utf-8-sig", index=False
         )
     return len(out)
+
+
+def _defused(column: pd.Series) -> pd.Series:
+    """Partner values as Excel shows them, never as formulas: a cell starting with = + - @ tab or CR gets a
+    leading apostrophe (OWASP, CSV injection). Plain numbers such as -9 stay as they are: no formula starts so."""
+    text = column.astype("string")
+    formula = text.str.match(r"[=+\-@\t\r]") & ~text.str.fullmatch(r"[+-]?\d+(?:[.,]\d+)?")
+    return text.mask(formula.fillna(False), "'" + text)
 
 
 def _write_xlsx(frame: pd.DataFrame, path: Path) -> None:
