@@ -100,3 +100,40 @@ def test_a_page_that_is_not_json_is_reported_without_its_content() -> None:
     with pytest.raises(PayloadError) as raised:
         page_records(duckdb.connect(), "stadt-lu", body, "$.results[*]", "_id", "_submission_time", ())
     assert "Malformed JSON" in str(raised.value) and "beispiel.de" not in str(raised.value)
+
+
+def test_identifiers_inside_repeat_groups_are_removed_and_the_rest_kept(
+    world: demo.Demo, run_settings: Settings, uncompressed_storage: None
+) -> None:
+    """KoboToolbox sends a repeat group as an array of objects whose keys are full paths (as kobo.unhcr.org does:
+    `demo: [{"demo/name": ..., "demo/hobbies_list": [{"demo/hobbies_list/hobbies": ...}]}]`). Identifiers in
+    them, built-in names and the partner's identifier_fields alike, are removed at any depth."""
+    partner = world.registry.partner("stadt-lu")
+    assert "angaben/ansprechperson" in partner.identifier_fields
+    kobo = world.services["kobo"]
+    repeats = {
+        "demo": [
+            {
+                "demo/name": "Ahmad Wiederholer",
+                "demo/age": "30",
+                "demo/hobbies_list_count": "1",
+                "demo/hobbies_list": [{"demo/hobbies_list/hobbies": "Karaoke", "demo/hobbies_list/email": "a@w.de"}],
+            },
+            {"demo/name": "Myriam Wiederholer", "demo/age": "20"},
+        ],
+        "angaben": [{"angaben/ansprechperson": "Erika Wiederholer", "angaben/funktion": "Leitung"}],
+    }
+    planted = {**kobo.served[partner.id][-1], **repeats, "_id": 880_002, "_uuid": str(uuid.uuid4())}
+    kobo.emulator.add_submissions(partner.connector.asset_uid, [planted])
+
+    run = ingest_partner(run_settings, partner.id, "run-1")
+
+    assert run.status == "ok" and run.inserted > 0
+    needles = ["Ahmad Wiederholer", "Myriam Wiederholer", "Erika Wiederholer", "a@w.de"]
+    assert found_in_file(run_settings, needles) == {}
+    con = duckdb.connect(str(run_settings.db_path), read_only=True)
+    try:
+        (kept,) = con.execute("select record from raw.records where source_id = '880002'").fetchone()
+    finally:
+        con.close()
+    assert '"demo/hobbies_list/hobbies":"Karaoke"' in kept and '"angaben/funktion":"Leitung"' in kept

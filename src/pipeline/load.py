@@ -25,6 +25,7 @@ from pipeline import contract, db, drift, runs
 from pipeline.codebook import Codebook
 from pipeline.errors import ConfigError
 from pipeline.extract import Page
+from pipeline.extract.json_records import without_nested_identifiers
 from pipeline.registry import Partner, Registry
 from pipeline.settings import Settings
 
@@ -85,6 +86,11 @@ class PartnerLoader:
             ]
         )
         records = records.append_column("position", pa.array(range(records.num_rows), pa.int64()))
+        records = records.set_column(
+            records.schema.get_field_index("record"),
+            "record",
+            without_nested_identifiers(records.column("record"), self.partner.identifier_fields),
+        )
         try:
             with db.transaction(self.con):
                 for page, page_id in zip(pages, page_ids, strict=True):

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.errors import PayloadError
 from pipeline.extract import RECORD_SCHEMA
@@ -32,6 +33,40 @@ DIRECT_IDENTIFIERS = frozenset(
 def is_identifier(key: str, extra: Iterable[str]) -> bool:
     last = key.rsplit("/", 1)[-1].lower()
     return last in DIRECT_IDENTIFIERS or key in extra
+
+
+def without_nested_identifiers(records: pa.ChunkedArray, extra: Iterable[str]) -> pa.ChunkedArray:
+    """Records (JSON text) with identifier keys removed at any depth, for every connector.
+
+    Connectors remove top-level keys as they parse a page; repeat groups (Kobo's arrays of objects with
+    full-path keys such as `demo/hobbies_list/name`) nest them deeper. One vectorised search finds the records
+    that still hold such a key anywhere; only those are parsed and written again.
+    """
+    extra = frozenset(extra)
+    suspect = pc.match_substring_regex(records, _identifier_key_regex(extra)).fill_null(False)
+    if not pc.any(suspect).as_py():
+        return records
+
+    def kept(pairs: list[tuple[str, object]]) -> dict[str, object]:
+        return {key: value for key, value in pairs if not is_identifier(key, extra)}
+
+    texts = records.to_pylist()
+    for i in pc.indices_nonzero(suspect).to_pylist():
+        texts[i] = json.dumps(json.loads(texts[i], object_pairs_hook=kept), separators=(",", ":"))
+    return pa.chunked_array([pa.array(texts, pa.string())])
+
+
+def _identifier_key_regex(extra: frozenset[str]) -> str:
+    """An object key (a JSON string followed by ':') that is_identifier would match; it may match more, never
+    less, since the records it finds are checked key by key."""
+    names = "|".join(_literal(name) for name in sorted(DIRECT_IDENTIFIERS | extra))
+    return rf'(?i)"(?:(?:[^"\\]|\\.)*/)?(?:{names})"\s*:'
+
+
+def _literal(text: str) -> str:
+    """text as a literal in an RE2 pattern (pyarrow's regex engine): anything but a letter, digit, '_' or '/'
+    written as a code point, so that no partner's key can change the pattern."""
+    return "".join(c if c.isalnum() or c in "_/" else f"\\x{{{ord(c):x}}}" for c in text)
 
 
 def page_records(
