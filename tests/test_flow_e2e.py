@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 from collections import Counter, defaultdict
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -20,6 +21,7 @@ from pipeline.codebook import Codebook
 from pipeline.demo import Demo
 from pipeline.publish import release
 from pipeline.settings import Settings
+from tests.conftest import PROJECT
 
 pytestmark = pytest.mark.e2e
 
@@ -101,7 +103,31 @@ def test_the_nightly_run_ends_with_a_release_that_hides_small_groups(world: Demo
     counts = pd.read_parquet(made.directory / "tables" / "item_distribution.parquet")
     shown = counts["n"].dropna()
     assert ((shown == 0) | (shown >= run_settings.disclosure_k)).all()
-    assert run_settings.analyst_db_path.exists()
+    # Analysts' tools bundle DuckDB 1.x: the analyst file and the release's DuckDB open in it, comments included.
+    for path in (run_settings.analyst_db_path, made.directory / "chancencheck.duckdb"):
+        version, tables, commented = _read_with_duckdb_1(path)
+        assert version.startswith("1.") and tables > 3 and commented > 0, (path, version, tables, commented)
+
+
+def _read_with_duckdb_1(path: Path) -> tuple[str, int, int]:
+    """DuckDB 1.x (installed apart by ./dev) opens path read-only: its version, tables and commented columns."""
+    duckdb_1 = PROJECT / ".venv" / "duckdb-1"
+    assert (duckdb_1 / "duckdb").is_dir(), "./dev test installs DuckDB 1.x into .venv/duckdb-1"
+    script = (
+        "import duckdb, sys; con = duckdb.connect(sys.argv[1], read_only=True); "
+        "print(duckdb.__version__, con.sql('select count(*) from duckdb_tables()').fetchone()[0], "
+        "con.sql('select count(comment) from duckdb_columns()').fetchone()[0])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(path)],
+        env={**os.environ, "PYTHONPATH": str(duckdb_1)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-500:]
+    version, tables, commented = done.stdout.split()
+    return version, int(tables), int(commented)
 
 
 def test_pipeline_demo_prints_where_everything_is(tmp_path) -> None:

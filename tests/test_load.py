@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime
 
@@ -14,7 +16,7 @@ import yaml
 
 from pipeline import cli, db, demo
 from pipeline.demo import Demo
-from pipeline.errors import PartnerError
+from pipeline.errors import PartnerError, WorkingFileBusy
 from pipeline.ingest import ingest_partner
 from pipeline.settings import Settings
 from tests.conftest import query
@@ -285,3 +287,28 @@ def test_one_column_per_option_joins_into_one_multiple_choice_answer(
     }
     assert run.quarantined == sum(r.invalid for r in world.generated["hwg-lu"])
     assert dict(ticked) == expected
+
+
+def test_a_reader_holding_the_working_file_gets_a_message_that_points_to_the_analyst_file(
+    world: Demo, run_settings: Settings
+) -> None:
+    """DuckDB admits one process per file: someone who opened the working file (read-only or not) blocks every
+    load. The error says who and where analysts read instead, not only DuckDB's lock message."""
+    ingest_partner(run_settings, "hwg-lu", "run-1")
+    script = (
+        "import duckdb, sys, time; con = duckdb.connect(sys.argv[1], read_only=True); "
+        "print('open', flush=True); time.sleep(60)"
+    )
+    reader = subprocess.Popen(
+        [sys.executable, "-c", script, str(run_settings.db_path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert reader.stdout is not None and reader.stdout.readline().strip() == "open"
+        with pytest.raises(WorkingFileBusy) as raised:
+            ingest_partner(run_settings, "hwg-lu", "run-2")
+    finally:
+        reader.kill()
+        reader.wait()
+    said = str(raised.value)
+    assert str(run_settings.db_path) in said and str(run_settings.analyst_db_path) in said
+    assert f"PID {reader.pid}" in said

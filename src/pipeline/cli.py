@@ -313,6 +313,8 @@ def _run(args: argparse.Namespace) -> int:
 def _flow(settings: Settings, partners: list[str] | None) -> int:
     """Run the nightly flow in-process (Prefect's ephemeral mode without a server) and print the outcome."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Prefect's 20 s for its temporary API server to start are too few on a busy 2-core machine
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     from flows.nightly import nightly
 
     state = nightly(partners, return_state=True)

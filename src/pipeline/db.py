@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, WorkingFileBusy
 
 _LEDGER = """
 create schema if not exists ops;
@@ -24,6 +24,11 @@ create table if not exists ops.migrations (
 """
 
 
+# The storage format of the files others open (the analyst file, a release's DuckDB): DuckDB 1.0 and later read
+# it, so analysts' tools that bundle DuckDB 1.x open them; DuckDB 2's own format is unreadable for 1.x.
+PORTABLE_STORAGE_VERSION = "v1.0.0"
+
+
 def connect(path: Path, sql_dir: Path, memory_limit: str = "2GB") -> duckdb.DuckDBPyConnection:
     """Open the working file and bring its schema up to date before anyone writes to it.
 
@@ -31,7 +36,16 @@ def connect(path: Path, sql_dir: Path, memory_limit: str = "2GB") -> duckdb.Duck
     nightly job shares the machine, so it gets a bound (DuckDB spills to disk beyond it).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), config={"memory_limit": memory_limit})
+    try:
+        con = duckdb.connect(str(path), config={"memory_limit": memory_limit})
+    except duckdb.IOException as exc:
+        if "lock" not in str(exc).lower():
+            raise
+        said = str(exc).split("\n", 1)[0]
+        raise WorkingFileBusy(
+            f"the working file {path} is open in another process, which DuckDB does not share ({said}). "
+            f"Close it there; analysts read {path.with_name('analyst.duckdb')}, which a run never locks"
+        ) from exc
     con.execute("set time zone 'UTC'")
     migrate(con, sql_dir / "migrations")
     return con
@@ -90,6 +104,18 @@ def compact(path: Path, sql_dir: Path) -> None:
     finally:
         con.close()
     os.replace(fresh, path)
+
+
+def create_portable(path: Path) -> duckdb.DuckDBPyConnection:
+    """A new, empty DuckDB file in the portable storage format, open for writing (it keeps its format)."""
+    path.unlink(missing_ok=True)
+    con = duckdb.connect()
+    try:
+        con.execute(f"attach ? as portable (storage_version '{PORTABLE_STORAGE_VERSION}')", [str(path)])
+        con.execute("detach portable")
+    finally:
+        con.close()
+    return duckdb.connect(str(path))
 
 
 @lru_cache(maxsize=64)

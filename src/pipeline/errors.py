@@ -11,6 +11,10 @@ class ConfigError(PipelineError):
     """The partner registry, the codebook or the settings are invalid."""
 
 
+class WorkingFileBusy(PipelineError):
+    """Another process holds the working DuckDB file open (DuckDB admits one process at a time)."""
+
+
 class PartnerError(PipelineError):
     """A partner's service answered, but with an error we cannot recover from by retrying."""
 

@@ -23,7 +23,7 @@ def refresh(settings: Settings) -> Path:
     """Write the analyst file from the working file (the caller holds the writer lock)."""
     target = settings.analyst_db_path
     tmp = target.with_name(f".{target.name}.new")
-    tmp.unlink(missing_ok=True)
+    db.create_portable(tmp).close()
     con = db.connect(settings.db_path, settings.sql_dir)
     con.execute("attach ? as analyst", [str(tmp)])
     try:

@@ -206,7 +206,7 @@ def _write_duckdb(settings: Settings, path: Path, protected: dict[str, pd.DataFr
 
     Returns every table of the file, so the other artefacts are made from exactly what it holds.
     """
-    con = duckdb.connect(str(path))
+    con = db.create_portable(path)
     try:
         for name, frame in protected.items():
             con.register("frame", frame)
