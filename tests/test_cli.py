@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from pipeline import cli
@@ -67,3 +73,22 @@ def test_check_names_a_partner_whose_id_looks_like_markup(
 
     assert cli.main(["check"]) == 2
     assert "hwg[/x]" in _shown(capsys)
+
+
+def test_what_the_pipeline_writes_is_readable_by_the_operator_alone(tmp_path: Path) -> None:
+    """The working file holds pseudonymised answers and the data folder Prefect's database: no other account on
+    the machine reads them. A data folder made too open earlier is closed."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(mode=0o755)
+    data_dir.chmod(0o755)
+    env = {**os.environ, "PIPELINE_DATA_DIR": str(data_dir)}
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "status"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-500:]
+    written = [path for path in data_dir.rglob("*")]
+    assert any(path.name == "pipeline.duckdb" for path in written)
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+    for path in written:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode & 0o077 == 0, f"{path.relative_to(data_dir)} is {mode:o}"

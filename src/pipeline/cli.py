@@ -63,11 +63,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     trigger.add_argument("--partner", action="append", dest="partners", metavar="ID", help="repeatable")
     trigger.set_defaults(handler=_trigger)
     args = parser.parse_args(argv)
+    _private_files()
     try:
         return args.handler(args)
     except PipelineError as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}")
         return 2
+
+
+def _private_files() -> None:
+    """Everything the pipeline and the processes it starts write (the working and analyst files, Prefect's
+    database, logs, the quarantine exports) is for the operator's account alone: files 0600, folders 0700."""
+    os.umask(0o077)
+    data_dir = Settings().data_dir
+    if data_dir.is_dir() and data_dir.stat().st_mode & 0o077:
+        data_dir.chmod(0o700)
 
 
 def _cell(value: object) -> str:
