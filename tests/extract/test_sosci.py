@@ -20,12 +20,13 @@ from pipeline.codebook import Codebook
 from pipeline.demo import Demo
 from pipeline.emulators.sosci import SosciEmulator
 from pipeline.errors import ConfigError, PartnerError, PartnerUnreachable
-from pipeline.extract import Page
 from pipeline.extract.sosci import SosciConnector, SosciSettings
 from pipeline.ingest import ingest_partner
 from pipeline.registry import load_registry
 from pipeline.settings import Settings
 from tests.conftest import partner_world
+from tests.extract.test_limesurvey import _core, _ids, _records
+from tests.test_load import _invariant_holds
 
 PARTNER = "hwg-lu-fb4"
 
@@ -56,24 +57,12 @@ def _connector(world: Demo, settings: Settings, key: str | None = None, **change
     return config.open(partner.id, key or os.environ[partner.secret_env], settings, partner.identifier_fields)
 
 
-def _ids(pages: list[Page]) -> list[str]:
-    return [i for p in pages for i in p.records.column("source_id").to_pylist()]
-
-
-def _records(pages: list[Page]) -> list[dict]:
-    return [json.loads(r) for p in pages for r in p.records.column("record").to_pylist()]
-
-
 def _queries(world: Demo) -> list[dict[str, str]]:
     """The parameters of every request the emulator saw (the key left out)."""
     return [
         {k: v[-1] for k, v in parse_qs(urlsplit(path).query, keep_blank_values=True).items() if k != "act"}
         for _, path in _emulator(world).requests
     ]
-
-
-def _invariant_holds(run) -> bool:
-    return run.fetched == run.inserted + run.updated + run.unchanged + run.quarantined + run.duplicates
 
 
 def test_full_pull_lists_the_cases_then_fetches_finished_ones_range_by_range(sosci: Demo, quick: Settings) -> None:
@@ -238,22 +227,6 @@ def test_connector_settings_are_checked_naming_partner_and_field(tmp_path: Path,
         load_registry(path, codebook, check_secrets=False)
     for field in ("cases_per_page", "timezone", "project"):
         assert f"partner {PARTNER}: connector.sosci.{field}: " in str(excinfo.value)
-
-
-def _core(settings: Settings) -> tuple[dict[str, datetime], set[tuple[str, str, str]]]:
-    con = duckdb.connect(str(settings.db_path), read_only=True)
-    try:
-        times = con.execute(
-            "select s.source_id, timezone('UTC', r.submitted_at) from core.responses r "
-            "join staging.responses s on s.record_id = r.record_id"
-        ).fetchall()
-        answers = con.execute(
-            "select s.source_id, a.item_code, coalesce(a.answer_code, a.answer_text) from core.answers a "
-            "join core.responses r using (respondent_key) join staging.responses s on s.record_id = r.record_id"
-        ).fetchall()
-    finally:
-        con.close()
-    return dict(times), set(answers)
 
 
 def _truth(world: Demo, codebook: Codebook) -> tuple[dict[str, datetime], set[tuple[str, str, str]]]:
