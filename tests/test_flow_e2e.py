@@ -144,7 +144,7 @@ def test_pipeline_demo_prints_where_everything_is(tmp_path) -> None:
         rf"release \d{{8}}T\d{{6}}Z: {re.escape(str(tmp_path / 'demo' / 'releases'))}/\d{{8}}T\d{{6}}Z", out
     )
     assert "disclosure audit passed" in out
-    for kind in ("kobo", "limesurvey", "odk", "files"):
+    for kind in ("kobo", "limesurvey", "odk", "files", "sosci"):
         assert f"{kind} emulator" in out
     for partner in ("caritas-lu", "stadt-lu", "stadt-bildung-lu", "awo-lu", "staatsphilharmonie-lu"):
         assert partner in out

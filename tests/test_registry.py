@@ -19,7 +19,7 @@ def _registry(tmp_path: Path, change) -> Path:
 
 def test_the_demo_registry_is_valid(demo_registry) -> None:
     assert len(demo_registry.partners) >= 3
-    assert {p.connector.kind for p in demo_registry.partners} == {"kobo", "limesurvey", "odk", "files"}
+    assert {p.connector.kind for p in demo_registry.partners} == {"kobo", "limesurvey", "odk", "files", "sosci"}
 
 
 @pytest.mark.parametrize(

@@ -20,11 +20,12 @@ from pipeline.extract.files import FilesSettings
 from pipeline.extract.kobo import KoboSettings
 from pipeline.extract.limesurvey import LimeSurveySettings
 from pipeline.extract.odk import OdkSettings
+from pipeline.extract.sosci import SosciSettings
 from pipeline.yaml_io import read_yaml
 
 # Adding a connector: its settings model joins this union; nothing else here changes.
 ConnectorSettings = Annotated[
-    KoboSettings | LimeSurveySettings | FilesSettings | OdkSettings, Field(discriminator="kind")
+    KoboSettings | LimeSurveySettings | FilesSettings | OdkSettings | SosciSettings, Field(discriminator="kind")
 ]
 
 

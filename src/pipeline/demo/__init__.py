@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from pipeline.codebook import Codebook, load_codebook
-from pipeline.emulators import files, kobo, limesurvey, odk
+from pipeline.emulators import files, kobo, limesurvey, odk, sosci
 from pipeline.emulators.server import DemoService
 from pipeline.emulators.synthetic import Plan, Response, responses
 from pipeline.registry import Partner, Registry, load_registry
@@ -40,6 +40,7 @@ PLANS: dict[str, dict[str, tuple[int, int]]] = {
     "stadt-bildung-lu": {"2025": (30, 1), "2026": (35, 1)},
     "staatsphilharmonie-lu": {"2025": (30, 1), "2026": (35, 1)},
     "awo-lu": {"2025": (30, 1), "2026": (35, 1)},
+    "hwg-lu-fb4": {"2025": (20, 1), "2026": (24, 1)},
 }
 # Connector kind → the emulator module's serve_demo.
 ServeDemo = Callable[[Codebook, list[tuple[Partner, list[Response]]], Path], DemoService]
@@ -48,6 +49,7 @@ SERVICES: dict[str, ServeDemo] = {
     "limesurvey": limesurvey.serve_demo,
     "files": files.serve_demo,
     "odk": odk.serve_demo,
+    "sosci": sosci.serve_demo,
 }
 
 
