@@ -24,7 +24,7 @@ import pyarrow as pa
 from pipeline import contract, db, drift, runs
 from pipeline.codebook import Codebook
 from pipeline.errors import ConfigError
-from pipeline.extract import Page
+from pipeline.extract import Page, json_records
 from pipeline.registry import Partner, Registry
 from pipeline.settings import Settings
 
@@ -68,7 +68,7 @@ class PartnerLoader:
         self._mapping = {
             "item_codes": [item for item, _, _ in targets],
             "options": [option or None for _, _, option in targets],
-            "json_paths": ['$."' + code + '"' for code in partner.mapping],
+            "json_paths": [json_records.key_path(code) for code in partner.mapping],
         }
         con.execute("create or replace temp table run_seen (source_id varchar, record_sha256 varchar)")
 
