@@ -169,12 +169,11 @@ class PartnerLoader:
         )
         checked = contract.validate(frame, self.schema, now)
         if len(checked.failures):
-            self.con.register("batch_failures", checked.failures)
-            db.run(self.con, self.sql_dir, "ops/insert_quarantine", {
-                "run_id": self.run.run_id, "partner_id": self.partner.id,
-                "schema_version": self.schema.name, "quarantined_at": now,
-            })  # fmt: skip
-            self.con.unregister("batch_failures")
+            with db.registered(self.con, batch_failures=checked.failures):
+                db.run(self.con, self.sql_dir, "ops/insert_quarantine", {
+                    "run_id": self.run.run_id, "partner_id": self.partner.id,
+                    "schema_version": self.schema.name, "quarantined_at": now,
+                })  # fmt: skip
         quarantined = checked.failures["record_id"].nunique()
         if checked.valid.empty:
             return _Loaded(quarantined, 0, 0, checked.failures)
@@ -183,9 +182,8 @@ class PartnerLoader:
 
     def _upsert(self, valid: pd.DataFrame, now: datetime) -> tuple[int, int]:
         responses = valid[contract.META_COLUMNS].rename_axis("record_id").reset_index()
-        self.con.register("valid_responses", responses)
-        self.con.register("valid_answers", contract.answers(valid, self.codebook))
-        try:
+        answers = contract.answers(valid, self.codebook)
+        with db.registered(self.con, valid_responses=responses, valid_answers=answers):
             db.run(self.con, self.sql_dir, "staging/insert_responses", {
                 "partner_id": self.partner.id, "org_type": self.partner.org_type, "loaded_at": now,
                 "inner_pad": self._pads[0], "outer_pad": self._pads[1],
@@ -195,9 +193,6 @@ class PartnerLoader:
             db.run(self.con, self.sql_dir, "core/upsert_responses")
             self.con.execute(db.sql(self.sql_dir, "core/replace_answers"))
             db.run(self.con, self.sql_dir, "ops/resolve_quarantine", {"partner_id": self.partner.id})
-        finally:
-            self.con.unregister("valid_responses")
-            self.con.unregister("valid_answers")
         return inserted, updated
 
 

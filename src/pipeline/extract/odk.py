@@ -94,30 +94,24 @@ select
 from (select unnest(json_extract(doc, '$.value[*]')) as rec from odk_page)
 """
 # Every value of the page's rows under its group path, with its position in the row as served. A GeoJSON object
-# is not descended into: it is geolocation, and dropped whole.
+# is not descended into: it is geolocation, and dropped whole. json_each names the children, so a key holding '"'
+# or ending in a backslash is a key like any other (a JSON path built from it broke the whole page).
 _LEAVES_SQL = """
 create or replace temp table odk_leaves as
 with recursive nodes (ordinal, key, position, value) as (
-    select ordinal, '', []::integer[], rec
+    select ordinal, '', []::ubigint[], rec
     from odk_rows
     union all
     select
-        ordinal,
-        case when key = '' then child else key || '/' || child end,
-        list_append(position, n::integer),
-        json_extract(value, '$."' || child || '"')
-    from (
-        select
-            ordinal,
-            key,
-            position,
-            value,
-            unnest(json_keys(value)) as child,
-            unnest(range(1, len(json_keys(value)) + 1)) as n
-        from nodes
-        where json_type(value) = 'OBJECT'
-            and not (json_exists(value, '$.coordinates') and value ->> '$.type' in ('Point', 'LineString', 'Polygon'))
-    )
+        nodes.ordinal,
+        case when nodes.key = '' then child.key else nodes.key || '/' || child.key end,
+        list_append(nodes.position, child.id),
+        child.value
+    from nodes, json_each(nodes.value) as child
+    where json_type(nodes.value) = 'OBJECT'
+        and not (
+            json_exists(nodes.value, '$.coordinates') and nodes.value ->> '$.type' in ('Point', 'LineString', 'Polygon')
+        )
 )
 select
     ordinal,
