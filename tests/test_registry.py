@@ -46,6 +46,11 @@ def test_the_demo_registry_is_valid(demo_registry) -> None:
             lambda d: d["partners"][2]["recode"]["zustimmung5"].update({"97": "vielleicht"}),
             "partner jobcenter-lu: recode: zustimmung5.97 → 'vielleicht' is not an answer code",
         ),
+        (  # passed the check, then failed every run with a BinderException
+            lambda d: d["partners"][1]["mapping"].update({"teil_1/frage\\": "HF1_01"}),
+            "partner stadt-lu: mapping: Value error, partner question codes must be non-empty and fit a JSON path "
+            "key (no '\"', no trailing '\\'): ['teil_1/frage\\\\']",
+        ),
     ],
 )
 def test_invalid_registry_names_partner_and_field(tmp_path: Path, codebook: Codebook, change, expected: str) -> None:

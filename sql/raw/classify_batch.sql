@@ -62,4 +62,4 @@ left join seen
 -- the respondent key as staging/insert_responses computes it
 left join erased
     on erased.respondent_key
-    = sha256($outer_pad || unhex(sha256($inner_pad || ($partner_id || ':' || incoming.source_id)::blob)))
+    = sha256($outer_pad || unhex(sha256($inner_pad || encode($partner_id || ':' || incoming.source_id))))

@@ -19,6 +19,7 @@ from pipeline import contract, db, drift, quarantine, runs
 from pipeline.codebook import load_codebook
 from pipeline.erase import erase
 from pipeline.errors import PipelineError
+from pipeline.extract.files import REJECTED, rejected_files
 from pipeline.lock import writer_lock
 from pipeline.publish import analyst, publish, release
 from pipeline.publish.release import Release
@@ -371,6 +372,18 @@ def _print_status(settings: Settings) -> None:
     for row in frame[frame["gone"].fillna(0) > 0].itertuples(index=False):
         console.print(escape(runs.gone_note(row.partner_id, int(row.gone), list(row.gone_ids))))
     _print_drift_summary(found)
+    _print_rejected_files(settings)
+
+
+def _print_rejected_files(settings: Settings) -> None:
+    """The drop-folder files moved aside as unreadable, with their reasons, until the operator removes them."""
+    registry = load_registry(settings.partners_file, load_codebook(settings.codebook_file), check_secrets=False)
+    for partner in registry.partners:
+        if partner.connector.kind == "files":
+            for name, reason in rejected_files(partner.connector):
+                console.print(
+                    escape(f"rejected file {partner.id}: {partner.connector.folder / REJECTED / name}: {reason}")
+                )
 
 
 def _print_drift_summary(found: pd.DataFrame) -> None:

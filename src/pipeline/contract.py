@@ -24,6 +24,7 @@ TEXT_MAX_LENGTH = 10_000
 FAILURE_COLUMNS = ["record_id", "source_id", "field", "value", "check_name", "reason"]
 # The submission time as the tool sent it: what a rejection of the time or the wave shows as the value.
 SENT_AT = "submitted_as_sent"
+_NO_WAVE_AFTER = pd.Timestamp("9000-01-01", tz="UTC")
 
 # Readable reasons for pandera's built-in checks; our own checks carry their reason as their name.
 _BUILTIN_REASONS = {
@@ -92,8 +93,9 @@ def _utc(raw: pd.Series, naive_timezone: str) -> pd.Series:
 def _waves(
     submitted: pd.Series, waves: Sequence[tuple[str, str, datetime, datetime]], timezone: str
 ) -> tuple[pd.Series, pd.Series]:
-    """The wave whose window (dates in the city's time zone, closing day included) holds each submission."""
-    naive = submitted.dt.tz_convert(timezone).dt.tz_localize(None)
+    """The wave whose window (dates in the city's time zone, closing day included) holds each submission. A time
+    near the end of what a timestamp holds (9999-12-31) is in no wave: its conversion would overflow."""
+    naive = submitted.where(submitted < _NO_WAVE_AFTER).dt.tz_convert(timezone).dt.tz_localize(None)
     inside = [(naive >= opens) & (naive <= closes) for _, _, opens, closes in waves]
     wave = np.select(inside, [w[0] for w in waves], default=None)
     version = np.select(inside, [w[1] for w in waves], default=None)

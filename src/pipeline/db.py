@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import lru_cache
 from pathlib import Path
 
@@ -62,6 +62,24 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
     except BaseException:
         con.rollback()
         raise
+
+
+@contextmanager
+def registered(con: duckdb.DuckDBPyConnection, **tables: object) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Python tables visible to SQL by name for the block. When the block fails inside a transaction, DuckDB
+    refuses every further call until the rollback, unregistering too: the block's own error is the one raised,
+    not a TransactionException that would hide it."""
+    for name, table in tables.items():
+        con.register(name, table)
+    try:
+        yield con
+    except BaseException:
+        for name in tables:
+            with suppress(duckdb.Error):
+                con.unregister(name)
+        raise
+    for name in tables:
+        con.unregister(name)
 
 
 def migrate(con: duckdb.DuckDBPyConnection, migrations: Path) -> list[str]:

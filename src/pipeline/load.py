@@ -24,8 +24,7 @@ import pyarrow as pa
 from pipeline import contract, db, drift, runs
 from pipeline.codebook import Codebook
 from pipeline.errors import ConfigError
-from pipeline.extract import Page
-from pipeline.extract.json_records import without_nested_identifiers
+from pipeline.extract import Page, json_records
 from pipeline.registry import Partner, Registry
 from pipeline.settings import Settings
 
@@ -69,7 +68,7 @@ class PartnerLoader:
         self._mapping = {
             "item_codes": [item for item, _, _ in targets],
             "options": [option or None for _, _, option in targets],
-            "json_paths": ['$."' + code + '"' for code in partner.mapping],
+            "json_paths": [json_records.key_path(code) for code in partner.mapping],
         }
         con.execute("create or replace temp table run_seen (source_id varchar, record_sha256 varchar)")
 
@@ -89,7 +88,7 @@ class PartnerLoader:
         records = records.set_column(
             records.schema.get_field_index("record"),
             "record",
-            without_nested_identifiers(records.column("record"), self.partner.identifier_fields),
+            json_records.without_nested_identifiers(records.column("record"), self.partner.identifier_fields),
         )
         try:
             with db.transaction(self.con):
@@ -175,12 +174,11 @@ class PartnerLoader:
         )
         checked = contract.validate(frame, self.schema, now)
         if len(checked.failures):
-            self.con.register("batch_failures", checked.failures)
-            db.run(self.con, self.sql_dir, "ops/insert_quarantine", {
-                "run_id": self.run.run_id, "partner_id": self.partner.id,
-                "schema_version": self.schema.name, "quarantined_at": now,
-            })  # fmt: skip
-            self.con.unregister("batch_failures")
+            with db.registered(self.con, batch_failures=checked.failures):
+                db.run(self.con, self.sql_dir, "ops/insert_quarantine", {
+                    "run_id": self.run.run_id, "partner_id": self.partner.id,
+                    "schema_version": self.schema.name, "quarantined_at": now,
+                })  # fmt: skip
         quarantined = checked.failures["record_id"].nunique()
         if checked.valid.empty:
             return _Loaded(quarantined, 0, 0, checked.failures)
@@ -189,9 +187,8 @@ class PartnerLoader:
 
     def _upsert(self, valid: pd.DataFrame, now: datetime) -> tuple[int, int]:
         responses = valid[contract.META_COLUMNS].rename_axis("record_id").reset_index()
-        self.con.register("valid_responses", responses)
-        self.con.register("valid_answers", contract.answers(valid, self.codebook))
-        try:
+        answers = contract.answers(valid, self.codebook)
+        with db.registered(self.con, valid_responses=responses, valid_answers=answers):
             db.run(self.con, self.sql_dir, "staging/insert_responses", {
                 "partner_id": self.partner.id, "org_type": self.partner.org_type, "loaded_at": now,
                 "inner_pad": self._pads[0], "outer_pad": self._pads[1],
@@ -201,9 +198,6 @@ class PartnerLoader:
             db.run(self.con, self.sql_dir, "core/upsert_responses")
             self.con.execute(db.sql(self.sql_dir, "core/replace_answers"))
             db.run(self.con, self.sql_dir, "ops/resolve_quarantine", {"partner_id": self.partner.id})
-        finally:
-            self.con.unregister("valid_responses")
-            self.con.unregister("valid_answers")
         return inserted, updated
 
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pipeline.codebook import Codebook
 from pipeline.errors import ConfigError
+from pipeline.extract import json_records
 from pipeline.extract.files import FilesSettings
 from pipeline.extract.kobo import KoboSettings
 from pipeline.extract.limesurvey import LimeSurveySettings
@@ -57,10 +58,13 @@ class Partner(_Model):
     @field_validator("mapping")
     @classmethod
     def _codes_are_plain(cls, mapping: dict[str, str]) -> dict[str, str]:
-        # Partner codes become JSON path keys (bound as values, never SQL): a quote would end the key early.
-        bad = [code for code in mapping if '"' in code or not code.strip()]
+        # Partner codes become JSON path keys (bound as values, never SQL): a quote would end the key early, a
+        # trailing backslash escapes its closing quote; either failed every run with a BinderException.
+        bad = [code for code in mapping if not code.strip()] + json_records.unreachable_keys(mapping)
         if bad:
-            raise ValueError(f"partner question codes must be non-empty and contain no '\"': {bad}")
+            raise ValueError(
+                f"partner question codes must be non-empty and fit a JSON path key (no '\"', no trailing '\\'): {bad}"
+            )
         return mapping
 
     def secret(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import json
+import os
 import shutil
 import time
 from datetime import UTC, datetime, timedelta
@@ -15,15 +16,15 @@ import duckdb
 import pytest
 from pydantic import ValidationError
 
-from pipeline import demo
+from pipeline import cli, demo
 from pipeline.codebook import Codebook
 from pipeline.emulators import files as drops
 from pipeline.emulators.synthetic import Plan, Response, responses
-from pipeline.errors import PartnerError, PartnerUnreachable, PayloadError
+from pipeline.errors import PartnerError, PartnerUnreachable
 from pipeline.extract import Page
-from pipeline.extract.files import FilesConnector, FilesSettings
+from pipeline.extract.files import FilesConnector, FilesSettings, rejected_files
 from pipeline.ingest import ingest_partner
-from pipeline.registry import Partner, Registry
+from pipeline.registry import Partner, Registry, load_registry
 from pipeline.settings import Settings
 from tests.conftest import SHARED, partner_world, query
 
@@ -378,21 +379,44 @@ def test_an_unreadable_csv_names_partner_file_and_what_to_do(
     partner: Partner, tmp_path: Path, content: bytes, settings: dict, message: str
 ) -> None:
     (tmp_path / "x.csv").write_bytes(content)
-    with pytest.raises(PayloadError) as excinfo:
-        _pull(_connector(partner, tmp_path, **settings))
-    assert str(excinfo.value) == f"partner {PARTNER}: {message}"
-    assert "beispiel.de" not in str(excinfo.value), "no cell content in the message"
-    assert (tmp_path / "x.csv").exists(), "the file stays for the operator"
+    assert _pull(_connector(partner, tmp_path, **settings)) == []
+    reason = (tmp_path / "rejected" / "x.csv.reason.txt").read_text(encoding="utf-8")
+    assert reason == f"partner {PARTNER}: {message}\n"
+    assert "beispiel.de" not in reason, "no cell content in the reason"
+    assert (tmp_path / "rejected" / "x.csv").read_bytes() == content, "the file stays for the operator, aside"
 
 
 def test_a_broken_workbook_names_partner_and_file(partner: Partner, tmp_path: Path) -> None:
     (tmp_path / "antworten.xlsx").write_text("Antwort-ID;Abgeschickt am\r\n", encoding="utf-8")
-    with pytest.raises(PayloadError) as excinfo:
-        _pull(_connector(partner, tmp_path))
-    assert str(excinfo.value) == (
-        f"partner {PARTNER}: file antworten.xlsx is not a readable XLSX workbook (BadZipFile); ask the partner "
-        "to save it again as Excel-Arbeitsmappe (*.xlsx)"
-    )
+    assert _pull(_connector(partner, tmp_path)) == []
+    assert rejected_files(_connector(partner, tmp_path).config) == [
+        (
+            "antworten.xlsx",
+            f"partner {PARTNER}: file antworten.xlsx is not a readable XLSX workbook (BadZipFile); ask the partner "
+            "to save it again as Excel-Arbeitsmappe (*.xlsx)",
+        )
+    ]
+
+
+def test_one_unreadable_file_is_moved_aside_and_the_partners_other_files_load(
+    settings: Settings, codebook: Codebook, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """One bad file failed the whole pull, so none of the partner's files loaded, night after night."""
+    with partner_world(settings, tmp_path, monkeypatch, PARTNER) as world:
+        folder = (
+            load_registry(Settings().partners_file, codebook, check_secrets=False).partner(PARTNER).connector.folder
+        )
+        bad = folder / "0_kaputt.csv"
+        bad.write_bytes(b"ID;Datum\r\n1;01.06.2025 10:00\r\n")
+        os.utime(bad, (1, 1))  # the oldest file: read first
+        run = ingest_partner(Settings(), PARTNER, "run-1")
+        assert cli.main(["status"]) == 0
+    truth = world.generated[PARTNER]
+    assert run.status == "ok" and run.fetched == len(truth) and run.pages == 2
+    assert (folder / "rejected" / "0_kaputt.csv").exists() and not bad.exists()
+    shown = " ".join(capsys.readouterr().out.split())
+    where = folder / "rejected" / "0_kaputt.csv"
+    assert f"rejected file {PARTNER}: {where}: partner {PARTNER}: file 0_kaputt.csv has no column 'Antwort-ID'" in shown
 
 
 def test_a_cursor_of_another_kind_is_refused(partner: Partner, tmp_path: Path) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -12,8 +13,9 @@ from pipeline.demo import Demo
 from pipeline.emulators.kobo import KoboEmulator
 from pipeline.errors import PartnerError, PartnerUnreachable
 from pipeline.extract.kobo import KoboConnector, KoboSettings
+from pipeline.ingest import ingest_partner
 from pipeline.settings import Settings
-from tests.conftest import SHARED
+from tests.conftest import SHARED, query
 
 
 def _connector(world: Demo, partner_id: str, settings: Settings, token: str | None = None) -> KoboConnector:
@@ -28,9 +30,10 @@ def test_full_pull_follows_next_page_by_page(world: Demo, run_settings: Settings
     assert len(pages) == -(-len(served) // 50)  # page_size 50 in the registry
     ids = [i for p in pages for i in p.records.column("source_id").to_pylist()]
     assert sorted(ids, key=int) == [str(s["_id"]) for s in served]
-    starts = [0 if "start=" not in path else int(path.split("start=")[1].split("&")[0])
-              for _, path in world.services["kobo"].emulator.requests]  # fmt: skip
-    assert starts == [0, 50, 100, 150]
+    queries = [parse_qs(urlsplit(path).query).get("query", ["{}"])[0]
+               for _, path in world.services["kobo"].emulator.requests]  # fmt: skip
+    last_ids = [int(ids[n * 50 - 1]) for n in (1, 2, 3)]
+    assert [json.loads(q) for q in queries] == [{}] + [{"_id": {"$gt": last}} for last in last_ids]
     assert pages[-1].cursor == max(s["_submission_time"] for s in served)
 
 
@@ -48,6 +51,45 @@ def test_incremental_pull_fetches_only_what_was_submitted_since_the_cursor(world
     at_cursor = [str(s["_id"]) for s in world.served["caritas-lu"] if s["_submission_time"] == cursor]
     assert sorted(ids) == sorted(at_cursor + ["90001", "90002", "90003"])
     assert pages[-1].cursor == new[-1]["_submission_time"]
+
+
+def test_a_submission_deleted_between_page_reads_shifts_no_other_out_of_reach(
+    world: Demo, run_settings: Settings
+) -> None:
+    """start/limit paging skipped the first submission of page two when one of page one was deleted meanwhile."""
+    uid = world.registry.partner("stadt-lu").connector.asset_uid
+    emulator = world.services["kobo"].emulator
+    served = sorted(world.served["stadt-lu"], key=lambda s: s["_id"])
+    deleted = served[10]["_id"]
+    emulator.between_pages.append(lambda: emulator.delete(uid, deleted))
+
+    pages = list(_connector(world, "stadt-lu", run_settings).pull(None))
+
+    ids = sorted(int(i) for p in pages for i in p.records.column("source_id").to_pylist())
+    assert ids == [s["_id"] for s in served]  # the deleted one was read on page one, every other one too
+    assert [p.cursor is None for p in pages] == [True] * (len(pages) - 1) + [False]
+
+
+def test_a_future_or_malformed_submission_time_never_becomes_the_cursor(world: Demo, run_settings: Settings) -> None:
+    """Both are quarantined; as the cursor they hid every later submission (the string maximum of all times)."""
+    uid = world.registry.partner("hwg-lu").connector.asset_uid
+    emulator = world.services["kobo"].emulator
+    template = max(world.served["hwg-lu"], key=lambda s: s["_submission_time"])
+    odd = [{**template, "_id": 80_001, "_submission_time": "2099-01-01T00:00:00"},
+           {**template, "_id": 80_002, "_submission_time": "not-a-date"}]  # fmt: skip
+    emulator.add_submissions(uid, odd)
+    first = ingest_partner(run_settings, "hwg-lu", "run-1")
+    assert first.quarantined >= 2
+    [(cursor,)] = query(run_settings, "select cursor from ops.cursors where partner_id = 'hwg-lu'")
+    assert cursor == template["_submission_time"]
+
+    recent = (datetime.now(UTC) - timedelta(minutes=5)).replace(tzinfo=None).isoformat(timespec="seconds")
+    emulator.add_submissions(uid, [{**template, "_id": 80_003, "_submission_time": recent}])
+    ingest_partner(run_settings, "hwg-lu", "run-2")
+    fetched = query(run_settings, "select source_id from raw.records where source_id = '80003'")
+    assert fetched == [("80003",)]
+    [(cursor,)] = query(run_settings, "select cursor from ops.cursors where partner_id = 'hwg-lu'")
+    assert cursor == recent
 
 
 def test_retry_after_is_honoured_before_trying_again(world: Demo, run_settings: Settings) -> None:

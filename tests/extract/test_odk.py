@@ -310,7 +310,17 @@ def test_real_central_rows_are_flattened_typed_and_stripped_of_identifiers(tmp_p
     assert any(b'"Alice"' in p.body for p in pages), "the body stays as received; only records are cleaned"
 
 
-def test_a_page_without_rows_ends_the_pull_even_if_it_links_on(awo: demo.Demo) -> None:
+def test_an_empty_page_in_the_middle_of_a_pull_does_not_end_it(awo: demo.Demo) -> None:
+    """It ended the pull and moved the cursor: 40 of 65 submissions missing until the weekly full read."""
+    _emulator(awo).empty_pages = 2
+    pages = list(_connector(awo).pull(None))
+    assert sorted(_ids(pages)) == sorted(s["__id"] for s in awo.served[PARTNER])
+    assert len(awo.served[PARTNER]) == 65
+    assert [p.records.num_rows for p in pages] == [25, 0, 0, 25, 15]
+    assert [p.cursor is None for p in pages] == [True, True, True, True, False]
+
+
+def test_an_empty_page_after_the_last_row_ends_the_pull_even_if_it_links_on(awo: demo.Demo) -> None:
     _emulator(awo).dangling_next_link = True
     pages = list(_connector(awo).pull(None))
     assert [p.records.num_rows for p in pages] == [25, 25, 15, 0]

@@ -41,13 +41,12 @@ def plant(world: Demo) -> list[Planted]:
 def _kobo(world: Demo) -> list[Planted]:
     partner = world.registry.partner(KOBO_PARTNER)
     service = world.services["kobo"]
-    served = sorted(service.served[partner.id], key=lambda s: (s["_submission_time"], s["_id"]))
+    served = sorted(service.served[partner.id], key=lambda s: s["_id"])
     page = partner.connector.page_size or 100
     scale, text = _code_of(world, partner, "scale"), _code_of(world, partner, "text")
-    # Kobo serves by submission time and a copy sorts right after its original: the copy of one in the middle
-    # of the first page stays on it, and pushes the last but one to the end of the page, whose copy then opens
-    # the second page.
-    within, across, edited = served[page // 2], served[page - 2], served[page + 3]
+    # Kobo's pull reads by _id and a copy sorts right after its original: one copy on the first page, one on the
+    # second (a response on two pages cannot happen: each page starts after the previous page's last _id).
+    within, across, edited = served[page // 2], served[page + 1], served[page + 3]
     blank = {**served[-1], "_id": 9_001, scale: "", text: None}
     blank.pop(_code_of(world, partner, "scale", nth=1), None)
     emoji = {**served[-1], "_id": 9_002, text: "Mehr Begegnung 🤝🏽 im Hemshof – danke! 🎉"}
@@ -59,7 +58,7 @@ def _kobo(world: Demo) -> list[Planted]:
     pid = partner.id
     return [
         Planted(pid, str(within["_id"]), "the same response twice on one page", "duplicate"),
-        Planted(pid, str(across["_id"]), "the same response on two pages", "duplicate"),
+        Planted(pid, str(across["_id"]), "the same response twice on the second page", "duplicate"),
         Planted(pid, str(edited["_id"]), "a response edited after it was submitted (the edit wins)", "duplicate"),
         Planted(pid, "9001", "an empty string, a null and a missing key for three questions", "loaded"),
         Planted(pid, "9002", "emoji in a free text", "loaded"),

@@ -5,7 +5,8 @@ Behaviour reproduced: `Authorization: Token` (401 `{"detail": "Invalid token."}`
 `format=json` only, `limit` (default 100, capped at 1000) and `start` with absolute `next`/`previous` URLs that
 keep every other parameter, Mongo-style `query` (JSON; `$gt $gte $lt $lte $eq $ne $in` and equality) and
 `sort` (JSON, default by `_id`), 400 on a query that is not JSON. Submissions are stored as given: group
-paths in keys, select_multiple as space-separated codes, Kobo's metadata fields.
+paths in keys, select_multiple as space-separated codes, Kobo's metadata fields. `between_pages`: actions run
+one per page served, after it is sent (e.g. a submission deleted between two page reads of a pull).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import secrets
 import threading
 import time
 import uuid
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -52,6 +55,7 @@ class KoboEmulator:
         self.assets: dict[str, Asset] = {}
         self.faults = FaultQueue()
         self.requests: list[tuple[float, str]] = []
+        self.between_pages: deque[Callable[[], None]] = deque()
         self._lock = threading.Lock()
         # A pull reads one filtered, sorted view page by page: keep it until the asset changes.
         self._views: dict[tuple[str, str, str, int], list[dict[str, Any]]] = {}
@@ -150,6 +154,8 @@ class _Handler(JsonHandler):
             "previous": link(max(start - limit, 0)) if start > 0 else None,
             "results": results,
         })  # fmt: skip
+        if state.between_pages:
+            state.between_pages.popleft()()
 
 
 def submission(partner: Partner, codebook: Codebook, response: Response) -> dict[str, Any]:

@@ -21,7 +21,8 @@ Behaviour reproduced:
 
 Quirks on demand: `domain` (Central builds links from its configured DOMAIN, not from the request),
 `filter_fields` (what `$filter` may name; older servers know fewer fields), `dangling_next_link` (a nextLink on
-the last page, whose page is then empty), `lists_deleted`, `expire_sessions()`, `problems` (answer the next
+the last page, whose page is then empty), `empty_pages` (the next N requests with a `$skiptoken` get an empty
+page whose nextLink repeats the request), `lists_deleted`, `expire_sessions()`, `problems` (answer the next
 feed requests with these problems) and `faults` (transport failures with Retry-After).
 """
 
@@ -147,6 +148,7 @@ class OdkEmulator:
         self.domain = domain
         self.filter_fields = frozenset(filter_fields)
         self.dangling_next_link = False
+        self.empty_pages = 0
         self.lists_deleted = False
         self.users: dict[str, str] = {}
         self.forms: dict[tuple[int, str], Form] = {}
@@ -267,6 +269,9 @@ class OdkEmulator:
                 raise ProblemError(ORDERBY_WITH_SKIPTOKEN)
             view = self._view(form, params.get("$filter"), params.get("$orderby"))
             start = _start(form, view, params)
+            if self.empty_pages and "$skiptoken" in params:
+                self.empty_pages -= 1
+                return {"rows": [], "count": len(view.rows), "skiptoken": params["$skiptoken"]}
         top = _int(params.get("$top"))
         rows = view.rows[start : start + top] if top is not None else view.rows[start:]
         remaining = len(view.rows) - start - len(rows)

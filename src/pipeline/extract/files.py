@@ -33,6 +33,9 @@ One page per file: request "file:<name>", body the file's bytes, records one per
   UTC. A value already in ISO form passes as it is; any other is kept as sent, so validation quarantines
   the response naming the value. A response without id or time is quarantined the same way; that is how a
   row an export marks as incomplete (no submission time) shows: ask partners to export completed ones only.
+- A file that cannot be read as a table (no header, a column the connector needs missing, text in no
+  known encoding, a broken XLSX) is moved to `<folder>/rejected/` with `<name>.reason.txt` beside it, and the
+  partner's other files load; `pipeline status` lists what lies there. A corrected export dropped again loads.
 - Edits and deletions: a response id that comes again in a later file is a new version (latest wins,
   raw keeps both). A drop cannot delete: a response missing from a later file stays loaded.
 - The secret: a drop folder has no credential (access is the file system's); the registry still names a
@@ -79,6 +82,8 @@ log = logging.getLogger(__name__)
 DAY_FIRST = ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y")
 DELIMITERS = (";", ",", "\t")  # `;` first: it wins a tie, as German Excel writes it
 UNFINISHED_SUFFIXES = (".part", ".crdownload", ".tmp")
+REJECTED = "rejected"  # beside the files: those that could not be read, each with its reason
+REASON_SUFFIX = ".reason.txt"
 # Phrases of DuckDB's CSV errors that say where and what without quoting cell content.
 _CSV_PROBLEMS = re.compile(
     r"CSV Error on Line: \d+|Expected Number of Columns: \d+ Found: \d+|Value with unterminated quote found"
@@ -135,6 +140,17 @@ class FilesSettings(BaseModel):
         return FilesConnector(partner_id, self, drop)
 
 
+def rejected_files(config: FilesSettings) -> list[tuple[str, str]]:
+    """(file name, reason) of the files a pull moved aside and nobody has removed yet."""
+    folder = config.folder / REJECTED
+    if not folder.is_dir():
+        return []
+    return [
+        (note.name.removesuffix(REASON_SUFFIX), note.read_text(encoding="utf-8").strip())
+        for note in sorted(folder.glob(f"*{REASON_SUFFIX}"))
+    ]
+
+
 class FilesConnector:
     def __init__(self, partner_id: str, config: FilesSettings, drop: tuple[str, ...]) -> None:
         self.partner_id = partner_id
@@ -164,7 +180,11 @@ class FilesConnector:
                         self._archive_again(entry, digest)
                     if digest in seen:
                         continue  # loaded before, or a copy of a file earlier in this pull
-                    records = self._records(duck, entry.name, body, Path(scratch))
+                    try:
+                        records = self._records(duck, entry.name, body, Path(scratch))
+                    except PayloadError as exc:
+                        self._reject(entry, str(exc))
+                        continue
                     seen.add(digest)
                     hashes = [*hashes, digest]
                     request = f"file:{self._label(entry)}"
@@ -272,6 +292,25 @@ class FilesConnector:
         """The file's name, with the archive's folder in front when it was read from there."""
         archive = self.config.archive_folder
         return f"{archive.name}/{entry.name}" if entry.parent == archive.resolve() else entry.name
+
+    def _reject(self, entry: Path, reason: str) -> None:
+        """Move a file that cannot be read as a table aside, with its reason beside it, so that the partner's
+        other files still load; `pipeline status` lists it. A file in the archive was read before: left there."""
+        log.warning("%s; moved to %s", reason, REJECTED)
+        if entry.parent == self.config.archive_folder.resolve():
+            return
+        rejected = self.config.folder / REJECTED
+        try:
+            rejected.mkdir(exist_ok=True)
+            target = rejected / entry.name
+            shutil.move(entry, target)
+            target.with_name(target.name + REASON_SUFFIX).write_text(reason + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise PartnerError(
+                self.partner_id,
+                f"{reason}; it could not be moved to {rejected} ({type(exc).__name__}): give the pipeline write "
+                "access to the drop folder",
+            ) from exc
 
     def _archive_again(self, entry: Path, digest: str) -> None:
         """Archive a file loaded before; if that fails again, new files still load (loaded() reports it)."""

@@ -99,7 +99,7 @@ def page_records(
                 json_merge_patch(rec, ?::json)::varchar as record
             from recs
             """,
-            params=[_key_path(id_key), _key_path(time_key), patch],
+            params=[key_path(id_key), key_path(time_key), patch],
         ).to_arrow_table()
     except (duckdb.Error, UnicodeDecodeError) as exc:
         raise PayloadError(partner_id, f"page is not the JSON expected ({problem(exc)})") from exc
@@ -113,6 +113,24 @@ def problem(exc: duckdb.Error | UnicodeDecodeError) -> str:
     return f"{type(exc).__name__}: {said}"
 
 
-def _key_path(key: str) -> str:
+def key_path(key: str) -> str:
     """A JSON path naming one top-level key, also when the key holds '/' as Kobo group paths do."""
     return '$."' + key + '"'
+
+
+def unreachable_keys(keys: Iterable[str]) -> list[str]:
+    """The keys that key_path cannot name in DuckDB (a '"' ends the key early, a trailing backslash escapes its
+    closing quote): each is tried on an object holding it, so whatever DuckDB's path syntax refuses is found."""
+    con = duckdb.connect()
+    try:
+        return [key for key in keys if not _reaches(con, key)]
+    finally:
+        con.close()
+
+
+def _reaches(con: duckdb.DuckDBPyConnection, key: str) -> bool:
+    try:
+        found = con.execute("select json_extract_string(json_object(?, 'x'), ?)", [key, key_path(key)]).fetchone()
+    except duckdb.Error:
+        return False
+    return found == ("x",)

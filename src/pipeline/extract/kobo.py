@@ -1,10 +1,18 @@
 """KoboToolbox API v2 connector: paginated submissions of one asset, pulled incrementally by submission time.
 
 API: GET {base}/api/v2/assets/{uid}/data/?format=json with `Authorization: Token <token>`. Pages come as
-{count, next, previous, results}; `next` already carries limit, start and query. Incremental pulls filter with
-query={"_submission_time": {"$gte": cursor}} sorted by submission time: `$gte` (not `$gt`) re-reads the
-responses at the cursor's second, which the loader then counts as unchanged, so none submitted in the same
-second as the previous pull's last one can be missed. Kobo sends submission times in UTC without an offset.
+{count, next, previous, results}. Pages are read by a stable key, not by `start` offsets: each request asks for
+query={"_submission_time": {"$gte": cursor}, "_id": {"$gt": <last _id read>}} sorted by `_id` (Mongo syntax, as
+the data endpoint accepts it), so a submission deleted between two page reads cannot shift an unread one out of
+reach; `next` only tells whether more follow. `$gte` (not `$gt`) on the time re-reads the responses at the
+cursor's second, which the loader then counts as unchanged, so none submitted in the same second as the previous
+pull's last one can be missed. Kobo sends submission times in UTC without an offset.
+
+Cursor: the latest submission time read that is a well-formed time no later than the moment the pull began (a
+time in the future or one that is no time at all is quarantined downstream and never becomes the cursor, or
+every later submission would stay unread). Pages come in `_id` order, which need not be the order of times, so
+the cursor goes with the last page only: an interrupted pull starts again from the previous cursor, and what it
+reads again counts as unchanged.
 An edit (in Enketo) keeps a submission's `_id` and `_submission_time`, and the data API serves no time of the
 last change (kpi issue #7259), so every `reread_days` (default 7) a pull reads all submissions again: those
 unchanged count as such, an edited one is a new version ("updated").
@@ -14,13 +22,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
 import duckdb
+import pyarrow as pa
 import pyarrow.compute as pc
+import requests
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.errors import PartnerError, PayloadError
+from pipeline.errors import PayloadError
 from pipeline.extract import Page, http
 from pipeline.extract.json_records import page_records
 
@@ -36,6 +47,7 @@ METADATA_FIELDS = frozenset(
     }
 )  # fmt: skip
 MAX_LIMIT = 1000  # KPI caps `limit` for JSON at this many submissions per page
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"  # how Kobo writes _submission_time (UTC, no offset)
 
 
 class KoboSettings(BaseModel):
@@ -69,54 +81,71 @@ class KoboConnector:
 
     def pull(self, cursor: str | None) -> Iterator[Page]:
         url = f"{self.config.base_url.rstrip('/')}/api/v2/assets/{self.config.asset_uid}/data/"
-        params: dict[str, str | int] | None = {
-            "format": "json",
-            "limit": self._limit,
-            "sort": json.dumps({"_submission_time": 1}),
-        }
-        if cursor:
-            params["query"] = json.dumps({"_submission_time": {"$gte": cursor}})  # type: ignore[index]
-        seen: set[str] = set()
+        began = datetime.now(UTC).strftime(TIME_FORMAT)
+        latest, after = None, None
         duck = duckdb.connect()
         try:
-            while url:
-                if url in seen:
-                    raise PayloadError(self.partner_id, f"pagination loops: 'next' points back to {http.redact(url)}")
-                seen.add(url)
+            while True:
                 response = http.get(
                     self.partner_id,
                     self._session,
                     url,
                     self._timeout,
-                    params=params,
+                    params=self._params(cursor, after),
                     headers={"Authorization": f"Token {self._token}", "Accept": "application/json"},
                 )
                 records = page_records(
                     duck, self.partner_id, response.content, "$.results[*]", "_id", "_submission_time", self._drop
                 )
-                cursor = _max(cursor, records)
-                yield Page(http.redact(response.url), response.content, records, cursor)
-                url, params = self._next(response), None
+                latest = _latest(latest, records, began)
+                last = self._last_id(records, after)
+                more = last is not None and self._has_next(response)
+                yield Page(http.redact(response.url), response.content, records, None if more else latest or cursor)
+                if not more:
+                    return
+                after = last
         finally:
             duck.close()
 
     def loaded(self, pages: list[Page]) -> None:
         """Nothing to do: the cursor, stored with the pages, is all Kobo needs."""
 
-    def _next(self, response: object) -> str:
+    def _params(self, cursor: str | None, after: int | None) -> dict[str, str | int]:
+        query: dict[str, object] = {}
+        if cursor:
+            query["_submission_time"] = {"$gte": cursor}
+        if after is not None:
+            query["_id"] = {"$gt": after}
+        params: dict[str, str | int] = {"format": "json", "limit": self._limit, "sort": json.dumps({"_id": 1})}
+        if query:
+            params["query"] = json.dumps(query)
+        return params
+
+    def _last_id(self, records: pa.Table, after: int | None) -> int | None:
+        """The page's last `_id` (None for an empty page), which must lie beyond the previous page's."""
+        if records.num_rows == 0:
+            return None
+        text = records.column("source_id")[-1].as_py()
         try:
-            nxt = response.json().get("next")  # type: ignore[attr-defined]
-        except ValueError as exc:
-            raise PayloadError(self.partner_id, "page is not JSON") from exc
-        if nxt and not http.same_origin(nxt, self.config.base_url):
-            raise PartnerError(
-                self.partner_id,
-                f"'next' leads to another origin ({http.redact(nxt)}); the token is not sent there",
-            )
-        return nxt or ""
+            last = int(text)
+        except (TypeError, ValueError) as exc:
+            raise PayloadError(self.partner_id, f"a submission's _id is not a number ({text!r})") from exc
+        if after is not None and last <= after:
+            raise PayloadError(self.partner_id, f"pagination does not advance: _id {last} after {after}")
+        return last
+
+    def _has_next(self, response: requests.Response) -> bool:
+        try:
+            return bool(response.json().get("next"))
+        except (ValueError, AttributeError) as exc:
+            raise PayloadError(self.partner_id, "page is not the JSON object expected") from exc
 
 
-def _max(cursor: str | None, records: object) -> str | None:
-    """The latest submission time seen so far: ISO strings of one format order like the times they show."""
-    latest = pc.max(records.column("submitted_at")).as_py()  # type: ignore[attr-defined]
-    return max(filter(None, (cursor, latest)), default=None)
+def _latest(latest: str | None, records: pa.Table, began: str) -> str | None:
+    """The latest well-formed submission time read so far, never past `began`. Times of one format order as
+    strings like the times they show; any other string (a malformed time) is left out."""
+    times = records.column("submitted_at")
+    parsed = pc.strptime(pc.utf8_slice_codeunits(times, 0, 19), format=TIME_FORMAT, unit="s", error_is_null=True)
+    usable = pc.and_(pc.is_valid(parsed), pc.less_equal(times, began))
+    candidate = pc.max(pc.filter(times, usable)).as_py()
+    return max(filter(None, (latest, candidate)), default=None)

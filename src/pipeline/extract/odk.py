@@ -3,12 +3,13 @@
 API: `POST {base}/v1/sessions {"email", "password"}` gives a bearer token (valid 24 h; the password is the
 partner's secret, the e-mail is in the registry); then `GET {base}/v1/projects/{project_id}/forms/{form_id}.svc/
 Submissions?$top=N&$count=true` with `Authorization: Bearer <token>`. Pages chain by `@odata.nextLink` (an opaque
-`$skiptoken`), followed only to base_url's origin, never twice, and only while a page has rows: a page with an
-empty `value` ends the pull even if it carries a link. `$orderby` is never sent: Central refuses it together with
-`$skiptoken` (501.1). A 401 during the pull (the session ended) logs in again, once; the session is ended when the
-pull ends. Central's errors are JSON `{"code": 401.2, "message", "details"}` with a numeric code: each becomes a
-PartnerError (PartnerUnreachable if it persisted through the retries) naming the partner, quoting code and
-message and saying what to check.
+`$skiptoken`), followed only to base_url's origin, never twice after a page with rows, until a page carries none. An
+empty page with a link is followed too while fewer rows were read than `@odata.count` (a few such pages in a row,
+then the pull fails and stores no cursor); after the last row it ends the pull. `$orderby` is never sent: Central
+refuses it together with `$skiptoken` (501.1). A 401 during the pull (the session ended) logs in again, once; the
+session is ended when the pull ends. Central's errors are JSON `{"code": 401.2, "message", "details"}` with a
+numeric code: each becomes a PartnerError (PartnerUnreachable if it persisted through the retries) naming the
+partner, quoting code and message and saying what to check.
 
 Cursor: Central lists newest first, so the cursor (the latest `__system/submissionDate` or `updatedAt` seen) goes
 with the last page only and every other Page.cursor is None: an interrupted pull starts again from the previous
@@ -36,7 +37,6 @@ lists is reported as gone at the partner (run report, `pipeline status`), as for
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -70,6 +70,7 @@ METADATA_FIELDS = frozenset(
     }
 )  # fmt: skip
 MAX_PAGES = 100_000  # a bound for servers that leave out @odata.count
+MAX_EMPTY_PAGES = 5  # empty pages with a next link in a row, before a pull gives up (and stores no cursor)
 
 _PAGE_SQL = "create or replace temp table odk_page as select ?::json as doc"
 _ENVELOPE_SQL = """
@@ -93,30 +94,24 @@ select
 from (select unnest(json_extract(doc, '$.value[*]')) as rec from odk_page)
 """
 # Every value of the page's rows under its group path, with its position in the row as served. A GeoJSON object
-# is not descended into: it is geolocation, and dropped whole.
+# is not descended into: it is geolocation, and dropped whole. json_each names the children, so a key holding '"'
+# or ending in a backslash is a key like any other (a JSON path built from it broke the whole page).
 _LEAVES_SQL = """
 create or replace temp table odk_leaves as
 with recursive nodes (ordinal, key, position, value) as (
-    select ordinal, '', []::integer[], rec
+    select ordinal, '', []::ubigint[], rec
     from odk_rows
     union all
     select
-        ordinal,
-        case when key = '' then child else key || '/' || child end,
-        list_append(position, n::integer),
-        json_extract(value, '$."' || child || '"')
-    from (
-        select
-            ordinal,
-            key,
-            position,
-            value,
-            unnest(json_keys(value)) as child,
-            unnest(range(1, len(json_keys(value)) + 1)) as n
-        from nodes
-        where json_type(value) = 'OBJECT'
-            and not (json_exists(value, '$.coordinates') and value ->> '$.type' in ('Point', 'LineString', 'Polygon'))
-    )
+        nodes.ordinal,
+        case when nodes.key = '' then child.key else nodes.key || '/' || child.key end,
+        list_append(nodes.position, child.id),
+        child.value
+    from nodes, json_each(nodes.value) as child
+    where json_type(nodes.value) = 'OBJECT'
+        and not (
+            json_exists(nodes.value, '$.coordinates') and nodes.value ->> '$.type' in ('Point', 'LineString', 'Polygon')
+        )
 )
 select
     ordinal,
@@ -220,27 +215,42 @@ class OdkConnector:
 
     def _pages(self, duck: duckdb.DuckDBPyConnection, url: str, cursor: str | None) -> Iterator[Page]:
         latest, began, limit, total = cursor, None, MAX_PAGES, None
-        seen: set[str] = set()
-        for number in itertools.count(1):
-            if number > limit:
+        read, full_pages, empty_in_row = 0, 0, 0
+        with_rows: set[str] = set()
+        requested: set[str] = set()
+        while True:
+            if url in with_rows:
+                raise PayloadError(self.partner_id, f"pagination loops: the next link repeats {http.redact(url)}")
+            requested.add(url)
+            response = self._get(url)
+            page = self._parse(duck, response)
+            if began is None:
+                began, total = _server_time(response), page.total
+                limit = -(-total // self._top) + 1 if total is not None else MAX_PAGES
+            latest = max(filter(None, (latest, page.latest)), default=None)
+            read += page.n_rows
+            if page.n_rows:
+                with_rows.add(url)
+                full_pages, empty_in_row = full_pages + 1, 0
+            else:
+                empty_in_row += 1
+            if full_pages > limit:
                 raise PayloadError(
                     self.partner_id,
                     f"pagination does not end: a next link after {limit} pages of {self._top} for {total} submissions",
                 )
-            if url in seen:
-                raise PayloadError(self.partner_id, f"pagination loops: the next link repeats {http.redact(url)}")
-            seen.add(url)
-            response = self._get(url)
-            page = self._parse(duck, response)
-            if number == 1:
-                began, total = _server_time(response), page.total
-                limit = -(-total // self._top) + 1 if total is not None else MAX_PAGES
-            latest = max(filter(None, (latest, page.latest)), default=None)
-            if not page.next_link or page.n_rows == 0:
+            target = self._follow(response.url, page.next_link) if page.next_link else None
+            if target is None or (page.n_rows == 0 and not _more_to_read(read, total, target, requested)):
                 yield Page(http.redact(response.url), response.content, page.records, _earlier(latest, began))
                 return
+            if empty_in_row > MAX_EMPTY_PAGES:
+                raise PartnerUnreachable(
+                    self.partner_id,
+                    f"{empty_in_row} empty pages in a row after {read} of {total} submissions; the next run tries "
+                    "again",
+                )
             yield Page(http.redact(response.url), response.content, page.records, None)
-            url = self._follow(response.url, page.next_link)
+            url = target
 
     def _parse(self, duck: duckdb.DuckDBPyConnection, response: requests.Response) -> _Parsed:
         """The page's envelope and records, all inside DuckDB: no Python loop over submissions."""
@@ -408,6 +418,12 @@ def _server_time(response: requests.Response) -> str | None:
     except (KeyError, TypeError, ValueError):
         return None
     return _central_time(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+
+
+def _more_to_read(read: int, total: int | None, target: str, requested: set[str]) -> bool:
+    """Whether an empty page's next link may still lead to rows: fewer read than the listing counted (or, without a
+    count, a link not requested yet). An empty page ends nothing by itself; a link after the last row does."""
+    return read < total if total is not None else target not in requested
 
 
 def _earlier(latest: str | None, began: str | None) -> str | None:

@@ -1,0 +1,110 @@
+"""A fault-injecting HTTP proxy on 127.0.0.1, put in front of an emulator: each queued fault answers one request,
+then requests pass through to the emulator unchanged (the Host header included, so the links it builds lead
+back through the proxy)."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import struct
+import threading
+import time
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Literal
+from urllib.parse import urlsplit
+
+Fault = Literal["reset", "502", "503", "429", "truncate", "delay"]
+FAULTS: tuple[Fault, ...] = ("reset", "502", "503", "429", "truncate", "delay")
+DELAY_SECONDS = 1.5
+
+
+class FaultProxy:
+    def __init__(self, upstream: str) -> None:
+        self.upstream = urlsplit(upstream)
+        self.faults: deque[Fault | None] = deque()
+        self.injected: list[Fault] = []
+        self.requests = 0
+        self._lock = threading.Lock()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.proxy = self  # type: ignore[attr-defined]
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="fault-proxy", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> FaultProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self._thread.join(timeout=5)
+
+    def next_fault(self) -> Fault | None:
+        with self._lock:
+            self.requests += 1
+            fault = self.faults.popleft() if self.faults else None
+            if fault:
+                self.injected.append(fault)
+            return fault
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._relay()
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._relay()
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._relay()
+
+    def _relay(self) -> None:
+        proxy: FaultProxy = self.server.proxy  # type: ignore[attr-defined]
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        fault = proxy.next_fault()
+        if fault == "reset":
+            # RST instead of FIN: the client sees "connection reset by peer"
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            return
+        if fault in ("502", "503", "429"):
+            self.send_response(int(fault))
+            if fault == "429":
+                self.send_header("Retry-After", "1")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if fault == "delay":
+            time.sleep(DELAY_SECONDS)
+        status, headers, content = self._forward(proxy, body)
+        self.send_response(status)
+        for name, value in headers:
+            if name.lower() not in ("transfer-encoding", "connection", "content-length", "date", "server"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(content)))
+        self.end_headers()
+        if fault == "truncate":
+            self.wfile.write(content[: len(content) // 2])
+            self.close_connection = True
+            return
+        self.wfile.write(content)
+
+    def _forward(self, proxy: FaultProxy, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        conn = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port, timeout=30)
+        try:
+            conn.request(self.command, self.path, body=body or None, headers=dict(self.headers.items()))
+            response = conn.getresponse()
+            return response.status, response.getheaders(), response.read()
+        finally:
+            conn.close()
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        """Quiet."""
