@@ -376,8 +376,13 @@ def _print_status(settings: Settings) -> None:
 
 
 def _print_rejected_files(settings: Settings) -> None:
-    """The drop-folder files moved aside as unreadable, with their reasons, until the operator removes them."""
-    registry = load_registry(settings.partners_file, load_codebook(settings.codebook_file), check_secrets=False)
+    """The drop-folder files moved aside as unreadable, with their reasons, until the operator removes them.
+    A registry that does not load costs this list only, never the status table above it."""
+    try:
+        registry = load_registry(settings.partners_file, load_codebook(settings.codebook_file), check_secrets=False)
+    except PipelineError as exc:
+        console.print(f"[yellow]rejected drop files not listed:[/yellow] {escape(str(exc))}")
+        return
     for partner in registry.partners:
         if partner.connector.kind == "files":
             for name, reason in rejected_files(partner.connector):
