@@ -17,7 +17,7 @@ from pipeline.demo import Demo
 from pipeline.errors import PartnerError
 from pipeline.ingest import ingest_partner
 from pipeline.settings import Settings
-from tests.conftest import query
+from tests.conftest import partner_world, query
 
 
 def _ingest_all(world: Demo, settings: Settings) -> dict:
@@ -285,3 +285,26 @@ def test_one_column_per_option_joins_into_one_multiple_choice_answer(
     }
     assert run.quarantined == sum(r.invalid for r in world.generated["hwg-lu"])
     assert dict(ticked) == expected
+
+
+def test_one_bad_multiple_choice_answer_quarantines_only_its_response(
+    settings: Settings, tmp_path, monkeypatch
+) -> None:
+    """LimeSurvey pages of 25 responses: record ids page:1 … page:25 sort as text otherwise than as rows, and a
+    multiple-choice check that grouped by them charged one bad answer to every response of the batch."""
+    with partner_world(settings, tmp_path, monkeypatch, "stadt-bildung-lu") as world:
+        survey_id = world.registry.partner("stadt-bildung-lu").connector.survey_id
+        served = world.served["stadt-bildung-lu"]
+        valid = [r for r, g in zip(served, world.generated["stadt-bildung-lu"], strict=True) if not g.invalid]
+        bad = {**valid[11], "HF2Q07[SQ002]": "vielleicht"}
+        world.services["limesurvey"].emulator.store(survey_id, [bad])
+        run = ingest_partner(Settings(), "stadt-bildung-lu", "run-1")
+        rejected = query(
+            Settings(), "select distinct source_id, field, value from ops.quarantine where field = ?", ["HF2_07"]
+        )
+    invalid = sum(g.invalid for g in world.generated["stadt-bildung-lu"])
+    assert len(served) > 25
+    assert [(source_id, field) for source_id, field, _ in rejected] == [(str(bad["id"]), "HF2_07")]
+    assert "vielleicht" in rejected[0][2].split()
+    assert run.quarantined == invalid + 1
+    assert run.inserted == len(served) - invalid - 1

@@ -37,9 +37,14 @@ _BUILTIN_REASONS = {
 @extensions.register_check_method(statistics=["allowed_values"], supported_types=pd.Series)
 def options_among(series: pd.Series, *, allowed_values: list[str]) -> pd.Series:
     """Multiple choice: every space-separated option ticked is one of allowed_values. Registered with pandera,
-    so the schema written to schemas/contract/ names it with its options."""
-    allowed = set(allowed_values)
-    return series.str.split().explode().isin(allowed).groupby(level=0).all()
+    so the schema written to schemas/contract/ names it with its options.
+
+    The answer is returned row for row in the series' own order and index: grouped by record id instead, the
+    ids come back sorted as text ("page:1, page:10, page:2"), pandera can no longer match a failure to its row
+    and charges it to the whole batch."""
+    options = series.reset_index(drop=True).str.split().explode()
+    ok = options.isin(set(allowed_values)).groupby(level=0).all()
+    return pd.Series(ok.to_numpy(), index=series.index)
 
 
 @dataclass(frozen=True)
