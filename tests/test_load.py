@@ -17,6 +17,7 @@ from pipeline.demo import Demo
 from pipeline.errors import PartnerError
 from pipeline.ingest import ingest_partner
 from pipeline.settings import Settings
+from pipeline.transform import build_marts
 from tests.conftest import partner_world, query
 
 
@@ -308,3 +309,65 @@ def test_one_bad_multiple_choice_answer_quarantines_only_its_response(
     assert "vielleicht" in rejected[0][2].split()
     assert run.quarantined == invalid + 1
     assert run.inserted == len(served) - invalid - 1
+
+
+def _ticked(settings: Settings, item_code: str) -> dict[str, str]:
+    """source id → the options core holds for a multiple choice, sorted and space-separated ("" for none)."""
+    rows = query(
+        settings,
+        "select s.source_id, coalesce(string_agg(a.answer_code, ' ' order by a.answer_code), '') from core.answers a "
+        "join core.responses r using (respondent_key) join staging.responses s on s.record_id = r.record_id "
+        "where a.item_code = ? group by s.source_id",
+        [item_code],
+    )
+    return dict(rows)
+
+
+@pytest.mark.parametrize(("partner_id", "id_field"), [("awo-lu", "__id"), ("stadt-bildung-lu", "id")])
+def test_multiple_choice_as_the_tools_send_it_loads_option_by_option(
+    settings: Settings, tmp_path, monkeypatch, codebook, partner_id: str, id_field: str
+) -> None:
+    """ODK: a select_multiple's choice names in one field ("englisch other"), recoded option by option, and the
+    or_other text field; LimeSurvey: a Y/"" column per option and the [other] text column. Both tick sonstiges."""
+    with partner_world(settings, tmp_path, monkeypatch, partner_id) as world:
+        run = ingest_partner(Settings(), partner_id, "run-1")
+        generated = world.generated[partner_id]
+        served = {r.id: s for r, s in zip(generated, world.served[partner_id], strict=True)}
+        multis = [i.code for i in codebook.items if i.type == "multi"]
+        got = {item: _ticked(Settings(), item) for item in multis}
+    assert run.quarantined == sum(r.invalid for r in generated)
+    other = [r for r in generated if not r.invalid and "sonstiges" in r.answers.get("HF3_SPR_04", "").split()]
+    assert other, "the demo ticks sonstiges"
+    for item in multis:
+        expected = {
+            str(served[r.id][id_field]): " ".join(sorted(r.answers[item].split()))
+            for r in generated
+            if not r.invalid and item in r.answers
+        }
+        assert got[item] == expected, item
+
+
+def test_limesurvey_multiple_choice_shown_and_not_ticked_is_answered_not_shown_is_not(
+    settings: Settings, tmp_path, monkeypatch, codebook
+) -> None:
+    """LimeSurvey writes "" into the option columns of a question shown and left unticked, NULL into those of a
+    question never shown: the first respondent answered (no option), the second did not."""
+    partner_id = "stadt-bildung-lu"
+    with partner_world(settings, tmp_path, monkeypatch, partner_id) as world:
+        partner = world.registry.partner(partner_id)
+        columns = [code for code, target in partner.mapping.items() if target.startswith("HF2_07=")]
+        valid = [s for r, s in zip(world.generated[partner_id], world.served[partner_id], strict=True) if not r.invalid]
+        shown = {**valid[0], **{c: "" for c in columns}}
+        hidden = {**valid[1], **{c: None for c in columns}}
+        world.services["limesurvey"].emulator.store(partner.connector.survey_id, [shown, hidden])
+        ingest_partner(Settings(), partner_id, "run-1")
+        build_marts(Settings())
+        ticked = _ticked(Settings(), "HF2_07")
+        answered = query(
+            Settings(),
+            "select sum(n_answered) from marts.item_results where item_code = 'HF2_07' and org_type = 'insgesamt'",
+        )
+    assert ticked[str(shown["id"])] == ""
+    assert str(hidden["id"]) not in ticked
+    assert answered == [(len(ticked),)], "the marts count the respondent who was shown it and ticked nothing"
+    assert len(columns) == 6 and any(c.endswith("[other]") for c in columns)

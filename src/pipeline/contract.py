@@ -43,7 +43,8 @@ def options_among(series: pd.Series, *, allowed_values: list[str]) -> pd.Series:
     ids come back sorted as text ("page:1, page:10, page:2"), pandera can no longer match a failure to its row
     and charges it to the whole batch."""
     options = series.reset_index(drop=True).str.split().explode()
-    ok = options.isin(set(allowed_values)).groupby(level=0).all()
+    # an empty answer (shown, nothing ticked) explodes to one missing option: it is allowed
+    ok = (options.isin(set(allowed_values)) | options.isna()).groupby(level=0).all()
     return pd.Series(ok.to_numpy(), index=series.index)
 
 
@@ -75,8 +76,18 @@ def shape(
     frame["wave"], frame["instrument_version"] = _waves(frame["submitted_at"], waves, timezone)
     for item_code, table in _recode_by_item(recode, codebook).items():
         if item_code in frame:
-            frame[item_code] = frame[item_code].replace(table)
+            multi = codebook.item_by_code[item_code].type == "multi"
+            frame[item_code] = _recode_options(frame[item_code], table) if multi else frame[item_code].replace(table)
     return frame
+
+
+def _recode_options(answers: pd.Series, table: dict[str, str]) -> pd.Series:
+    """A multiple choice recoded option by option ("other a" → "sonstiges a"), as ODK and Kobo send the choice
+    names of a select_multiple in one space-separated field; an empty answer stays empty, none stays none."""
+    given = answers.dropna()
+    options = given.reset_index(drop=True).str.split().explode().replace(table).dropna()
+    joined = options.groupby(level=0).agg(" ".join).reindex(range(len(given)), fill_value="")
+    return pd.Series(joined.to_numpy(), index=given.index, dtype=object).reindex(answers.index)
 
 
 def _utc(raw: pd.Series, naive_timezone: str) -> pd.Series:
