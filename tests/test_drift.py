@@ -85,3 +85,25 @@ def test_a_quiet_run_reports_no_drift_and_skipped_questions_are_no_lost_column(
         second = ingest_partner(Settings(), PARTNER, "run-2")
     assert first.drift == [line for line in first.drift if "new answer code '7'" in line]
     assert second.fetched > 0 and second.drift == []
+
+
+def test_check_names_repeat_groups_kept_in_raw_only(world, run_settings: Settings, capsys) -> None:
+    """ODK Central serves a repeat as a link to its subtable (Submissions.<group>), Kobo as an array of entries:
+    neither is mapped, and `pipeline check` names them instead of letting them pass unnoticed."""
+    awo = world.registry.partner("awo-lu").connector
+    row = dict(world.served["awo-lu"][-1])
+    odk_row = {**row, "__id": "uuid:mit-wiederholung", "hf6": {**row.get("hf6", {})}}
+    odk_row["hf6"]["angebote@odata.navigationLink"] = "Submissions('uuid:mit-wiederholung')/hf6/angebote"
+    world.services["odk"].emulator.add_submissions(awo.project_id, awo.form_id, [odk_row])
+    caritas = world.registry.partner(PARTNER).connector
+    kobo_row = {**world.served[PARTNER][-1], "_id": 90_001, "_uuid": "mit-wiederholung"}
+    kobo_row["hf6/angebote"] = [{"hf6/angebote/art": "cafe"}, {"hf6/angebote/art": "feste"}]
+    world.services["kobo"].emulator.add_submissions(caritas.asset_uid, [kobo_row])
+    for partner_id in ("awo-lu", PARTNER):
+        ingest_partner(run_settings, partner_id, f"run-{partner_id}")
+    capsys.readouterr()
+
+    assert cli.main(["check"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "awo-lu: repeat group 'hf6/angebote' in 1 response (kept in raw only, not mapped)" in out
+    assert f"{PARTNER}: repeat group 'hf6/angebote' in 1 response (kept in raw only, not mapped)" in out

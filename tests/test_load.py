@@ -19,7 +19,8 @@ from pipeline.demo import Demo
 from pipeline.errors import PartnerError, WorkingFileBusy
 from pipeline.ingest import ingest_partner
 from pipeline.settings import Settings
-from tests.conftest import query
+from pipeline.transform import build_marts
+from tests.conftest import partner_world, query
 
 
 def _ingest_all(world: Demo, settings: Settings) -> dict:
@@ -312,3 +313,88 @@ def test_a_reader_holding_the_working_file_gets_a_message_that_points_to_the_ana
     said = str(raised.value)
     assert str(run_settings.db_path) in said and str(run_settings.analyst_db_path) in said
     assert f"PID {reader.pid}" in said
+
+
+def test_one_bad_multiple_choice_answer_quarantines_only_its_response(
+    settings: Settings, tmp_path, monkeypatch
+) -> None:
+    """LimeSurvey pages of 25 responses: record ids page:1 … page:25 sort as text otherwise than as rows, and a
+    multiple-choice check that grouped by them charged one bad answer to every response of the batch."""
+    with partner_world(settings, tmp_path, monkeypatch, "stadt-bildung-lu") as world:
+        survey_id = world.registry.partner("stadt-bildung-lu").connector.survey_id
+        served = world.served["stadt-bildung-lu"]
+        valid = [r for r, g in zip(served, world.generated["stadt-bildung-lu"], strict=True) if not g.invalid]
+        bad = {**valid[11], "HF2Q07[SQ002]": "vielleicht"}
+        world.services["limesurvey"].emulator.store(survey_id, [bad])
+        run = ingest_partner(Settings(), "stadt-bildung-lu", "run-1")
+        rejected = query(
+            Settings(), "select distinct source_id, field, value from ops.quarantine where field = ?", ["HF2_07"]
+        )
+    invalid = sum(g.invalid for g in world.generated["stadt-bildung-lu"])
+    assert len(served) > 25
+    assert [(source_id, field) for source_id, field, _ in rejected] == [(str(bad["id"]), "HF2_07")]
+    assert "vielleicht" in rejected[0][2].split()
+    assert run.quarantined == invalid + 1
+    assert run.inserted == len(served) - invalid - 1
+
+
+def _ticked(settings: Settings, item_code: str) -> dict[str, str]:
+    """source id → the options core holds for a multiple choice, sorted and space-separated ("" for none)."""
+    rows = query(
+        settings,
+        "select s.source_id, coalesce(string_agg(a.answer_code, ' ' order by a.answer_code), '') from core.answers a "
+        "join core.responses r using (respondent_key) join staging.responses s on s.record_id = r.record_id "
+        "where a.item_code = ? group by s.source_id",
+        [item_code],
+    )
+    return dict(rows)
+
+
+@pytest.mark.parametrize(("partner_id", "id_field"), [("awo-lu", "__id"), ("stadt-bildung-lu", "id")])
+def test_multiple_choice_as_the_tools_send_it_loads_option_by_option(
+    settings: Settings, tmp_path, monkeypatch, codebook, partner_id: str, id_field: str
+) -> None:
+    """ODK: a select_multiple's choice names in one field ("englisch other"), recoded option by option, and the
+    or_other text field; LimeSurvey: a Y/"" column per option and the [other] text column. Both tick sonstiges."""
+    with partner_world(settings, tmp_path, monkeypatch, partner_id) as world:
+        run = ingest_partner(Settings(), partner_id, "run-1")
+        generated = world.generated[partner_id]
+        served = {r.id: s for r, s in zip(generated, world.served[partner_id], strict=True)}
+        multis = [i.code for i in codebook.items if i.type == "multi"]
+        got = {item: _ticked(Settings(), item) for item in multis}
+    assert run.quarantined == sum(r.invalid for r in generated)
+    other = [r for r in generated if not r.invalid and "sonstiges" in r.answers.get("HF3_SPR_04", "").split()]
+    assert other, "the demo ticks sonstiges"
+    for item in multis:
+        expected = {
+            str(served[r.id][id_field]): " ".join(sorted(r.answers[item].split()))
+            for r in generated
+            if not r.invalid and item in r.answers
+        }
+        assert got[item] == expected, item
+
+
+def test_limesurvey_multiple_choice_shown_and_not_ticked_is_answered_not_shown_is_not(
+    settings: Settings, tmp_path, monkeypatch, codebook
+) -> None:
+    """LimeSurvey writes "" into the option columns of a question shown and left unticked, NULL into those of a
+    question never shown: the first respondent answered (no option), the second did not."""
+    partner_id = "stadt-bildung-lu"
+    with partner_world(settings, tmp_path, monkeypatch, partner_id) as world:
+        partner = world.registry.partner(partner_id)
+        columns = [code for code, target in partner.mapping.items() if target.startswith("HF2_07=")]
+        valid = [s for r, s in zip(world.generated[partner_id], world.served[partner_id], strict=True) if not r.invalid]
+        shown = {**valid[0], **{c: "" for c in columns}}
+        hidden = {**valid[1], **{c: None for c in columns}}
+        world.services["limesurvey"].emulator.store(partner.connector.survey_id, [shown, hidden])
+        ingest_partner(Settings(), partner_id, "run-1")
+        build_marts(Settings())
+        ticked = _ticked(Settings(), "HF2_07")
+        answered = query(
+            Settings(),
+            "select sum(n_answered) from marts.item_results where item_code = 'HF2_07' and org_type = 'insgesamt'",
+        )
+    assert ticked[str(shown["id"])] == ""
+    assert str(hidden["id"]) not in ticked
+    assert answered == [(len(ticked),)], "the marts count the respondent who was shown it and ticked nothing"
+    assert len(columns) == 6 and any(c.endswith("[other]") for c in columns)

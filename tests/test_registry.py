@@ -39,6 +39,10 @@ def test_the_demo_registry_is_valid(demo_registry) -> None:
             "partner hwg-lu: mapping: 'q_x' maps to 'HF1_01=a', not an option of a multiple choice",
         ),
         (
+            lambda d: d["partners"][3]["mapping"].update({"q_y": "HF5_03=sonstiges:zahl"}),
+            "partner hwg-lu: mapping: 'q_y' maps to 'HF5_03=sonstiges:zahl', not an option of a multiple choice",
+        ),
+        (
             lambda d: d["partners"][3].update(org_type="verein"),
             "partner hwg-lu: org_type: 'verein' is not one of",
         ),

@@ -14,7 +14,8 @@ select
     updated_at
 from core.responses;
 
--- coded answers only: free texts reach analysts as marts.free_texts scrubs them
+-- coded answers only (a multiple choice shown with nothing ticked is a row without a code): free texts reach
+-- analysts as marts.free_texts scrubs them
 create table analyst.core.answers as
 select
     respondent_key,
@@ -22,7 +23,7 @@ select
     answer_code,
     value
 from core.answers
-where answer_code is not null;
+where answer_text is null;
 
 create table analyst.core.items as select * from core.items;
 create table analyst.core.answer_options as select * from core.answer_options;

@@ -26,6 +26,7 @@ from answers
 join core.items
     on core.items.item_code = answers.item_code
     and core.items.instrument_version = answers.instrument_version
--- a blank free text, or a multiple choice with nothing ticked, is no answer
+-- a blank free text is no answer; a multiple choice shown with nothing ticked is one (a row without a code)
 where answers.answer_code is not null
+    or core.items.item_type = 'multi'
     or regexp_matches(answers.answer_text, '\S')

@@ -413,6 +413,10 @@ def _check(args: argparse.Namespace) -> int:
         f"codebook {codebook.instrument.code} {codebook.latest_version}: {len(codebook.items)} items; "
         f"registry: {len(registry.partners)} partners, {len(registry.waves)} waves — valid"
     )
+    if settings.db_path.exists():
+        with _reading(settings, "check"), closing(db.connect(settings.db_path, settings.sql_dir)) as con:
+            for line in drift.repeat_groups(con, settings.sql_dir):
+                console.print(escape(line))
     return 0
 
 

@@ -38,9 +38,15 @@ _BUILTIN_REASONS = {
 @extensions.register_check_method(statistics=["allowed_values"], supported_types=pd.Series)
 def options_among(series: pd.Series, *, allowed_values: list[str]) -> pd.Series:
     """Multiple choice: every space-separated option ticked is one of allowed_values. Registered with pandera,
-    so the schema written to schemas/contract/ names it with its options."""
-    allowed = set(allowed_values)
-    return series.str.split().explode().isin(allowed).groupby(level=0).all()
+    so the schema written to schemas/contract/ names it with its options.
+
+    The answer is returned row for row in the series' own order and index: grouped by record id instead, the
+    ids come back sorted as text ("page:1, page:10, page:2"), pandera can no longer match a failure to its row
+    and charges it to the whole batch."""
+    options = series.reset_index(drop=True).str.split().explode()
+    # an empty answer (shown, nothing ticked) explodes to one missing option: it is allowed
+    ok = (options.isin(set(allowed_values)) | options.isna()).groupby(level=0).all()
+    return pd.Series(ok.to_numpy(), index=series.index)
 
 
 @dataclass(frozen=True)
@@ -71,8 +77,18 @@ def shape(
     frame["wave"], frame["instrument_version"] = _waves(frame["submitted_at"], waves, timezone)
     for item_code, table in _recode_by_item(recode, codebook).items():
         if item_code in frame:
-            frame[item_code] = frame[item_code].replace(table)
+            multi = codebook.item_by_code[item_code].type == "multi"
+            frame[item_code] = _recode_options(frame[item_code], table) if multi else frame[item_code].replace(table)
     return frame
+
+
+def _recode_options(answers: pd.Series, table: dict[str, str]) -> pd.Series:
+    """A multiple choice recoded option by option ("other a" → "sonstiges a"), as ODK and Kobo send the choice
+    names of a select_multiple in one space-separated field; an empty answer stays empty, none stays none."""
+    given = answers.dropna()
+    options = given.reset_index(drop=True).str.split().explode().replace(table).dropna()
+    joined = options.groupby(level=0).agg(" ".join).reindex(range(len(given)), fill_value="")
+    return pd.Series(joined.to_numpy(), index=given.index, dtype=object).reindex(answers.index)
 
 
 def _utc(raw: pd.Series, naive_timezone: str) -> pd.Series:

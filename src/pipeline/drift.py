@@ -115,6 +115,16 @@ def report(
     ).df()
 
 
+def repeat_groups(con: duckdb.DuckDBPyConnection, sql_dir: Path) -> list[str]:
+    """The repeat groups raw holds (ODK subtables, Kobo arrays), one line per partner and group: they are not
+    mapped onto items, and `pipeline check` says so rather than letting them pass unnoticed."""
+    rows = con.execute(db.sql(sql_dir, "ops/repeat_groups")).fetchall()
+    return [
+        f"{partner_id}: repeat group {group!r} in {n} response{'' if n == 1 else 's'} (kept in raw only, not mapped)"
+        for partner_id, group, n in rows
+    ]
+
+
 def describe(row: pd.Series | object, partner: Partner | None = None) -> str:
     """One fact of a drift report as the operator reads it, with the partner's own question code for a new
     answer code when the partner is known."""

@@ -25,7 +25,7 @@ from pipeline import contract, db, drift, runs
 from pipeline.codebook import Codebook
 from pipeline.errors import ConfigError
 from pipeline.extract import Page, json_records
-from pipeline.registry import Partner, Registry
+from pipeline.registry import Partner, Registry, parse_target
 from pipeline.settings import Settings
 
 
@@ -64,10 +64,11 @@ class PartnerLoader:
         )
         self._pads = _hmac_pads(respondent_key(settings))
         refresh_reference(con, settings, codebook, registry)
-        targets = [target.partition("=") for target in partner.mapping.values()]
+        targets = [parse_target(text) for text in partner.mapping.values()]
         self._mapping = {
-            "item_codes": [item for item, _, _ in targets],
-            "options": [option or None for _, _, option in targets],
+            "item_codes": [t.item for t in targets],
+            "options": [t.option for t in targets],
+            "by_text": [t.by_text for t in targets],
             "json_paths": [json_records.key_path(code) for code in partner.mapping],
         }
         con.execute("create or replace temp table run_seen (source_id varchar, record_sha256 varchar)")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -30,6 +30,22 @@ ConnectorSettings = Annotated[
 ]
 
 
+class Target(NamedTuple):
+    """What a partner column maps to: an item; for a column per option of a multiple choice also the option,
+    ticked by a tick ("Y", "1", "x", ...) or, for an "other" text column (by_text), by any text."""
+
+    item: str
+    option: str | None
+    by_text: bool
+
+
+def parse_target(text: str) -> Target:
+    """A mapping target as written in the registry: "ITEM", "ITEM=option" or "ITEM=option:text"."""
+    item, _, option = text.partition("=")
+    option, _, kind = option.partition(":")
+    return Target(item, option or None, kind == "text")
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -44,7 +60,9 @@ class Wave(_Model):
 
 class Partner(_Model):
     """A partner. mapping: partner question code → item code, or "ITEM=option" for a column that says whether
-    one option of a multiple-choice item was ticked (LimeSurvey's `Q[SQ001]`, ODK's split `q/a`, CSV)."""
+    one option of a multiple-choice item was ticked (LimeSurvey's `Q[SQ001]`, ODK's split `q/a`, CSV), or
+    "ITEM=option:text" for a text column whose text ticks the option (LimeSurvey's `Q[other]`, ODK's
+    `q_other`)."""
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     name: str
@@ -115,14 +133,19 @@ def _problems(registry: Registry, codebook: Codebook, check_secrets: bool) -> li
         seen.add(p.id)
         if p.org_type not in org_types:
             problems.append(f"partner {p.id}: org_type: {p.org_type!r} is not one of {sorted(org_types)}")
-        for code, target in p.mapping.items():
-            item_code, is_option, option = target.partition("=")
-            item = codebook.item_by_code.get(item_code)
+        for code, text in p.mapping.items():
+            mapped = parse_target(text)
+            item = codebook.item_by_code.get(mapped.item)
             if item is None:
-                problems.append(f"partner {p.id}: mapping: {code!r} maps to unknown item {item_code!r}")
-            elif is_option and (item.type != "multi" or option not in {o.code for o in item.options}):
+                problems.append(f"partner {p.id}: mapping: {code!r} maps to unknown item {mapped.item!r}")
+            elif "=" in text and (
+                item.type != "multi"
+                or mapped.option not in {o.code for o in item.options}
+                or text.partition(":")[2] not in ("", "text")
+            ):
                 problems.append(
-                    f"partner {p.id}: mapping: {code!r} maps to {target!r}, not an option of a multiple choice"
+                    f"partner {p.id}: mapping: {code!r} maps to {text!r}, not an option of a multiple choice "
+                    "(ITEM=option, or ITEM=option:text for an other-text column)"
                 )
         for target, table in p.recode.items():
             known = _recode_target_codes(codebook, target)

@@ -43,7 +43,7 @@ from zoneinfo import ZoneInfo
 from pipeline.codebook import Codebook
 from pipeline.emulators.server import DemoService, EmulatorServer, FaultQueue, JsonHandler
 from pipeline.emulators.synthetic import Response, partner_answers
-from pipeline.registry import Partner
+from pipeline.registry import Partner, parse_target
 
 ENDPOINT = "/index.php/admin/remotecontrol"
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -314,8 +314,9 @@ def local_time(utc: datetime, timezone: str) -> str:
 
 def submission(partner: Partner, codebook: Codebook, response: Response) -> dict[str, Any]:
     """A generated response as LimeSurvey stores it: the survey table's metadata in server-local time (the
-    partner's time zone), every mapped column ("" where unanswered, "Y" where an option is ticked), and a
-    participant token, an IP address and a contact name, which the pipeline must drop."""
+    partner's time zone), every mapped column (NULL where the question was not shown, i.e. the respondent
+    skipped the item; "" where shown and unanswered or an option not ticked; "Y" where an option is ticked), and
+    a participant token, an IP address and a contact name, which the pipeline must drop."""
     tz = partner.connector.timezone
     return {
         "id": response.id,
@@ -328,7 +329,7 @@ def submission(partner: Partner, codebook: Codebook, response: Response) -> dict
         "datestamp": local_time(response.submitted_at, tz),
         "ipaddr": f"10.{response.id // 65536 % 256}.{response.id // 256 % 256}.{response.id % 256}",
         "refurl": "",
-        **{code: "" for code in partner.mapping},
+        **{code: "" if parse_target(text).item in response.answers else None for code, text in partner.mapping.items()},
         **partner_answers(partner, codebook, response, tick="Y"),
     }
 

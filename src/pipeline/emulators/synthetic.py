@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from pipeline.codebook import Codebook, Item
-from pipeline.registry import Partner, Wave
+from pipeline.registry import Partner, Wave, parse_target
 
 FREE_TEXTS = (
     "Mehr Formulare in einfacher Sprache, vor allem für Anträge.",
@@ -26,6 +26,8 @@ FREE_TEXTS = (
     "Übersetzte Infoblätter über Kita-Anmeldung, Schulwahl und Wohngeld.",
     "Mehrsprachige Beratung im Stadtteilbüro Hemshof 👍",
 )
+# what a respondent writes into a multiple choice's "other" text field
+OTHER_TEXT = "Gebärdensprache"
 MISSING = object()
 CITY_TIMEZONE = "Europe/Berlin"  # wave windows are local dates, as in Settings.timezone
 
@@ -63,7 +65,7 @@ def responses(codebook: Codebook, plan: Plan, seed: int, now: datetime) -> list[
     outside the scale (to be quarantined)."""
     rng = np.random.default_rng([seed, plan.first_id])
     n = plan.n
-    asked = {_item_code(target) for target in plan.partner.mapping.values()}
+    asked = {parse_target(text).item for text in plan.partner.mapping.values()}
     items = [item for item in codebook.items_in(plan.wave.instrument_version) if item.code in asked]
     drawn = {item.code: _draw(rng, codebook, item, n) for item in items}
     scale_items = [item.code for item in items if item.type == "scale"]
@@ -89,27 +91,28 @@ def responses(codebook: Codebook, plan: Plan, seed: int, now: datetime) -> list[
 def partner_answers(partner: Partner, codebook: Codebook, response: Response, tick: str = "Y") -> dict[str, str]:
     """The response as the partner's tool holds it: under the partner's question codes, in its answer codes.
 
-    Where the partner maps one column per option ("ITEM=option"), each ticked option's column holds tick.
+    Where the partner maps one column per option ("ITEM=option"), each ticked option's column holds tick; an
+    "other" text column ("ITEM=option:text") holds a text when its option is ticked. A multiple choice in one
+    field holds the partner's choice names, space-separated (a select_multiple), each recoded on its own.
     """
     recode = _inverse_recode(partner, codebook)
     out: dict[str, str] = {}
-    for partner_code, target in _first_code_per_target(partner).items():
-        item_code, _, option = target.partition("=")
-        value = response.answers.get(item_code)
+    for partner_code, text in _first_code_per_target(partner).items():
+        mapped = parse_target(text)
+        value = response.answers.get(mapped.item)
         if value is None:
             continue
-        if option:
-            if option in value.split():
-                out[partner_code] = tick
+        table = recode.get(mapped.item, {})
+        if mapped.option:
+            if mapped.option in value.split():
+                out[partner_code] = OTHER_TEXT if mapped.by_text else tick
+        elif codebook.item_by_code[mapped.item].type == "multi":
+            out[partner_code] = " ".join(table.get(option, option) for option in value.split())
         else:
-            out[partner_code] = recode.get(item_code, {}).get(value, value)
+            out[partner_code] = table.get(value, value)
     for field in partner.identifier_fields:
         out[field] = response.contact["name"]
     return out
-
-
-def _item_code(target: str) -> str:
-    return target.partition("=")[0]
 
 
 def _first_code_per_target(partner: Partner) -> dict[str, str]:

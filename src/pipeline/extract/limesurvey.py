@@ -342,8 +342,10 @@ def export_records(con: duckdb.DuckDBPyConnection, partner_id: str, export: byte
             )
             select
                 case
+                    -- the row is the target of the patch, not the patch: a patch's nulls would delete
+                    -- the columns of questions not shown
                     when json_extract(row, '$.id') is null and len(json_keys(row)) = 1
-                        then json_merge_patch(json_object('id', json_keys(row)[1]), json_extract(row, '$.*')[1])
+                        then json_merge_patch(json_extract(row, '$.*')[1], json_object('id', json_keys(row)[1]))
                     else row
                 end as rec
             from listed
