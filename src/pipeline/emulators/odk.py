@@ -514,6 +514,8 @@ def submission(partner: Partner, codebook: Codebook, response: Response) -> dict
         "start": (submitted - timedelta(minutes=17)).astimezone(local).isoformat(timespec="milliseconds"),
         "end": (submitted - timedelta(seconds=12)).astimezone(local).isoformat(timespec="milliseconds"),
     }
+    for path in partner.mapping:  # Collect submits every question of the form: an unanswered one is null
+        _set_path(row, path, None)
     for path, value in partner_answers(partner, codebook, response).items():
         _set_path(row, path, value)
     _set_path(row, "kontakt/email", response.contact["email"])

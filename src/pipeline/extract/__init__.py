@@ -54,6 +54,8 @@ class Connector(Protocol):
     naive_timezone: str
     # Fields the tool adds to every response: known, so never reported as unmapped partner questions.
     metadata_fields: frozenset[str]
+    # Whether the tool leaves unanswered questions out of a response (so one without a field proves nothing).
+    omits_unanswered: bool
 
     def pull(self, cursor: str | None) -> Iterator[Page]:
         """Yield the pages of responses submitted at or after cursor (all when None)."""

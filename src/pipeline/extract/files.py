@@ -136,6 +136,8 @@ class FilesSettings(BaseModel):
 
 
 class FilesConnector:
+    omits_unanswered = False  # every row has every column of the file's header
+
     def __init__(self, partner_id: str, config: FilesSettings, drop: tuple[str, ...]) -> None:
         self.partner_id = partner_id
         self.config = config

@@ -55,6 +55,7 @@ class KoboSettings(BaseModel):
 class KoboConnector:
     naive_timezone = "UTC"
     metadata_fields = METADATA_FIELDS
+    omits_unanswered = True  # a question nobody answered is no key of the submission
 
     def __init__(
         self, partner_id: str, config: KoboSettings, token: str, settings: Settings, drop: tuple[str, ...]

@@ -96,6 +96,7 @@ class LimeSurveySettings(BaseModel):
 
 class LimeSurveyConnector:
     metadata_fields = METADATA_FIELDS
+    omits_unanswered = False  # every column of the survey table, "" or null when unanswered
 
     def __init__(
         self, partner_id: str, config: LimeSurveySettings, password: str, settings: Settings, drop: tuple[str, ...]

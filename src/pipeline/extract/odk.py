@@ -184,6 +184,8 @@ class _Parsed:
 
 class OdkConnector:
     naive_timezone = "UTC"
+    # Collect and Enketo submit every question of the form, an unanswered one empty: Central serves it as null
+    omits_unanswered = False
 
     def __init__(
         self, partner_id: str, config: OdkSettings, password: str, settings: Settings, drop: tuple[str, ...]
