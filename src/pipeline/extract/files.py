@@ -134,6 +134,11 @@ class FilesSettings(BaseModel):
         """secret and settings are not needed: the drop folder is all there is."""
         return FilesConnector(partner_id, self, drop)
 
+    def response_fields(self) -> dict[str, str]:
+        """The tool's own names of a response's id and of its submission time: what a partner reads in a
+        rejection of either."""
+        return {"source_id": self.id_column, "submitted_at": self.submitted_column}
+
 
 class FilesConnector:
     omits_unanswered = False  # every row has every column of the file's header

@@ -51,6 +51,11 @@ class KoboSettings(BaseModel):
     def open(self, partner_id: str, secret: str, settings: Settings, drop: tuple[str, ...]) -> KoboConnector:
         return KoboConnector(partner_id, self, secret, settings, drop)
 
+    def response_fields(self) -> dict[str, str]:
+        """The tool's own names of a response's id and of its submission time: what a partner reads in a
+        rejection of either."""
+        return {"source_id": "_id", "submitted_at": "_submission_time"}
+
 
 class KoboConnector:
     naive_timezone = "UTC"

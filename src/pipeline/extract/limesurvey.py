@@ -93,6 +93,11 @@ class LimeSurveySettings(BaseModel):
     def open(self, partner_id: str, secret: str, settings: Settings, drop: tuple[str, ...]) -> LimeSurveyConnector:
         return LimeSurveyConnector(partner_id, self, secret, settings, drop)
 
+    def response_fields(self) -> dict[str, str]:
+        """The tool's own names of a response's id and of its submission time: what a partner reads in a
+        rejection of either."""
+        return {"source_id": "id", "submitted_at": "submitdate"}
+
 
 class LimeSurveyConnector:
     metadata_fields = METADATA_FIELDS

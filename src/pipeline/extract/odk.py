@@ -170,6 +170,11 @@ class OdkSettings(BaseModel):
     def open(self, partner_id: str, secret: str, settings: Settings, drop: tuple[str, ...]) -> OdkConnector:
         return OdkConnector(partner_id, self, secret, settings, drop)
 
+    def response_fields(self) -> dict[str, str]:
+        """The tool's own names of a response's id and of its submission time: what a partner reads in a
+        rejection of either."""
+        return {"source_id": "__id", "submitted_at": "__system/submissionDate"}
+
 
 @dataclass(frozen=True)
 class _Parsed:
