@@ -68,7 +68,7 @@ from openpyxl.utils.exceptions import InvalidFileException
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pipeline.errors import PartnerError, PartnerUnreachable, PayloadError
-from pipeline.extract import RECORD_SCHEMA, Page, TimeZoneName
+from pipeline.extract import RECORD_SCHEMA, FormLabels, Page, TimeZoneName
 from pipeline.extract.json_records import is_identifier
 
 if TYPE_CHECKING:
@@ -179,6 +179,11 @@ class FilesConnector:
                     yield Page(request, body, records, json.dumps(hashes))
         finally:
             duck.close()
+
+    def form_labels(self) -> FormLabels:
+        """A file drop has no form to read: the folder readable is all there is to prove; no labels."""
+        waiting = self._ready_files(with_archive=False)
+        return FormLabels(f"drop folder {self.config.folder} with {len(waiting)} files waiting")
 
     def loaded(self, pages: list[Page]) -> None:
         """Move the files of committed pages to the archive: their hashes are in the stored cursor already."""
