@@ -259,11 +259,7 @@ class OdkEmulator:
     def listing(self, project_id: int, form_id: str, reader: str | None, params: dict[str, str]) -> dict[str, Any]:
         """The page a Submissions request asks for: rows, count, and the skiptoken of the next page (or None)."""
         with self._lock:
-            form = self.forms.get((project_id, form_id))
-            if form is None:
-                raise ProblemError(NOT_FOUND)
-            if reader is None or reader not in form.readers:
-                raise ProblemError(INSUFFICIENT_RIGHTS)
+            form = self._readable(project_id, form_id, reader)
             if self.problems:
                 raise ProblemError(self.problems.popleft())
             unknown = sorted(set(params) - KNOWN_PARAMS)
@@ -286,12 +282,16 @@ class OdkEmulator:
     def form_xml(self, project_id: int, form_id: str, reader: str | None) -> str:
         """The published XForm of a form the reader may read."""
         with self._lock:
-            form = self.forms.get((project_id, form_id))
-            if form is None:
-                raise ProblemError(NOT_FOUND)
-            if reader is None or reader not in form.readers:
-                raise ProblemError(INSUFFICIENT_RIGHTS)
-            return form.xml
+            return self._readable(project_id, form_id, reader).xml
+
+    def _readable(self, project_id: int, form_id: str, reader: str | None) -> Form:
+        """The form, when it exists and the reader has a role on it (called holding the lock)."""
+        form = self.forms.get((project_id, form_id))
+        if form is None:
+            raise ProblemError(NOT_FOUND)
+        if reader is None or reader not in form.readers:
+            raise ProblemError(INSUFFICIENT_RIGHTS)
+        return form
 
     def _view(self, form: Form, expression: str | None, orderby: str | None) -> View:
         key = (id(form), form.version, expression, orderby, self.lists_deleted)
