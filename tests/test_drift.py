@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pipeline import cli
+from pipeline.codebook import Codebook
+from pipeline.errors import ConfigError
 from pipeline.ingest import ingest_partner
+from pipeline.registry import load_registry
 from pipeline.settings import Settings
 from tests.conftest import partner_world, query
 
@@ -107,3 +112,66 @@ def test_check_names_repeat_groups_kept_in_raw_only(world, run_settings: Setting
     out = " ".join(capsys.readouterr().out.split())
     assert "awo-lu: repeat group 'hf6/angebote' in 1 response (kept in raw only, not mapped)" in out
     assert f"{PARTNER}: repeat group 'hf6/angebote' in 1 response (kept in raw only, not mapped)" in out
+
+
+def _register(partner_id: str, **changes: object) -> None:
+    """Change one partner's entry in the registry the pipeline reads (the demo wrote it)."""
+    path = Path(os.environ["PIPELINE_PARTNERS_FILE"])
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    entry = next(p for p in data["partners"] if p["id"] == partner_id)
+    entry.update(changes)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+def test_questions_left_unmapped_on_purpose_are_not_reported(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, codebook: Codebook
+) -> None:
+    """The partner asks two questions of its own; the operator acknowledges one under `ignore`."""
+    with partner_world(settings, tmp_path, monkeypatch, PARTNER) as world:
+        kobo = world.services["kobo"].emulator
+        uid = world.registry.partner(PARTNER).connector.asset_uid
+        served = [{**row, "intern/team": "Beratung", "intern/neu": "x"} for row in kobo.assets[uid].submissions]
+        kobo.add_asset(uid, kobo.assets[uid].token, served)
+        _register(PARTNER, ignore=["intern/team"])
+
+        run = ingest_partner(Settings(), PARTNER, "run-1")
+
+        unknown = query(Settings(), "select field, responses from ops.drift where kind = 'unknown_column'")
+        assert unknown == [("intern/neu", len(served))]
+        assert [line for line in run.drift if "unknown column" in line] == [
+            f"{PARTNER}: unknown column 'intern/neu' in {len(served)} responses (kept in raw, not loaded: map it or "
+            "leave it)"
+        ]
+        assert query(Settings(), "select unmapped_fields from ops.runs")[0][0] == ["intern/neu"]
+        assert query(Settings(), "select count(*) from raw.records where record like '%intern/team%'")[0][0] == len(
+            served
+        )
+
+        _register(PARTNER, ignore=["intern/team", "hf1/q01"])
+        with pytest.raises(ConfigError, match="partner caritas-lu: ignore: 'hf1/q01' is mapped"):
+            load_registry(Path(os.environ["PIPELINE_PARTNERS_FILE"]), codebook)
+
+
+def test_a_mapped_column_gone_is_reported_from_the_first_run_without_it(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LimeSurvey exports every column of the survey table: three responses without one prove it gone."""
+    partner_id, column = "stadt-bildung-lu", "HF1Q01"
+    with partner_world(settings, tmp_path, monkeypatch, partner_id) as world:
+        first = ingest_partner(Settings(), partner_id, "run-1")
+        assert first.drift == [line for line in first.drift if "new answer code" in line]
+
+        config = world.registry.partner(partner_id).connector
+        rows = world.served[partner_id]
+        last = max(row["id"] for row in rows)
+        later = [{**row, "id": last + 1 + i} for i, row in enumerate(rows[-3:])]
+        # The partner set the survey up again without the question: its table has no such column any more.
+        rebuilt = [{k: v for k, v in row.items() if k != column} for row in rows + later]
+        world.services["limesurvey"].emulator.add_survey(config.survey_id, config.username, rebuilt)
+
+        second = ingest_partner(Settings(), partner_id, "run-2")
+
+    assert second.inserted == 3
+    assert second.drift == [
+        f"{partner_id}: mapped column {column!r} in none of 3 responses (renamed or removed in the partner's form?)"
+    ]

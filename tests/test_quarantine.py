@@ -16,7 +16,7 @@ from pipeline.ingest import ingest_partner
 from pipeline.rebuild import rebuild
 from pipeline.settings import Settings
 from pipeline.transform import build_marts
-from tests.conftest import query
+from tests.conftest import partner_world, query
 
 PARTNER = "jobcenter-lu"  # answers "weiß nicht" / "keine Angabe" as 98 / 99, which its recode translates
 
@@ -79,6 +79,38 @@ def test_export_gives_the_partner_its_own_codes_and_german_reasons(without_recod
     item = row["Item (ChancenCheckLU)"]
     assert row["Frage (Ihr Code)"].split(", ")[0] == f"fragen/q_{item.lower()}"
     assert row["Zurückgewiesen am"][2] == "." and row["Zurückgewiesen am"][5] == "."
+
+
+def test_export_names_allowed_codes_and_the_time_column_as_the_partner_sends_them(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LimeSurvey codes its scale A1..A7 (recoded to 1..5, wn, ka) and sends the submission time as submitdate."""
+    partner_id = "stadt-bildung-lu"
+    with partner_world(settings, tmp_path, monkeypatch, partner_id) as world:
+        config = world.registry.partner(partner_id).connector
+        template = world.served[partner_id][0]
+        world.services["limesurvey"].emulator.store(
+            config.survey_id,
+            [
+                {**template, "id": 900, "HF1Q01": "A9"},
+                {**template, "id": 901, "submitdate": "2024-01-15 10:00:00", "datestamp": "2024-01-15 10:00:00"},
+            ],
+        )
+        ingest_partner(Settings(), partner_id, "run-1")
+        out = tmp_path / "bildung.csv"
+        quarantine.export_for_partner(Settings(), partner_id, out)
+
+    sheet = pd.read_csv(out, sep=";", encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    columns = ["Frage (Ihr Code)", "Item (ChancenCheckLU)", "Wert", "Grund"]
+    by_id = {row["Antwort-ID"]: [row[c] for c in columns] for _, row in sheet.iterrows()}
+    assert by_id["900"] == ["HF1Q01", "HF1_01", "A9", "Antwortcode nicht zulässig (zulässig: A1 A2 A3 A4 A5 A6 A7)"]
+    assert by_id["901"] == [
+        "submitdate",
+        "Abgabezeitpunkt",
+        "2024-01-15 10:00:00",
+        "Abgabe außerhalb jedes Erhebungszeitraums",
+    ]
+    assert not set(sheet["Item (ChancenCheckLU)"]) & {"submitted_at", "wave", "source_id"}
 
 
 def test_rebuild_from_raw_equals_the_incremental_state(world: demo.Demo, run_settings: Settings) -> None:

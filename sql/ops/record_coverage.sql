@@ -2,8 +2,8 @@
 -- the run's totals). A field counts as carried when it, or another field mapped to the same target, is a key of
 -- the response, answered or not: tools that omit unanswered questions leave only skipped ones out. Reads
 -- batch_classified, batch_versions (record_id, instrument_version) and asked_items (instrument_version,
--- item_code).
-insert into ops.column_coverage
+-- item_code). $missing_after: how many responses without a field prove it gone for this tool.
+insert into ops.column_coverage (run_id, partner_id, field, expected, carried, missing_after)
 with keyed as (
     select
         record_id,
@@ -28,7 +28,8 @@ select
     $partner_id as partner_id,
     by_target.field,
     count(*) as expected,
-    count(*) filter (where by_target.carried) as carried
+    count(*) filter (where by_target.carried) as carried,
+    $missing_after as missing_after
 from by_target
 join batch_versions on batch_versions.record_id = by_target.record_id
 join asked_items

@@ -1,5 +1,6 @@
--- Partner fields in the batch's new versions that no mapping names and the tool does not add to every response:
--- reported as schema drift (with the number of responses carrying each), kept in raw.
+-- Partner fields in the batch's new versions that no mapping names and that are not known otherwise (the tool adds
+-- them to every response, or the operator left them unmapped on purpose): reported as schema drift (with the
+-- number of responses carrying each), kept in raw.
 select
     field,
     count(*) as responses
@@ -9,6 +10,6 @@ from (
     where disposition = 'new'
 )
 where not list_contains($partner_codes::varchar[], field)
-    and not list_contains($metadata_fields::varchar[], field)
+    and not list_contains($known_fields::varchar[], field)
 group by field
 order by field

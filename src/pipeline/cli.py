@@ -15,8 +15,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from pipeline import contract, db, drift, quarantine, runs
-from pipeline.codebook import load_codebook
+from pipeline import contract, db, drift, labels, quarantine, runs
+from pipeline.codebook import Codebook, load_codebook
 from pipeline.erase import erase
 from pipeline.errors import PipelineError
 from pipeline.extract.files import REJECTED, rejected_files
@@ -24,7 +24,7 @@ from pipeline.lock import writer_lock
 from pipeline.publish import analyst, publish, release
 from pipeline.publish.release import Release
 from pipeline.rebuild import rebuild
-from pipeline.registry import load_registry
+from pipeline.registry import Registry, load_registry
 from pipeline.settings import Settings
 from pipeline.transform import build_marts
 
@@ -39,9 +39,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--partner", action="append", dest="partners", metavar="ID", help="repeatable")
     run.set_defaults(handler=_run)
     commands.add_parser("status", help="the last run of every partner").set_defaults(handler=_status)
-    commands.add_parser("check", help="validate the codebook and the partner registry, secrets included").set_defaults(
-        handler=_check
+    check = commands.add_parser("check", help="validate the codebook and the partner registry, secrets included")
+    check.add_argument(
+        "--connect",
+        action="store_true",
+        help="also reach every partner (one authenticated look at its form, nothing loaded) and compare its answer "
+        "labels with the codebook's",
     )
+    check.set_defaults(handler=_check)
     commands.add_parser(
         "demo", help="run the whole pipeline on embedded demo partners (emulated on 127.0.0.1)"
     ).set_defaults(handler=_demo)
@@ -417,7 +422,33 @@ def _check(args: argparse.Namespace) -> int:
         with _reading(settings, "check"), closing(db.connect(settings.db_path, settings.sql_dir)) as con:
             for line in drift.repeat_groups(con, settings.sql_dir):
                 console.print(escape(line))
-    return 0
+    return _connect(settings, codebook, registry) if args.connect else 0
+
+
+def _connect(settings: Settings, codebook: Codebook, registry: Registry) -> int:
+    """One line per partner: reached and authorised (what was read), or why not; then each way its answer labels
+    disagree with the codebook's. 1 when a partner failed or a label disagrees."""
+    once = settings.model_copy(update={"http_retries": 1})  # a check, not a nightly run: say it at once
+    problems = 0
+    for partner in registry.partners:
+        try:
+            connector = partner.connector.open(partner.id, partner.secret(), once, partner.identifier_fields)
+            form = connector.form_labels()
+        except PipelineError as exc:
+            console.print(f"[red]FAILED[/red] {escape(str(exc))}")
+            problems += 1
+            continue
+        found = labels.compare(partner, codebook, form.answers)
+        compared = f"answer labels of {found.compared} mapped questions compared" if form.answers else "no labels shown"
+        console.print(
+            f"[green]ok[/green] {escape(partner.id)}: reached and authorised ({escape(form.where)}); {compared}"
+        )
+        for line in found.mismatches:
+            console.print(
+                f"[yellow]label mismatch[/yellow] {escape(line)} (a reversed or shifted scale? fix the recode)"
+            )
+        problems += len(found.mismatches)
+    return 1 if problems else 0
 
 
 def _demo(args: argparse.Namespace) -> int:

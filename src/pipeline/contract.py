@@ -75,7 +75,7 @@ def shape(
     frame[SENT_AT] = frame["submitted_at"]
     frame["submitted_at"] = _utc(frame["submitted_at"], naive_timezone)
     frame["wave"], frame["instrument_version"] = _waves(frame["submitted_at"], waves, timezone)
-    for item_code, table in _recode_by_item(recode, codebook).items():
+    for item_code, table in recode_by_item(recode, codebook).items():
         if item_code in frame:
             multi = codebook.item_by_code[item_code].type == "multi"
             frame[item_code] = _recode_options(frame[item_code], table) if multi else frame[item_code].replace(table)
@@ -131,7 +131,7 @@ def instrument_versions(
     return pd.DataFrame({"record_id": meta["record_id"].to_numpy(), "instrument_version": version.to_numpy()})
 
 
-def _recode_by_item(recode: dict[str, dict[str, str]], codebook: Codebook) -> dict[str, dict[str, str]]:
+def recode_by_item(recode: dict[str, dict[str, str]], codebook: Codebook) -> dict[str, dict[str, str]]:
     """A partner's recode tables (keyed by scale or by item) resolved to one table per item."""
     tables: dict[str, dict[str, str]] = {}
     for item in codebook.items:

@@ -5,7 +5,8 @@ Each batch adds what it shows to ops.drift and ops.column_coverage in its own tr
 run that failed half-way covers what it loaded. Drift never stops a load: raw keeps every response as received,
 unknown fields stay there unused, responses with a new answer code are quarantined (and name it row by row);
 the report names each fact once per run, with the partner's own question code, so the operator can fix the
-mapping or the recode and replay.
+mapping or the recode and replay. Partner fields the registry lists under a partner's `ignore` were left
+unmapped on purpose: they are never reported.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from pipeline import contract, db
 from pipeline.codebook import Codebook
 from pipeline.registry import Partner
 
-# A mapped field counts as missing only once this many responses of a run could have carried it: tools that
-# omit unanswered questions (Kobo) would otherwise report every optional question a few respondents skipped.
+# A mapped field counts as missing once this many responses since it was last carried could have carried it,
+# where the tool omits unanswered questions (Kobo): a few respondents skipping an optional question would
+# otherwise read as a lost column. A tool that sends every question with each response proves it with one.
 MISSING_AFTER = 20
 
 
@@ -38,6 +40,7 @@ class DriftRecorder:
         windows: list[tuple[str, str, datetime, datetime]],
         timezone: str,
         metadata_fields: frozenset[str],
+        omits_unanswered: bool = True,
     ) -> None:
         self.con = con
         self.sql_dir = sql_dir
@@ -46,7 +49,9 @@ class DriftRecorder:
         self.run_id = run_id
         self.windows = windows
         self.timezone = timezone
-        self.metadata_fields = sorted(metadata_fields)
+        # fields the tool adds to every response, and those the operator left unmapped on purpose
+        self.known_fields = sorted(metadata_fields | set(partner.ignore))
+        self.missing_after = MISSING_AFTER if omits_unanswered else 1
         self._coverage = {
             "partner_codes": list(partner.mapping),
             "targets": list(partner.mapping.values()),
@@ -61,7 +66,7 @@ class DriftRecorder:
         self._coverage_of(naive_timezone)
         unknown = self.con.execute(
             db.sql(self.sql_dir, "staging/unmapped_fields"),
-            {"partner_codes": list(self.partner.mapping), "metadata_fields": self.metadata_fields},
+            {"partner_codes": list(self.partner.mapping), "known_fields": self.known_fields},
         ).df()
         codes = contract.unknown_codes(failures, self.codebook)
         found = pd.concat(
@@ -94,6 +99,7 @@ class DriftRecorder:
         try:
             db.run(self.con, self.sql_dir, "ops/record_coverage", {
                 **self._coverage, "run_id": self.run_id, "partner_id": self.partner.id,
+                "missing_after": self.missing_after,
             })  # fmt: skip
         finally:
             self.con.unregister("batch_versions")
@@ -111,7 +117,7 @@ def report(
     code, responses, first_seen_at (the start of the first run that showed the same)."""
     return con.execute(
         db.sql(sql_dir, "ops/drift_report"),
-        {"partner_id": partner_id, "runs": runs, "run_id": run_id, "missing_after": MISSING_AFTER},
+        {"partner_id": partner_id, "runs": runs, "run_id": run_id},
     ).df()
 
 

@@ -33,7 +33,9 @@ def ingest_partner(settings: Settings, partner_id: str, run_id: str) -> runs.Par
         runs.record(con, settings.sql_dir, run)
         try:
             connector = partner.connector.open(partner.id, partner.secret(), settings, partner.identifier_fields)
-            loader = PartnerLoader(con, settings, codebook, registry, partner, run, connector.metadata_fields)
+            loader = PartnerLoader(
+                con, settings, codebook, registry, partner, run, connector.metadata_fields, connector.omits_unanswered
+            )
             started = datetime.now(UTC)
             start = start_from(con, partner.id, partner.connector.reread_days, started)
             full = start is None and partner.connector.reread_days is not None

@@ -48,6 +48,7 @@ class PartnerLoader:
         partner: Partner,
         run: runs.PartnerRun,
         metadata_fields: frozenset[str] = frozenset(),
+        omits_unanswered: bool = True,
     ) -> None:
         self.con = con
         self.sql_dir = settings.sql_dir
@@ -58,10 +59,12 @@ class PartnerLoader:
         self.windows = registry.wave_windows()
         self.timezone = settings.timezone
         self.schema = contract.schema(codebook)
-        # metadata_fields: fields the tool adds to every response, never reported as unknown partner columns.
+        # metadata_fields: fields the tool adds to every response, never reported as unknown partner columns;
+        # omits_unanswered: whether the tool leaves unanswered questions out (see drift.MISSING_AFTER).
         self.drift = drift.DriftRecorder(
-            con, self.sql_dir, codebook, partner, run.run_id, self.windows, self.timezone, metadata_fields
-        )
+            con, self.sql_dir, codebook, partner, run.run_id, self.windows, self.timezone, metadata_fields,
+            omits_unanswered,
+        )  # fmt: skip
         self._pads = _hmac_pads(respondent_key(settings))
         refresh_reference(con, settings, codebook, registry)
         targets = [parse_target(text) for text in partner.mapping.values()]

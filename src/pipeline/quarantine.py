@@ -14,7 +14,8 @@ from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
 from pipeline import db
-from pipeline.codebook import load_codebook
+from pipeline.codebook import Codebook, load_codebook
+from pipeline.contract import recode_by_item
 from pipeline.load import reload_partner
 from pipeline.registry import Partner, load_registry
 from pipeline.settings import Settings
@@ -38,6 +39,15 @@ EXPORT_COLUMNS = {
     "grund": "Grund",
     "quarantined_at": "Zurückgewiesen am",
 }
+# Rejections of a response as a whole, by the field checked: the tool's field it concerns (see the connectors'
+# response_fields) and what partners call it. A response outside every wave was rejected for its submission time.
+_RESPONSE_FIELDS = {
+    "source_id": ("source_id", "Antwort-ID"),
+    "submitted_at": ("submitted_at", "Abgabezeitpunkt"),
+    "wave": ("submitted_at", "Abgabezeitpunkt"),
+}
+# Reasons that name the codes an item allows; the export names them as the partner sends them.
+_ALLOWED = r"^((?:answer code|option) not among ).*$"
 ExportFormat = Literal["csv", "xlsx"]
 # Excel column widths in characters: wide enough for the usual value, never a screen wide for a long free text.
 _WIDTH_MIN, _WIDTH_MAX = 10, 60
@@ -60,15 +70,25 @@ def german_reason(reason: str) -> str:
 
 
 def export_for_partner(settings: Settings, partner_id: str, path: Path, fmt: ExportFormat = "csv") -> int:
-    """Write a partner's open rejections with the partner's own question codes and reasons in German, so it can
-    be sent back as it is: as CSV for German Excel (UTF-8 with BOM, ';') or as an Excel workbook (header row
-    frozen, columns sized, every value as text). Returns the number of rows."""
-    registry = load_registry(settings.partners_file, load_codebook(settings.codebook_file), check_secrets=False)
-    partner = registry.partner(partner_id)
+    """Write a partner's open rejections in the partner's language, so it can be sent back as it is: its own
+    question codes (the column its tool sends the id or the submission time in, for a rejection of those), the
+    answer codes allowed as it sends them (before the registry's recode), reasons in German. As CSV for German
+    Excel (UTF-8 with BOM, ';') or as an Excel workbook (header row frozen, columns sized, every value as text).
+    Returns the number of rows."""
+    codebook = load_codebook(settings.codebook_file)
+    partner = load_registry(settings.partners_file, codebook, check_secrets=False).partner(partner_id)
     rows = open_rejections(settings, partner.id)
+    theirs = partner.connector.response_fields()
+    response_fields = {field: (theirs[key], label) for field, (key, label) in _RESPONSE_FIELDS.items()}
+    allowed = rows["field"].map(_allowed_codes(partner, codebook))
+    names_codes = allowed.notna() & rows["reason"].str.match(_ALLOWED)
+    reason = rows["reason"].where(~names_codes, rows["reason"].str.replace(_ALLOWED, r"\1", regex=True) + allowed)
     rows = rows.assign(
-        partner_field=rows["field"].map(_partner_codes(partner)).fillna(""),
-        grund=rows["reason"].map(german_reason),
+        partner_field=rows["field"]
+        .map({**_partner_codes(partner), **{f: code for f, (code, _) in response_fields.items()}})
+        .fillna(""),
+        field=rows["field"].map({f: label for f, (_, label) in response_fields.items()}).fillna(rows["field"]),
+        grund=reason.map(german_reason),
         quarantined_at=rows["quarantined_at"].dt.tz_convert(settings.timezone).dt.tz_localize(None),
     )
     out = rows[list(EXPORT_COLUMNS)].rename(columns=EXPORT_COLUMNS)
@@ -132,6 +152,21 @@ def _partner_codes(partner: Partner) -> dict[str, str]:
     for code, target in partner.mapping.items():
         codes.setdefault(target.partition("=")[0], []).append(code)
     return {item: ", ".join(found) for item, found in codes.items()}
+
+
+def _allowed_codes(partner: Partner, codebook: Codebook) -> dict[str, str]:
+    """Item code → the answer codes it allows as the partner sends them: each instrument code as the partner's
+    recode spells it (all its spellings), else as it is."""
+    tables = recode_by_item(partner.recode, codebook)
+    allowed = {}
+    for item in codebook.items:
+        if item.type == "text":
+            continue
+        spellings: dict[str, list[str]] = {}
+        for source, code in tables.get(item.code, {}).items():
+            spellings.setdefault(code, []).append(source)
+        allowed[item.code] = " ".join(s for o in codebook.options_of(item) for s in spellings.get(o.code, [o.code]))
+    return allowed
 
 
 def replay(settings: Settings, partner_ids: list[str] | None = None) -> dict[str, tuple[int, int, int]]:

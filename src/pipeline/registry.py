@@ -72,6 +72,8 @@ class Partner(_Model):
     mapping: dict[str, str]
     recode: dict[str, dict[str, str]] = {}
     identifier_fields: tuple[str, ...] = ()
+    # partner question codes left unmapped on purpose: kept in raw, never reported as drift
+    ignore: tuple[str, ...] = ()
 
     @field_validator("mapping")
     @classmethod
@@ -147,6 +149,11 @@ def _problems(registry: Registry, codebook: Codebook, check_secrets: bool) -> li
                     f"partner {p.id}: mapping: {code!r} maps to {text!r}, not an option of a multiple choice "
                     "(ITEM=option, or ITEM=option:text for an other-text column)"
                 )
+        problems.extend(
+            f"partner {p.id}: ignore: {code!r} is mapped; it cannot be ignored too"
+            for code in p.ignore
+            if code in p.mapping
+        )
         for target, table in p.recode.items():
             known = _recode_target_codes(codebook, target)
             if known is None:

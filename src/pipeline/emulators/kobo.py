@@ -1,5 +1,6 @@
-"""A KoboToolbox (KPI) API v2 emulator: GET /api/v2/assets/{uid}/data/ as the public docs and the recorded
-payloads in shared/payloads/kobotoolbox show it.
+"""A KoboToolbox (KPI) API v2 emulator: GET /api/v2/assets/{uid}/data/ and the asset's detail GET
+/api/v2/assets/{uid}/ (its form as `content`: survey rows, choices, translations) as the public docs and the
+recorded payloads in shared/payloads/kobotoolbox show them.
 
 Behaviour reproduced: `Authorization: Token` (401 `{"detail": "Invalid token."}`), 404 for unknown assets,
 `format=json` only, `limit` (default 100, capped at 1000) and `start` with absolute `next`/`previous` URLs that
@@ -26,7 +27,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from pipeline.codebook import Codebook
 from pipeline.emulators.server import DemoService, EmulatorServer, FaultQueue, JsonHandler
-from pipeline.emulators.synthetic import Response, partner_answers
+from pipeline.emulators.synthetic import Response, answer_labels, partner_answers
 from pipeline.registry import Partner
 
 DEFAULT_LIMIT = 100
@@ -46,6 +47,8 @@ _OPS = {
 class Asset:
     token: str
     submissions: list[dict[str, Any]] = field(default_factory=list)
+    # the deployed form as the asset detail's `content` holds it (see form_content)
+    content: dict[str, Any] = field(default_factory=lambda: {"survey": [], "choices": [], "translations": [None]})
 
 
 class KoboEmulator:
@@ -60,9 +63,17 @@ class KoboEmulator:
         # A pull reads one filtered, sorted view page by page: keep it until the asset changes.
         self._views: dict[tuple[str, str, str, int], list[dict[str, Any]]] = {}
 
-    def add_asset(self, uid: str, token: str, submissions: list[dict[str, Any]] | None = None) -> None:
+    def add_asset(
+        self,
+        uid: str,
+        token: str,
+        submissions: list[dict[str, Any]] | None = None,
+        content: dict[str, Any] | None = None,
+    ) -> None:
         with self._lock:
             self.assets[uid] = Asset(token, list(submissions or []))
+            if content is not None:
+                self.assets[uid].content = content
             self._views = {}
 
     def add_submissions(self, uid: str, submissions: list[dict[str, Any]]) -> None:
@@ -122,7 +133,8 @@ class _Handler(JsonHandler):
             return self.send_fault(fault)
         parts = urlsplit(self.path)
         segments = [s for s in parts.path.split("/") if s]
-        if len(segments) != 5 or segments[:3] != ["api", "v2", "assets"] or segments[4] not in ("data", "data.json"):
+        detail = len(segments) == 4
+        if segments[:3] != ["api", "v2", "assets"] or not (detail or segments[4:] in (["data"], ["data.json"])):
             return self.send_json(404, {"detail": "Not found."})
         auth = self.headers.get("Authorization", "")
         if not auth.startswith("Token "):
@@ -132,6 +144,8 @@ class _Handler(JsonHandler):
             return self.send_json(404, {"detail": "Not found."})
         if auth.removeprefix("Token ") != asset.token:
             return self.send_json(401, {"detail": "Invalid token."})
+        if detail:
+            return self._detail(segments[3], asset)
         params = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         if params.get("format", "json") != "json" and segments[4] == "data":
             return self.send_json(404, {"detail": "Not found."})
@@ -156,6 +170,41 @@ class _Handler(JsonHandler):
         })  # fmt: skip
         if state.between_pages:
             state.between_pages.popleft()()
+
+    def _detail(self, uid: str, asset: Asset) -> None:
+        """The asset as GET /api/v2/assets/{uid}/ describes it (the fields a client reads, of many more)."""
+        self.send_json(200, {
+            "url": f"http://{self.headers.get('Host')}/api/v2/assets/{uid}/",
+            "uid": uid,
+            "asset_type": "survey",
+            "has_deployment": True,
+            "deployment__active": True,
+            "deployment__submission_count": len(asset.submissions),
+            "content": asset.content,
+        })  # fmt: skip
+
+
+def form_content(labels: dict[str, dict[str, str]], translation: str = "Deutsch (de)") -> dict[str, Any]:
+    """An asset's `content` with one select_one per question path (its groups opened and closed around it) and
+    a choice list of its own, labelled in one translation: question path → choice name → label."""
+    survey: list[dict[str, Any]] = []
+    choices: list[dict[str, Any]] = []
+    groups: list[str] = []
+    for n, (path, answers) in enumerate(labels.items()):
+        *wanted, name = path.split("/")
+        while groups != wanted[: len(groups)]:
+            survey.append({"type": "end_group"})
+            groups.pop()
+        for group in wanted[len(groups) :]:
+            survey.append({"type": "begin_group", "name": group, "$autoname": group, "label": [group]})
+            groups.append(group)
+        list_name = f"liste_{n}"
+        survey.append({"type": "select_one", "name": name, "$autoname": name, "label": [name],
+                       "select_from_list_name": list_name})  # fmt: skip
+        choices += [{"list_name": list_name, "name": code, "$autovalue": code, "label": [label]}
+                    for code, label in answers.items()]  # fmt: skip
+    survey += [{"type": "end_group"} for _ in groups]
+    return {"survey": survey, "choices": choices, "translations": [translation], "translated": ["label"]}
 
 
 def submission(partner: Partner, codebook: Codebook, response: Response) -> dict[str, Any]:
@@ -196,7 +245,8 @@ def serve_demo(codebook: Codebook, partners: list[tuple[Partner, list[Response]]
         token = secrets.token_urlsafe(24)
         service.served[partner.id] = [submission(partner, codebook, r) for r in generated]
         service.env[partner.secret_env] = token
-        emulator.add_asset(partner.connector.asset_uid, token, service.served[partner.id])
+        content = form_content(answer_labels(partner, codebook))
+        emulator.add_asset(partner.connector.asset_uid, token, service.served[partner.id], content)
     service.server = emulator.serve()
     service.overrides = {partner.id: {"base_url": service.server.url} for partner, _ in partners}
     return service

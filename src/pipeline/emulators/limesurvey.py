@@ -18,6 +18,11 @@ Behaviour reproduced:
   [{...}]} with id and lastpage as numbers, NULL as null; older servers (legacy_json) wrap each row as
   {"<id>": {...}}. CSV is written as current core writes it: UTF-8 BOM, ';', every value quoted, CRLF, NULL as
   an empty unquoted field, a blank line at the end.
+- list_questions(key, survey[, group, language]) → the survey's questions and subquestions (qid, parent_qid,
+  sid, gid, type, title, question, language, ...), or {"status": "No permission"} / "Error: Invalid survey ID" /
+  "Error: Invalid language" / "No questions found"; get_question_properties(key, qid[, settings, language]) →
+  the settings asked for (all when null); `answeroptions` is {code: {"answer", "assessment_value", "scale_id",
+  "order"}}, or "No available answer options" for a question without any.
 On demand: HTTP faults (FaultQueue), raw replies or JSON-RPC errors for a method (inject), expired keys.
 """
 
@@ -27,6 +32,7 @@ import base64
 import bisect
 import csv
 import io
+import itertools
 import json
 import re
 import secrets
@@ -42,7 +48,7 @@ from zoneinfo import ZoneInfo
 
 from pipeline.codebook import Codebook
 from pipeline.emulators.server import DemoService, EmulatorServer, FaultQueue, JsonHandler
-from pipeline.emulators.synthetic import Response, partner_answers
+from pipeline.emulators.synthetic import Response, answer_labels, partner_answers
 from pipeline.registry import Partner, parse_target
 
 ENDPOINT = "/index.php/admin/remotecontrol"
@@ -78,11 +84,25 @@ class RpcError:
 
 
 @dataclass
+class Question:
+    """A question of a survey: its code (title), LimeSurvey type, text, answer options (code → label, in the
+    order shown) and the codes of its subquestions (a multiple choice's or an array's rows)."""
+
+    title: str
+    type: str
+    question: str = ""
+    answers: dict[str, str] = field(default_factory=dict)
+    subquestions: tuple[str, ...] = ()
+    qid: int = 0  # given by the server when the survey is added
+
+
+@dataclass
 class Survey:
     owner: str
     languages: tuple[str, ...] = ("de",)
     active: bool = True
     responses: dict[int, dict[str, Any]] = field(default_factory=dict)
+    questions: list[Question] = field(default_factory=list)
     columns: list[str] = field(default_factory=list)
     # sorted, so an id range is found by bisection: benchmarks export thousands of ranges
     ids: list[int] = field(default_factory=list)
@@ -122,6 +142,7 @@ class LimeSurveyEmulator:
         self._sessions: dict[str, tuple[str, float]] = {}
         self._injected: dict[str | None, deque[RawReply | RpcError]] = {}
         self._lock = threading.Lock()
+        self._qids = itertools.count(1000)
 
     def add_user(self, username: str, password: str) -> None:
         self.users[username] = password
@@ -130,6 +151,8 @@ class LimeSurveyEmulator:
         with self._lock:
             self.surveys[survey_id] = Survey(owner, **options)
             self.surveys[survey_id].store(rows or [])
+            for question in self.surveys[survey_id].questions:
+                question.qid = next(self._qids)
 
     def store(self, survey_id: int, rows: list[dict[str, Any]]) -> None:
         """Add responses, or replace those with the same id (a response completed or edited later)."""
@@ -224,6 +247,76 @@ class LimeSurveyEmulator:
         if document_type != "json":
             raise TypeError(f"export type {document_type} is not available")
         return base64.b64encode(_json(columns, rows, self.legacy_json)).decode("ascii")
+
+    def _rpc_list_questions(
+        self, key: str, survey_id: int, group_id: int | None = None, language: str | None = None
+    ) -> Any:
+        self.calls.append(("list_questions", (survey_id, group_id, language)))
+        survey, status = self._readable(key, survey_id, language)
+        if survey is None:
+            return status
+        if not survey.questions:
+            return {"status": "No questions found"}
+        rows = []
+        for question in survey.questions:
+            rows.append(self._question_row(survey_id, question, question.qid, 0, question.title, language))
+            rows += [
+                self._question_row(survey_id, question, question.qid * 1000 + n, question.qid, sub, language)
+                for n, sub in enumerate(question.subquestions, start=1)
+            ]
+        return rows
+
+    def _rpc_get_question_properties(
+        self, key: str, question_id: int, settings: list[str] | None = None, language: str | None = None
+    ) -> Any:
+        self.calls.append(("get_question_properties", (question_id, settings, language)))
+        found = [(sid, q) for sid, s in self.surveys.items() for q in s.questions if q.qid == int(question_id)]
+        if not found:
+            return {"status": "Error: Invalid questionid"}
+        survey, status = self._readable(key, found[0][0], language)
+        if survey is None:
+            return status
+        question = found[0][1]
+        answers = {
+            code: {"answer": label, "assessment_value": 0, "scale_id": 0, "order": n}
+            for n, (code, label) in enumerate(question.answers.items(), start=1)
+        }
+        properties = {
+            "qid": question.qid,
+            "title": question.title,
+            "type": question.type,
+            "question": question.question,
+            "other": "N",
+            "answeroptions": answers or "No available answer options",
+            "subquestions": {str(question.qid * 1000 + n): {"title": sub, "question": sub, "scale_id": 0}
+                             for n, sub in enumerate(question.subquestions, start=1)} or "No available answers",
+        }  # fmt: skip
+        return {k: v for k, v in properties.items() if settings is None or k in settings}
+
+    def _readable(self, key: str, survey_id: int, language: str | None) -> tuple[Survey | None, Any]:
+        """The survey when the session's user may read it in that language, else (None, the status to answer)."""
+        user = self._user(key)
+        if user is None:
+            return None, {"status": "Invalid session key"}
+        survey = self.surveys.get(int(survey_id))
+        if survey is None:
+            return None, {"status": "Error: Invalid survey ID"}
+        if survey.owner != user:
+            return None, {"status": "No permission"}
+        if language and language not in survey.languages:
+            return None, {"status": "Error: Invalid language"}
+        return survey, None
+
+    def _question_row(
+        self, survey_id: int, question: Question, qid: int, parent: int, title: str, language: str | None
+    ) -> dict[str, Any]:
+        """A row of list_questions as LimeSurvey returns it (recorded in shared/payloads/limesurvey)."""
+        return {
+            "qid": qid, "parent_qid": parent, "sid": survey_id, "gid": 1, "type": question.type if not parent else "T",
+            "title": title, "question": question.question if not parent else title, "preg": "", "help": "",
+            "other": "N", "mandatory": "N", "question_order": 1, "language": language or "de", "same_default": 0,
+            "modulename": None,
+        }  # fmt: skip
 
     def _user(self, key: str) -> str | None:
         with self._lock:
@@ -347,6 +440,22 @@ def abandoned(row: dict[str, Any], response_id: int, answered: int = 6) -> dict[
     }
 
 
+def survey_questions(partner: Partner, codebook: Codebook) -> list[Question]:
+    """The questions of a partner's survey behind its mapped columns: a list (L) labelled as the codebook
+    labels the answers its recode leads to, a multiple choice (M) with a subquestion per `Q[SQ]` column, a
+    long free text (T) for the rest."""
+    labels = answer_labels(partner, codebook)
+    questions: dict[str, Question] = {}
+    for code in partner.mapping:
+        title, _, sub = code.partition("[")
+        if title not in questions:
+            kind = "L" if title in labels else "M" if sub else "T"
+            questions[title] = Question(title, kind, title, labels.get(title, {}))
+        if sub:
+            questions[title].subquestions += (sub.rstrip("]"),)
+    return list(questions.values())
+
+
 def rows_from_csv(export: bytes) -> list[dict[str, Any]]:
     """Rows of a recorded CSV export (as in shared/payloads/limesurvey), to serve them again: BOM and either
     separator accepted; the trailing blank line is no row."""
@@ -371,7 +480,13 @@ def serve_demo(codebook: Codebook, partners: list[tuple[Partner, list[Response]]
         service.env[partner.secret_env] = password
         last = max((r.id for r in generated), default=0)
         unfinished = [abandoned(rows[i % len(rows)], last + 1 + i) for i in range(2)] if rows else []
-        emulator.add_survey(config.survey_id, config.username, rows + unfinished, languages=("de", "en"))
+        emulator.add_survey(
+            config.survey_id,
+            config.username,
+            rows + unfinished,
+            languages=("de", "en"),
+            questions=survey_questions(partner, codebook),
+        )
     service.server = emulator.serve()
     service.overrides = {partner.id: {"base_url": service.server.url} for partner, _ in partners}
     return service

@@ -17,6 +17,9 @@ Behaviour reproduced:
   out unless the filter names `__system/deletedAt`. Rows are stored as Central serves them: groups as nested
   objects, `__system` with `submissionDate` (UTC, milliseconds, Z), `updatedAt`, `deletedAt`, `submitterId`
   (a string), select_multiple as space-separated choice names, numbers typed.
+- `GET /v1/projects/{p}/forms/{f}.xml`: the published form definition (an XForm, `application/xml`), with the
+  same rights as the feed; the demo's forms are written as pyxform 2 writes a form with a German translation
+  (selects as itemsets over secondary instances, labels as itext).
 - Problem bodies `{"message", "code", "details"}` with the code a number, as lib/http/endpoint.js writes them.
 
 Quirks on demand: `domain` (Central builds links from its configured DOMAIN, not from the request),
@@ -46,11 +49,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
 from pipeline.codebook import Codebook
 from pipeline.emulators.server import DemoService, EmulatorServer, FaultQueue, JsonHandler
-from pipeline.emulators.synthetic import CITY_TIMEZONE, Response, partner_answers
+from pipeline.emulators.synthetic import CITY_TIMEZONE, Response, answer_labels, partner_answers
 from pipeline.registry import Partner
 
 FILTER_FIELDS = frozenset({"__system/submissionDate", "__system/updatedAt"})
@@ -61,6 +65,7 @@ KNOWN_PARAMS = frozenset(
 )  # fmt: skip
 SESSION_HOURS = 24
 _FEED = re.compile(r"^/v1/projects/(\d+)/forms/([^/]+)\.svc/Submissions$")
+_FORM_XML = re.compile(r"^/v1/projects/(\d+)/forms/([^/]+)\.xml$")
 _TOKEN = re.compile(r"\s*('(?:[^']|'')*'|[^\s']+)")
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "eq": lambda a, b: a == b,
@@ -131,6 +136,7 @@ class Form:
     rows: dict[str, dict[str, Any]] = field(default_factory=dict)  # __id → row, in arrival order
     arrival: dict[str, int] = field(default_factory=dict)  # __id → Central's internal submission id
     version: int = 0
+    xml: str = ""  # the published XForm
 
 
 @dataclass(frozen=True)
@@ -255,11 +261,7 @@ class OdkEmulator:
     def listing(self, project_id: int, form_id: str, reader: str | None, params: dict[str, str]) -> dict[str, Any]:
         """The page a Submissions request asks for: rows, count, and the skiptoken of the next page (or None)."""
         with self._lock:
-            form = self.forms.get((project_id, form_id))
-            if form is None:
-                raise ProblemError(NOT_FOUND)
-            if reader is None or reader not in form.readers:
-                raise ProblemError(INSUFFICIENT_RIGHTS)
+            form = self._readable(project_id, form_id, reader)
             if self.problems:
                 raise ProblemError(self.problems.popleft())
             unknown = sorted(set(params) - KNOWN_PARAMS)
@@ -281,6 +283,20 @@ class OdkEmulator:
         elif not rows and self.dangling_next_link:
             token = params.get("$skiptoken")
         return {"rows": rows, "count": len(view.rows), "skiptoken": token}
+
+    def form_xml(self, project_id: int, form_id: str, reader: str | None) -> str:
+        """The published XForm of a form the reader may read."""
+        with self._lock:
+            return self._readable(project_id, form_id, reader).xml
+
+    def _readable(self, project_id: int, form_id: str, reader: str | None) -> Form:
+        """The form, when it exists and the reader has a role on it (called holding the lock)."""
+        form = self.forms.get((project_id, form_id))
+        if form is None:
+            raise ProblemError(NOT_FOUND)
+        if reader is None or reader not in form.readers:
+            raise ProblemError(INSUFFICIENT_RIGHTS)
+        return form
 
     def _view(self, form: Form, expression: str | None, orderby: str | None) -> View:
         key = (id(form), form.version, expression, orderby, self.lists_deleted)
@@ -454,6 +470,9 @@ class _Handler(JsonHandler):
         if self._fault():
             return
         parts = urlsplit(self.path)
+        definition = _FORM_XML.match(parts.path)
+        if definition is not None:
+            return self._form_xml(int(definition.group(1)), unquote(definition.group(2)))
         match = _FEED.match(parts.path)
         if match is None:
             return self._problem(NOT_FOUND)
@@ -476,6 +495,18 @@ class _Handler(JsonHandler):
         if params.get("$count") == "true":
             body["@odata.count"] = page["count"]
         self.send_json(200, body)
+
+    def _form_xml(self, project_id: int, form_id: str) -> None:
+        try:
+            xml = self.state.form_xml(project_id, form_id, self.state.reader(self.headers.get("Authorization")))
+        except ProblemError as exc:
+            return self._problem(exc.problem)
+        data = xml.encode("utf-8")
+        self.send_response(200)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     @property
     def state(self) -> OdkEmulator:
@@ -519,11 +550,47 @@ def submission(partner: Partner, codebook: Codebook, response: Response) -> dict
         "start": (submitted - timedelta(minutes=17)).astimezone(local).isoformat(timespec="milliseconds"),
         "end": (submitted - timedelta(seconds=12)).astimezone(local).isoformat(timespec="milliseconds"),
     }
+    for path in partner.mapping:  # Collect submits every question of the form: an unanswered one is null
+        _set_path(row, path, None)
     for path, value in partner_answers(partner, codebook, response).items():
         _set_path(row, path, value)
     _set_path(row, "kontakt/email", response.contact["email"])
     row["standort"] = {"type": "Point", "coordinates": [8.4352, 49.4811, 96.0], "properties": {"accuracy": 4.8}}
     return row
+
+
+def xform(form_id: str, labels: dict[str, dict[str, str]], lang: str = "German (de)") -> str:
+    """A form with a select_one per question path (question path → choice name → label), written as pyxform 2
+    writes it: the primary instance nested by group, a secondary instance per choice list, labels as itext."""
+    tree: dict[str, Any] = {}
+    for path in labels:
+        node = tree
+        for part in path.split("/"):
+            node = node.setdefault(part, {})
+
+    def elements(node: dict[str, Any]) -> str:
+        return "".join(f"<{name}>{elements(child)}</{name}>" if child else f"<{name}/>" for name, child in node.items())
+
+    texts, lists, body = [], [], []
+    for n, (path, choices) in enumerate(labels.items()):
+        items = []
+        for i, (code, label) in enumerate(choices.items()):
+            texts.append(f'<text id="liste_{n}-{i}"><value>{escape(label)}</value></text>')
+            items.append(f"<item><itextId>liste_{n}-{i}</itextId><name>{escape(code)}</name></item>")
+        lists.append(f'<instance id="liste_{n}"><root>{"".join(items)}</root></instance>')
+        body.append(
+            f'<select1 ref="/data/{path}"><label>{escape(path)}</label>'
+            f'<itemset nodeset="instance(\'liste_{n}\')/root/item"><value ref="name"/>'
+            '<label ref="jr:itext(itextId)"/></itemset></select1>'
+        )
+    return (
+        '<?xml version="1.0"?>\n<h:html xmlns="http://www.w3.org/2002/xforms" xmlns:h="http://www.w3.org/1999/xhtml" '
+        'xmlns:jr="http://openrosa.org/javarosa" xmlns:orx="http://openrosa.org/xforms"><h:head><h:title>'
+        f'{escape(form_id)}</h:title><model><itext><translation lang="{escape(lang)}" default="true()">'
+        f'{"".join(texts)}</translation></itext><instance><data id="{escape(form_id)}" version="1">'
+        f"{elements(tree)}<meta><instanceID/></meta></data></instance>{''.join(lists)}</model></h:head>"
+        f"<h:body>{''.join(body)}</h:body></h:html>"
+    )
 
 
 def serve_demo(codebook: Codebook, partners: list[tuple[Partner, list[Response]]], workdir: Path) -> DemoService:
@@ -537,6 +604,9 @@ def serve_demo(codebook: Codebook, partners: list[tuple[Partner, list[Response]]
         config = partner.connector
         emulator.add_user(config.email, password)
         emulator.add_form(config.project_id, config.form_id, {config.email}, service.served[partner.id])
+        emulator.forms[(config.project_id, config.form_id)].xml = xform(
+            config.form_id, answer_labels(partner, codebook)
+        )
     service.server = emulator.serve()
     service.overrides = {partner.id: {"base_url": service.server.url} for partner, _ in partners}
     return service

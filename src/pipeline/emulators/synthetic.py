@@ -115,6 +115,21 @@ def partner_answers(partner: Partner, codebook: Codebook, response: Response, ti
     return out
 
 
+def answer_labels(partner: Partner, codebook: Codebook) -> dict[str, dict[str, str]]:
+    """The labels of the partner's answer codes as its form shows them: question code → the partner's code of
+    each answer the item allows → the codebook's German label, so that a correct form agrees with the recode.
+    Questions of free text and columns of a single option have none."""
+    recode = _inverse_recode(partner, codebook)
+    labels: dict[str, dict[str, str]] = {}
+    for partner_code, target in _first_code_per_target(partner).items():
+        item = codebook.item_by_code[target.partition("=")[0]]
+        if "=" in target or item.type == "text":
+            continue
+        theirs = recode.get(item.code, {})
+        labels[partner_code] = {theirs.get(o.code, o.code): o.label for o in codebook.options_of(item)}
+    return labels
+
+
 def _first_code_per_target(partner: Partner) -> dict[str, str]:
     """Partner code → target, keeping the first partner code of each target (a renamed group maps twice)."""
     firsts: dict[str, str] = {}

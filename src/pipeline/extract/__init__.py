@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Annotated, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -48,12 +49,36 @@ class Page:
     cursor: str | None
 
 
+@dataclass(frozen=True)
+class FormLabels:
+    """What `pipeline check --connect` read of a partner's form, loading no response.
+
+    where says what was read, for the operator's line (e.g. "survey 482913"). answers: the partner's question
+    code (as its responses name it) → answer code → label, in German where the form has several languages;
+    empty for a tool that exposes no labels (a file drop).
+    """
+
+    where: str
+    answers: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+# How forms name their German translation: "Deutsch (de)", "German (de)", "de", "de-DE".
+_GERMAN = re.compile(r"(^|\W)(de|deu|ger)(\W|$)|deutsch|german", re.IGNORECASE)
+
+
+def german_first(languages: Sequence[str | None]) -> int:
+    """The position of a form's German translation among its languages, else 0 (the form's default)."""
+    return next((i for i, name in enumerate(languages) if name and _GERMAN.search(name)), 0)
+
+
 class Connector(Protocol):
     partner_id: str
     # Time zone of submission times that arrive without one (e.g. Kobo sends UTC without an offset).
     naive_timezone: str
     # Fields the tool adds to every response: known, so never reported as unmapped partner questions.
     metadata_fields: frozenset[str]
+    # Whether the tool leaves unanswered questions out of a response (so one without a field proves nothing).
+    omits_unanswered: bool
 
     def pull(self, cursor: str | None) -> Iterator[Page]:
         """Yield the pages of responses submitted at or after cursor (all when None)."""
@@ -61,4 +86,9 @@ class Connector(Protocol):
 
     def loaded(self, pages: list[Page]) -> None:
         """Called once pages are committed, e.g. to archive the files they came from; most need nothing."""
+        ...
+
+    def form_labels(self) -> FormLabels:
+        """One authenticated look at the partner's form: proves the partner reachable and the credentials good
+        (a PartnerError says what to check otherwise) and reads the labels of its answer codes."""
         ...

@@ -71,7 +71,7 @@ from openpyxl.utils.exceptions import InvalidFileException
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pipeline.errors import PartnerError, PartnerUnreachable, PayloadError
-from pipeline.extract import RECORD_SCHEMA, Page, TimeZoneName
+from pipeline.extract import RECORD_SCHEMA, FormLabels, Page, TimeZoneName
 from pipeline.extract.json_records import is_identifier
 
 if TYPE_CHECKING:
@@ -139,6 +139,11 @@ class FilesSettings(BaseModel):
         """secret and settings are not needed: the drop folder is all there is."""
         return FilesConnector(partner_id, self, drop)
 
+    def response_fields(self) -> dict[str, str]:
+        """The tool's own names of a response's id and of its submission time: what a partner reads in a
+        rejection of either."""
+        return {"source_id": self.id_column, "submitted_at": self.submitted_column}
+
 
 def rejected_files(config: FilesSettings) -> list[tuple[str, str]]:
     """(file name, reason) of the files a pull moved aside and nobody has removed yet."""
@@ -152,6 +157,8 @@ def rejected_files(config: FilesSettings) -> list[tuple[str, str]]:
 
 
 class FilesConnector:
+    omits_unanswered = False  # every row has every column of the file's header
+
     def __init__(self, partner_id: str, config: FilesSettings, drop: tuple[str, ...]) -> None:
         self.partner_id = partner_id
         self.config = config
@@ -192,6 +199,11 @@ class FilesConnector:
                     yield Page(request, body, records, json.dumps(hashes))
         finally:
             duck.close()
+
+    def form_labels(self) -> FormLabels:
+        """A file drop has no form to read: the folder readable is all there is to prove; no labels."""
+        waiting = self._ready_files(with_archive=False)
+        return FormLabels(f"drop folder {self.config.folder} with {len(waiting)} files waiting")
 
     def loaded(self, pages: list[Page]) -> None:
         """Move the files of committed pages to the archive: their hashes are in the stored cursor already."""

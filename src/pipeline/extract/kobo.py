@@ -16,6 +16,10 @@ reads again counts as unchanged.
 An edit (in Enketo) keeps a submission's `_id` and `_submission_time`, and the data API serves no time of the
 last change (kpi issue #7259), so every `reread_days` (default 7) a pull reads all submissions again: those
 unchanged count as such, an edited one is a new version ("updated").
+
+Answer labels (`pipeline check --connect`): GET {base}/api/v2/assets/{uid}/ with the same token; its
+`content.choices` (list_name, name, label per translation) are the labels of the `select_from_list_name` of
+each `content.survey` row, under the row's group path as the data API names it.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import duckdb
 import pyarrow as pa
@@ -32,7 +36,7 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.errors import PayloadError
-from pipeline.extract import Page, http
+from pipeline.extract import FormLabels, Page, german_first, http
 from pipeline.extract.json_records import page_records
 
 if TYPE_CHECKING:
@@ -63,10 +67,16 @@ class KoboSettings(BaseModel):
     def open(self, partner_id: str, secret: str, settings: Settings, drop: tuple[str, ...]) -> KoboConnector:
         return KoboConnector(partner_id, self, secret, settings, drop)
 
+    def response_fields(self) -> dict[str, str]:
+        """The tool's own names of a response's id and of its submission time: what a partner reads in a
+        rejection of either."""
+        return {"source_id": "_id", "submitted_at": "_submission_time"}
+
 
 class KoboConnector:
     naive_timezone = "UTC"
     metadata_fields = METADATA_FIELDS
+    omits_unanswered = True  # a question nobody answered is no key of the submission
 
     def __init__(
         self, partner_id: str, config: KoboSettings, token: str, settings: Settings, drop: tuple[str, ...]
@@ -110,6 +120,24 @@ class KoboConnector:
     def loaded(self, pages: list[Page]) -> None:
         """Nothing to do: the cursor, stored with the pages, is all Kobo needs."""
 
+    def form_labels(self) -> FormLabels:
+        """The asset's choices, read from its detail (one request)."""
+        url = f"{self.config.base_url.rstrip('/')}/api/v2/assets/{self.config.asset_uid}/"
+        response = http.get(
+            self.partner_id,
+            self._session,
+            url,
+            self._timeout,
+            params={"format": "json"},
+            headers={"Authorization": f"Token {self._token}", "Accept": "application/json"},
+        )
+        try:
+            content = response.json()["content"]
+            answers = asset_labels(content["survey"], content.get("choices") or [], content.get("translations"))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise PayloadError(self.partner_id, f"{http.redact(url)} holds no form content (survey, choices)") from exc
+        return FormLabels(f"asset {self.config.asset_uid}", answers)
+
     def _params(self, cursor: str | None, after: int | None) -> dict[str, str | int]:
         query: dict[str, object] = {}
         if cursor:
@@ -149,3 +177,31 @@ def _latest(latest: str | None, records: pa.Table, began: str) -> str | None:
     usable = pc.and_(pc.is_valid(parsed), pc.less_equal(times, began))
     candidate = pc.max(pc.filter(times, usable)).as_py()
     return max(filter(None, (latest, candidate)), default=None)
+
+
+def asset_labels(
+    survey: list[dict[str, Any]], choices: list[dict[str, Any]], translations: list[str | None] | None
+) -> dict[str, dict[str, str]]:
+    """Question path → choice name → label (in German where the form has it) of a Kobo asset's content."""
+    pick = german_first(translations or [None])
+    lists: dict[str, dict[str, str]] = {}
+    for choice in choices:
+        lists.setdefault(choice["list_name"], {})[str(choice["name"])] = _translated(choice.get("label"), pick)
+    answers: dict[str, dict[str, str]] = {}
+    groups: list[str] = []
+    for row in survey:
+        kind, name = row.get("type", ""), row.get("name") or row.get("$autoname") or ""
+        if kind in ("begin_group", "begin_repeat"):
+            groups.append(name)
+        elif kind in ("end_group", "end_repeat"):
+            groups = groups[:-1]
+        elif row.get("select_from_list_name") in lists:
+            answers["/".join([*groups, name])] = lists[row["select_from_list_name"]]
+    return answers
+
+
+def _translated(label: object, pick: int) -> str:
+    """A label in the chosen translation: a list has one per translation, a single language form a string."""
+    if isinstance(label, list):
+        label = label[pick] if pick < len(label) else next((text for text in label if text), None)
+    return str(label or "")

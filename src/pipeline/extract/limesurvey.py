@@ -34,6 +34,11 @@ Decisions:
 - `token` and `ipaddr` are removed at extraction (direct identifiers), like the partner's identifier_fields, and
   so is `refurl` (the referring page's URL: its query string can carry names or e-mail addresses);
   the other metadata LimeSurvey adds is known (METADATA_FIELDS), so never reported as unmapped.
+
+Answer labels (`pipeline check --connect`): list_questions(key, survey, null, language), then
+get_question_properties(key, qid, ["title", "answeroptions"], language) for each question with answer options
+(lists, arrays, ranking); `answeroptions` maps each code to {"answer": label, ...}. An array's subquestion
+columns `Q[SQ001]` share their question's options.
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.errors import PartnerError, PartnerUnreachable, PayloadError
-from pipeline.extract import RECORD_SCHEMA, Page, TimeZoneName, http
+from pipeline.extract import RECORD_SCHEMA, FormLabels, Page, TimeZoneName, http
 from pipeline.extract.json_records import is_identifier, problem
 
 if TYPE_CHECKING:
@@ -72,6 +77,8 @@ DEFAULT_ENDPOINT = "/index.php/admin/remotecontrol"
 NOT_DATESTAMPED = "1980-01-01 00:00:00"  # LimeSurvey's submitdate where a survey records no dates
 NO_RESPONSES = "no data, could not get max id."
 MAX_IDS_PER_PAGE = 10_000  # a range is one page, held in memory whole
+# Question types whose answers are answer options: lists (L ! O), arrays (F H 1) and ranking (R).
+OPTION_TYPES = frozenset("L!OFH1R")
 MAX_RANGES = 10_000  # per pull: far more than any survey needs, so only a misbehaving server reaches it
 _log = logging.getLogger(__name__)
 
@@ -93,9 +100,15 @@ class LimeSurveySettings(BaseModel):
     def open(self, partner_id: str, secret: str, settings: Settings, drop: tuple[str, ...]) -> LimeSurveyConnector:
         return LimeSurveyConnector(partner_id, self, secret, settings, drop)
 
+    def response_fields(self) -> dict[str, str]:
+        """The tool's own names of a response's id and of its submission time: what a partner reads in a
+        rejection of either."""
+        return {"source_id": "id", "submitted_at": "submitdate"}
+
 
 class LimeSurveyConnector:
     metadata_fields = METADATA_FIELDS
+    omits_unanswered = False  # every column of the survey table, "" or null when unanswered
 
     def __init__(
         self, partner_id: str, config: LimeSurveySettings, password: str, settings: Settings, drop: tuple[str, ...]
@@ -124,6 +137,52 @@ class LimeSurveyConnector:
 
     def loaded(self, pages: list[Page]) -> None:
         """Nothing to do: the cursor, stored with the pages, is all LimeSurvey needs."""
+
+    def form_labels(self) -> FormLabels:
+        """The survey's answer options, in connector.language (else the survey's base language)."""
+        self._key = self._login()
+        try:
+            return FormLabels(f"survey {self.config.survey_id}", self._answer_options())
+        finally:
+            self._release()
+
+    def _answer_options(self) -> dict[str, dict[str, str]]:
+        _, questions = self._keyed("list_questions", self.config.survey_id, None, self.config.language)
+        status = _status(questions)
+        if status == "No questions found":
+            return {}
+        if status is not None:
+            raise self._status_error("list_questions", status)
+        if not isinstance(questions, list):
+            raise PayloadError(self.partner_id, "list_questions answered no list of questions")
+        subquestions: dict[str, list[str]] = {}
+        for row in questions:
+            subquestions.setdefault(str(row.get("parent_qid")), []).append(str(row.get("title")))
+        answers: dict[str, dict[str, str]] = {}
+        for row in questions:
+            if str(row.get("parent_qid")) != "0" or row.get("type") not in OPTION_TYPES:
+                continue
+            title, labels = str(row.get("title")), self._options_of(row.get("qid"))
+            answers[title] = labels
+            answers.update({f"{title}[{sub}]": labels for sub in subquestions.get(str(row.get("qid")), [])})
+        return answers
+
+    def _options_of(self, qid: object) -> dict[str, str]:
+        """Code → label of one question's answer options in the order shown (of its first scale: a dual scale's
+        second is left)."""
+        _, properties = self._keyed("get_question_properties", qid, ["title", "answeroptions"], self.config.language)
+        status = _status(properties)
+        if status is not None:
+            raise self._status_error("get_question_properties", status)
+        options = properties.get("answeroptions") if isinstance(properties, dict) else None
+        if not isinstance(options, dict):
+            return {}
+        shown = sorted(
+            (option.get("order", 0), str(code), str(option.get("answer") or ""))
+            for code, option in options.items()
+            if isinstance(option, dict) and str(option.get("scale_id", 0)) == "0"
+        )
+        return {code: label for _, code, label in shown}
 
     def _ranges(self, duck: duckdb.DuckDBPyConnection, start: int) -> Iterator[Page]:
         lowest_incomplete: int | None = None
@@ -307,14 +366,14 @@ class LimeSurveyConnector:
 
     def _status_error(self, method: str, status: str) -> PartnerError:
         survey = self.config.survey_id
-        if status == "No permission":
+        if status in ("No permission", "Error: Invalid survey ID"):
             reason = (
                 f"survey {survey} does not exist or user {self.config.username!r} may not export its responses; "
                 "check connector.survey_id and the user's permissions on the survey"
             )
         elif status.startswith("No Data, survey table does not exist"):
             reason = f"survey {survey} has no responses table: it is not activated yet, or connector.survey_id is wrong"
-        elif status.startswith("Language code not found"):
+        elif status.startswith(("Language code not found", "Error: Invalid language")):
             reason = f"survey {survey} has no language {self.config.language!r}: fix or remove connector.language"
         else:
             reason = f"an application error this connector does not know; see LimeSurvey's documentation of {method}"

@@ -32,6 +32,9 @@ connector never sends) and encrypted ones Central could not decrypt (`__system/s
 load: they are logged as a warning with their ids and not loaded, and one loaded earlier stays in core until the
 operator removes it. A deletion is seen by the full read every `reread_days` (default 7): what Central no longer
 lists is reported as gone at the partner (run report, `pipeline status`), as for Kobo and LimeSurvey.
+
+Answer labels (`pipeline check --connect`): `GET {base}/v1/projects/{project_id}/forms/{form_id}.xml`, the
+published XForm, read by extract/xform.py.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.errors import PartnerError, PartnerUnreachable, PayloadError
-from pipeline.extract import RECORD_SCHEMA, Page, http
+from pipeline.extract import RECORD_SCHEMA, FormLabels, Page, http, xform
 from pipeline.extract.json_records import is_identifier, problem
 
 if TYPE_CHECKING:
@@ -165,6 +168,11 @@ class OdkSettings(BaseModel):
     def open(self, partner_id: str, secret: str, settings: Settings, drop: tuple[str, ...]) -> OdkConnector:
         return OdkConnector(partner_id, self, secret, settings, drop)
 
+    def response_fields(self) -> dict[str, str]:
+        """The tool's own names of a response's id and of its submission time: what a partner reads in a
+        rejection of either."""
+        return {"source_id": "__id", "submitted_at": "__system/submissionDate"}
+
 
 @dataclass(frozen=True)
 class _Parsed:
@@ -179,6 +187,8 @@ class _Parsed:
 
 class OdkConnector:
     naive_timezone = "UTC"
+    # Collect and Enketo submit every question of the form, an unanswered one empty: Central serves it as null
+    omits_unanswered = False
 
     def __init__(
         self, partner_id: str, config: OdkSettings, password: str, settings: Settings, drop: tuple[str, ...]
@@ -212,6 +222,21 @@ class OdkConnector:
 
     def loaded(self, pages: list[Page]) -> None:
         """Nothing to do: the cursor, stored with the last page, is all Central needs."""
+
+    def form_labels(self) -> FormLabels:
+        """The choices of the published form, from its XForm (a session, one request)."""
+        form, project = self.config.form_id, self.config.project_id
+        url = f"{self._base}/v1/projects/{project}/forms/{quote(form, safe='')}.xml"
+        self._token, self._logged_in_again = self._login(), False
+        try:
+            response = self._get(url)
+        finally:
+            self._logout()
+        try:
+            answers = xform.answer_labels(response.content)
+        except ValueError as exc:
+            raise PayloadError(self.partner_id, f"{http.redact(url)}: {exc}") from exc
+        return FormLabels(f"form {form!r} of project {project}", answers)
 
     def _pages(self, duck: duckdb.DuckDBPyConnection, url: str, cursor: str | None) -> Iterator[Page]:
         latest, began, limit, total = cursor, None, MAX_PAGES, None
