@@ -54,7 +54,7 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.errors import PartnerError, PartnerUnreachable, PayloadError
-from pipeline.extract import RECORD_SCHEMA, Page, TimeZoneName, http
+from pipeline.extract import RECORD_SCHEMA, FormLabels, Page, TimeZoneName, http
 from pipeline.extract.json_records import page_records, problem
 
 if TYPE_CHECKING:
@@ -167,9 +167,14 @@ class SosciSettings(BaseModel):
     def open(self, partner_id: str, secret: str, settings: Settings, drop: tuple[str, ...]) -> SosciConnector:
         return SosciConnector(partner_id, self, secret, settings, drop)
 
+    def response_fields(self) -> dict[str, str]:
+        """SoSci's names of a case's id and of the time taken as its submission (a partner reads them)."""
+        return {"source_id": "CASE", "submitted_at": "LASTDATA"}
+
 
 class SosciConnector:
     metadata_fields = METADATA_FIELDS
+    omits_unanswered = True  # the API lists no variable without a value
 
     def __init__(
         self, partner_id: str, config: SosciSettings, key: str, settings: Settings, drop: tuple[str, ...]
@@ -209,6 +214,12 @@ class SosciConnector:
 
     def loaded(self, pages: list[Page]) -> None:
         """Nothing to do: the cursor, stored with the last page, is all SoSci needs."""
+
+    def form_labels(self) -> FormLabels:
+        """One listing of the project's case numbers proves the link and its key; the data API shows no answer
+        labels, so none are compared."""
+        _, doc = self._get({"vList": "CASE"})
+        return FormLabels(f"project {self.config.project}, {len(doc.get('data') or {})} cases listed")
 
     def _kept(self, duck: duckdb.DuckDBPyConnection, listed: pa.Table) -> list[int]:
         """The listed cases that pass the filters, ascending (their case numbers)."""
