@@ -37,7 +37,6 @@ class DriftRecorder:
         run_id: str,
         windows: list[tuple[str, str, datetime, datetime]],
         timezone: str,
-        metadata_fields: frozenset[str],
     ) -> None:
         self.con = con
         self.sql_dir = sql_dir
@@ -46,7 +45,6 @@ class DriftRecorder:
         self.run_id = run_id
         self.windows = windows
         self.timezone = timezone
-        self.metadata_fields = sorted(metadata_fields)
         self._coverage = {
             "partner_codes": list(partner.mapping),
             "targets": list(partner.mapping.values()),
@@ -55,13 +53,16 @@ class DriftRecorder:
         }
         self._asked = codebook.items_frame()[["instrument_version", "item_code"]]
 
-    def record(self, failures: pd.DataFrame, naive_timezone: str, now: datetime) -> set[str]:
+    def record(
+        self, failures: pd.DataFrame, naive_timezone: str, metadata_fields: frozenset[str], now: datetime
+    ) -> set[str]:
         """Add the drift of the batch in batch_classified (its validation failures given) to the run's; returns
-        the unknown fields (for ops.runs.unmapped_fields)."""
+        the unknown fields (for ops.runs.unmapped_fields). metadata_fields: what the tool adds to every response
+        (as the connector knows it after pulling the batch), never an unknown partner column."""
         self._coverage_of(naive_timezone)
         unknown = self.con.execute(
             db.sql(self.sql_dir, "staging/unmapped_fields"),
-            {"partner_codes": list(self.partner.mapping), "metadata_fields": self.metadata_fields},
+            {"partner_codes": list(self.partner.mapping), "metadata_fields": sorted(metadata_fields)},
         ).df()
         codes = contract.unknown_codes(failures, self.codebook)
         found = pd.concat(

@@ -33,7 +33,7 @@ def ingest_partner(settings: Settings, partner_id: str, run_id: str) -> runs.Par
         runs.record(con, settings.sql_dir, run)
         try:
             connector = partner.connector.open(partner.id, partner.secret(), settings, partner.identifier_fields)
-            loader = PartnerLoader(con, settings, codebook, registry, partner, run, connector.metadata_fields)
+            loader = PartnerLoader(con, settings, codebook, registry, partner, run)
             started = datetime.now(UTC)
             start = start_from(con, partner.id, partner.connector.reread_days, started)
             full = start is None and partner.connector.reread_days is not None
@@ -44,11 +44,11 @@ def ingest_partner(settings: Settings, partner_id: str, run_id: str) -> runs.Par
                     listed.append(page.records.column("source_id"))
                 batch.append(page)
                 if sum(p.records.num_rows for p in batch) >= settings.batch_rows:
-                    loader.load(batch, connector.naive_timezone)
+                    loader.load(batch, connector)
                     connector.loaded(batch)
                     batch = []
             if batch:
-                loader.load(batch, connector.naive_timezone)
+                loader.load(batch, connector)
                 connector.loaded(batch)
         except PipelineError as exc:
             run.finish(str(exc))

@@ -24,7 +24,7 @@ import pyarrow as pa
 from pipeline import contract, db, drift, runs
 from pipeline.codebook import Codebook
 from pipeline.errors import ConfigError
-from pipeline.extract import Page
+from pipeline.extract import Connector, Page
 from pipeline.registry import Partner, Registry
 from pipeline.settings import Settings
 
@@ -47,7 +47,6 @@ class PartnerLoader:
         registry: Registry,
         partner: Partner,
         run: runs.PartnerRun,
-        metadata_fields: frozenset[str] = frozenset(),
     ) -> None:
         self.con = con
         self.sql_dir = settings.sql_dir
@@ -58,10 +57,7 @@ class PartnerLoader:
         self.windows = registry.wave_windows()
         self.timezone = settings.timezone
         self.schema = contract.schema(codebook)
-        # metadata_fields: fields the tool adds to every response, never reported as unknown partner columns.
-        self.drift = drift.DriftRecorder(
-            con, self.sql_dir, codebook, partner, run.run_id, self.windows, self.timezone, metadata_fields
-        )
+        self.drift = drift.DriftRecorder(con, self.sql_dir, codebook, partner, run.run_id, self.windows, self.timezone)
         self._pads = _hmac_pads(respondent_key(settings))
         refresh_reference(con, settings, codebook, registry)
         targets = [target.partition("=") for target in partner.mapping.values()]
@@ -72,10 +68,13 @@ class PartnerLoader:
         }
         con.execute("create or replace temp table run_seen (source_id varchar, record_sha256 varchar)")
 
-    def load(self, pages: list[Page], naive_timezone: str) -> None:
+    def load(self, pages: list[Page], connector: Connector) -> None:
         """Load consecutive pages in one transaction; the run's counts and the cursor move with them.
 
-        naive_timezone: the zone the tool means by a time without offset (stored with the pages for rebuilds)."""
+        The connector's naive_timezone (the zone the tool means by a time without offset, stored with the pages
+        for rebuilds) and metadata_fields are read now, after the pages were pulled: a connector may learn
+        metadata from the pages themselves (ODK's links to repeat tables)."""
+        naive_timezone = connector.naive_timezone
         now = datetime.now(UTC)
         page_ids = [uuid.uuid4().hex for _ in pages]
         records = pa.concat_tables(
@@ -109,7 +108,7 @@ class PartnerLoader:
                 classified = "select disposition, count(*) from batch_classified group by disposition"
                 counts = dict(self.con.execute(classified).fetchall())
                 quarantined, inserted, updated, failures = self._load_new(now, naive_timezone)
-                self.run.unmapped_fields |= self.drift.record(failures, naive_timezone, now)
+                self.run.unmapped_fields |= self.drift.record(failures, naive_timezone, connector.metadata_fields, now)
                 cursor = next((p.cursor for p in reversed(pages) if p.cursor), None)
                 if cursor:
                     db.run(self.con, self.sql_dir, "ops/set_cursor", {
