@@ -27,10 +27,12 @@ Decisions:
   survey without any response: an empty pull, not a failure. A server that ignores the range is an error, and
   no pull reads more than MAX_RANGES ranges.
 - submitted_at is `submitdate` as sent: server-local time without a zone, read in the partner's `timezone`
-  (default Europe/Berlin; the connector's naive_timezone) and stored as UTC. A survey that does not record dates
-  sends 1980-01-01 00:00:00 for every complete response: `datestamp` is taken instead where the row has one,
-  otherwise the time stays missing and validation quarantines the response ("submission time missing or not a
-  date"). Such a partner has to switch on date stamps in the survey's settings (possible before activation).
+  (default Europe/Berlin; the connector's naive_timezone) and stored as UTC; the hour that exists twice when
+  daylight saving ends is read as its earlier instant, the skipped hour with the offset before it. A survey that
+  does not record dates sends 1980-01-01 00:00:00 for every complete response: `datestamp` is taken instead where
+  the row has one, otherwise the time stays missing and validation quarantines the response ("submission time
+  missing or not a date"). Such a partner has to switch on date stamps in the survey's settings (possible before
+  activation).
 - `token` and `ipaddr` are removed at extraction (direct identifiers), like the partner's identifier_fields, and
   so is `refurl` (the referring page's URL: its query string can carry names or e-mail addresses);
   the other metadata LimeSurvey adds is known (METADATA_FIELDS), so never reported as unmapped.
