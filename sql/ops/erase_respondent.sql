@@ -1,10 +1,11 @@
--- One respondent removed from every table that holds it; erase_target names it (partner_id, source_id,
+-- One respondent removed from every table that holds it; erase_target names it (partner_id, source, source_id,
 -- respondent_key). Its versions are found through raw, staging and the quarantine alike, so none loaded under
 -- another record id can stay behind.
 create or replace temp table erase_records as
 select raw.records.record_id
 from raw.records, erase_target
 where raw.records.partner_id = erase_target.partner_id
+    and raw.records.source = erase_target.source
     and raw.records.source_id = erase_target.source_id
 union
 select staging.responses.record_id
@@ -14,6 +15,7 @@ union
 select ops.quarantine.record_id
 from ops.quarantine, erase_target
 where ops.quarantine.partner_id = erase_target.partner_id
+    and ops.quarantine.source = erase_target.source
     and ops.quarantine.source_id = erase_target.source_id;
 
 delete from staging.answers where record_id in (select record_id from erase_records);

@@ -1,5 +1,5 @@
--- Decide for every response of the batch whether it is new (a first or changed version), unchanged since it
--- was last stored, or a duplicate within this run. Reads the registered Arrow table batch_records. A response
+-- Decide for every response of the batch (all from the partner's source $source) whether it is new (a first or
+-- changed version), unchanged since it was last stored, or a duplicate within this run. Reads the registered Arrow table batch_records. A response
 -- erased on request (ops.erased, by its respondent key) that the partner still lists is left out and counted as
 -- a duplicate, so the accounting holds without a category of its own.
 create or replace temp table batch_classified as
@@ -26,6 +26,7 @@ stored as (
         arg_max(record_sha256, fetched_at) as record_sha256
     from raw.records
     where partner_id = $partner_id
+        and source = $source
         and source_id in (select source_id from incoming)
     group by source_id
 ),
@@ -41,6 +42,7 @@ erased as (
 select
     incoming.page_id,
     incoming.ordinal,
+    $source as source,
     incoming.source_id,
     incoming.submitted_at,
     incoming.record,
@@ -59,7 +61,7 @@ left join stored on stored.source_id = incoming.source_id
 left join seen
     on seen.source_id = incoming.source_id
     and seen.record_sha256 = incoming.record_sha256
--- the respondent key as staging/insert_responses computes it
+-- the respondent key as staging/insert_responses computes it ($key_scope: see ops.sources)
 left join erased
     on erased.respondent_key
-    = sha256($outer_pad || unhex(sha256($inner_pad || ($partner_id || ':' || incoming.source_id)::blob)))
+    = sha256($outer_pad || unhex(sha256($inner_pad || ($partner_id || ':' || $key_scope || incoming.source_id)::blob)))

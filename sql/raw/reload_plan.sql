@@ -1,9 +1,11 @@
 -- The stored versions a rebuild (all, numbered in rounds: first versions, then second ones, ...) or a replay
 -- (quarantined versions still the latest of their response) of one partner goes through, fixed before the first
--- slice loads, so what a slice changes in quarantine cannot move the others.
+-- slice loads, so what a slice changes in quarantine cannot move the others. A slice holds one source: the same
+-- response id in two surveys is two responses.
 create or replace temp table reload_candidates as
 select
     record_id,
+    source,
     version_no as round,
     naive_timezone,
     fetched_at,

@@ -35,7 +35,7 @@ def ingest_partner(settings: Settings, partner_id: str, run_id: str) -> runs.Par
             connector = partner.connector.open(partner.id, partner.secret(), settings, partner.identifier_fields)
             loader = PartnerLoader(con, settings, codebook, registry, partner, run)
             started = datetime.now(UTC)
-            start = start_from(con, partner.id, partner.connector.reread_days, started)
+            start = start_from(con, loader.source, partner.connector.reread_days, started)
             full = start is None and partner.connector.reread_days is not None
             listed: list[pa.ChunkedArray] = []  # a full read's source ids: what is not among them is gone
             batch: list[Page] = []
@@ -59,7 +59,7 @@ def ingest_partner(settings: Settings, partner_id: str, run_id: str) -> runs.Par
             raise
         else:
             if full:
-                gone = gone_at_partner(con, settings.sql_dir, partner.id, listed)
+                gone = gone_at_partner(con, settings.sql_dir, loader.source, listed)
                 run.gone, run.gone_ids = len(gone), gone[:GONE_NAMED]
                 record_full_read(con, settings.sql_dir, partner.id, started)
             run.finish()

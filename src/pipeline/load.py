@@ -21,7 +21,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from pipeline import contract, db, drift, runs
+from pipeline import contract, db, drift, runs, sources
 from pipeline.codebook import Codebook
 from pipeline.errors import ConfigError
 from pipeline.extract import Connector, Page
@@ -59,6 +59,7 @@ class PartnerLoader:
         self.schema = contract.schema(codebook)
         self.drift = drift.DriftRecorder(con, self.sql_dir, codebook, partner, run.run_id, self.windows, self.timezone)
         self._pads = _hmac_pads(respondent_key(settings))
+        self.source = sources.claim(con, self.sql_dir, partner.id, partner.connector.source)
         refresh_reference(con, settings, codebook, registry)
         targets = [target.partition("=") for target in partner.mapping.values()]
         self._mapping = {
@@ -100,7 +101,8 @@ class PartnerLoader:
                     })  # fmt: skip
                 self.con.register("batch_records", records)
                 db.run(self.con, self.sql_dir, "raw/classify_batch", {
-                    "partner_id": self.partner.id, "inner_pad": self._pads[0], "outer_pad": self._pads[1],
+                    "partner_id": self.partner.id, "source": self.source.name, "key_scope": self.source.key_scope,
+                    "inner_pad": self._pads[0], "outer_pad": self._pads[1],
                 })  # fmt: skip
                 db.run(self.con, self.sql_dir, "ops/note_refused", {"refused_at": now})
                 db.run(self.con, self.sql_dir, "raw/insert_records", {"partner_id": self.partner.id, "fetched_at": now})
@@ -112,7 +114,7 @@ class PartnerLoader:
                 cursor = next((p.cursor for p in reversed(pages) if p.cursor), None)
                 if cursor:
                     db.run(self.con, self.sql_dir, "ops/set_cursor", {
-                        "partner_id": self.partner.id, "cursor": cursor, "updated_at": now,
+                        "partner_id": self.partner.id, "source": self.source.name, "cursor": cursor, "updated_at": now,
                     })  # fmt: skip
                 self.run.add(
                     {
@@ -141,14 +143,15 @@ class PartnerLoader:
             {"partner_id": self.partner.id, "only_quarantined": only_quarantined},
         )
         plan = self.con.execute(
-            "select round, naive_timezone, count(*) from reload_candidates group by all order by round, naive_timezone"
+            "select round, source, naive_timezone, count(*) from reload_candidates group by all order by all"
         ).fetchall()
-        for round_no, naive_timezone, n in plan:
+        for round_no, source, naive_timezone, n in plan:
             for offset in range(0, n, self.batch_rows):
                 now = datetime.now(UTC)
                 with db.transaction(self.con):
                     db.run(self.con, self.sql_dir, "raw/reload_batch", {
-                        "naive_timezone": naive_timezone, "round": round_no, "limit": self.batch_rows, "offset": offset,
+                        "naive_timezone": naive_timezone, "round": round_no, "source": source,
+                        "limit": self.batch_rows, "offset": offset,
                     })  # fmt: skip
                     counts = self._load_new(now, naive_timezone or "UTC")[:3]
                 totals = [a + b for a, b in zip(totals, counts, strict=True)]
@@ -200,35 +203,44 @@ class PartnerLoader:
         return inserted, updated
 
 
-def cursor(con: duckdb.DuckDBPyConnection, partner_id: str) -> str | None:
-    row = con.execute("select cursor from ops.cursors where partner_id = ?", [partner_id]).fetchone()
+def cursor(con: duckdb.DuckDBPyConnection, source: sources.Source) -> str | None:
+    """Where the pull from this source stands; None for a source never pulled (a new survey is read whole)."""
+    row = con.execute(
+        "select cursor from ops.cursors where partner_id = ? and source = ?", [source.partner_id, source.name]
+    ).fetchone()
     return row[0] if row else None
 
 
-def start_from(con: duckdb.DuckDBPyConnection, partner_id: str, reread_days: int | None, now: datetime) -> str | None:
-    """Where the pull starts: the cursor, or None (from the start) when the last full read is reread_days old.
+def start_from(
+    con: duckdb.DuckDBPyConnection, source: sources.Source, reread_days: int | None, now: datetime
+) -> str | None:
+    """Where the pull starts: the source's cursor, or None (from the start) when the partner's last full read is
+    reread_days old.
 
     Kobo and LimeSurvey cannot list what was edited since a time (an edit keeps a response's submission time
     and id), so an edit below the cursor is seen only by reading everything again: the responses read again
     count as unchanged, an edited one as updated. None for reread_days: the cursor always (the connector sees
     edits itself, or there are none)."""
     if reread_days is None:
-        return cursor(con, partner_id)
-    row = con.execute("select read_at from ops.full_reads where partner_id = ?", [partner_id]).fetchone()
+        return cursor(con, source)
+    row = con.execute("select read_at from ops.full_reads where partner_id = ?", [source.partner_id]).fetchone()
     if row is None or (now - row[0]).total_seconds() >= reread_days * 86_400:
         return None
-    return cursor(con, partner_id)
+    return cursor(con, source)
 
 
 def gone_at_partner(
-    con: duckdb.DuckDBPyConnection, sql_dir: Path, partner_id: str, listed: list[pa.ChunkedArray]
+    con: duckdb.DuckDBPyConnection, sql_dir: Path, source: sources.Source, listed: list[pa.ChunkedArray]
 ) -> list[str]:
-    """The partner's responses in core that a full read did not list (`listed`: the source ids it read): deleted
-    at the partner since they were loaded. They stay in core: the operator decides (`pipeline erase`)."""
+    """The source's responses in core that a full read of it did not list (`listed`: the source ids it read):
+    deleted at the partner since they were loaded. They stay in core: the operator decides (`pipeline erase`).
+    Responses of the partner's other sources (an earlier survey) are not the full read's business."""
     ids = pa.chunked_array([chunk for column in listed for chunk in column.chunks], type=pa.string())
     con.register("listed", pa.table({"source_id": ids}))
     try:
-        rows = con.execute(db.sql(sql_dir, "ops/gone_at_partner"), {"partner_id": partner_id}).fetchall()
+        rows = con.execute(
+            db.sql(sql_dir, "ops/gone_at_partner"), {"partner_id": source.partner_id, "source": source.name}
+        ).fetchall()
     finally:
         con.unregister("listed")
     return [source_id for (source_id,) in rows]

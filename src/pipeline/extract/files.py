@@ -130,6 +130,11 @@ class FilesSettings(BaseModel):
     def archive_folder(self) -> Path:
         return self.folder / self.archive
 
+    @property
+    def source(self) -> str:
+        """Where the responses come from: the drop folder as configured (moving it makes a new source)."""
+        return f"files:{self.folder}"
+
     def open(self, partner_id: str, secret: str, settings: Settings, drop: tuple[str, ...]) -> FilesConnector:
         """secret and settings are not needed: the drop folder is all there is."""
         return FilesConnector(partner_id, self, drop)

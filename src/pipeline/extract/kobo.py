@@ -48,6 +48,11 @@ class KoboSettings(BaseModel):
     # Kobo lists no edits (an edit keeps _id and _submission_time): every reread_days a pull reads all again
     reread_days: int | None = Field(default=7, ge=1)
 
+    @property
+    def source(self) -> str:
+        """Where the submissions come from: one asset (a form deployed anew as another asset is new)."""
+        return f"kobo:{self.asset_uid}"
+
     def open(self, partner_id: str, secret: str, settings: Settings, drop: tuple[str, ...]) -> KoboConnector:
         return KoboConnector(partner_id, self, secret, settings, drop)
 

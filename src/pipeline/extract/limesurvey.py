@@ -92,6 +92,11 @@ class LimeSurveySettings(BaseModel):
     # the API lists no edits: every reread_days a pull reads all ids again, so one below the cursor is seen
     reread_days: int | None = Field(default=7, ge=1)
 
+    @property
+    def source(self) -> str:
+        """Where the responses come from: ids and the cursor belong to one survey (a new wave's survey is new)."""
+        return f"limesurvey:{self.survey_id}"
+
     def open(self, partner_id: str, secret: str, settings: Settings, drop: tuple[str, ...]) -> LimeSurveyConnector:
         return LimeSurveyConnector(partner_id, self, secret, settings, drop)
 

@@ -167,6 +167,11 @@ class OdkSettings(BaseModel):
     # again, and what it no longer lists is reported as gone at the partner
     reread_days: int | None = Field(default=7, ge=1)
 
+    @property
+    def source(self) -> str:
+        """Where the submissions come from: one form of one project (a server's new address keeps it)."""
+        return f"odk:{self.project_id}/{self.form_id}"
+
     def open(self, partner_id: str, secret: str, settings: Settings, drop: tuple[str, ...]) -> OdkConnector:
         return OdkConnector(partner_id, self, secret, settings, drop)
 
