@@ -24,3 +24,8 @@ delete from core.answers where respondent_key in (select respondent_key from era
 delete from core.responses where respondent_key in (select respondent_key from erase_target);
 delete from ops.quarantine where record_id in (select record_id from erase_records);
 delete from raw.records where record_id in (select record_id from erase_records);
+delete from ops.rejected_by_partner
+using erase_target
+where ops.rejected_by_partner.partner_id = erase_target.partner_id
+    and ops.rejected_by_partner.source = erase_target.source
+    and ops.rejected_by_partner.source_id = erase_target.source_id;

@@ -14,8 +14,6 @@ from pipeline.load import PartnerLoader, gone_at_partner, record_full_read, star
 from pipeline.registry import load_registry
 from pipeline.settings import Settings
 
-GONE_NAMED = 10  # ids of responses gone at the partner named in the run report
-
 
 def ingest_partner(settings: Settings, partner_id: str, run_id: str) -> runs.PartnerRun:
     """Pull what is new at the partner since its cursor and load it (everything, when the connector's
@@ -60,7 +58,7 @@ def ingest_partner(settings: Settings, partner_id: str, run_id: str) -> runs.Par
         else:
             if full:
                 gone = gone_at_partner(con, settings.sql_dir, loader.source, listed)
-                run.gone, run.gone_ids = len(gone), gone[:GONE_NAMED]
+                run.add_gone(gone)
                 record_full_read(con, settings.sql_dir, partner.id, started)
             run.finish()
         finally:

@@ -59,7 +59,9 @@ class PartnerLoader:
         self.schema = contract.schema(codebook)
         self.drift = drift.DriftRecorder(con, self.sql_dir, codebook, partner, run.run_id, self.windows, self.timezone)
         self._pads = _hmac_pads(respondent_key(settings))
-        self.source = sources.claim(con, self.sql_dir, partner.id, partner.connector.source)
+        volatile = partner.connector.volatile_fields
+        self.source = sources.claim(con, self.sql_dir, partner.id, partner.connector.source, volatile)
+        self._volatile = sources.volatile_patch(volatile)
         refresh_reference(con, settings, codebook, registry)
         targets = [target.partition("=") for target in partner.mapping.values()]
         self._mapping = {
@@ -102,7 +104,7 @@ class PartnerLoader:
                 self.con.register("batch_records", records)
                 db.run(self.con, self.sql_dir, "raw/classify_batch", {
                     "partner_id": self.partner.id, "source": self.source.name, "key_scope": self.source.key_scope,
-                    "inner_pad": self._pads[0], "outer_pad": self._pads[1],
+                    "volatile": self._volatile, "inner_pad": self._pads[0], "outer_pad": self._pads[1],
                 })  # fmt: skip
                 db.run(self.con, self.sql_dir, "ops/note_refused", {"refused_at": now})
                 db.run(self.con, self.sql_dir, "raw/insert_records", {"partner_id": self.partner.id, "fetched_at": now})
@@ -111,6 +113,12 @@ class PartnerLoader:
                 counts = dict(self.con.execute(classified).fetchall())
                 quarantined, inserted, updated, failures = self._load_new(now, naive_timezone)
                 self.run.unmapped_fields |= self.drift.record(failures, naive_timezone, connector.metadata_fields, now)
+                db.run(self.con, self.sql_dir, "ops/forget_unrejected", {
+                    "partner_id": self.partner.id, "source": self.source.name,
+                })  # fmt: skip
+                withdrawn = self._withdraw([i for page in pages for i in page.rejected], now)
+                if withdrawn:
+                    self.run.add_gone(withdrawn)
                 cursor = next((p.cursor for p in reversed(pages) if p.cursor), None)
                 if cursor:
                     db.run(self.con, self.sql_dir, "ops/set_cursor", {
@@ -130,6 +138,27 @@ class PartnerLoader:
                 runs.record(self.con, self.sql_dir, self.run)
         finally:
             self.con.unregister("batch_records")
+
+    def _withdraw(self, rejected: list[str], now: datetime) -> list[str]:
+        """Keep the responses the partner rejected in its review out of core (see ops/withdraw_rejected); returns
+        the ids of those that were in core."""
+        if not rejected:
+            return []
+        n = len(rejected)
+        self.con.register("batch_rejected", pa.table({
+            "partner_id": [self.partner.id] * n,
+            "source": [self.source.name] * n,
+            "source_id": rejected,
+            "rejected_at": pa.array([now] * n, pa.timestamp("us", tz="UTC")),
+            "run_id": [self.run.run_id] * n,
+        }))  # fmt: skip
+        try:
+            self.con.execute(db.sql(self.sql_dir, "ops/withdraw_rejected"))
+            removed = self.con.execute("select source_id from withdrawn order by source_id").fetchall()
+            self.con.execute("drop table withdrawn")
+        finally:
+            self.con.unregister("batch_rejected")
+        return [source_id for (source_id,) in removed]
 
     def reload(self, only_quarantined: bool) -> tuple[int, int, int]:
         """Load stored versions again from raw: every version in the order fetched (a rebuild), or the

@@ -3,6 +3,7 @@ and cursor belongs to, and how the respondent keys of a source are made."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,14 +29,23 @@ class Source:
         return f"{self.partner_id}:{self.key_scope}{source_id}"
 
 
-def claim(con: duckdb.DuckDBPyConnection, sql_dir: Path, partner_id: str, source: str) -> Source:
+def volatile_patch(fields: tuple[str, ...]) -> str:
+    """A JSON merge patch removing what a connector's volatile_fields name: a response's version is compared
+    without them (a review state set in ODK Central is no new version)."""
+    return json.dumps(dict.fromkeys(fields))
+
+
+def claim(
+    con: duckdb.DuckDBPyConnection, sql_dir: Path, partner_id: str, source: str, volatile_fields: tuple[str, ...] = ()
+) -> Source:
     """Make the partner's configured source known before anything of the partner is read or written: the first
-    source met also claims the rows and the cursor stored before sources were kept."""
+    source met also claims the rows and the cursor stored before sources were kept, whose version hashes are
+    then taken without the connector's volatile_fields, as the loader takes them now."""
     with db.transaction(con):
         con.execute(
-            "create or replace temp table claimed_source as "
-            "select ?::varchar as partner_id, ?::varchar as source, ?::timestamptz as seen_at",
-            [partner_id, source, datetime.now(UTC)],
+            "create or replace temp table claimed_source as select ?::varchar as partner_id, ?::varchar as source, "
+            "?::timestamptz as seen_at, ?::json as volatile",
+            [partner_id, source, datetime.now(UTC), volatile_patch(volatile_fields)],
         )
         con.execute(db.sql(sql_dir, "ops/claim_source"))
         con.execute("drop table claimed_source")

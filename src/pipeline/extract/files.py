@@ -100,6 +100,7 @@ class FilesSettings(BaseModel):
     decimal: Literal[",", "."] = ","
     date_formats: tuple[str, ...] = Field(default=DAY_FIRST, min_length=1)
     reread_days: ClassVar[None] = None  # a file is read once; a corrected response comes in a new file
+    volatile_fields: ClassVar[tuple[str, ...]] = ()  # every column is part of a response's version
     timezone: TimeZoneName = "Europe/Berlin"
     id_column: str = Field(min_length=1)
     submitted_column: str = Field(min_length=1)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import duckdb
 import pyarrow.compute as pc
@@ -47,6 +47,7 @@ class KoboSettings(BaseModel):
     page_size: int | None = Field(default=None, ge=1, le=MAX_LIMIT)
     # Kobo lists no edits (an edit keeps _id and _submission_time): every reread_days a pull reads all again
     reread_days: int | None = Field(default=7, ge=1)
+    volatile_fields: ClassVar[tuple[str, ...]] = ()  # every field sent is part of a response's version
 
     @property
     def source(self) -> str:

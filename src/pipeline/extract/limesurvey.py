@@ -45,7 +45,7 @@ import binascii
 import json
 import logging
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import duckdb
 import pyarrow as pa
@@ -91,6 +91,7 @@ class LimeSurveySettings(BaseModel):
     ids_per_page: int = Field(default=500, ge=1, le=MAX_IDS_PER_PAGE)
     # the API lists no edits: every reread_days a pull reads all ids again, so one below the cursor is seen
     reread_days: int | None = Field(default=7, ge=1)
+    volatile_fields: ClassVar[tuple[str, ...]] = ()  # every column exported is part of a response's version
 
     @property
     def source(self) -> str:
