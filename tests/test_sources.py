@@ -24,7 +24,7 @@ from pipeline.ingest import ingest_partner
 from pipeline.quarantine import replay
 from pipeline.rebuild import rebuild
 from pipeline.settings import Settings
-from tests.conftest import PROJECT, partner_world, query
+from tests.conftest import PROJECT, demo_registry_of, partner_world, query, registry_world
 
 LIME, ODK = "stadt-bildung-lu", "awo-lu"
 # Made by the code of 8b75693 (before sources were kept) from the demo's LimeSurvey and ODK partners, with this
@@ -137,11 +137,7 @@ def test_a_working_file_of_before_sources_were_kept_goes_on_working(
     """Its rows, cursors and erasure belong to the survey and form the partners are configured with: a full read
     finds everything unchanged under the same keys, the erased response stays out, a new survey loads beside
     it, and erase, quarantine replay, drift and rebuild work on both."""
-    monkeypatch.setenv("PIPELINE_RESPONDENT_KEY", WORKING_FILE_KEY)
-    data = yaml.safe_load(demo.DEMO_REGISTRY.read_text(encoding="utf-8"))
-    data["partners"] = [p for p in data["partners"] if p["id"] in (LIME, ODK)]
-    source = tmp_path / "two.yaml"
-    source.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    monkeypatch.setenv("PIPELINE_RESPONDENT_KEY", WORKING_FILE_KEY)  # the demo takes the key set
     settings.data_dir.mkdir(parents=True)
     with gzip.open(WORKING_FILE) as packed, settings.db_path.open("wb") as unpacked:
         shutil.copyfileobj(packed, unpacked)
@@ -155,10 +151,7 @@ def test_a_working_file_of_before_sources_were_kept_goes_on_working(
     old.close()
     assert erased_key == _key(LIME, "2") and quarantined == 4
 
-    with demo.running(settings, source=source) as world:
-        for name, value in world.env.items():
-            if name != "PIPELINE_RESPONDENT_KEY":
-                monkeypatch.setenv(name, value)
+    with registry_world(settings, tmp_path, monkeypatch, demo_registry_of(LIME, ODK)) as world:
         runs = {pid: ingest_partner(Settings(), pid, "run-after") for pid in (LIME, ODK)}
         assert [(r.fetched, r.inserted, r.updated, r.unchanged, r.duplicates) for r in runs.values()] == [
             (65, 0, 0, 64, 1),  # LimeSurvey's erased response 2 is listed again and left out

@@ -33,7 +33,7 @@ from pipeline.extract.limesurvey import LimeSurveyConnector, LimeSurveySettings
 from pipeline.ingest import ingest_partner
 from pipeline.registry import load_registry
 from pipeline.settings import Settings
-from tests.conftest import SHARED, partner_world, query
+from tests.conftest import SHARED, demo_registry_of, partner_world, query, registry_world
 
 PARTNER = "stadt-bildung-lu"
 NES = SHARED / "payloads" / "limesurvey"
@@ -475,7 +475,7 @@ def test_times_in_the_repeated_and_the_skipped_hour_load_as_one_instant_each(
 ) -> None:
     """Berlin: 02:30 on 25 October 2026 exists twice (the earlier, summer time instant is taken), 02:30 on 29 March
     2026 not at all (read with the offset before the gap, as Python's fold=0 does); neither is quarantined."""
-    data = yaml.safe_load(demo.DEMO_REGISTRY.read_text(encoding="utf-8"))
+    data = demo_registry_of(PARTNER)
     data["waves"].append(
         {
             "code": "2026h2",
@@ -485,12 +485,7 @@ def test_times_in_the_repeated_and_the_skipped_hour_load_as_one_instant_each(
             "closes": "2026-12-31",
         }
     )
-    data["partners"] = [p for p in data["partners"] if p["id"] == PARTNER]
-    source = tmp_path / "dst.yaml"
-    source.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    with demo.running(settings, source=source) as world:
-        for name, value in world.env.items():
-            monkeypatch.setenv(name, value)
+    with registry_world(settings, tmp_path, monkeypatch, data) as world:
         template = next(
             row for row, r in zip(world.served[PARTNER], world.generated[PARTNER], strict=True) if not r.invalid
         )
