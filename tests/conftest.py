@@ -74,10 +74,25 @@ def partner_world(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, partner_id: str, **connector: object
 ) -> Iterator[demo.Demo]:
     """The demo world with one demo partner alone (its connector settings changed as given), environment set."""
-    data = yaml.safe_load(demo.DEMO_REGISTRY.read_text(encoding="utf-8"))
-    data["partners"] = [p for p in data["partners"] if p["id"] == partner_id]
+    data = demo_registry_of(partner_id)
     data["partners"][0]["connector"].update(connector)
-    source = tmp_path / f"{partner_id}.yaml"
+    with registry_world(settings, tmp_path, monkeypatch, data) as world:
+        yield world
+
+
+def demo_registry_of(*partner_ids: str) -> dict:
+    """The demo registry (as data, to change) with these demo partners alone."""
+    data = yaml.safe_load(demo.DEMO_REGISTRY.read_text(encoding="utf-8"))
+    data["partners"] = [p for p in data["partners"] if p["id"] in partner_ids]
+    return data
+
+
+@contextmanager
+def registry_world(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: dict
+) -> Iterator[demo.Demo]:
+    """The demo world of a registry given as data (waves and demo partners), environment set."""
+    source = tmp_path / "registry.yaml"
     source.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     with demo.running(settings, source=source) as world:
         for name, value in world.env.items():

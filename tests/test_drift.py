@@ -175,3 +175,25 @@ def test_a_mapped_column_gone_is_reported_from_the_first_run_without_it(
     assert second.drift == [
         f"{partner_id}: mapped column {column!r} in none of 3 responses (renamed or removed in the partner's form?)"
     ]
+
+
+def test_links_to_odk_repeat_tables_are_known_metadata_not_unknown_columns(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Central lists a repeat group as `<repeat>@odata.navigationLink`; the connector learns such keys while it
+    pulls, so the loader must ask it for its metadata after the pull, not before."""
+    with partner_world(settings, tmp_path, monkeypatch, "awo-lu") as world:
+        odk = world.services["odk"].emulator
+        config = world.registry.partner("awo-lu").connector
+        linked = [
+            {**row, "kinder@odata.navigationLink": f"Submissions('{row['__id']}')/kinder"}
+            for row in world.served["awo-lu"]
+        ]
+        odk.add_submissions(config.project_id, config.form_id, linked)
+
+        run = ingest_partner(Settings(), "awo-lu", "run-1")
+
+        assert run.fetched == len(linked)
+        assert run.unmapped_fields == set()
+        assert not [line for line in run.drift if "unknown column" in line]
+        assert query(Settings(), "select count(*) from ops.drift where kind = 'unknown_column'") == [(0,)]

@@ -1,10 +1,11 @@
--- One respondent removed from every table that holds it; erase_target names it (partner_id, source_id,
+-- One respondent removed from every table that holds it; erase_target names it (partner_id, source, source_id,
 -- respondent_key). Its versions are found through raw, staging and the quarantine alike, so none loaded under
 -- another record id can stay behind.
 create or replace temp table erase_records as
 select raw.records.record_id
 from raw.records, erase_target
 where raw.records.partner_id = erase_target.partner_id
+    and raw.records.source = erase_target.source
     and raw.records.source_id = erase_target.source_id
 union
 select staging.responses.record_id
@@ -14,6 +15,7 @@ union
 select ops.quarantine.record_id
 from ops.quarantine, erase_target
 where ops.quarantine.partner_id = erase_target.partner_id
+    and ops.quarantine.source = erase_target.source
     and ops.quarantine.source_id = erase_target.source_id;
 
 delete from staging.answers where record_id in (select record_id from erase_records);
@@ -22,3 +24,8 @@ delete from core.answers where respondent_key in (select respondent_key from era
 delete from core.responses where respondent_key in (select respondent_key from erase_target);
 delete from ops.quarantine where record_id in (select record_id from erase_records);
 delete from raw.records where record_id in (select record_id from erase_records);
+delete from ops.rejected_by_partner
+using erase_target
+where ops.rejected_by_partner.partner_id = erase_target.partner_id
+    and ops.rejected_by_partner.source = erase_target.source
+    and ops.rejected_by_partner.source_id = erase_target.source_id;

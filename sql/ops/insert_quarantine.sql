@@ -1,13 +1,27 @@
-insert into ops.quarantine
-select
+insert into ops.quarantine (
     record_id,
-    $run_id,
-    $partner_id,
+    run_id,
+    partner_id,
     source_id,
     field,
     value,
     check_name,
     reason,
+    schema_version,
+    quarantined_at,
+    source
+)
+select
+    batch_failures.record_id,
+    $run_id,
+    $partner_id,
+    batch_failures.source_id,
+    batch_failures.field,
+    batch_failures.value,
+    batch_failures.check_name,
+    batch_failures.reason,
     $schema_version,
-    $quarantined_at
+    $quarantined_at,
+    batch_classified.source
 from batch_failures
+left join batch_classified on batch_classified.record_id = batch_failures.record_id

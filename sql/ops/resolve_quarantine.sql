@@ -2,4 +2,10 @@
 -- (raw keeps every version, and ops.runs the counts of the runs that rejected them).
 delete from ops.quarantine
 where partner_id = $partner_id
-    and source_id in (select source_id from valid_responses)
+    and exists (
+        select 1
+        from valid_responses
+        join batch_classified on batch_classified.record_id = valid_responses.record_id
+        where batch_classified.source = ops.quarantine.source
+            and batch_classified.source_id = ops.quarantine.source_id
+    )

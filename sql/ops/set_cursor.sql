@@ -1,3 +1,3 @@
-insert into ops.cursors (partner_id, cursor, updated_at)
-values ($partner_id, $cursor, $updated_at)
-on conflict (partner_id) do update set cursor = excluded.cursor, updated_at = excluded.updated_at
+insert into ops.cursors (partner_id, source, cursor, updated_at)
+values ($partner_id, $source, $cursor, $updated_at)
+on conflict (partner_id, source) do update set cursor = excluded.cursor, updated_at = excluded.updated_at

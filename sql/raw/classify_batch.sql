@@ -1,5 +1,8 @@
--- Decide for every response of the batch whether it is new (a first or changed version), unchanged since it
--- was last stored, or a duplicate within this run. Reads the registered Arrow table batch_records. A response
+-- Decide for every response of the batch (all from the partner's source $source) whether it is new (a first or
+-- changed version), unchanged since it was last stored, or a duplicate within this run. A version is compared
+-- without the connector's volatile fields ($volatile, a JSON merge patch removing them; '{}' for most tools): a
+-- review state set in ODK Central changes no answer. A response the partner had rejected (ops.rejected_by_partner)
+-- and lists again is new: it goes back into core. Reads the registered Arrow table batch_records. A response
 -- erased on request (ops.erased, by its respondent key) that the partner still lists is left out and counted as
 -- a duplicate, so the accounting holds without a category of its own.
 create or replace temp table batch_classified as
@@ -11,7 +14,10 @@ with incoming as (
         source_id,
         submitted_at,
         record,
-        sha256(record) as record_sha256,
+        case
+            when $volatile = '{}' then sha256(record)
+            else sha256(json_merge_patch(record::json, $volatile::json)::varchar)
+        end as record_sha256,
         -- a response listed twice in one batch: its last listing is the one that counts
         row_number() over (
             partition by coalesce(source_id, 'position:' || position::varchar)
@@ -26,6 +32,7 @@ stored as (
         arg_max(record_sha256, fetched_at) as record_sha256
     from raw.records
     where partner_id = $partner_id
+        and source = $source
         and source_id in (select source_id from incoming)
     group by source_id
 ),
@@ -36,11 +43,16 @@ seen as (
 
 erased as (
     select respondent_key from ops.erased where partner_id = $partner_id
+),
+
+rejected as (
+    select source_id from ops.rejected_by_partner where partner_id = $partner_id and source = $source
 )
 
 select
     incoming.page_id,
     incoming.ordinal,
+    $source as source,
     incoming.source_id,
     incoming.submitted_at,
     incoming.record,
@@ -51,6 +63,7 @@ select
         when erased.respondent_key is not null then 'duplicate'
         when incoming.nth_from_last > 1 then 'duplicate'
         when seen.source_id is not null then 'duplicate'
+        when rejected.source_id is not null then 'new'
         when stored.record_sha256 = incoming.record_sha256 then 'unchanged'
         else 'new'
     end as disposition
@@ -59,7 +72,8 @@ left join stored on stored.source_id = incoming.source_id
 left join seen
     on seen.source_id = incoming.source_id
     and seen.record_sha256 = incoming.record_sha256
--- the respondent key as staging/insert_responses computes it
+left join rejected on rejected.source_id = incoming.source_id
+-- the respondent key as staging/insert_responses computes it ($key_scope: see ops.sources)
 left join erased
     on erased.respondent_key
-    = sha256($outer_pad || unhex(sha256($inner_pad || encode($partner_id || ':' || incoming.source_id))))
+    = sha256($outer_pad || unhex(sha256($inner_pad || encode($partner_id || ':' || $key_scope || incoming.source_id))))

@@ -1,9 +1,10 @@
 insert into raw.records (
-    record_id, partner_id, source_id, page_id, ordinal, fetched_at, record_sha256, record, submitted_at
+    record_id, partner_id, source, source_id, page_id, ordinal, fetched_at, record_sha256, record, submitted_at
 )
 select
     record_id,
     $partner_id,
+    source,
     source_id,
     page_id,
     ordinal,

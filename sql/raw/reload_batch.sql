@@ -1,9 +1,10 @@
--- One slice of the reload candidates (one round, one time zone), as if just fetched.
+-- One slice of the reload candidates (one round, one source, one time zone), as if just fetched.
 create or replace temp table batch_classified as
 with chosen as (
     select record_id
     from reload_candidates
     where round = $round
+        and source = $source
         and naive_timezone is not distinct from $naive_timezone
     order by fetched_at, ordinal, record_id
     limit $limit offset $offset
@@ -12,6 +13,7 @@ with chosen as (
 select
     raw.records.page_id,
     raw.records.ordinal,
+    raw.records.source,
     raw.records.source_id,
     raw.records.submitted_at,
     raw.records.record::varchar as record,

@@ -163,6 +163,9 @@ def _add_contract_commands(commands: argparse._SubParsersAction) -> None:
     remove = commands.add_parser("erase", help="remove one respondent everywhere (a data subject's request)")
     remove.add_argument("--partner", metavar="ID", required=True)
     remove.add_argument("--response", metavar="R", required=True, help="the partner's own response id")
+    remove.add_argument(
+        "--source", metavar="S", help="the survey it came from, e.g. limesurvey:482913 (default: the configured one)"
+    )
     remove.add_argument("--by", default=getpass.getuser(), help="who asks for it (default: the user running this)")
     remove.set_defaults(handler=_erase)
     schemas = commands.add_parser("schemas", help="write the pandera schema derived from the codebook to schemas/")
@@ -195,7 +198,7 @@ def _erase(args: argparse.Namespace) -> int:
     with writer_lock(
         settings.db_path, f"erase a respondent of {args.partner}", settings.writer_wait_seconds, console.print
     ):
-        done = erase(settings, args.partner, args.response, args.by)
+        done = erase(settings, args.partner, args.response, args.by, args.source)
     if done.versions:
         console.print(
             escape(

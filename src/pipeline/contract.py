@@ -92,8 +92,8 @@ def _recode_options(answers: pd.Series, table: dict[str, str]) -> pd.Series:
 
 
 def _utc(raw: pd.Series, naive_timezone: str) -> pd.Series:
-    """Parse ISO timestamps to UTC: those with an offset by it, those without in the tool's time zone (a time
-    that does not exist there, or exists twice, becomes NaT). Unparseable ones become NaT too."""
+    """Parse ISO timestamps to UTC: those with an offset by it, those without in the tool's time zone (see
+    _local_to_utc for the hour that exists twice and the one that does not exist). Unparseable ones become NaT."""
     text = raw.astype("string").str.strip()
     has_offset = text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True).fillna(False).astype(bool)
     out = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[us, UTC]")
@@ -101,9 +101,27 @@ def _utc(raw: pd.Series, naive_timezone: str) -> pd.Series:
         out[has_offset] = pd.to_datetime(text[has_offset], format="ISO8601", errors="coerce", utc=True)
     if (~has_offset).any():
         naive = pd.to_datetime(text[~has_offset], format="ISO8601", errors="coerce")
-        local = naive.dt.tz_localize(naive_timezone, ambiguous="NaT", nonexistent="NaT")
-        out[~has_offset] = local.dt.tz_convert("UTC")
+        out[~has_offset] = _local_to_utc(naive, naive_timezone)
     return out
+
+
+def _local_to_utc(naive: pd.Series, timezone: str) -> pd.Series:
+    """Wall-clock times of a zone as UTC, always one instant, as Python reads a wall-clock time with fold=0.
+
+    Tools that send local times without a zone (LimeSurvey) cannot say which of the repeated hour at the end of
+    daylight saving time they mean: it is read as the earlier instant (02:30 on 25 October 2026 in Berlin is
+    00:30 UTC, still summer time). A time in the hour skipped at its start is read with the offset in force
+    before the gap (02:30 on 29 March 2026 in Berlin is 01:30 UTC, shown as 03:30 summer time).
+    """
+    earlier = np.ones(len(naive), dtype=bool)  # pandas: True = the daylight saving instant, the earlier one
+    utc = naive.dt.tz_localize(timezone, ambiguous=earlier, nonexistent="NaT").dt.tz_convert("UTC")
+    skipped = naive.notna() & utc.isna()
+    if skipped.any():
+        # the offset in force a day before is the one before the gap (zones change offsets months apart)
+        before = _local_to_utc(naive[skipped] - pd.Timedelta(days=1), timezone)
+        offset = before.dt.tz_convert(timezone).dt.tz_localize(None) - before.dt.tz_localize(None)
+        utc[skipped] = (naive[skipped] - offset).dt.tz_localize("UTC")
+    return utc
 
 
 def _waves(

@@ -39,7 +39,6 @@ class DriftRecorder:
         run_id: str,
         windows: list[tuple[str, str, datetime, datetime]],
         timezone: str,
-        metadata_fields: frozenset[str],
         omits_unanswered: bool = True,
     ) -> None:
         self.con = con
@@ -49,8 +48,7 @@ class DriftRecorder:
         self.run_id = run_id
         self.windows = windows
         self.timezone = timezone
-        # fields the tool adds to every response, and those the operator left unmapped on purpose
-        self.known_fields = sorted(metadata_fields | set(partner.ignore))
+        # the tool leaves unanswered questions out: a missing column proves little (MISSING_AFTER)
         self.missing_after = MISSING_AFTER if omits_unanswered else 1
         self._coverage = {
             "partner_codes": list(partner.mapping),
@@ -60,13 +58,19 @@ class DriftRecorder:
         }
         self._asked = codebook.items_frame()[["instrument_version", "item_code"]]
 
-    def record(self, failures: pd.DataFrame, naive_timezone: str, now: datetime) -> set[str]:
+    def record(
+        self, failures: pd.DataFrame, naive_timezone: str, metadata_fields: frozenset[str], now: datetime
+    ) -> set[str]:
         """Add the drift of the batch in batch_classified (its validation failures given) to the run's; returns
-        the unknown fields (for ops.runs.unmapped_fields)."""
+        the unknown fields (for ops.runs.unmapped_fields). metadata_fields: what the tool adds to every response
+        (as the connector knows it after pulling the batch), never an unknown partner column."""
         self._coverage_of(naive_timezone)
         unknown = self.con.execute(
             db.sql(self.sql_dir, "staging/unmapped_fields"),
-            {"partner_codes": list(self.partner.mapping), "known_fields": self.known_fields},
+            {
+                "partner_codes": list(self.partner.mapping),
+                "known_fields": sorted(metadata_fields | set(self.partner.ignore)),
+            },
         ).df()
         codes = contract.unknown_codes(failures, self.codebook)
         found = pd.concat(

@@ -13,7 +13,7 @@ import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pipeline import db
+from pipeline import db, sources
 from pipeline.codebook import load_codebook
 from pipeline.extract.files import FilesSettings
 from pipeline.load import respondent_key
@@ -35,24 +35,29 @@ class Erasure:
     notes: tuple[str, ...] = ()
 
 
-def erase(settings: Settings, partner_id: str, source_id: str, erased_by: str) -> Erasure:
-    """Remove the partner's response source_id (the partner's own response id) from every table in one
+def erase(settings: Settings, partner_id: str, source_id: str, erased_by: str, source: str | None = None) -> Erasure:
+    """Remove the partner's response source_id (the partner's own response id) of source (a survey, form, asset
+    or drop folder the partner's responses came from; the one configured now when None) from every table in one
     transaction, keep the erasure in ops.erased, rebuild the marts and the analyst file, and rewrite the
     working file. The caller holds the writer lock. An id that nothing is stored under is still kept in
     ops.erased, so a response erased before it was pulled is never loaded."""
     codebook = load_codebook(settings.codebook_file)
     partner = load_registry(settings.partners_file, codebook, check_secrets=False).partner(partner_id)
-    key = hmac.new(respondent_key(settings), f"{partner.id}:{source_id}".encode(), hashlib.sha256).hexdigest()
     con = db.connect(settings.db_path, settings.sql_dir)
     try:
+        configured = sources.claim(con, settings.sql_dir, partner.id, partner.connector.source)
+        origin = configured if source in (None, configured.name) else sources.known(con, partner.id, source)
+        key_input = origin.key_input(source_id).encode()
+        key = hmac.new(respondent_key(settings), key_input, hashlib.sha256).hexdigest()
         with db.transaction(con):
             con.execute(
-                "create or replace temp table erase_target as "
-                "select ?::varchar as partner_id, ?::varchar as source_id, ?::varchar as respondent_key",
-                [partner.id, source_id, key],
+                "create or replace temp table erase_target as select ?::varchar as partner_id, "
+                "?::varchar as source, ?::varchar as source_id, ?::varchar as respondent_key",
+                [partner.id, origin.name, source_id, key],
             )
             [(versions,)] = con.execute(
-                "select count(*) from raw.records where partner_id = ? and source_id = ?", [partner.id, source_id]
+                "select count(*) from raw.records where partner_id = ? and source = ? and source_id = ?",
+                [partner.id, origin.name, source_id],
             ).fetchall()
             [(loaded,)] = con.execute(
                 "select count(*) > 0 from core.responses where respondent_key = ?", [key]

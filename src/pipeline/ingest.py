@@ -14,8 +14,6 @@ from pipeline.load import PartnerLoader, gone_at_partner, record_full_read, star
 from pipeline.registry import load_registry
 from pipeline.settings import Settings
 
-GONE_NAMED = 10  # ids of responses gone at the partner named in the run report
-
 
 def ingest_partner(settings: Settings, partner_id: str, run_id: str) -> runs.PartnerRun:
     """Pull what is new at the partner since its cursor and load it (everything, when the connector's
@@ -34,10 +32,10 @@ def ingest_partner(settings: Settings, partner_id: str, run_id: str) -> runs.Par
         try:
             connector = partner.connector.open(partner.id, partner.secret(), settings, partner.identifier_fields)
             loader = PartnerLoader(
-                con, settings, codebook, registry, partner, run, connector.metadata_fields, connector.omits_unanswered
+                con, settings, codebook, registry, partner, run, omits_unanswered=connector.omits_unanswered
             )
             started = datetime.now(UTC)
-            start = start_from(con, partner.id, partner.connector.reread_days, started)
+            start = start_from(con, loader.source, partner.connector.reread_days, started)
             full = start is None and partner.connector.reread_days is not None
             listed: list[pa.ChunkedArray] = []  # a full read's source ids: what is not among them is gone
             batch: list[Page] = []
@@ -46,11 +44,11 @@ def ingest_partner(settings: Settings, partner_id: str, run_id: str) -> runs.Par
                     listed.append(page.records.column("source_id"))
                 batch.append(page)
                 if sum(p.records.num_rows for p in batch) >= settings.batch_rows:
-                    loader.load(batch, connector.naive_timezone)
+                    loader.load(batch, connector)
                     connector.loaded(batch)
                     batch = []
             if batch:
-                loader.load(batch, connector.naive_timezone)
+                loader.load(batch, connector)
                 connector.loaded(batch)
         except PipelineError as exc:
             run.finish(str(exc))
@@ -61,8 +59,8 @@ def ingest_partner(settings: Settings, partner_id: str, run_id: str) -> runs.Par
             raise
         else:
             if full:
-                gone = gone_at_partner(con, settings.sql_dir, partner.id, listed)
-                run.gone, run.gone_ids = len(gone), gone[:GONE_NAMED]
+                gone = gone_at_partner(con, settings.sql_dir, loader.source, listed)
+                run.add_gone(gone)
                 record_full_read(con, settings.sql_dir, partner.id, started)
             run.finish()
         finally:

@@ -21,10 +21,10 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from pipeline import contract, db, drift, runs
+from pipeline import contract, db, drift, runs, sources
 from pipeline.codebook import Codebook
 from pipeline.errors import ConfigError
-from pipeline.extract import Page, json_records
+from pipeline.extract import Connector, Page, json_records
 from pipeline.registry import Partner, Registry, parse_target
 from pipeline.settings import Settings
 
@@ -47,7 +47,6 @@ class PartnerLoader:
         registry: Registry,
         partner: Partner,
         run: runs.PartnerRun,
-        metadata_fields: frozenset[str] = frozenset(),
         omits_unanswered: bool = True,
     ) -> None:
         self.con = con
@@ -59,13 +58,14 @@ class PartnerLoader:
         self.windows = registry.wave_windows()
         self.timezone = settings.timezone
         self.schema = contract.schema(codebook)
-        # metadata_fields: fields the tool adds to every response, never reported as unknown partner columns;
         # omits_unanswered: whether the tool leaves unanswered questions out (see drift.MISSING_AFTER).
         self.drift = drift.DriftRecorder(
-            con, self.sql_dir, codebook, partner, run.run_id, self.windows, self.timezone, metadata_fields,
-            omits_unanswered,
-        )  # fmt: skip
+            con, self.sql_dir, codebook, partner, run.run_id, self.windows, self.timezone, omits_unanswered
+        )
         self._pads = _hmac_pads(respondent_key(settings))
+        volatile = partner.connector.volatile_fields
+        self.source = sources.claim(con, self.sql_dir, partner.id, partner.connector.source, volatile)
+        self._volatile = sources.volatile_patch(volatile)
         refresh_reference(con, settings, codebook, registry)
         targets = [parse_target(text) for text in partner.mapping.values()]
         self._mapping = {
@@ -76,10 +76,13 @@ class PartnerLoader:
         }
         con.execute("create or replace temp table run_seen (source_id varchar, record_sha256 varchar)")
 
-    def load(self, pages: list[Page], naive_timezone: str) -> None:
+    def load(self, pages: list[Page], connector: Connector) -> None:
         """Load consecutive pages in one transaction; the run's counts and the cursor move with them.
 
-        naive_timezone: the zone the tool means by a time without offset (stored with the pages for rebuilds)."""
+        The connector's naive_timezone (the zone the tool means by a time without offset, stored with the pages
+        for rebuilds) and metadata_fields are read now, after the pages were pulled: a connector may learn
+        metadata from the pages themselves (ODK's links to repeat tables)."""
+        naive_timezone = connector.naive_timezone
         now = datetime.now(UTC)
         page_ids = [uuid.uuid4().hex for _ in pages]
         records = pa.concat_tables(
@@ -110,7 +113,8 @@ class PartnerLoader:
                     })  # fmt: skip
                 self.con.register("batch_records", records)
                 db.run(self.con, self.sql_dir, "raw/classify_batch", {
-                    "partner_id": self.partner.id, "inner_pad": self._pads[0], "outer_pad": self._pads[1],
+                    "partner_id": self.partner.id, "source": self.source.name, "key_scope": self.source.key_scope,
+                    "volatile": self._volatile, "inner_pad": self._pads[0], "outer_pad": self._pads[1],
                 })  # fmt: skip
                 db.run(self.con, self.sql_dir, "ops/note_refused", {"refused_at": now})
                 db.run(self.con, self.sql_dir, "raw/insert_records", {"partner_id": self.partner.id, "fetched_at": now})
@@ -118,11 +122,17 @@ class PartnerLoader:
                 classified = "select disposition, count(*) from batch_classified group by disposition"
                 counts = dict(self.con.execute(classified).fetchall())
                 quarantined, inserted, updated, failures = self._load_new(now, naive_timezone)
-                self.run.unmapped_fields |= self.drift.record(failures, naive_timezone, now)
+                self.run.unmapped_fields |= self.drift.record(failures, naive_timezone, connector.metadata_fields, now)
+                db.run(self.con, self.sql_dir, "ops/forget_unrejected", {
+                    "partner_id": self.partner.id, "source": self.source.name,
+                })  # fmt: skip
+                withdrawn = self._withdraw([i for page in pages for i in page.rejected], now)
+                if withdrawn:
+                    self.run.add_gone(withdrawn)
                 cursor = next((p.cursor for p in reversed(pages) if p.cursor), None)
                 if cursor:
                     db.run(self.con, self.sql_dir, "ops/set_cursor", {
-                        "partner_id": self.partner.id, "cursor": cursor, "updated_at": now,
+                        "partner_id": self.partner.id, "source": self.source.name, "cursor": cursor, "updated_at": now,
                     })  # fmt: skip
                 self.run.add(
                     {
@@ -139,6 +149,27 @@ class PartnerLoader:
         finally:
             self.con.unregister("batch_records")
 
+    def _withdraw(self, rejected: list[str], now: datetime) -> list[str]:
+        """Keep the responses the partner rejected in its review out of core (see ops/withdraw_rejected); returns
+        the ids of those that were in core."""
+        if not rejected:
+            return []
+        n = len(rejected)
+        self.con.register("batch_rejected", pa.table({
+            "partner_id": [self.partner.id] * n,
+            "source": [self.source.name] * n,
+            "source_id": rejected,
+            "rejected_at": pa.array([now] * n, pa.timestamp("us", tz="UTC")),
+            "run_id": [self.run.run_id] * n,
+        }))  # fmt: skip
+        try:
+            self.con.execute(db.sql(self.sql_dir, "ops/withdraw_rejected"))
+            removed = self.con.execute("select source_id from withdrawn order by source_id").fetchall()
+            self.con.execute("drop table withdrawn")
+        finally:
+            self.con.unregister("batch_rejected")
+        return [source_id for (source_id,) in removed]
+
     def reload(self, only_quarantined: bool) -> tuple[int, int, int]:
         """Load stored versions again from raw: every version in the order fetched (a rebuild), or the
         quarantined latest versions (a replay after a codebook or mapping fix). Returns (quarantined, inserted,
@@ -151,14 +182,15 @@ class PartnerLoader:
             {"partner_id": self.partner.id, "only_quarantined": only_quarantined},
         )
         plan = self.con.execute(
-            "select round, naive_timezone, count(*) from reload_candidates group by all order by round, naive_timezone"
+            "select round, source, naive_timezone, count(*) from reload_candidates group by all order by all"
         ).fetchall()
-        for round_no, naive_timezone, n in plan:
+        for round_no, source, naive_timezone, n in plan:
             for offset in range(0, n, self.batch_rows):
                 now = datetime.now(UTC)
                 with db.transaction(self.con):
                     db.run(self.con, self.sql_dir, "raw/reload_batch", {
-                        "naive_timezone": naive_timezone, "round": round_no, "limit": self.batch_rows, "offset": offset,
+                        "naive_timezone": naive_timezone, "round": round_no, "source": source,
+                        "limit": self.batch_rows, "offset": offset,
                     })  # fmt: skip
                     counts = self._load_new(now, naive_timezone or "UTC")[:3]
                 totals = [a + b for a, b in zip(totals, counts, strict=True)]
@@ -205,35 +237,44 @@ class PartnerLoader:
         return inserted, updated
 
 
-def cursor(con: duckdb.DuckDBPyConnection, partner_id: str) -> str | None:
-    row = con.execute("select cursor from ops.cursors where partner_id = ?", [partner_id]).fetchone()
+def cursor(con: duckdb.DuckDBPyConnection, source: sources.Source) -> str | None:
+    """Where the pull from this source stands; None for a source never pulled (a new survey is read whole)."""
+    row = con.execute(
+        "select cursor from ops.cursors where partner_id = ? and source = ?", [source.partner_id, source.name]
+    ).fetchone()
     return row[0] if row else None
 
 
-def start_from(con: duckdb.DuckDBPyConnection, partner_id: str, reread_days: int | None, now: datetime) -> str | None:
-    """Where the pull starts: the cursor, or None (from the start) when the last full read is reread_days old.
+def start_from(
+    con: duckdb.DuckDBPyConnection, source: sources.Source, reread_days: int | None, now: datetime
+) -> str | None:
+    """Where the pull starts: the source's cursor, or None (from the start) when the partner's last full read is
+    reread_days old.
 
     Kobo and LimeSurvey cannot list what was edited since a time (an edit keeps a response's submission time
     and id), so an edit below the cursor is seen only by reading everything again: the responses read again
     count as unchanged, an edited one as updated. None for reread_days: the cursor always (the connector sees
     edits itself, or there are none)."""
     if reread_days is None:
-        return cursor(con, partner_id)
-    row = con.execute("select read_at from ops.full_reads where partner_id = ?", [partner_id]).fetchone()
+        return cursor(con, source)
+    row = con.execute("select read_at from ops.full_reads where partner_id = ?", [source.partner_id]).fetchone()
     if row is None or (now - row[0]).total_seconds() >= reread_days * 86_400:
         return None
-    return cursor(con, partner_id)
+    return cursor(con, source)
 
 
 def gone_at_partner(
-    con: duckdb.DuckDBPyConnection, sql_dir: Path, partner_id: str, listed: list[pa.ChunkedArray]
+    con: duckdb.DuckDBPyConnection, sql_dir: Path, source: sources.Source, listed: list[pa.ChunkedArray]
 ) -> list[str]:
-    """The partner's responses in core that a full read did not list (`listed`: the source ids it read): deleted
-    at the partner since they were loaded. They stay in core: the operator decides (`pipeline erase`)."""
+    """The source's responses in core that a full read of it did not list (`listed`: the source ids it read):
+    deleted at the partner since they were loaded. They stay in core: the operator decides (`pipeline erase`).
+    Responses of the partner's other sources (an earlier survey) are not the full read's business."""
     ids = pa.chunked_array([chunk for column in listed for chunk in column.chunks], type=pa.string())
     con.register("listed", pa.table({"source_id": ids}))
     try:
-        rows = con.execute(db.sql(sql_dir, "ops/gone_at_partner"), {"partner_id": partner_id}).fetchall()
+        rows = con.execute(
+            db.sql(sql_dir, "ops/gone_at_partner"), {"partner_id": source.partner_id, "source": source.name}
+        ).fetchall()
     finally:
         con.unregister("listed")
     return [source_id for (source_id,) in rows]

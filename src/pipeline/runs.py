@@ -12,6 +12,7 @@ import pandas as pd
 from pipeline import db
 
 COUNTS = ("fetched", "inserted", "updated", "unchanged", "quarantined", "duplicates")
+GONE_NAMED = 10  # ids of responses gone at the partner named in the run report
 
 
 @dataclass
@@ -31,8 +32,9 @@ class PartnerRun:
     unchanged: int = 0
     quarantined: int = 0
     duplicates: int = 0
-    # Responses in core a full read no longer found at the partner (deleted there), the first few ids of them;
-    # None when the run read from the cursor. Not part of the invariant: they were fetched in earlier runs.
+    # Responses in core a full read no longer found at the partner (deleted there) or that the partner rejected in
+    # its review, the first few ids of them; None when the run read from the cursor and met no rejection. Not
+    # part of the invariant: they were fetched in earlier runs.
     gone: int | None = None
     gone_ids: list[str] = field(default_factory=list)
     unmapped_fields: set[str] = field(default_factory=set)
@@ -48,6 +50,12 @@ class PartnerRun:
         self.pages += pages
         for name in COUNTS:
             setattr(self, name, getattr(self, name) + counts.get(name, 0))
+
+    def add_gone(self, source_ids: list[str]) -> None:
+        """Responses in core the partner no longer offers: deleted there (found by a full read) or rejected in
+        its review (removed from core); the first GONE_NAMED are named."""
+        self.gone = (self.gone or 0) + len(source_ids)
+        self.gone_ids = (self.gone_ids + source_ids)[:GONE_NAMED]
 
     def finish(self, error: str | None = None) -> None:
         self.finished_at = datetime.now(UTC)
@@ -79,8 +87,9 @@ def gone_note(partner_id: str, gone: int, ids: list[str]) -> str:
     """What the operator reads about responses a full read no longer found at the partner."""
     shown = ", ".join(ids) + (", …" if gone > len(ids) else "")
     return (
-        f"{partner_id}: {gone} responses in core are no longer at the partner (deleted there?): {shown}; "
-        f"they stay until `pipeline erase --partner {partner_id} --response ID` removes one"
+        f"{partner_id}: {gone} responses in core are no longer at the partner (deleted there?) or it rejected them "
+        f"in its review (removed from core): {shown}; a deleted one stays until "
+        f"`pipeline erase --partner {partner_id} --response ID` removes it"
     )
 
 

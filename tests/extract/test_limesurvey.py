@@ -33,7 +33,7 @@ from pipeline.extract.limesurvey import LimeSurveyConnector, LimeSurveySettings
 from pipeline.ingest import ingest_partner
 from pipeline.registry import load_registry
 from pipeline.settings import Settings
-from tests.conftest import SHARED, partner_world
+from tests.conftest import SHARED, demo_registry_of, partner_world, query, registry_world
 
 PARTNER = "stadt-bildung-lu"
 NES = SHARED / "payloads" / "limesurvey"
@@ -468,3 +468,39 @@ def test_times_are_read_in_the_partners_time_zone(
         ingest_partner(Settings(), PARTNER, "run-1")
         times, _ = _core(Settings())
     assert times == _truth(world, codebook)[0]
+
+
+def test_times_in_the_repeated_and_the_skipped_hour_load_as_one_instant_each(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Berlin: 02:30 on 25 October 2026 exists twice (the earlier, summer time instant is taken), 02:30 on 29 March
+    2026 not at all (read with the offset before the gap, as Python's fold=0 does); neither is quarantined."""
+    data = demo_registry_of(PARTNER)
+    data["waves"].append(
+        {
+            "code": "2026h2",
+            "label": "Welle 2026/2",
+            "instrument_version": "2026.1",
+            "opens": "2026-07-01",
+            "closes": "2026-12-31",
+        }
+    )
+    with registry_world(settings, tmp_path, monkeypatch, data) as world:
+        template = next(
+            row for row, r in zip(world.served[PARTNER], world.generated[PARTNER], strict=True) if not r.invalid
+        )
+        sent = {"201": "2026-10-25 02:30:00", "202": "2026-03-29 02:30:00"}
+        rows = [_row(template, int(i), submitdate=t, datestamp=t) for i, t in sent.items()]
+        _emulator(world).store(_survey(world), rows)
+
+        run = ingest_partner(Settings(), PARTNER, "run-1")
+        times, _ = _core(Settings())
+
+    assert not query(Settings(), "select * from ops.quarantine where source_id in ('201', '202')")
+    assert run.inserted == run.fetched - sum(r.invalid for r in world.generated[PARTNER])
+    berlin = ZoneInfo("Europe/Berlin")
+    assert times["201"] == datetime(2026, 10, 25, 0, 30), "02:30 summer time (UTC+2), the earlier of the two"
+    assert times["202"] == datetime(2026, 3, 29, 1, 30), "read as UTC+1, the offset before the gap"
+    for source_id, local in sent.items():
+        expected = datetime.fromisoformat(local).replace(tzinfo=berlin).astimezone(UTC)  # fold=0
+        assert times[source_id] == expected.replace(tzinfo=None)

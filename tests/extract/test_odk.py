@@ -17,6 +17,7 @@ import requests
 from pipeline import demo
 from pipeline.emulators.odk import (
     AUTHENTICATION_FAILED,
+    FILTER_FIELDS,
     ORDERBY_WITH_SKIPTOKEN,
     OdkEmulator,
     Problem,
@@ -25,6 +26,7 @@ from pipeline.emulators.odk import (
 from pipeline.errors import PartnerError, PartnerUnreachable
 from pipeline.extract.odk import OdkConnector, OdkSettings
 from pipeline.ingest import ingest_partner
+from pipeline.rebuild import rebuild
 from pipeline.settings import Settings
 from tests.conftest import SHARED, partner_world, query
 
@@ -212,6 +214,7 @@ def test_orderby_with_skiptoken_is_refused_as_central_does_and_quoted_to_the_ope
     assert refused.status_code == 501
     recorded = json.loads((PAYLOADS / "error_501_1_orderby_with_skiptoken.json").read_text())
     assert refused.json() == {**recorded, "details": {"feature": "using $orderby and $skiptoken together"}}
+    _emulator(awo).filter_fields = FILTER_FIELDS - {"__system/reviewState"}  # a Central before review states
     unsupported = requests.get(url, params={"$filter": "__system/reviewState eq 'hasIssues'"}, headers=auth, timeout=5)
     recorded = json.loads((PAYLOADS / "error_501_5_unsupported_filter_field.json").read_text())
     assert unsupported.json() == {**recorded, "details": {"at": 0, "text": "__system/reviewState"}}
@@ -477,3 +480,76 @@ def test_ingest_loads_core_as_generated_and_an_edit_replaces_the_earlier_version
     versions = query(settings, "select count(*) from raw.records where source_id = ?", [target["__id"]])
     assert versions == [(2,)], "raw keeps both versions"
     assert second.unmapped_fields == set(), "an edit's meta/deprecatedID is known metadata too"
+
+
+def test_the_emulator_filters_on_the_review_state_as_central_does(awo: demo.Demo) -> None:
+    """Central (v2025.4) answers 200 to a $filter on __system/reviewState; `ne` keeps submissions never reviewed
+    (null), as its `is distinct from` does, and `eq null` finds them."""
+    emulator, (project, form) = _emulator(awo), _form(awo)
+    served = awo.served[PARTNER]
+    emulator.review(project, form, served[0]["__id"], "rejected")
+    emulator.review(project, form, served[1]["__id"], "approved")
+    token = emulator.login(awo.registry.partner(PARTNER).connector.email, os.environ["DEMO_TOKEN_AWO_LU"])["token"]
+
+    def ids(expression: str) -> tuple[int, set[str]]:
+        response = requests.get(
+            f"{awo.services['odk'].url}/v1/projects/{project}/forms/{form}.svc/Submissions",
+            params={"$filter": expression},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=5,
+        )
+        return response.status_code, {row["__id"] for row in response.json().get("value", [])}
+
+    everyone = {s["__id"] for s in served}
+    assert ids("__system/reviewState ne 'rejected'") == (200, everyone - {served[0]["__id"]})
+    assert ids("__system/reviewState eq 'rejected'") == (200, {served[0]["__id"]})
+    assert ids("__system/reviewState eq null") == (200, everyone - {served[0]["__id"], served[1]["__id"]})
+
+
+def test_rejected_submissions_are_listed_apart_unless_the_registry_includes_them(awo: demo.Demo) -> None:
+    emulator, (project, form) = _emulator(awo), _form(awo)
+    rejected = awo.served[PARTNER][5]["__id"]
+    emulator.review(project, form, rejected, "rejected")
+
+    pages = list(_connector(awo).pull(None))
+    assert rejected not in _ids(pages) and [i for p in pages for i in p.rejected] == [rejected]
+    assert len(_ids(pages)) == len(awo.served[PARTNER]) - 1
+
+    included = list(_connector(awo, include_rejected=True).pull(None))
+    assert rejected in _ids(included) and not [i for p in included for i in p.rejected]
+
+
+def test_a_rejection_removes_the_response_from_core_and_a_review_alone_is_no_new_version(
+    awo: demo.Demo,
+) -> None:
+    emulator, (project, form) = _emulator(awo), _form(awo)
+    settings = Settings()
+    valid = [s["__id"] for s, r in zip(awo.served[PARTNER], awo.generated[PARTNER], strict=True) if not r.invalid]
+    test_entry, approved, later_rejected = valid[0], valid[1], valid[2]
+    emulator.review(project, form, test_entry, "rejected")
+
+    first = ingest_partner(settings, PARTNER, "run-1")
+    assert (first.fetched, first.inserted, first.quarantined) == (64, 62, 2), "the test entry is not loaded"
+    assert test_entry not in _core_answers(settings) and first.gone == 0, "nothing loaded was rejected"
+
+    emulator.review(project, form, approved, "approved")
+    emulator.review(project, form, later_rejected, "rejected")
+    second = ingest_partner(settings, PARTNER, "run-2")
+
+    assert second.updated == 0 and second.inserted == 0, "a review state alone changes no answer"
+    assert second.fetched == second.unchanged + second.duplicates
+    assert (second.gone, second.gone_ids) == (1, [later_rejected]), "counted like a response gone at the partner"
+    in_core = _core_answers(settings)
+    assert approved in in_core and later_rejected not in in_core and len(in_core) == 61
+    versions = query(settings, "select count(*) from raw.records where source_id = ?", [approved])
+    assert versions == [(1,)], "no new version stored for a review"
+
+    emulator.review(project, form, later_rejected, "approved")  # the reviewer changed their mind
+    third = ingest_partner(settings, PARTNER, "run-3")
+    assert (third.inserted, third.gone) == (1, None) and later_rejected in _core_answers(settings)
+
+    emulator.review(project, form, later_rejected, "rejected")
+    assert ingest_partner(settings, PARTNER, "run-4").gone == 1
+    before = _core_answers(settings)
+    rebuild(settings)
+    assert _core_answers(settings) == before, "a rebuild from raw keeps the rejected response out"

@@ -8,8 +8,10 @@ Behaviour reproduced:
   without a role on the form 403.1, an unknown project or form 404.1.
 - `GET /v1/projects/{p}/forms/{f}.svc/Submissions`: newest first (submission time, then arrival); `$top`,
   `$skip`, `$count=true` (`@odata.count` counts every matching row), `$filter` (comparisons `eq ne lt le gt ge`
-  of a field with a timestamp, a quoted string or null, joined by `and`/`or`; a field outside filter_fields
-  → 501.5, anything else it cannot parse → 400.18), `$orderby` on the same fields. When rows remain,
+  of a field with a timestamp, a quoted string or null, joined by `and`/`or`; `eq` and `ne` compare null as a
+  value, as Central's `is not distinct from` does, so `__system/reviewState ne 'rejected'` keeps the submissions
+  never reviewed; a field outside filter_fields → 501.5, anything else it cannot parse → 400.18), `$orderby` on
+  the same fields. A review (`review()`) sets `reviewState` and `updatedAt`, as Central does. When rows remain,
   `@odata.nextLink` repeats the request's parameters with `$skiptoken` = "01" + base64 of
   `{"instanceId": <last __id on the page>}` and continues after that submission by (submission time,
   arrival), whether or not it still exists; `$orderby` together with `$skiptoken` → 501.1; a token that is
@@ -57,7 +59,11 @@ from pipeline.emulators.server import DemoService, EmulatorServer, FaultQueue, J
 from pipeline.emulators.synthetic import CITY_TIMEZONE, Response, answer_labels, partner_answers
 from pipeline.registry import Partner
 
-FILTER_FIELDS = frozenset({"__system/submissionDate", "__system/updatedAt"})
+# What `$filter` may name (central-backend lib/data/submission.js, filterableFields): Central answers 200 to each.
+FILTER_FIELDS = frozenset(
+    {"__system/submissionDate", "__system/updatedAt", "__system/submitterId", "__system/reviewState",
+     "__system/deletedAt"}
+)  # fmt: skip
 # Query parameters Central's OData endpoints accept (lib/http/endpoint.js); any other is 501.1.
 KNOWN_PARAMS = frozenset(
     {"$format", "$count", "$skip", "$top", "$filter", "$wkt", "$expand", "$select", "$skiptoken", "$orderby",
@@ -200,6 +206,16 @@ class OdkEmulator:
             form.rows[instance_id] = row
             form.version += 1
             return row
+
+    def review(self, project_id: int, form_id: str, instance_id: str, state: str | None) -> None:
+        """Set a submission's review state ("approved", "hasIssues", "rejected"; None: received), as a reviewer
+        does in Central: the answers stay, updatedAt becomes now."""
+        with self._lock:
+            form = self.forms[(project_id, form_id)]
+            row = copy.deepcopy(form.rows[instance_id])
+            row["__system"].update(reviewState=state, updatedAt=odata_time(datetime.now(UTC)))
+            form.rows[instance_id] = row
+            form.version += 1
 
     def delete(self, project_id: int, form_id: str, instance_id: str) -> None:
         with self._lock:

@@ -40,13 +40,15 @@ class Page:
     body is exactly what the partner sent (only its sha256 and size are stored: it may hold identifiers).
     records has RECORD_SCHEMA: the partner's response id, its submission time as sent, and the response as
     a flat JSON object with direct identifiers already removed. cursor is what to store once this page is
-    loaded, so an interrupted pull resumes after the last loaded page.
+    loaded, so an interrupted pull resumes after the last loaded page. rejected: ids of responses the page lists
+    as rejected in the partner's review (ODK Central), not among records: one loaded earlier leaves core.
     """
 
     request: str
     body: bytes
     records: pa.Table
     cursor: str | None
+    rejected: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,7 @@ class FilesSettings(BaseModel):
     decimal: Literal[",", "."] = ","
     date_formats: tuple[str, ...] = Field(default=DAY_FIRST, min_length=1)
     reread_days: ClassVar[None] = None  # a file is read once; a corrected response comes in a new file
+    volatile_fields: ClassVar[tuple[str, ...]] = ()  # every column is part of a response's version
     timezone: TimeZoneName = "Europe/Berlin"
     id_column: str = Field(min_length=1)
     submitted_column: str = Field(min_length=1)
@@ -134,6 +135,11 @@ class FilesSettings(BaseModel):
     @property
     def archive_folder(self) -> Path:
         return self.folder / self.archive
+
+    @property
+    def source(self) -> str:
+        """Where the responses come from: the drop folder as configured (moving it makes a new source)."""
+        return f"files:{self.folder}"
 
     def open(self, partner_id: str, secret: str, settings: Settings, drop: tuple[str, ...]) -> FilesConnector:
         """secret and settings are not needed: the drop folder is all there is."""

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import duckdb
 import pyarrow as pa
@@ -63,6 +63,12 @@ class KoboSettings(BaseModel):
     page_size: int | None = Field(default=None, ge=1, le=MAX_LIMIT)
     # Kobo lists no edits (an edit keeps _id and _submission_time): every reread_days a pull reads all again
     reread_days: int | None = Field(default=7, ge=1)
+    volatile_fields: ClassVar[tuple[str, ...]] = ()  # every field sent is part of a response's version
+
+    @property
+    def source(self) -> str:
+        """Where the submissions come from: one asset (a form deployed anew as another asset is new)."""
+        return f"kobo:{self.asset_uid}"
 
     def open(self, partner_id: str, secret: str, settings: Settings, drop: tuple[str, ...]) -> KoboConnector:
         return KoboConnector(partner_id, self, secret, settings, drop)

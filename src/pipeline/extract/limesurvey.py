@@ -27,10 +27,12 @@ Decisions:
   survey without any response: an empty pull, not a failure. A server that ignores the range is an error, and
   no pull reads more than MAX_RANGES ranges.
 - submitted_at is `submitdate` as sent: server-local time without a zone, read in the partner's `timezone`
-  (default Europe/Berlin; the connector's naive_timezone) and stored as UTC. A survey that does not record dates
-  sends 1980-01-01 00:00:00 for every complete response: `datestamp` is taken instead where the row has one,
-  otherwise the time stays missing and validation quarantines the response ("submission time missing or not a
-  date"). Such a partner has to switch on date stamps in the survey's settings (possible before activation).
+  (default Europe/Berlin; the connector's naive_timezone) and stored as UTC; the hour that exists twice when
+  daylight saving ends is read as its earlier instant, the skipped hour with the offset before it. A survey that
+  does not record dates sends 1980-01-01 00:00:00 for every complete response: `datestamp` is taken instead where
+  the row has one, otherwise the time stays missing and validation quarantines the response ("submission time
+  missing or not a date"). Such a partner has to switch on date stamps in the survey's settings (possible before
+  activation).
 - `token` and `ipaddr` are removed at extraction (direct identifiers), like the partner's identifier_fields, and
   so is `refurl` (the referring page's URL: its query string can carry names or e-mail addresses);
   the other metadata LimeSurvey adds is known (METADATA_FIELDS), so never reported as unmapped.
@@ -48,7 +50,7 @@ import binascii
 import json
 import logging
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import duckdb
 import pyarrow as pa
@@ -96,6 +98,12 @@ class LimeSurveySettings(BaseModel):
     ids_per_page: int = Field(default=500, ge=1, le=MAX_IDS_PER_PAGE)
     # the API lists no edits: every reread_days a pull reads all ids again, so one below the cursor is seen
     reread_days: int | None = Field(default=7, ge=1)
+    volatile_fields: ClassVar[tuple[str, ...]] = ()  # every column exported is part of a response's version
+
+    @property
+    def source(self) -> str:
+        """Where the responses come from: ids and the cursor belong to one survey (a new wave's survey is new)."""
+        return f"limesurvey:{self.survey_id}"
 
     def open(self, partner_id: str, secret: str, settings: Settings, drop: tuple[str, ...]) -> LimeSurveyConnector:
         return LimeSurveyConnector(partner_id, self, secret, settings, drop)

@@ -35,6 +35,13 @@ lists is reported as gone at the partner (run report, `pipeline status`), as for
 
 Answer labels (`pipeline check --connect`): `GET {base}/v1/projects/{project_id}/forms/{form_id}.xml`, the
 published XForm, read by extract/xform.py.
+
+Review states: a submission a reviewer marked "rejected" (`__system/reviewState`) is not loaded unless the
+registry says `include_rejected: true`; its id goes with the page (Page.rejected), so one loaded earlier leaves
+core, counted with the gone ones, and is kept out of rebuilds until Central lists it unrejected again. The
+connector asks for rejected submissions too (no `$filter` on the review state): a review sets `updatedAt`, so the
+incremental pull sees a rejection of a submission loaded earlier. A review alone changes `reviewState` and
+`updatedAt` only (volatile_fields): the loader compares versions without them, so it is no new version.
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import quote, urlencode, urljoin
 
 import duckdb
@@ -93,7 +100,8 @@ select
     json_extract_string(rec, '$.__system.submissionDate') as submitted_at,
     json_extract_string(rec, '$.__system.updatedAt') as updated_at,
     json_extract_string(rec, '$.__system.deletedAt') as deleted_at,
-    json_extract_string(rec, '$.__system.status') as status
+    json_extract_string(rec, '$.__system.status') as status,
+    json_extract_string(rec, '$.__system.reviewState') as review_state
 from (select unnest(json_extract(doc, '$.value[*]')) as rec from odk_page)
 """
 # Every value of the page's rows under its group path, with its position in the row as served. A GeoJSON object
@@ -124,6 +132,12 @@ select
 from nodes
 where json_type(value) <> 'OBJECT'
 """
+_REJECTED_SQL = """
+select source_id
+from odk_rows
+where review_state = 'rejected' and deleted_at is null and status is null
+order by ordinal
+"""
 _SKIPPED_SQL = """
 select
     source_id,
@@ -146,7 +160,7 @@ select
     )::varchar as record
 from odk_rows r
 left join odk_leaves l using (ordinal)
-where r.deleted_at is null and r.status is null
+where r.deleted_at is null and r.status is null and (? or r.review_state is distinct from 'rejected')
 group by r.ordinal, r.source_id, r.submitted_at
 order by r.ordinal
 """
@@ -164,6 +178,15 @@ class OdkSettings(BaseModel):
     # edits come back by updatedAt; a deletion only stops being listed: every reread_days a pull reads all
     # again, and what it no longer lists is reported as gone at the partner
     reread_days: int | None = Field(default=7, ge=1)
+    # submissions a reviewer marked "rejected" (test entries, unusable ones) are not loaded, and leave core
+    include_rejected: bool = False
+    # what a review changes without changing an answer: a new review state is no new version of a response
+    volatile_fields: ClassVar[tuple[str, ...]] = ("__system/reviewState", "__system/updatedAt")
+
+    @property
+    def source(self) -> str:
+        """Where the submissions come from: one form of one project (a server's new address keeps it)."""
+        return f"odk:{self.project_id}/{self.form_id}"
 
     def open(self, partner_id: str, secret: str, settings: Settings, drop: tuple[str, ...]) -> OdkConnector:
         return OdkConnector(partner_id, self, secret, settings, drop)
@@ -183,6 +206,7 @@ class _Parsed:
     next_link: str | None
     total: int | None
     latest: str | None
+    rejected: tuple[str, ...]
 
 
 class OdkConnector:
@@ -266,7 +290,9 @@ class OdkConnector:
                 )
             target = self._follow(response.url, page.next_link) if page.next_link else None
             if target is None or (page.n_rows == 0 and not _more_to_read(read, total, target, requested)):
-                yield Page(http.redact(response.url), response.content, page.records, _earlier(latest, began))
+                yield Page(
+                    http.redact(response.url), response.content, page.records, _earlier(latest, began), page.rejected
+                )
                 return
             if empty_in_row > MAX_EMPTY_PAGES:
                 raise PartnerUnreachable(
@@ -274,7 +300,7 @@ class OdkConnector:
                     f"{empty_in_row} empty pages in a row after {read} of {total} submissions; the next run tries "
                     "again",
                 )
-            yield Page(http.redact(response.url), response.content, page.records, None)
+            yield Page(http.redact(response.url), response.content, page.records, None, page.rejected)
             url = target
 
     def _parse(self, duck: duckdb.DuckDBPyConnection, response: requests.Response) -> _Parsed:
@@ -293,11 +319,13 @@ class OdkConnector:
             self.metadata_fields = self.metadata_fields | {key for key in keys if "@odata." in key}
             drop = [key for key in keys if is_identifier(key, self._drop)]
             self._report_skipped(duck.execute(_SKIPPED_SQL).fetchall())
-            records = duck.sql(_RECORDS_SQL, params=[drop, drop]).to_arrow_table()
+            include = self.config.include_rejected
+            records = duck.sql(_RECORDS_SQL, params=[drop, drop, include]).to_arrow_table()
+            rejected = () if include else tuple(i for (i,) in duck.execute(_REJECTED_SQL).fetchall())
             [(latest,)] = duck.execute("select max(greatest(submitted_at, updated_at)) from odk_rows").fetchall()
         except (duckdb.Error, UnicodeDecodeError) as exc:
             raise PayloadError(self.partner_id, f"page is not the JSON expected ({problem(exc)})"[:300]) from exc
-        return _Parsed(records.cast(RECORD_SCHEMA), n_rows, next_link, total, latest)
+        return _Parsed(records.cast(RECORD_SCHEMA), n_rows, next_link, total, latest, rejected)
 
     def _report_skipped(self, skipped: list[tuple[str, str]]) -> None:
         if skipped:
