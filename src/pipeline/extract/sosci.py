@@ -46,7 +46,7 @@ import logging
 import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import duckdb
 import pyarrow as pa
@@ -163,6 +163,12 @@ class SosciSettings(BaseModel):
     cases_per_page: int = Field(default=500, ge=1, le=MAX_CASES_PER_PAGE)
     # a data edit in SoSci's data view may keep the case's data time: every reread_days a pull reads all again
     reread_days: int | None = Field(default=7, ge=1)
+    volatile_fields: ClassVar[tuple[str, ...]] = ()  # every variable sent is part of a case's version
+
+    @property
+    def source(self) -> str:
+        """Where the cases come from: one project's questionnaire (another questionnaire is another survey)."""
+        return f"sosci:{self.project}/{self.questionnaire or '*'}"
 
     def open(self, partner_id: str, secret: str, settings: Settings, drop: tuple[str, ...]) -> SosciConnector:
         return SosciConnector(partner_id, self, secret, settings, drop)
