@@ -49,8 +49,10 @@ class DriftRecorder:
         self.run_id = run_id
         self.windows = windows
         self.timezone = timezone
-        # fields the tool adds to every response, and those the operator left unmapped on purpose
-        self.known_fields = sorted(metadata_fields | set(partner.ignore))
+        # fields the tool adds to every response, those the operator left unmapped on purpose, and the question
+        # giving the organisation type
+        asked = {partner.asked_org_type.field} if partner.asked_org_type else set()
+        self.known_fields = sorted(metadata_fields | set(partner.ignore) | asked)
         self.missing_after = MISSING_AFTER if omits_unanswered else 1
         self._coverage = {
             "partner_codes": list(partner.mapping),
@@ -140,8 +142,7 @@ def describe(row: pd.Series | object, partner: Partner | None = None) -> str:
         return f"unknown column {field!r} in {responses} (kept in raw, not loaded: map it or leave it)"
     if kind == "missing_column":
         return f"mapped column {field!r} in none of {responses} (renamed or removed in the partner's form?)"
-    mapping = partner.mapping if partner else {}
-    theirs = ", ".join(c for c, target in mapping.items() if target.partition("=")[0] == field)
+    theirs = ", ".join(partner.question_codes().get(field, [])) if partner else ""
     where = f"{field} ({theirs})" if theirs else field
     return f"new answer code {code!r} for {where} in {responses} (quarantined: ask the partner, or recode and replay)"
 
