@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline import db, demo, drift, quarantine
+from pipeline import cli, db, demo, drift, quarantine
 from pipeline.ingest import ingest_partner
 from pipeline.rebuild import rebuild
 from pipeline.runs import PartnerRun
@@ -207,3 +207,25 @@ def test_rebuild_and_replay_take_the_org_type_from_raw(
 
     assert query(Settings(), core) == sorted([*before, ("ehrenamt", str(UNKNOWN_ID))], key=lambda row: row[1])
     assert query(Settings(), "select source_id from ops.quarantine where field = 'org_type'") == [(str(MISSING_ID),)]
+
+
+def test_check_connect_names_an_org_type_list_labelled_otherwise(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """A survey whose list has A1 = Wohlfahrtsverband and A2 = Stadtverwaltung, the other way round from the
+    recode, would count every respondent under the other type without a single rejection."""
+    with demo.running(settings, source=_registry(tmp_path, RECODE)) as world:
+        for name, value in world.env.items():
+            monkeypatch.setenv(name, value)
+        survey = world.services["limesurvey"].emulator.surveys[world.registry.partner(ASKING).connector.survey_id]
+        question = next(q for q in survey.questions if q.title == QUESTION)
+        question.answers = {**question.answers, "A1": question.answers["A2"], "A2": question.answers["A1"]}
+
+        assert cli.main(["check", "--connect"]) == 1
+
+    said = " ".join(capsys.readouterr().out.split())
+    assert (
+        f"label mismatch {ASKING}: {QUESTION} (org_type): A1 'Wohlfahrtsverband' becomes verwaltung "
+        "'Stadtverwaltung'; A2 'Stadtverwaltung' becomes wohlfahrt 'Wohlfahrtsverband'"
+    ) in said
+    assert f"label mismatch {FIXED}" not in said
