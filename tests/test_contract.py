@@ -31,7 +31,9 @@ def _batch(rows: dict[str, dict], codebook: Codebook, registry: Registry, recode
         ],
         columns=["record_id", "item_code", "value"],
     )
-    return contract.shape(meta, long, recode or {}, codebook, registry.wave_windows(), tz, "Europe/Berlin")
+    return contract.shape(
+        meta, long, recode or {}, codebook, registry.wave_windows(), tz, "Europe/Berlin", org_type="verwaltung"
+    )
 
 
 def _check(rows, codebook, registry, **kw) -> contract.Checked:
@@ -241,6 +243,7 @@ def test_the_committed_schema_is_what_the_codebook_derives(codebook) -> None:
             "submitted_at": [NOW],
             "wave": ["2025"],
             "instrument_version": ["2025.1"],
+            "org_type": ["verwaltung"],
             "HF5_03": ["a zz"],
         }
     )

@@ -46,6 +46,24 @@ def test_the_demo_registry_is_valid(demo_registry) -> None:
             lambda d: d["partners"][3].update(org_type="verein"),
             "partner hwg-lu: org_type: 'verein' is not one of",
         ),
+        (  # the organisation type asked per response: its recode leads to the codebook's types
+            lambda d: d["partners"][5].update(
+                org_type={"field": "ORGTYP", "recode": {"A1": "verwaltung", "A9": "verein"}}
+            ),
+            "partner stadt-bildung-lu: org_type.recode: ORGTYP.A9 → 'verein' is not one of ['arbeitsverwaltung',",
+        ),
+        (
+            lambda d: d["partners"][5].update(org_type={"field": "HF1Q01"}),
+            "partner stadt-bildung-lu: org_type.field: 'HF1Q01' is mapped too; it gives the org type",
+        ),
+        (
+            lambda d: d["partners"][5].update(org_type={"field": 'ORG"TYP'}),
+            "partner stadt-bildung-lu: org_type.question.field: Value error, the question code must be non-empty",
+        ),
+        (
+            lambda d: d["partners"][5].update(org_type={"feld": "ORGTYP"}),
+            "partner stadt-bildung-lu: org_type.question.field: Field required",
+        ),
         (
             lambda d: d["partners"][2]["recode"]["zustimmung5"].update({"97": "vielleicht"}),
             "partner jobcenter-lu: recode: zustimmung5.97 → 'vielleicht' is not an answer code",

@@ -18,8 +18,9 @@ import pandera.extensions as extensions
 import pandera.pandas as pa
 
 from pipeline.codebook import Codebook, Item
+from pipeline.registry import ORG_TYPE, OrgTypeQuestion
 
-META_COLUMNS = ["source_id", "submitted_at", "wave", "instrument_version"]
+META_COLUMNS = ["source_id", "submitted_at", "wave", "instrument_version", ORG_TYPE]
 TEXT_MAX_LENGTH = 10_000
 FAILURE_COLUMNS = ["record_id", "source_id", "field", "value", "check_name", "reason"]
 # The submission time as the tool sent it: what a rejection of the time or the wave shows as the value.
@@ -32,6 +33,7 @@ _BUILTIN_REASONS = {
     ("source_id", "field_uniqueness"): "the response id occurs twice in one batch",
     ("submitted_at", "not_nullable"): "submission time missing or not a date",
     ("wave", "not_nullable"): "submitted outside every survey wave's window",
+    (ORG_TYPE, "not_nullable"): "organisation type missing",
 }
 
 
@@ -63,10 +65,13 @@ def shape(
     waves: Sequence[tuple[str, str, datetime, datetime]],
     naive_timezone: str,
     timezone: str,
+    *,
+    org_type: str | OrgTypeQuestion,
 ) -> pd.DataFrame:
-    """One row per response (index record_id): metadata, wave, and one column per mapped item.
+    """One row per response (index record_id): metadata, wave, organisation type, one column per mapped item.
 
-    meta has record_id, source_id, submitted_at (as sent); long has record_id, item_code, value.
+    meta has record_id, source_id, submitted_at (as sent); long has record_id, item_code, value, where the
+    answer to an org type question (org_type asked) has the item_code ORG_TYPE.
     """
     wide = long.pivot(index="record_id", columns="item_code", values="value") if len(long) else None
     frame = meta.set_index("record_id")
@@ -75,11 +80,22 @@ def shape(
     frame[SENT_AT] = frame["submitted_at"]
     frame["submitted_at"] = _utc(frame["submitted_at"], naive_timezone)
     frame["wave"], frame["instrument_version"] = _waves(frame["submitted_at"], waves, timezone)
+    frame[ORG_TYPE] = _org_types(frame, org_type)
     for item_code, table in recode_by_item(recode, codebook).items():
         if item_code in frame:
             multi = codebook.item_by_code[item_code].type == "multi"
             frame[item_code] = _recode_options(frame[item_code], table) if multi else frame[item_code].replace(table)
     return frame
+
+
+def _org_types(frame: pd.DataFrame, org_type: str | OrgTypeQuestion) -> pd.Series:
+    """Each response's organisation type: the partner's own, or the answer to its question recoded. A code the
+    recode does not list stays as sent, so that validation names it as the partner sent it."""
+    if isinstance(org_type, str):
+        return pd.Series(org_type, index=frame.index, dtype=object)
+    if ORG_TYPE not in frame:  # nobody in the batch answered it
+        return pd.Series(None, index=frame.index, dtype=object)
+    return frame[ORG_TYPE].astype(object).replace(org_type.recode)
 
 
 def _recode_options(answers: pd.Series, table: dict[str, str]) -> pd.Series:
@@ -164,11 +180,15 @@ def schema(codebook: Codebook) -> pa.DataFrameSchema:
 
     The check that a submission is not in the future depends on the moment of validation: validate() adds it.
     """
+    org_types = [o.code for o in codebook.org_types]
     columns = {
         "source_id": pa.Column(nullable=False, unique=True),
         "submitted_at": pa.Column(nullable=False),
         "wave": pa.Column(nullable=False),
         "instrument_version": pa.Column(nullable=True),
+        ORG_TYPE: pa.Column(
+            nullable=False, checks=pa.Check.isin(org_types, error=f"organisation type not among {' '.join(org_types)}")
+        ),
     }
     columns.update({item.code: _item_column(item, codebook) for item in codebook.items})
     return pa.DataFrameSchema(columns, strict=False, name=f"{codebook.instrument.code}@{codebook.latest_version}")
@@ -244,15 +264,18 @@ def _failures(cases: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def unknown_codes(failures: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
-    """The answer codes among the failures that their item does not allow: one row per response, item and code
-    (record_id, item_code, code). A multiple choice names each option not allowed, not the whole answer."""
+    """The answer codes among the failures that their item does not allow, and the organisation types the
+    codebook does not know: one row per response, item (or ORG_TYPE) and code (record_id, item_code, code). A
+    multiple choice names each option not allowed, not the whole answer."""
     coded = {code: item for code, item in codebook.item_by_code.items() if item.type != "text"}
-    rows = failures[failures["field"].isin(list(coded)) & failures["value"].notna()]
+    allowed = {code: {o.code for o in codebook.options_of(item)} for code, item in coded.items()}
+    allowed[ORG_TYPE] = {o.code for o in codebook.org_types}
+    rows = failures[failures["field"].isin(list(allowed)) & failures["value"].notna()]
     if rows.empty:
         return pd.DataFrame(columns=["record_id", "item_code", "code"])
-    allowed = {code: {o.code for o in codebook.options_of(item)} for code, item in coded.items()}
+    multi = {code for code, item in coded.items() if item.type == "multi"}
     split = rows.assign(
-        code=[v.split() if coded[f].type == "multi" else [v] for f, v in zip(rows["field"], rows["value"], strict=True)]
+        code=[v.split() if f in multi else [v] for f, v in zip(rows["field"], rows["value"], strict=True)]
     ).explode("code")
     split = split[split["code"].notna()]
     new = [c not in allowed[f] for f, c in zip(split["field"], split["code"], strict=True)]

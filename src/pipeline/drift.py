@@ -48,6 +48,8 @@ class DriftRecorder:
         self.run_id = run_id
         self.windows = windows
         self.timezone = timezone
+        # the question giving the organisation type is known, never an unknown partner column
+        self._asked = {partner.asked_org_type.field} if partner.asked_org_type else set()
         # the tool leaves unanswered questions out: a missing column proves little (MISSING_AFTER)
         self.missing_after = MISSING_AFTER if omits_unanswered else 1
         self._coverage = {
@@ -69,7 +71,7 @@ class DriftRecorder:
             db.sql(self.sql_dir, "staging/unmapped_fields"),
             {
                 "partner_codes": list(self.partner.mapping),
-                "known_fields": sorted(metadata_fields | set(self.partner.ignore)),
+                "known_fields": sorted(metadata_fields | set(self.partner.ignore) | self._asked),
             },
         ).df()
         codes = contract.unknown_codes(failures, self.codebook)
@@ -144,8 +146,7 @@ def describe(row: pd.Series | object, partner: Partner | None = None) -> str:
         return f"unknown column {field!r} in {responses} (kept in raw, not loaded: map it or leave it)"
     if kind == "missing_column":
         return f"mapped column {field!r} in none of {responses} (renamed or removed in the partner's form?)"
-    mapping = partner.mapping if partner else {}
-    theirs = ", ".join(c for c, target in mapping.items() if target.partition("=")[0] == field)
+    theirs = ", ".join(partner.question_codes().get(field, [])) if partner else ""
     where = f"{field} ({theirs})" if theirs else field
     return f"new answer code {code!r} for {where} in {responses} (quarantined: ask the partner, or recode and replay)"
 

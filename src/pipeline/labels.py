@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
-from pipeline.codebook import Codebook, Option
+from pipeline.codebook import Codebook, Option, OrgType
 from pipeline.contract import recode_by_item
-from pipeline.registry import Partner
+from pipeline.registry import ORG_TYPE, Partner
 
 SIMILAR = 0.85
 _TAG = re.compile(r"<[^>]+>")
@@ -62,13 +63,20 @@ def compare(partner: Partner, codebook: Codebook, answers: dict[str, dict[str, s
         finding = _disagreement(answers[code], tables.get(item.code, {}), codebook.options_of(item))
         if finding:
             questions_by_finding.setdefault(finding, []).append(f"{code} ({item.code})")
+    asked = partner.asked_org_type
+    if asked and answers.get(asked.field):  # a list of types in another order counts responses under wrong ones
+        compared += 1
+        finding = _disagreement(answers[asked.field], asked.recode, codebook.org_types)
+        if finding:
+            questions_by_finding.setdefault(finding, []).append(f"{asked.field} ({ORG_TYPE})")
     return Comparison(
         compared, [f"{partner.id}: {', '.join(qs)}: {finding}" for finding, qs in questions_by_finding.items()]
     )
 
 
-def _disagreement(labels: dict[str, str], recode: dict[str, str], options: tuple[Option, ...]) -> str:
-    """What one question's labels say against the codebook's, code by code ('' when they agree)."""
+def _disagreement(labels: dict[str, str], recode: dict[str, str], options: Sequence[Option | OrgType]) -> str:
+    """What one question's labels say against the codebook's (its answer options, or its organisation types),
+    code by code ('' when they agree)."""
     ours = {option.code: option for option in options}
     said = []
     for code, label in labels.items():
@@ -77,7 +85,7 @@ def _disagreement(labels: dict[str, str], recode: dict[str, str], options: tuple
         target = recode.get(code, code)
         option = ours.get(target)
         if option is None:
-            said.append(f"{code} {label!r} becomes {target!r}, no answer code of the item (its answers are rejected)")
+            said.append(f"{code} {label!r} becomes {target!r}, not a code of the codebook (its answers are rejected)")
         elif not agree(label, option.label):
             said.append(f"{code} {label!r} becomes {option.code} {option.label!r}")
     return "; ".join(said)

@@ -25,7 +25,7 @@ from pipeline import contract, db, drift, runs, sources
 from pipeline.codebook import Codebook
 from pipeline.errors import ConfigError
 from pipeline.extract import Connector, Page, json_records
-from pipeline.registry import Partner, Registry, parse_target
+from pipeline.registry import ORG_TYPE, Partner, Registry, parse_target
 from pipeline.settings import Settings
 
 
@@ -67,13 +67,7 @@ class PartnerLoader:
         self.source = sources.claim(con, self.sql_dir, partner.id, partner.connector.source, volatile)
         self._volatile = sources.volatile_patch(volatile)
         refresh_reference(con, settings, codebook, registry)
-        targets = [parse_target(text) for text in partner.mapping.values()]
-        self._mapping = {
-            "item_codes": [t.item for t in targets],
-            "options": [t.option for t in targets],
-            "by_text": [t.by_text for t in targets],
-            "json_paths": [json_records.key_path(code) for code in partner.mapping],
-        }
+        self._mapping = _extraction(partner)
         con.execute("create or replace temp table run_seen (source_id varchar, record_sha256 varchar)")
 
     def load(self, pages: list[Page], connector: Connector) -> None:
@@ -206,8 +200,9 @@ class PartnerLoader:
             return _Loaded(0, 0, 0, pd.DataFrame(columns=contract.FAILURE_COLUMNS))
         long = self.con.execute(db.sql(self.sql_dir, "staging/map_answers"), self._mapping).df()
         frame = contract.shape(
-            meta, long, self.partner.recode, self.codebook, self.windows, naive_timezone, self.timezone
-        )
+            meta, long, self.partner.recode, self.codebook, self.windows, naive_timezone, self.timezone,
+            org_type=self.partner.org_type,
+        )  # fmt: skip
         checked = contract.validate(frame, self.schema, now)
         if len(checked.failures):
             with db.registered(self.con, batch_failures=checked.failures):
@@ -226,7 +221,7 @@ class PartnerLoader:
         answers = contract.answers(valid, self.codebook)
         with db.registered(self.con, valid_responses=responses, valid_answers=answers):
             db.run(self.con, self.sql_dir, "staging/insert_responses", {
-                "partner_id": self.partner.id, "org_type": self.partner.org_type, "loaded_at": now,
+                "partner_id": self.partner.id, "loaded_at": now,
                 "inner_pad": self._pads[0], "outer_pad": self._pads[1],
             })  # fmt: skip
             db.run(self.con, self.sql_dir, "staging/insert_answers")
@@ -235,6 +230,21 @@ class PartnerLoader:
             self.con.execute(db.sql(self.sql_dir, "core/replace_answers"))
             db.run(self.con, self.sql_dir, "ops/resolve_quarantine", {"partner_id": self.partner.id})
         return inserted, updated
+
+
+def _extraction(partner: Partner) -> dict[str, list]:
+    """What staging/map_answers extracts of the partner's responses: each mapped question code's JSON path and
+    target, and the question giving the organisation type (under ORG_TYPE) where the partner asks it."""
+    codes = dict(partner.mapping)
+    if partner.asked_org_type:
+        codes[partner.asked_org_type.field] = ORG_TYPE
+    targets = [parse_target(text) for text in codes.values()]
+    return {
+        "item_codes": [t.item for t in targets],
+        "options": [t.option for t in targets],
+        "by_text": [t.by_text for t in targets],
+        "json_paths": [json_records.key_path(code) for code in codes],
+    }
 
 
 def cursor(con: duckdb.DuckDBPyConnection, source: sources.Source) -> str | None:
@@ -330,7 +340,10 @@ def refresh_reference(
             ]
         ),  # fmt: skip
         "ref_partners": pd.DataFrame(
-            [{"partner_id": p.id, "partner_name": p.name, "org_type": p.org_type} for p in registry.partners]
+            [
+                {"partner_id": p.id, "partner_name": p.name, "org_type": None if p.asked_org_type else p.org_type}
+                for p in registry.partners
+            ]
         ),
     }
     for name, frame in frames.items():

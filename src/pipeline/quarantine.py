@@ -17,13 +17,15 @@ from pipeline import db
 from pipeline.codebook import Codebook, load_codebook
 from pipeline.contract import recode_by_item
 from pipeline.load import reload_partner
-from pipeline.registry import Partner, load_registry
+from pipeline.registry import ORG_TYPE, Partner, load_registry
 from pipeline.settings import Settings
 
 # Reasons as partners read them (contract.py writes them in English for the operator and the logs).
 _GERMAN = [
     (r"^answer code not among (.*)$", r"Antwortcode nicht zulässig (zulässig: \1)"),
     (r"^option not among (.*)$", r"Option nicht zulässig (zulässig: \1)"),
+    (r"^organisation type not among (.*)$", r"Organisationstyp nicht zulässig (zulässig: \1)"),
+    (r"^organisation type missing$", "Organisationstyp fehlt"),
     (r"^free text longer than (\d+) characters$", r"Freitext länger als \1 Zeichen"),
     (r"^submission time missing or not a date$", "Abgabezeitpunkt fehlt oder ist kein Datum"),
     (r"^submitted outside every survey wave's window$", "Abgabe außerhalb jedes Erhebungszeitraums"),
@@ -47,7 +49,7 @@ _RESPONSE_FIELDS = {
     "wave": ("submitted_at", "Abgabezeitpunkt"),
 }
 # Reasons that name the codes an item allows; the export names them as the partner sends them.
-_ALLOWED = r"^((?:answer code|option) not among ).*$"
+_ALLOWED = r"^((?:answer code|option|organisation type) not among ).*$"
 ExportFormat = Literal["csv", "xlsx"]
 # Excel column widths in characters: wide enough for the usual value, never a screen wide for a long free text.
 _WIDTH_MIN, _WIDTH_MAX = 10, 60
@@ -85,7 +87,12 @@ def export_for_partner(settings: Settings, partner_id: str, path: Path, fmt: Exp
     reason = rows["reason"].where(~names_codes, rows["reason"].str.replace(_ALLOWED, r"\1", regex=True) + allowed)
     rows = rows.assign(
         partner_field=rows["field"]
-        .map({**_partner_codes(partner), **{f: code for f, (code, _) in response_fields.items()}})
+        .map(
+            {
+                **{item: ", ".join(codes) for item, codes in partner.question_codes().items()},
+                **{f: code for f, (code, _) in response_fields.items()},
+            }
+        )
         .fillna(""),
         field=rows["field"].map({f: label for f, (_, label) in response_fields.items()}).fillna(rows["field"]),
         grund=reason.map(german_reason),
@@ -146,27 +153,26 @@ def _text(value: object) -> str:
     return text if len(text) <= _CELL_MAX else text[: _CELL_MAX - 1] + "…"
 
 
-def _partner_codes(partner: Partner) -> dict[str, str]:
-    """Item code → the partner's question code(s) that map onto it."""
-    codes: dict[str, list[str]] = {}
-    for code, target in partner.mapping.items():
-        codes.setdefault(target.partition("=")[0], []).append(code)
-    return {item: ", ".join(found) for item, found in codes.items()}
-
-
 def _allowed_codes(partner: Partner, codebook: Codebook) -> dict[str, str]:
-    """Item code → the answer codes it allows as the partner sends them: each instrument code as the partner's
-    recode spells it (all its spellings), else as it is."""
+    """Item code (and ORG_TYPE) → the answer codes it allows as the partner sends them: each instrument code
+    (organisation type) as the partner's recode spells it (all its spellings), else as it is."""
     tables = recode_by_item(partner.recode, codebook)
-    allowed = {}
-    for item in codebook.items:
-        if item.type == "text":
-            continue
-        spellings: dict[str, list[str]] = {}
-        for source, code in tables.get(item.code, {}).items():
-            spellings.setdefault(code, []).append(source)
-        allowed[item.code] = " ".join(s for o in codebook.options_of(item) for s in spellings.get(o.code, [o.code]))
+    allowed = {
+        item.code: _spelt(tables.get(item.code, {}), [o.code for o in codebook.options_of(item)])
+        for item in codebook.items
+        if item.type != "text"
+    }
+    asked = partner.asked_org_type
+    allowed[ORG_TYPE] = _spelt(asked.recode if asked else {}, [o.code for o in codebook.org_types])
     return allowed
+
+
+def _spelt(recode: dict[str, str], codes: list[str]) -> str:
+    """The codes as a partner's recode spells them, in the codebook's order."""
+    spellings: dict[str, list[str]] = {}
+    for source, code in recode.items():
+        spellings.setdefault(code, []).append(source)
+    return " ".join(s for code in codes for s in spellings.get(code, [code]))
 
 
 def replay(settings: Settings, partner_ids: list[str] | None = None) -> dict[str, tuple[int, int, int]]:

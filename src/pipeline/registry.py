@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, NamedTuple
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator
 
 from pipeline.codebook import Codebook
 from pipeline.errors import ConfigError
@@ -28,6 +28,10 @@ from pipeline.yaml_io import read_yaml
 ConnectorSettings = Annotated[
     KoboSettings | LimeSurveySettings | FilesSettings | OdkSettings | SosciSettings, Field(discriminator="kind")
 ]
+
+
+# Where a response's organisation type is: the registry key, the contract's column, the quarantine's field.
+ORG_TYPE = "org_type"
 
 
 class Target(NamedTuple):
@@ -58,15 +62,44 @@ class Wave(_Model):
     closes: date
 
 
+class OrgTypeQuestion(_Model):
+    """An organisation type each respondent gives (a city-wide survey asks it): the partner's question code
+    and its answer codes → the codebook's org types. A code the recode does not list passes as it is, so a
+    question answered in the codebook's codes (an ODK choice list named so) needs no recode."""
+
+    field: str
+    recode: dict[str, str] = {}
+
+    @field_validator("field")
+    @classmethod
+    def _code_is_plain(cls, field: str) -> str:
+        # the same rule as for mapped question codes: it becomes a JSON path key
+        if not field.strip() or json_records.unreachable_keys([field]):
+            raise ValueError(
+                f"the question code must be non-empty and fit a JSON path key (no '\"', no trailing '\\'): {field!r}"
+            )
+        return field
+
+
+def _org_type_kind(value: object) -> str:
+    return "question" if isinstance(value, dict | OrgTypeQuestion) else "code"
+
+
+# A code, or a question: the discriminator lets a wrong entry fail as the one it was meant to be, not as both.
+OrgType = Annotated[
+    Annotated[str, Tag("code")] | Annotated[OrgTypeQuestion, Tag("question")], Discriminator(_org_type_kind)
+]
+
+
 class Partner(_Model):
     """A partner. mapping: partner question code → item code, or "ITEM=option" for a column that says whether
     one option of a multiple-choice item was ticked (LimeSurvey's `Q[SQ001]`, ODK's split `q/a`, CSV), or
     "ITEM=option:text" for a text column whose text ticks the option (LimeSurvey's `Q[other]`, ODK's
-    `q_other`)."""
+    `q_other`). org_type: the partner's organisation type, or the question that asks each respondent's."""
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     name: str
-    org_type: str
+    org_type: OrgType
     secret_env: str
     connector: ConnectorSettings
     mapping: dict[str, str]
@@ -86,6 +119,20 @@ class Partner(_Model):
                 f"partner question codes must be non-empty and fit a JSON path key (no '\"', no trailing '\\'): {bad}"
             )
         return mapping
+
+    @property
+    def asked_org_type(self) -> OrgTypeQuestion | None:
+        """The question giving each response's organisation type; None where the partner has one fixed."""
+        return self.org_type if isinstance(self.org_type, OrgTypeQuestion) else None
+
+    def question_codes(self) -> dict[str, list[str]]:
+        """Item code, or ORG_TYPE for the organisation type asked, → the partner's question codes answering it."""
+        codes: dict[str, list[str]] = {}
+        for code, target in self.mapping.items():
+            codes.setdefault(parse_target(target).item, []).append(code)
+        if self.asked_org_type:
+            codes[ORG_TYPE] = [self.asked_org_type.field]
+        return codes
 
     def secret(self) -> str:
         """The partner's credential, read from the environment at the moment it is needed."""
@@ -133,8 +180,7 @@ def _problems(registry: Registry, codebook: Codebook, check_secrets: bool) -> li
         if p.id in seen:
             problems.append(f"partner {p.id}: id: duplicate partner id")
         seen.add(p.id)
-        if p.org_type not in org_types:
-            problems.append(f"partner {p.id}: org_type: {p.org_type!r} is not one of {sorted(org_types)}")
+        problems.extend(_org_type_problems(p, org_types))
         for code, text in p.mapping.items():
             mapped = parse_target(text)
             item = codebook.item_by_code.get(mapped.item)
@@ -164,6 +210,23 @@ def _problems(registry: Registry, codebook: Codebook, check_secrets: bool) -> li
                     problems.append(f"partner {p.id}: recode: {target}.{source} → {code!r} is not an answer code")
         if check_secrets and not os.environ.get(p.secret_env):
             problems.append(f"partner {p.id}: secret_env: environment variable {p.secret_env} is not set")
+    return problems
+
+
+def _org_type_problems(partner: Partner, org_types: set[str]) -> list[str]:
+    asked = partner.asked_org_type
+    if asked is None:
+        if partner.org_type in org_types:
+            return []
+        return [f"partner {partner.id}: org_type: {partner.org_type!r} is not one of {sorted(org_types)}"]
+    problems = [
+        f"partner {partner.id}: org_type.recode: {asked.field}.{source} → {code!r} is not one of {sorted(org_types)}"
+        for source, code in asked.recode.items()
+        if code not in org_types
+    ]
+    if asked.field in partner.mapping or asked.field in partner.ignore:
+        where = "mapped" if asked.field in partner.mapping else "ignored"
+        problems.append(f"partner {partner.id}: org_type.field: {asked.field!r} is {where} too; it gives the org type")
     return problems
 
 

@@ -36,10 +36,12 @@ GERMAN_TIME = "%d.%m.%Y %H:%M"
 
 
 def header(partner: Partner) -> list[str]:
-    """The export's columns: metadata, the partner's question columns in registry order, contact details."""
+    """The export's columns: metadata, the partner's question columns in registry order (the organisation type
+    asked among them), contact details."""
     config = partner.connector
     meta = [config.id_column, STARTED, config.submitted_column, DURATION]
-    return list(dict.fromkeys([*meta, *partner.mapping, *partner.identifier_fields, EMAIL]))
+    asked = [partner.asked_org_type.field] if partner.asked_org_type else []
+    return list(dict.fromkeys([*meta, *partner.mapping, *asked, *partner.identifier_fields, EMAIL]))
 
 
 def export_row(partner: Partner, codebook: Codebook, response: Response) -> dict[str, str]:

@@ -441,12 +441,12 @@ def abandoned(row: dict[str, Any], response_id: int, answered: int = 6) -> dict[
 
 
 def survey_questions(partner: Partner, codebook: Codebook) -> list[Question]:
-    """The questions of a partner's survey behind its mapped columns: a list (L) labelled as the codebook
-    labels the answers its recode leads to, a multiple choice (M) with a subquestion per `Q[SQ]` column, a
-    long free text (T) for the rest."""
+    """The questions of a partner's survey behind its mapped columns (and its organisation type question): a
+    list (L) labelled as the codebook labels the answers its recode leads to, a multiple choice (M) with a
+    subquestion per `Q[SQ]` column, a long free text (T) for the rest."""
     labels = answer_labels(partner, codebook)
     questions: dict[str, Question] = {}
-    for code in partner.mapping:
+    for code in [*partner.mapping, *labels]:
         title, _, sub = code.partition("[")
         if title not in questions:
             kind = "L" if title in labels else "M" if sub else "T"

@@ -49,7 +49,8 @@ class Response:
 
     answers maps item codes to an answer code, space-separated option codes (multiple choice) or free text;
     skipped items are absent. contact holds direct identifiers the partner's form also asks for, which the
-    pipeline must never store. submitted_at is UTC without an offset.
+    pipeline must never store. submitted_at is UTC without an offset. org_type is the partner's, or the one the
+    respondent chose where the partner asks for it.
     """
 
     id: int
@@ -58,6 +59,7 @@ class Response:
     answers: dict[str, str]
     contact: dict[str, str]
     invalid: bool
+    org_type: str
 
 
 def responses(codebook: Codebook, plan: Plan, seed: int, now: datetime) -> list[Response]:
@@ -72,6 +74,7 @@ def responses(codebook: Codebook, plan: Plan, seed: int, now: datetime) -> list[
     for row in range(min(plan.invalid, n)):
         drawn[scale_items[row % len(scale_items)]][row] = "7"
     times = _times(rng, plan.wave, n, now)
+    org_types = _org_types(codebook, plan, seed)
     return [
         Response(
             id=plan.first_id + i,
@@ -83,9 +86,21 @@ def responses(codebook: Codebook, plan: Plan, seed: int, now: datetime) -> list[
                 "name": f"Erika Mustermann-{plan.first_id + i}",
             },
             invalid=i < plan.invalid,
+            org_type=org_types[i],
         )
         for i in range(n)
     ]
+
+
+def _org_types(codebook: Codebook, plan: Plan, seed: int) -> list[str]:
+    """Each respondent's organisation type: the partner's, or one of those its question offers (drawn from a
+    generator of its own, so that the answers drawn stay those of a partner with a fixed type)."""
+    partner = plan.partner
+    if partner.asked_org_type is None:
+        return [str(partner.org_type)] * plan.n
+    offered = sorted(set(partner.asked_org_type.recode.values())) or [o.code for o in codebook.org_types]
+    rng = np.random.default_rng([seed, plan.first_id, 1])
+    return list(np.array(offered, dtype=object)[rng.integers(len(offered), size=plan.n)])
 
 
 def partner_answers(partner: Partner, codebook: Codebook, response: Response, tick: str = "Y") -> dict[str, str]:
@@ -93,7 +108,8 @@ def partner_answers(partner: Partner, codebook: Codebook, response: Response, ti
 
     Where the partner maps one column per option ("ITEM=option"), each ticked option's column holds tick; an
     "other" text column ("ITEM=option:text") holds a text when its option is ticked. A multiple choice in one
-    field holds the partner's choice names, space-separated (a select_multiple), each recoded on its own.
+    field holds the partner's choice names, space-separated (a select_multiple), each recoded on its own. A
+    partner that asks for the organisation type holds the respondent's choice in its own code.
     """
     recode = _inverse_recode(partner, codebook)
     out: dict[str, str] = {}
@@ -110,6 +126,10 @@ def partner_answers(partner: Partner, codebook: Codebook, response: Response, ti
             out[partner_code] = " ".join(table.get(option, option) for option in value.split())
         else:
             out[partner_code] = table.get(value, value)
+    asked = partner.asked_org_type
+    if asked:
+        theirs = {ours: code for code, ours in asked.recode.items()}
+        out[asked.field] = theirs.get(response.org_type, response.org_type)
     for field in partner.identifier_fields:
         out[field] = response.contact["name"]
     return out
@@ -118,7 +138,8 @@ def partner_answers(partner: Partner, codebook: Codebook, response: Response, ti
 def answer_labels(partner: Partner, codebook: Codebook) -> dict[str, dict[str, str]]:
     """The labels of the partner's answer codes as its form shows them: question code → the partner's code of
     each answer the item allows → the codebook's German label, so that a correct form agrees with the recode.
-    Questions of free text and columns of a single option have none."""
+    Questions of free text and columns of a single option have none. The question asking for the organisation
+    type (a list of the partner's codes) is labelled with the codebook's organisation types."""
     recode = _inverse_recode(partner, codebook)
     labels: dict[str, dict[str, str]] = {}
     for partner_code, target in _first_code_per_target(partner).items():
@@ -127,6 +148,10 @@ def answer_labels(partner: Partner, codebook: Codebook) -> dict[str, dict[str, s
             continue
         theirs = recode.get(item.code, {})
         labels[partner_code] = {theirs.get(o.code, o.code): o.label for o in codebook.options_of(item)}
+    asked = partner.asked_org_type
+    if asked:
+        offered = {ours: code for code, ours in asked.recode.items()} or {o.code: o.code for o in codebook.org_types}
+        labels[asked.field] = {offered[o.code]: o.label for o in codebook.org_types if o.code in offered}
     return labels
 
 
