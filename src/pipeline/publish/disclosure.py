@@ -92,6 +92,7 @@ def protect(
         primary[figures] = pattern.primary
     hidden, primary = hidden[: model.n_figures], primary[: model.n_figures]
     tables, hidden_keys = model_cube.tables(hidden, hidden_before)
+    shown = ~model.unpublished  # the audit summary counts the cells of the tables
     seconds = {name: sum(p.seconds[name] for p in patterns) for name in ("suppression", "audit", "last_audit")}
     seconds["total"] = time.perf_counter() - started
     return Protection(
@@ -100,11 +101,11 @@ def protect(
         # counted over this release's cells (a joint audit also attacked the previous release and the changes)
         audit=dataclasses.replace(
             Audit.combine([p.audit for p in patterns]),
-            cells=model.n_figures,
-            primary=int(primary.sum()),
-            secondary=int((hidden & ~primary).sum()),
+            cells=int(shown.sum()),
+            primary=int((primary & shown).sum()),
+            secondary=int((hidden & ~primary & shown).sum()),
         ),
-        primary_cells=set(model.keys[primary]),
+        primary_cells=set(model.keys[primary & shown]),
         rounds=max((p.rounds for p in patterns), default=0),
         seconds=seconds,
     )
@@ -125,11 +126,11 @@ def _with_previous(
     if joint is model:
         return model, hidden, np.zeros(model.n_figures, bool)
     n_change = joint.n_figures - model.n_figures - previous.n_figures
-    hidden_then = cube.among(previous.keys, hidden_before)
-    # a change is never published, except that of a grand total (both releases publish the totals): hidden
-    # from the start, protected where it is small
+    hidden_then = previous.hiding(cube.among(previous.keys, hidden_before))
+    # a change is never published (`unpublished`), except that of a grand total (both releases publish the
+    # totals): protected where it is small
     total_change = joint.grand_total[-n_change:] if n_change else np.zeros(0, bool)
-    before = np.concatenate([hidden, hidden_then, ~total_change])
+    before = np.concatenate([hidden, hidden_then, np.zeros(n_change, bool)])
     return joint, before, np.concatenate([np.zeros(model.n_figures, bool), ~hidden_then, total_change])
 
 

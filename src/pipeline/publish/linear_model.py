@@ -20,6 +20,13 @@ Figures (what the tables publish, as linear combinations of inner cells)
     - free-text counts per field and their margin.
     A change since the previous wave is published only when both means are, so it adds nothing to the model.
 
+Derived counts (figures no table shows, `unpublished`, but which published figures may determine)
+    - per item: n_answered - n_valid, the respondents who answered "weiß nicht" or "keine Angabe",
+    - per item, Handlungsfeld and theme: the top-2 count (top-2 share x n_valid) and the valid answers below
+      it (n_valid - the top-2 count, answers 1 to 3),
+    each over its organisation type and the margin. They are counts of respondents like a published one, so
+    the primary rule applies to them: one of 1 to k - 1 must stay as protected as a hidden count.
+
 What else the attacker knows (inequalities): a multiple-choice item's respondents are at least each option's
 count and at most their sum; a field's (or theme's) respondents are at least each of its items' n_answered and
 at most their sum, and a Handlungsfeld with themes has at least as many respondents as each theme.
@@ -52,6 +59,7 @@ class LinearModel:
     one item or Handlungsfeld of the wave (as much as the marts tell of its size); -1 for the margin.
     `table[f]` numbers the table a figure belongs to (one item, field or free-text table of one wave): an
     insider's knowledge is followed within it.
+    `unpublished` flags figures no table shows (derived counts, changes between releases): hidden always.
     The attacker also knows `knowledge_lo <= knowledge @ x <= knowledge_hi` and x >= 0.
     """
 
@@ -70,10 +78,15 @@ class LinearModel:
     knowledge: sp.csr_matrix
     knowledge_lo: np.ndarray
     knowledge_hi: np.ndarray
+    unpublished: np.ndarray
 
     @property
     def n_figures(self) -> int:
         return self.figures.shape[0]
+
+    def hiding(self, hidden: np.ndarray) -> np.ndarray:
+        """A pattern with the figures no table shows hidden too (whatever the caller's pattern says)."""
+        return hidden | self.unpublished
 
     @cached_property
     def figure_values(self) -> np.ndarray:
@@ -159,6 +172,7 @@ class LinearModel:
             knowledge=self.knowledge[rows][:, variables].tocsr(),
             knowledge_lo=self.knowledge_lo[rows],
             knowledge_hi=self.knowledge_hi[rows],
+            unpublished=self.unpublished[figures],
         )
 
 

@@ -117,6 +117,7 @@ def suppress(
     `published_before`: figures a previous release published; they stay published (and are not re-judged).
     """
     level = level or Level()
+    previous_hidden = model.hiding(previous_hidden)
     primary, groups = primary_cells(model, k, group_rule)
     if published_before is None:
         published_before = np.zeros(model.n_figures, bool)
@@ -493,7 +494,8 @@ def _forced(model: LinearModel, primary: np.ndarray, previous_hidden: np.ndarray
 
 
 def _eligible(model: LinearModel, primary: np.ndarray, previous_hidden: np.ndarray) -> np.ndarray:
-    return ~primary & ~previous_hidden & ~_forced(model, primary, previous_hidden)
+    """Figures a repair may hide: published ones that are neither primary, hidden before nor forced."""
+    return ~primary & ~model.hiding(previous_hidden) & ~_forced(model, primary, previous_hidden)
 
 
 def _cost(model: LinearModel) -> np.ndarray:
