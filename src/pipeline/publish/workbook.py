@@ -222,7 +222,9 @@ def method_notes(meta: dict, waves: Waves) -> list[tuple[str, str]]:
             "wird die Verteilung „Insgesamt“ eines Items gesperrt, wenn alle Antworten der Welle in dieselbe "
             "Kategorie fallen und eine solche kleine Gruppe darunter ist. Bei den freiwilligen Angaben zur Person "
             "(besondere Kategorien nach Art. 9 DSGVO) zusätzlich jede Gruppe, deren Antworten alle in dieselbe "
-            "Kategorie fallen.",
+            "Kategorie fallen. Wie eine veröffentlichte Anzahl geschützt wird jede Anzahl, die sich aus "
+            "veröffentlichten Werten ergibt: beantwortet minus gültig („weiß nicht“ und „keine Angabe“), "
+            "Top-2-Anteil mal gültige Antworten und die übrigen gültigen Antworten, auch im Handlungsfeld.",
         ),
         (
             "Geheimhaltung, sekundär",
@@ -251,8 +253,10 @@ def audit_note(audit: dict) -> str:
     verdict = "bestanden" if audit.get("passed") else "nicht bestanden"
     text = (
         "Vor jeder Veröffentlichung werden alle Tabellen gemeinsam angegriffen (lineare Optimierung): Für jeden "
-        "gesperrten Wert wird das Intervall bestimmt, in dem er sich beweisbar befinden muss, auch mit dem Wissen "
-        "einer antwortenden Person über ihre eigene Antwort. Ist ein Wert genau oder zu eng bestimmbar, wird nicht "
+        "gesperrten Wert wird das Intervall bestimmt, in dem er sich beweisbar befinden muss (als ganze Zahlen), "
+        "auch mit dem Wissen einer antwortenden Person über ihre eigene Antwort: Eine gesperrte kleine Anzahl "
+        "muss für Außenstehende wie für Antwortende ihrer Gruppe mindestens um 1 größer sein können und "
+        "mindestens zwei Werte offenlassen. Ist ein Wert genau oder zu eng bestimmbar, wird nicht "
         f"veröffentlicht. Diese Veröffentlichung: Prüfung {verdict}; {_german_int(audit.get('cells', 0))} "
         f"Tabellenfelder geprüft, {_german_int(audit.get('primary', 0))} primär und "
         f"{_german_int(audit.get('secondary', 0))} sekundär gesperrt."
