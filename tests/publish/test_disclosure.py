@@ -1235,3 +1235,140 @@ def test_an_insider_is_held_to_the_outsiders_rule_in_their_own_group() -> None:
     assert p.audit.passed, p.audit.failures
     assert insider_disclosures(p.tables, marts, K) == []
     assert disclosed(p.tables, marts, K) == []
+
+
+class TwoReleases(LinearAttacker):
+    """An attacker who holds two releases' published tables (each read as `PublishedOnly` does, the unknowns
+    of the one apart from the other's) and bounds what changed between them: a count of the second minus the
+    same count of the first."""
+
+    def __init__(self, before: dict[str, pd.DataFrame], after: dict[str, pd.DataFrame]) -> None:
+        self.before, self.after = PublishedOnly(before), PublishedOnly(after)
+        equations = sp.block_diag([self.before.equations, self.after.equations], format="csr")
+        super().__init__(equations, np.concatenate([self.before.rhs, self.after.rhs]))
+
+    def change(self, before: Figure, after: Figure) -> np.ndarray:
+        return np.concatenate([-before.cells, after.cells])
+
+
+def _count_figures(attacker: PublishedOnly, marts: dict[str, pd.DataFrame], tables: dict[str, pd.DataFrame]) -> dict:
+    counts = ("n", "n_answered", "n_valid", *DERIVED_COUNTS)
+    return {f.key: f for f in figures(attacker, marts, tables) if f.column in counts}
+
+
+def _shown_anyway(tables: dict[str, pd.DataFrame], marts: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The second release as far as any pattern publishes it: its grand totals (n_answered 'insgesamt') and
+    its published zeros; everything else hidden."""
+    out = {}
+    for name, table in tables.items():
+        table = table.copy()
+        for column in [c.removesuffix("_status") for c in table if c.endswith("_status")]:
+            status = table[f"{column}_status"]
+            zero = _floats(marts[name][column]) == 0 if column in marts[name] else np.zeros(len(table), bool)
+            keep = (status == cube.PUBLISHED) & zero
+            if column == "n_answered":
+                keep |= (status == cube.PUBLISHED) & table["org_type"].eq(TOTAL)
+            table[f"{column}_status"] = status.where(keep | (status != cube.PUBLISHED), cube.HIDDEN)
+            table[column] = table[column].where(table[f"{column}_status"] == cube.PUBLISHED)
+        out[name] = table
+    return out
+
+
+def _proven_as_large(lo: float, hi: float, d: float) -> bool:
+    """A change d != 0 the attacker proves as large as it is: the integers of its interval are all at least d
+    (d > 0), or all at most d (d < 0)."""
+    if d > 0:
+        return math.ceil(lo - TOL) >= d
+    return math.isfinite(hi) and math.floor(hi + TOL) <= d
+
+
+def changes_disclosed(
+    first: dict[str, pd.DataFrame],
+    marts_first: dict[str, pd.DataFrame],
+    second: dict[str, pd.DataFrame],
+    marts_second: dict[str, pd.DataFrame],
+    k: int,
+) -> list[str]:
+    """The changes of counts by 0 < |d| < k between two releases that an attacker with both proves as large as
+    they are. Exempt (as by the rule): a change both releases show whatever their patterns, i.e. one already
+    proven from the first release and the second's grand totals and published zeros."""
+    both = TwoReleases(first, second)
+    baseline = TwoReleases(first, _shown_anyway(second, marts_second))
+    before = _count_figures(both.before, marts_first, first)
+    after = _count_figures(both.after, marts_second, second)
+    before_anyway = _count_figures(baseline.before, marts_first, first)
+    after_anyway = _count_figures(baseline.after, marts_second, _shown_anyway(second, marts_second))
+    found = []
+    for key in sorted(before.keys() & after.keys()):
+        d = after[key].value - before[key].value
+        if not 0 < abs(d) < k:
+            continue
+        lo, hi = both.bounds(both.change(before[key], after[key]))
+        if not _proven_as_large(lo, hi, d):
+            continue
+        if _proven_as_large(*baseline.bounds(baseline.change(before_anyway[key], after_anyway[key])), d):
+            continue
+        found.append(f"{key}: changed by {d:g}, attacker interval [{lo:g}, {hi:g}]")
+    return found
+
+
+def _late(
+    answers: pd.DataFrame, late: pd.DataFrame, erased: list[str], edits: list[tuple[str, str, str]]
+) -> pd.DataFrame:
+    """The answers after late responses came in, some respondents were erased and some answers edited
+    (respondent, item, new code)."""
+    out = pd.concat([answers, late], ignore_index=True)
+    out = out[~out["respondent"].isin(erased)].reset_index(drop=True)
+    for respondent, item, code in edits:
+        out.loc[out["respondent"].eq(respondent) & out["item_code"].eq(item), "answer_code"] = code
+    return out
+
+
+def _two_releases(
+    before: pd.DataFrame, after: pd.DataFrame, items: list[Item]
+) -> tuple[dict[str, pd.DataFrame], Protection, dict[str, pd.DataFrame], Protection]:
+    marts_first = marts_from_answers(before, items)
+    first = protect(marts_first, K)
+    marts_second = marts_from_answers(after, items)
+    second = protect(marts_second, K, previous_hidden=first.hidden_cells, previous_marts=marts_first)
+    return marts_first, first, marts_second, second
+
+
+CLOSED_WAVE = {
+    ("2025", "verwaltung", "A"): [6, 9, 11, 12, 8, 1, 0],
+    ("2025", "verwaltung", "B"): [5, 8, 12, 10, 11, 0, 1],
+    ("2025", "schule", "A"): [7, 9, 9, 8, 10, 0, 0],
+    ("2025", "schule", "B"): [8, 7, 10, 9, 9, 0, 0],
+    ("2025", "verein", "A"): [6, 6, 7, 8, 9, 0, 0],
+    ("2025", "verein", "B"): [5, 7, 8, 9, 7, 0, 0],
+}
+
+
+def test_a_late_respondent_in_a_closed_wave_is_not_given_away_by_two_releases() -> None:
+    """One late respondent (answers 2 and 4), one erased and one edited between two releases of a closed wave:
+    an attacker with both releases must not prove any count's change as large as it is, so neither what the
+    late respondent answered nor what the erased one had answered can be read off their difference."""
+    items = [Item("A"), Item("B")]
+    answers = answers_from_counts(CLOSED_WAVE, items)
+    late = pd.DataFrame(
+        [("2025", "schule", "late-1", "A", "2"), ("2025", "schule", "late-1", "B", "4")],
+        columns=answers.columns,
+    )
+    erased = ["2025-verein-12"]  # answered 3 to both: 7 and 8 become 6 and 7, large enough to be published
+    edited = answers[answers["respondent"].str.startswith("2025-verwaltung-")].iloc[-1]
+    after = _late(answers, late, erased, [(edited["respondent"], edited["item_code"], "1")])
+
+    marts_first, first, marts_second, second = _two_releases(answers, after, items)
+
+    assert first.audit.passed and second.audit.passed, second.audit.failures
+    assert changes_disclosed(first.tables, marts_first, second.tables, marts_second, K) == []
+    both = TwoReleases(first.tables, second.tables)
+    before = _count_figures(both.before, marts_first, first.tables)
+    now = _count_figures(both.after, marts_second, second.tables)
+    for org in ("schule", TOTAL):
+        for item, code in (("A", "2"), ("B", "4")):
+            key = f"item_distribution|2025|{org}|{item}|n|{code}"
+            lo, _ = both.bounds(both.change(before[key], now[key]))
+            assert math.ceil(lo - TOL) <= 0, f"the late respondent's answer {code} to {item} shows: {lo:g}"
+    assert disclosed(second.tables, marts_second, K) == []
+    assert published_values_are_true(second.tables, marts_second) == []

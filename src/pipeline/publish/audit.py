@@ -51,7 +51,7 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
-from pipeline.publish.linear_model import COUNT, LinearModel, column_blocks, others_of, row_blocks, split_by
+from pipeline.publish.linear_model import CHANGE, COUNT, LinearModel, column_blocks, others_of, row_blocks, split_by
 
 try:  # the bare solver: no console banner, no Python callbacks on every solve
     from highspy._core import _Highs as _Solver
@@ -188,28 +188,41 @@ def attack(
 
     checked = np.flatnonzero(primary)
     small = (model.kind[checked] == COUNT) & (values[checked] > 0) & (values[checked] < k)
+    change = model.kind[checked] == CHANGE  # primary only where 0 < d < k (`primary_cells`)
     if not full:
         counts = checked[small]
         attacker.cover(model.figures[counts], values[counts] + level.upper, values[counts] + level.upper - level.width)
-        sums = checked[~small & (model.kind[checked] != COUNT)]
+        sums = checked[~small & ~change & (model.kind[checked] != COUNT)]
         attacker.cover(model.figures[sums], values[sums] + 1, np.full(len(sums), INF))  # not exact: one more
+        changes = checked[change]  # not provably as large as it is: one less
+        attacker.cover(model.figures[changes], np.full(len(changes), -INF), values[changes] - 1)
     in_groups = np.zeros(model.n_figures, bool)
     in_groups[np.concatenate([members for members, _ in groups or []] + [np.zeros(0, int)])] = True
     targets = model.figures[checked]
     n_unknown = (abs(targets) @ (~attacker.known).astype(float)) if len(checked) else np.zeros(0)
-    skip = ~small & (
-        in_groups[checked]  # a small group's zeros and a one-code group's counts: their protection is the group's
-        | ((model.kind[checked] == COUNT) & (values[checked] == 0))
-        | (n_unknown == 0)  # a sum of published cells (a top-2 share of 0 beside published zeros) discloses nothing
+    skip = (
+        ~small
+        & ~change
+        & (
+            in_groups[checked]  # a small group's zeros and a one-code group's counts: their protection is the group's
+            | ((model.kind[checked] == COUNT) & (values[checked] == 0))
+            | (n_unknown == 0)  # a sum of published cells (a top-2 share of 0 beside published zeros) discloses nothing
+        )
     )
     lo, hi, _ = attacker.observed_many(targets)
-    doubt = full | _unprotected_many(lo, hi, values[checked], small, level)
+    doubt = full | _unprotected_many(lo, hi, values[checked], small, level, change)
     least: dict[int, float] = {}  # the narrowest interval a figure that passes can have
-    for i in np.flatnonzero(~skip & ~doubt):
+    for i in np.flatnonzero(~skip & ~doubt & ~change):  # the narrowest interval is of the releases' cells
         observed[int(checked[i])] = (lo[i], hi[i])
         least[int(checked[i])] = level.width if small[i] else 1.0  # not exact: two integers at least
     for i in np.flatnonzero(~skip & doubt):
         figure, is_small, target, value = int(checked[i]), bool(small[i]), targets[i], values[checked[i]]
+        if change[i]:
+            lower = attacker.bounds(target, sense=-1)[0]
+            if proven_as_large(lower, value):
+                text = f"{model.keys[figure]} = {value:g}: attacker proves it at least {lower:g} (lower)"
+                problems.append(Failure(figure, "lower", text, target, -1, helpful=attacker.helpful(target, -1)))
+            continue
         upper = None
         if is_small and hi[i] < value + level.upper - TOL:  # the upper bound is in doubt: settle it first
             _, upper = attacker.bounds(target, sense=1)
@@ -242,7 +255,9 @@ def attack(
     if insider and not problems:  # the costly insider attack only on a pattern that holds against outsiders
         level_counts = np.zeros(model.n_figures, bool)
         level_counts[checked[small]] = True
-        problems += _insider_failures(model, attacker, hidden, primary, values, level_counts, level)
+        insiders = _insiders(model, attacker, primary, values)
+        problems += _insider_failures(model, attacker, hidden, insiders, values, level_counts, level)
+        problems += _insider_change_failures(model, attacker, insiders, primary, values)
 
     # a failing pattern is not published: its narrowest interval is only reported among those solved anyway
     narrowest = _narrowest(model, attacker, intervals, {} if problems else observed, least, values)
@@ -989,26 +1004,88 @@ def cured(attacker: Attacker, failure: Failure, level: Level) -> bool:
         return hi >= 1 - TOL
     value = float((failure.target @ attacker.model.values)[0])
     small = failure.reason.endswith(("upper", "width"))  # an outsider's or an insider's level
+    change = failure.reason.endswith("lower")
     lo, hi = attacker.observed(failure.target)
-    if not _unprotected(lo, hi, value, small, level):
+    if not _unprotected(lo, hi, value, small, level, change):
         return True
     lo, hi = attacker.bounds(failure.target, sense=failure.sense)
-    return not _unprotected(lo, hi, value, small, level)
+    return not _unprotected(lo, hi, value, small, level, change)
+
+
+def shown_anyway(model: LinearModel, primary: np.ndarray, published: np.ndarray) -> np.ndarray:
+    """The primary changes between two releases that what is published whatever the pattern (`published`: the
+    previous release's published figures, this one's grand totals and zeros) proves as large as they are.
+    No pattern protects them, and they are exempt: the change of a grand total (how many answered since)
+    and what it and published zeros of either release fix (one newcomer beside zeros for "weiß nicht" and
+    "keine Angabe" in both releases adds one valid answer to the margin, whatever else is hidden)."""
+    out = np.zeros(model.n_figures, bool)
+    changes = np.flatnonzero(primary & (model.kind == CHANGE))
+    if not changes.size:
+        return out
+    attacker = Attacker(model, ~published)
+    targets, values = model.figures[changes], model.figure_values[changes]
+    lo, _ = attacker.cover(targets, np.full(len(changes), -INF), values - 1)
+    for i in np.flatnonzero(proven_as_large(lo, values)):
+        out[changes[i]] = proven_as_large(attacker.bounds(targets[i], sense=-1)[0], values[i])
+    return out
+
+
+def _insiders(model: LinearModel, attacker: Attacker, primary: np.ndarray, values: np.ndarray) -> dict[int, set[int]]:
+    """The insiders, each with the tables they are in: the respondents in the hidden inner cells (value >= 1)
+    of primary counts."""
+    owns = np.flatnonzero(primary & (model.kind == COUNT) & (values >= 1))
+    terms = model.figures[owns].tocoo()
+    inside = ~attacker.known[terms.col] & (model.values[terms.col] >= 1)
+    insiders: dict[int, set[int]] = {}
+    pairs = np.unique(np.stack([terms.col[inside], model.table[owns[terms.row[inside]]]], axis=1), axis=0)
+    for var, table in pairs.tolist():
+        insiders.setdefault(var, set()).add(table)
+    return insiders
+
+
+def _insider_change_failures(
+    model: LinearModel, attacker: Attacker, insiders: dict[int, set[int]], primary: np.ndarray, values: np.ndarray
+) -> list[Failure]:
+    """A respondent knows their own cell is >= 1: the primary changes of their table between the two releases
+    must still not be provable as large as they are (the outsiders' rule)."""
+    changes = np.flatnonzero(primary & (model.kind == CHANGE))
+    if not changes.size:
+        return []
+    n_tables = int(model.table.max()) + 1
+    by_table = split_by(changes, model.table[changes], n_tables)
+    problems = []
+    for var, tables in insiders.items():
+        theirs = np.concatenate([by_table[t] for t in sorted(tables)])
+        if not theirs.size:
+            continue
+        who = model.keys[model.own[var]] if model.own[var] >= 0 else f"inner cell {var}"
+        with attacker.knowing(var):
+            lo, _, _ = attacker.observed_many(model.figures[theirs])
+            for other in theirs[proven_as_large(lo, values[theirs])]:
+                target = model.figures[other]
+                lower = attacker.bounds(target, sense=-1)[0]
+                if proven_as_large(lower, values[other]):
+                    text = (
+                        f"{model.keys[other]} = {values[other]:g}: at least {lower:g} to a respondent in {who} "
+                        "(who knows their own cell is at least 1; lower)"
+                    )
+                    problems.append(Failure(int(other), "insider lower", text, target, -1, insider=var))
+    return problems
 
 
 def _insider_failures(
     model: LinearModel,
     attacker: Attacker,
     hidden: np.ndarray,
-    primary: np.ndarray,
+    insiders: dict[int, set[int]],
     values: np.ndarray,
     small: np.ndarray,
     level: Level,
 ) -> list[Failure]:
     """A respondent knows their own cell is >= 1: the other hidden counts of that table must stay protected.
 
-    The insiders are the respondents in the hidden inner cells (value >= 1) of primary counts; each insider's
-    knowledge is checked against the other hidden counts above 0 of the primary's table (a small group's
+    The insiders (`_insiders`) are the respondents in the hidden inner cells (value >= 1) of primary counts;
+    each insider's knowledge is checked against the other hidden counts above 0 of the primary's table (a small group's
     zeros are protected with their group): a `small` count (0 < n < k) of the insider's own group under the
     outsiders' rule (upper bound at least n + 1, two integers wide: one who answered "keine Angabe" must not
     prove that the only other answer outside the scale was "weiß nicht"), any other count must not become
@@ -1018,13 +1095,6 @@ def _insider_failures(
     counts = hidden & (model.kind == COUNT) & (values > 0)
     n_tables = int(model.table.max()) + 1 if len(values) else 0
     by_table = split_by(np.flatnonzero(counts), model.table[counts], n_tables)
-    owns = np.flatnonzero(primary & (model.kind == COUNT) & (values >= 1))
-    terms = model.figures[owns].tocoo()
-    inside = ~attacker.known[terms.col] & (model.values[terms.col] >= 1)
-    insiders: dict[int, set[int]] = {}
-    pairs = np.unique(np.stack([terms.col[inside], model.table[owns[terms.row[inside]]]], axis=1), axis=0)
-    for var, table in pairs.tolist():
-        insiders.setdefault(var, set()).add(table)
     group = np.where(model.respondents_of >= 0, model.respondents_of, np.arange(model.n_figures))
 
     def levelled(variables: list[int], targets: np.ndarray) -> np.ndarray:
@@ -1223,13 +1293,17 @@ def _narrowest(
     return Interval(str(model.keys[figure]), float(values[figure]), float(lo), float(hi))
 
 
-def _unprotected_many(lo: np.ndarray, hi: np.ndarray, value: np.ndarray, small: np.ndarray, level: Level) -> np.ndarray:
+def _unprotected_many(
+    lo: np.ndarray, hi: np.ndarray, value: np.ndarray, small: np.ndarray, level: Level, change: np.ndarray
+) -> np.ndarray:
     """`_unprotected` for many figures at once (whether any reason applies)."""
     too_low, too_narrow = narrow(lo, hi, value, level)
-    return np.where(small, too_low | too_narrow, _single_integers(lo, hi))
+    return np.where(change, proven_as_large(lo, value), np.where(small, too_low | too_narrow, _single_integers(lo, hi)))
 
 
-def _unprotected(lo: float, hi: float, value: float, small: bool, level: Level) -> str:
+def _unprotected(lo: float, hi: float, value: float, small: bool, level: Level, change: bool = False) -> str:
+    if change:
+        return "lower" if proven_as_large(lo, value) else ""
     if small:
         too_low, too_narrow = narrow(lo, hi, value, level)
         return "upper" if too_low else "width" if too_narrow else ""
@@ -1243,6 +1317,13 @@ def narrow(lo: Any, hi: Any, value: Any, level: Level) -> tuple[Any, Any]:
     lower = np.ceil(np.asarray(lo, dtype=float) - TOL)
     upper = np.floor(np.asarray(hi, dtype=float) + TOL)
     return upper < value + level.upper - TOL, upper - lower < level.width - TOL
+
+
+def proven_as_large(lo: Any, value: Any) -> Any:
+    """Whether the change of a count (oriented: its value is its size d > 0) is provably as large as it is:
+    the attacker's lower bound, rounded up to a whole number, reaches d (it must be d - 1 at most, the
+    analogue of "upper bound n + 1" for what the respondents who came, left or changed their answers gave)."""
+    return np.ceil(np.asarray(lo, dtype=float) - TOL) > np.asarray(value, dtype=float) - 1 + TOL
 
 
 def _single_integer(lo: float, hi: float) -> bool:

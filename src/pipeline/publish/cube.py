@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from pipeline.publish.linear_model import COUNT, DERIVED, TOTAL, LinearModel
+from pipeline.publish.linear_model import CHANGE, COUNT, DERIVED, TOTAL, LinearModel
 
 PUBLISHED, HIDDEN, NOT_APPLICABLE = "", ".", "x"
 
@@ -471,19 +471,21 @@ class _Builder:
         return members, answered, is_special
 
 
-PREVIOUS, CHANGE = "previous|", "change|"
+PREVIOUS, CHANGED = "previous|", "change|"
 
 
 def with_previous(model: LinearModel, previous: LinearModel) -> LinearModel:
     """The model of this release together with the previous release's, and the changes between them.
 
     An open wave published night after night lets an attacker subtract two releases: what changed is what the
-    newcomers answered. So the previous release's figures (keys prefixed "previous|", an inner cell set of
-    their own) join the model, and for every count in both releases its change (this release's count minus
-    the previous one's, keys prefixed "change|") is a figure that is never published, so the rules make a
-    change of 0 < d < k primary and the audit attacks it with both releases in hand; the change of a grand
-    total (how many answered since) is the one change both releases publish. This model's figures come
-    first, in their order."""
+    newcomers answered; so can any two releases of a closed wave that late responses, edits, erasures or a
+    partner's full re-read changed. So the previous release's figures (keys prefixed "previous|", an inner
+    cell set of their own) join the model, and for every count in both releases its change (keys prefixed
+    "change|", kind CHANGE) is a figure that is never published: this release's count minus the previous
+    one's, oriented so that its value is the size of the change (a drop by d counts as d), which the rules
+    make primary where 0 < d < k and the audit attacks with both releases in hand (the attacker must not
+    prove it as large as it is). The change of a grand total (how many answered since) is the one change
+    both releases publish. This model's figures come first, in their order."""
     if not len(model.keys) or not len(previous.keys):
         return model
     n_new, n_old = model.n_figures, previous.n_figures
@@ -492,7 +494,9 @@ def with_previous(model: LinearModel, previous: LinearModel) -> LinearModel:
     old_of = pd.Series(np.arange(n_old), index=pd.Index(previous.keys)).reindex(model.keys[counts]).to_numpy()
     pairs = ~np.isnan(old_of)
     mine, theirs = counts[pairs], old_of[pairs].astype(int)
-    change = sp.hstack([model.figures[mine], -previous.figures[theirs]])
+    grew = model.figure_values[mine] >= previous.figure_values[theirs]
+    size = sp.diags(np.where(grew, 1.0, -1.0))  # the change oriented: a drop counts by its size
+    change = size @ sp.hstack([model.figures[mine], -previous.figures[theirs]])
     figures = sp.vstack(
         [
             sp.hstack([model.figures, sp.csr_matrix((n_new, v_old))]),
@@ -509,9 +513,9 @@ def with_previous(model: LinearModel, previous: LinearModel) -> LinearModel:
         values=np.concatenate([model.values, previous.values]),
         figures=figures,
         keys=np.concatenate(
-            [model.keys, PREVIOUS + previous.keys.astype(str), CHANGE + model.keys[mine].astype(str)]
+            [model.keys, PREVIOUS + previous.keys.astype(str), CHANGED + model.keys[mine].astype(str)]
         ).astype(object),
-        kind=np.concatenate([model.kind, previous.kind, np.full(len(mine), COUNT)]),
+        kind=np.concatenate([model.kind, previous.kind, np.full(len(mine), CHANGE, dtype=model.kind.dtype)]),
         basis=np.concatenate([model.basis, shifted(previous.basis, n_new), np.full(len(mine), -1)]),
         grand_total=np.concatenate([model.grand_total, previous.grand_total, model.grand_total[mine]]),
         # a change belongs to its count's table: an insider in it knows their own answer is among the new ones

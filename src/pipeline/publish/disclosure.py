@@ -65,9 +65,9 @@ def protect(
     `previous_hidden`: the cell keys the previous release hid; those that still exist stay hidden.
     `level`: the protection level of small counts (default: upper bound >= n + 1, interval >= 2 wide).
     The returned audit's `passed` is False when no pattern was found that passes: the caller must refuse.
-    `previous_marts`: the true figures behind the previous release, when an open wave is published again (an
-    attacker holds both releases): they are protected and audited jointly with this one (`cube.with_previous`),
-    the previous release's published figures fixed as published.
+    `previous_marts`: the true figures behind the previous release (an attacker holds both releases, and
+    what changed between them is what a few respondents gave): they are protected and audited jointly with
+    this one (`cube.with_previous`), the previous release's published figures fixed as published.
 
     The model falls apart into parts that share nothing (a Handlungsfeld of one wave with its items: waves
     share no published figure, since a change since the previous wave is shown only where both means are), so

@@ -27,6 +27,10 @@ Derived counts (figures no table shows, `unpublished`, but which published figur
     each over its organisation type and the margin. They are counts of respondents like a published one, so
     the primary rule applies to them: one of 1 to k - 1 must stay as protected as a hidden count.
 
+Changes (kind CHANGE, `unpublished`; only in the joint model of a release and the one before it)
+    - per count in both releases, how much it changed, oriented so that its value is the size of the change
+      (a drop by d counts as d): what the respondents who came, left or changed their answers gave.
+
 What else the attacker knows (inequalities): a multiple-choice item's respondents are at least each option's
 count and at most their sum; a field's (or theme's) respondents are at least each of its items' n_answered and
 at most their sum, and a Handlungsfeld with themes has at least as many respondents as each theme.
@@ -42,8 +46,9 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 TOTAL = "insgesamt"  # the margin over organisation types in the keys
-# Figure kinds: a count of respondents or answers, or a sum a mean or share is published through.
-COUNT, DERIVED = 0, 1
+# Figure kinds: a count of respondents or answers, a sum a mean or share is published through, or the change of
+# a count between the previous release and this one (never published, see cube.with_previous).
+COUNT, DERIVED, CHANGE = 0, 1, 2
 
 
 @dataclass(frozen=True)

@@ -54,8 +54,9 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
-from pipeline.publish.audit import Attacker, Audit, Failure, Level, attack, cured
+from pipeline.publish.audit import Attacker, Audit, Failure, Level, attack, cured, shown_anyway
 from pipeline.publish.linear_model import (
+    CHANGE,
     COUNT,
     DERIVED,
     TOTAL,
@@ -124,6 +125,7 @@ def suppress(
     primary &= ~published_before
     groups = [(members, answered) for members, answered in groups if not published_before[members].any()]
     forced = _forced(model, primary, previous_hidden) | published_before
+    primary &= ~shown_anyway(model, primary, forced)
     eligible = _eligible(model, primary, previous_hidden) & ~published_before
     cost = _cost(model)
     timing = {"suppression": 0.0, "audit": 0.0}
@@ -170,7 +172,9 @@ def primary_cells(
     skipped. So is, with the group rule, a group of a special-category item whose answers all fall into one
     code, and so is a margin 'insgesamt' whose answers all fall into one code while one of its small groups
     does: the margin's published zeros would prove the small group's answers whatever else is hidden. For
-    such one-code groups the audit demands that the other codes could together hold an answer.
+    such one-code groups the audit demands that the other codes could together hold an answer. In the joint
+    model of two releases, so is every change of a count by 0 < d < k respondents (the audit demands that
+    it cannot be proven as large as it is).
     """
     values = model.figure_values
     counts = model.kind == COUNT
@@ -200,6 +204,8 @@ def primary_cells(
         if margin and len(answered) == 1 and not primary[members].all():
             primary[members] = True  # its published zeros would prove every small group in it one-code
             groups.append((members, int(answered[0])))
+    change = model.kind == CHANGE  # between two releases: a change of 0 < d < k respondents, whatever its group
+    primary[change] = (values[change] > 0) & (values[change] < k)
     return primary, groups
 
 
