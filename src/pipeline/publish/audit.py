@@ -1047,7 +1047,9 @@ def _insider_change_failures(
     model: LinearModel, attacker: Attacker, insiders: dict[int, set[int]], primary: np.ndarray, values: np.ndarray
 ) -> list[Failure]:
     """A respondent knows their own cell is >= 1: the primary changes of their table between the two releases
-    must still not be provable as large as they are (the outsiders' rule)."""
+    must still not be provable as large as they are (the outsiders' rule). A change their own cell adds to
+    counts them too: of a change by d, the others' part is d - 1, under the same rule where d - 1 > 0 (the
+    bound on the others' part is the change's less 1), and nothing to protect where d is 1 (they are it)."""
     changes = np.flatnonzero(primary & (model.kind == CHANGE))
     if not changes.size:
         return []
@@ -1056,6 +1058,7 @@ def _insider_change_failures(
     problems = []
     for var, tables in insiders.items():
         theirs = np.concatenate([by_table[t] for t in sorted(tables)])
+        theirs = theirs[~((model.figures[theirs][:, [var]].toarray()[:, 0] > 0) & (values[theirs] == 1))]
         if not theirs.size:
             continue
         who = model.keys[model.own[var]] if model.own[var] >= 0 else f"inner cell {var}"
