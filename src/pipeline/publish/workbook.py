@@ -189,8 +189,8 @@ def method_notes(meta: dict, waves: Waves) -> list[tuple[str, str]]:
         waves_note = (
             "Laufende Welle",
             f"{', '.join(running)} läuft noch: Ihre Zahlen sind vorläufig und ändern sich mit jeder "
-            "Veröffentlichung. Damit der Vergleich zweier Veröffentlichungen nicht verrät, wie neu Antwortende "
-            "geantwortet haben, wird jede Veröffentlichung zusammen mit der vorigen geprüft und gesperrt.",
+            "Veröffentlichung. Wie jede Veröffentlichung wird sie zusammen mit der vorigen geprüft und gesperrt "
+            "(siehe „Vergleich mit der vorigen Veröffentlichung“).",
         )
     else:
         waves_note = (
@@ -199,8 +199,19 @@ def method_notes(meta: dict, waves: Waves) -> list[tuple[str, str]]:
             "Eine laufende Welle erscheint nicht: Der Vergleich zweier Veröffentlichungen verriete sonst die "
             "Antworten einzelner neu Antwortender.",
         )
+    since = (
+        "Vergleich mit der vorigen Veröffentlichung",
+        "Auch abgeschlossene Wellen ändern sich: durch Nachlieferungen, Korrekturen und Löschungen auf Wunsch "
+        "Befragter. Jede Veröffentlichung wird deshalb zusammen mit der vorigen geprüft und gesperrt: Ändert "
+        f"sich eine Anzahl um 1 bis {k - 1}, darf sich aus beiden Veröffentlichungen zusammen nicht beweisen "
+        "lassen, dass sie sich um so viel geändert hat (für Außenstehende wie für Antwortende), sonst zeigte der "
+        "Vergleich, wie die neu oder nicht mehr Antwortenden geantwortet haben. Ausgenommen sind Änderungen, die "
+        "beide Veröffentlichungen ohnehin zeigen: wie viele ein Item insgesamt beantwortet haben und was sich "
+        "daraus mit veröffentlichten Nullen ergibt.",
+    )
     return [
         waves_note,
+        since,
         (
             "Mittelwert und Top-2-Anteil",
             "Der Mittelwert ist der Durchschnitt der gültigen Antworten auf der fünfstufigen Skala (1 = niedrigste, "
