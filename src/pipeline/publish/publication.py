@@ -74,6 +74,7 @@ def publish(settings: Settings, when: When = "changed") -> Publication:
         group_rule=settings.disclosure_group_rule,
         level=_level(settings),
         previous_marts=jointly,
+        previous_k=previous.manifest.get("disclosure", {}).get("k") if previous else None,
     )
     keeps = f"release {previous.id} stays published" if previous else "nothing is published"
     if not protection.audit.passed:

@@ -87,13 +87,17 @@ def suppress_part(
     part: LinearModel,
     previous_hidden: np.ndarray,
     published_before: np.ndarray,
+    settled_before: np.ndarray,
     k: int,
     group_rule: bool,
     level: Level,
     max_rounds: int,
 ) -> Pattern:
     """`suppress` for one part, as disclosure.py hands it to this process or a helper process."""
-    pattern = suppress(part, k, previous_hidden, group_rule, level, max_rounds, published_before=published_before)
+    pattern = suppress(
+        part, k, previous_hidden, group_rule, level, max_rounds, published_before=published_before,
+        settled_before=settled_before,
+    )  # fmt: skip
     return dataclasses.replace(pattern, audit=dataclasses.replace(pattern.audit, problems=[]))  # stays here
 
 
@@ -110,20 +114,23 @@ def suppress(
     max_rounds: int = 12,
     secondary: bool = True,
     published_before: np.ndarray | None = None,
+    settled_before: np.ndarray | None = None,
 ) -> Pattern:
     """Primary cells, secondary suppression, then audit and repairs in turn until the audit passes (or rounds
     run out: a round is one audit).
 
     `secondary=False` skips secondary suppression (to show that the audit catches an unprotected pattern).
     `published_before`: figures a previous release published; they stay published (and are not re-judged).
+    `settled_before`: figures of a previous release that were no primary cells by its settings (not judged).
     """
     level = level or Level()
     previous_hidden = model.hiding(previous_hidden)
     primary, groups = primary_cells(model, k, group_rule)
     if published_before is None:
         published_before = np.zeros(model.n_figures, bool)
-    primary &= ~published_before
-    groups = [(members, answered) for members, answered in groups if not published_before[members].any()]
+    not_judged = published_before if settled_before is None else published_before | settled_before
+    primary &= ~not_judged
+    groups = [(members, answered) for members, answered in groups if not not_judged[members].any()]
     forced = _forced(model, primary, previous_hidden) | published_before
     primary &= ~shown_anyway(model, primary, forced)
     eligible = _eligible(model, primary, previous_hidden) & ~published_before
