@@ -20,11 +20,14 @@ import pytest
 import yaml
 
 from pipeline import demo, publish
+from pipeline.demo.bad_input import FILES_PARTNER
+from pipeline.erase import erase
 from pipeline.ingest import ingest_partner
 from pipeline.publish import analyst, release, report
 from pipeline.publish.release import PublishRefused
 from pipeline.settings import Settings
 from pipeline.transform import build_marts
+from tests.publish.test_disclosure import changes_disclosed
 
 pytestmark = pytest.mark.e2e
 
@@ -217,6 +220,51 @@ def test_open_waves_published_on_request_do_not_give_newcomers_away_between_rele
     assert "Welle 2026 (vorläufig)" in page and "Laufende Welle" in page, "the steering group sees it is open"
     kept = sorted(p.name for p in (settings.data_dir / release.FIGURES).iterdir())
     assert kept == [second.release.id], "only the current release's true figures are kept, apart from it"
+
+
+def test_a_closed_wave_changed_between_releases_gives_no_respondent_away(settings: Settings, tmp_path: Path) -> None:
+    """Two late responses dropped into a files partner's folder after the wave closed, one response erased and
+    one edited: the next release is audited with the previous one (without open waves), and an attacker with
+    both releases proves no count's change as large as it is."""
+    assert not settings.publish_open_waves
+    first = publish.publish(settings)
+    truth_first = release.figures(settings, first.release.id)
+    folder = _own_drop_folder(settings, tmp_path / "ablage")
+    read = next(folder.rglob("ChancenCheckLU_Welle_2025_Export*.csv"))  # the connector archived it
+    export = pd.read_csv(read, sep=";", dtype=str, keep_default_na=False)
+    late = export.head(2).assign(**{"Antwort-ID": ["9201", "9202"]})  # late copies of two 2025 answers
+    edited = export.iloc[[2]].copy()
+    answer = next(c for c in export.columns if c.startswith("F1.1 "))
+    edited[answer] = "keine Angabe" if edited[answer].iat[0] != "keine Angabe" else "weiß nicht"
+    dropped = folder / "Nachlieferung_Welle_2025.csv"
+    pd.concat([late, edited]).to_csv(dropped, sep=";", index=False, encoding="utf-8-sig")
+    ingest_partner(settings, FILES_PARTNER, "late")
+    erase(settings, FILES_PARTNER, export["Antwort-ID"].iat[3], "test")
+
+    second = publish.publish(settings)
+
+    assert second.new and second.release.manifest["audited_with_release"] == first.release.id
+    assert second.release.manifest["audit"]["passed"]
+    truth_second = release.figures(settings, second.release.id)
+    assert not truth_first["item_results"].equals(truth_second["item_results"]), "the closed wave changed"
+    found = changes_disclosed(
+        _tables(first.release), truth_first, _tables(second.release), truth_second, settings.disclosure_k
+    )
+    assert found == [], f"{len(found)} changes between the releases show what changed respondents gave: {found[:5]}"
+
+
+def _own_drop_folder(settings: Settings, folder: Path) -> Path:
+    """A copy of the files partner's folder for this test alone, named in its registry."""
+    data = yaml.safe_load(settings.partners_file.read_text(encoding="utf-8"))
+    [partner] = [p for p in data["partners"] if p["id"] == FILES_PARTNER]
+    shutil.copytree(partner["connector"]["folder"], folder)
+    partner["connector"]["folder"] = str(folder)
+    settings.partners_file.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return folder
+
+
+def _tables(made: release.Release) -> dict[str, pd.DataFrame]:
+    return {name: pd.read_parquet(made.directory / "tables" / f"{name}.parquet") for name in publish.MARTS}
 
 
 def _add_newcomers(settings: Settings, wave: str, n: int) -> None:

@@ -2,9 +2,10 @@
 
 A release is built from the marts of closed waves only (a wave's closing date has passed in the city's time
 zone): publishing an open wave night after night would let anyone learn a newcomer's answers by comparing two
-releases. An operator may publish open waves all the same (`PIPELINE_PUBLISH_OPEN_WAVES`); then each release
-is protected and audited jointly with the true figures behind the previous one (kept apart, never published),
-so that what changed between them is protected like any small count.
+releases. An operator may publish open waves all the same (`PIPELINE_PUBLISH_OPEN_WAVES`). Closed waves change
+too (late responses, edits, erasures, a partner's full re-read), so every release is protected and audited
+jointly with the true figures behind the previous one (kept apart, never published): a change of a count by
+fewer than k respondents must not be provable as large as it is.
 
 A release's cells are protected (primary and secondary suppression, see disclosure.py), the protection is
 attacked by the audit, and only a release that passes is switched to; otherwise the previous one stays. The

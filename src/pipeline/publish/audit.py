@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,7 +51,7 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
-from pipeline.publish.linear_model import COUNT, LinearModel, column_blocks, others_of, row_blocks, split_by
+from pipeline.publish.linear_model import CHANGE, COUNT, LinearModel, column_blocks, others_of, row_blocks, split_by
 
 try:  # the bare solver: no console banner, no Python callbacks on every solve
     from highspy._core import _Highs as _Solver
@@ -178,6 +178,7 @@ def attack(
     `attacker`: the attacker of this very pattern, if the caller has one already (its solved points are reused).
     """
     started = time.perf_counter()
+    hidden = model.hiding(hidden)
     attacker = attacker or Attacker(model, hidden, split=split)
     solves_before = attacker.solves  # an attacker reused across rounds and repairs counts them all
     values = model.figure_values
@@ -187,28 +188,41 @@ def attack(
 
     checked = np.flatnonzero(primary)
     small = (model.kind[checked] == COUNT) & (values[checked] > 0) & (values[checked] < k)
+    change = model.kind[checked] == CHANGE  # primary only where 0 < d < k (`primary_cells`)
     if not full:
         counts = checked[small]
         attacker.cover(model.figures[counts], values[counts] + level.upper, values[counts] + level.upper - level.width)
-        sums = checked[~small & (model.kind[checked] != COUNT)]
+        sums = checked[~small & ~change & (model.kind[checked] != COUNT)]
         attacker.cover(model.figures[sums], values[sums] + 1, np.full(len(sums), INF))  # not exact: one more
+        changes = checked[change]  # not provably as large as it is: one less
+        attacker.cover(model.figures[changes], np.full(len(changes), -INF), values[changes] - 1)
     in_groups = np.zeros(model.n_figures, bool)
     in_groups[np.concatenate([members for members, _ in groups or []] + [np.zeros(0, int)])] = True
     targets = model.figures[checked]
     n_unknown = (abs(targets) @ (~attacker.known).astype(float)) if len(checked) else np.zeros(0)
-    skip = ~small & (
-        in_groups[checked]  # a small group's zeros and a one-code group's counts: their protection is the group's
-        | ((model.kind[checked] == COUNT) & (values[checked] == 0))
-        | (n_unknown == 0)  # a sum of published cells (a top-2 share of 0 beside published zeros) discloses nothing
+    skip = (
+        ~small
+        & ~change
+        & (
+            in_groups[checked]  # a small group's zeros and a one-code group's counts: their protection is the group's
+            | ((model.kind[checked] == COUNT) & (values[checked] == 0))
+            | (n_unknown == 0)  # a sum of published cells (a top-2 share of 0 beside published zeros) discloses nothing
+        )
     )
     lo, hi, _ = attacker.observed_many(targets)
-    doubt = full | _unprotected_many(lo, hi, values[checked], small, level)
+    doubt = full | _unprotected_many(lo, hi, values[checked], small, level, change)
     least: dict[int, float] = {}  # the narrowest interval a figure that passes can have
-    for i in np.flatnonzero(~skip & ~doubt):
+    for i in np.flatnonzero(~skip & ~doubt & ~change):  # the narrowest interval is of the releases' cells
         observed[int(checked[i])] = (lo[i], hi[i])
         least[int(checked[i])] = level.width if small[i] else 1.0  # not exact: two integers at least
     for i in np.flatnonzero(~skip & doubt):
         figure, is_small, target, value = int(checked[i]), bool(small[i]), targets[i], values[checked[i]]
+        if change[i]:
+            lower = attacker.bounds(target, sense=-1)[0]
+            if proven_as_large(lower, value):
+                text = f"{model.keys[figure]} = {value:g}: attacker proves it at least {lower:g} (lower)"
+                problems.append(Failure(figure, "lower", text, target, -1, helpful=attacker.helpful(target, -1)))
+            continue
         upper = None
         if is_small and hi[i] < value + level.upper - TOL:  # the upper bound is in doubt: settle it first
             _, upper = attacker.bounds(target, sense=1)
@@ -239,7 +253,11 @@ def attack(
                 problems.append(Failure(int(groups[g][1]), "group", text, target, 1, helpful=helpful))
 
     if insider and not problems:  # the costly insider attack only on a pattern that holds against outsiders
-        problems += _insider_failures(model, attacker, hidden, primary, values)
+        level_counts = np.zeros(model.n_figures, bool)
+        level_counts[checked[small]] = True
+        insiders = _insiders(model, attacker, primary, values)
+        problems += _insider_failures(model, attacker, hidden, insiders, values, level_counts, level)
+        problems += _insider_change_failures(model, attacker, insiders, primary, values)
 
     # a failing pattern is not published: its narrowest interval is only reported among those solved anyway
     narrowest = _narrowest(model, attacker, intervals, {} if problems else observed, least, values)
@@ -264,6 +282,7 @@ class Attacker:
 
     def __init__(self, model: LinearModel, hidden: np.ndarray, split: bool = True) -> None:
         self.model = model
+        hidden = model.hiding(hidden)
         own = model.own
         known = (own >= 0) & ~hidden[np.maximum(own, 0)]
         # a published figure of 0 is a sum of non-negative terms: each of its cells is a known zero
@@ -547,11 +566,15 @@ class Attacker:
                 count[reached] += (values >= values.max(axis=0) - TOL).sum(axis=0)
         return count
 
-    def fixed_each(self, seen: _Seen, subset: np.ndarray, insiders: np.ndarray, truth: np.ndarray) -> np.ndarray:
-        """Which targets `subset` (rows of `seen`, true values `truth`) the points found so far leave at their
-        true value under each insider's knowledge in turn (one row per inner cell in `insiders`), i.e. move by
-        less than 1 either way. Any convex combination of points with the insider's cell at least 1 holds
-        under the knowledge (`_reaches`); only the insider's block moves, the others add what `seen` shows."""
+    def fixed_each(
+        self, seen: _Seen, subset: np.ndarray, insiders: np.ndarray, truth: np.ndarray, small: np.ndarray
+    ) -> np.ndarray:
+        """Which targets `subset` (rows of `seen`, true values `truth`) the points found so far do not show
+        protected under each insider's knowledge in turn (one row per inner cell in `insiders`): a target must
+        move by 1 either way (not exact); where `small` (insiders × targets) holds, up by 1 and besides down by
+        1 or up by 2 (upper bound n + 1, two integers wide: the outsiders' level). Any convex combination of
+        points with the insider's cell at least 1 holds under the knowledge (`_reaches`); only the insider's
+        block moves, the others add what `seen` shows."""
         fixed = np.zeros((len(insiders), len(subset)), bool)
         columns = self.column[insiders]
         blocks = self.block[columns]
@@ -566,10 +589,19 @@ class Attacker:
             down = truth[inside] - seen.lo[subset[inside]] + values.min(axis=0)
             mine = np.flatnonzero(blocks == block)
             cells = self._points(int(block))[:, self.local[columns[mine]]]
-            moved = _reaches(cells, values, 1.0 - up)
-            still = np.flatnonzero(~moved.all(axis=0))  # targets some insider does not move up: down, then?
-            moved[:, still] |= _reaches(cells, -values[:, still], 1.0 - down[still])
-            fixed[np.ix_(mine, inside)] = ~moved
+            level = small[np.ix_(mine, inside)]
+            raised = _reaches(cells, values, 1.0 - up)
+            # targets some insider does not move up (or small ones, which need both ways): down, then?
+            still = np.flatnonzero(~raised.all(axis=0) | level.any(axis=0))
+            lowered = np.zeros_like(raised)
+            lowered[:, still] = _reaches(cells, -values[:, still], 1.0 - down[still])
+            settled = raised | lowered
+            wanted = np.flatnonzero(level.any(axis=0))
+            if wanted.size:
+                twice = _reaches(cells, values[:, wanted], 2.0 - up[wanted])
+                both = raised[:, wanted] & (lowered[:, wanted] | twice)
+                settled[:, wanted] = np.where(level[:, wanted], both, settled[:, wanted])
+            fixed[np.ix_(mine, inside)] = ~settled
         return fixed
 
     def _parts(self, target: sp.csr_matrix) -> tuple[float, list[tuple[int, np.ndarray, np.ndarray]]]:
@@ -971,26 +1003,36 @@ def cured(attacker: Attacker, failure: Failure, level: Level) -> bool:
             _, hi = attacker.bounds(failure.target, sense=1)
         return hi >= 1 - TOL
     value = float((failure.target @ attacker.model.values)[0])
-    small = failure.reason in ("upper", "width")
+    small = failure.reason.endswith(("upper", "width"))  # an outsider's or an insider's level
+    change = failure.reason.endswith("lower")
     lo, hi = attacker.observed(failure.target)
-    if not _unprotected(lo, hi, value, small, level):
+    if not _unprotected(lo, hi, value, small, level, change):
         return True
     lo, hi = attacker.bounds(failure.target, sense=failure.sense)
-    return not _unprotected(lo, hi, value, small, level)
+    return not _unprotected(lo, hi, value, small, level, change)
 
 
-def _insider_failures(
-    model: LinearModel, attacker: Attacker, hidden: np.ndarray, primary: np.ndarray, values: np.ndarray
-) -> list[Failure]:
-    """A respondent knows their own cell is >= 1: no other hidden count of that table may become exact.
+def shown_anyway(model: LinearModel, primary: np.ndarray, published: np.ndarray) -> np.ndarray:
+    """The primary changes between two releases that what is published whatever the pattern (`published`: the
+    previous release's published figures, this one's grand totals and zeros) proves as large as they are.
+    No pattern protects them, and they are exempt: the change of a grand total (how many answered since)
+    and what it and published zeros of either release fix (one newcomer beside zeros for "weiß nicht" and
+    "keine Angabe" in both releases adds one valid answer to the margin, whatever else is hidden)."""
+    out = np.zeros(model.n_figures, bool)
+    changes = np.flatnonzero(primary & (model.kind == CHANGE))
+    if not changes.size:
+        return out
+    attacker = Attacker(model, ~published)
+    targets, values = model.figures[changes], model.figure_values[changes]
+    lo, _ = attacker.cover(targets, np.full(len(changes), -INF), values - 1)
+    for i in np.flatnonzero(proven_as_large(lo, values)):
+        out[changes[i]] = proven_as_large(attacker.bounds(targets[i], sense=-1)[0], values[i])
+    return out
 
-    The insiders are the respondents in the hidden inner cells (value >= 1) of primary counts; each insider's
-    knowledge is checked against the other hidden counts above 0 of the primary's table (a small group's
-    zeros are protected with their group).
-    """
-    counts = hidden & (model.kind == COUNT) & (values > 0)
-    n_tables = int(model.table.max()) + 1 if len(values) else 0
-    by_table = split_by(np.flatnonzero(counts), model.table[counts], n_tables)
+
+def _insiders(model: LinearModel, attacker: Attacker, primary: np.ndarray, values: np.ndarray) -> dict[int, set[int]]:
+    """The insiders, each with the tables they are in: the respondents in the hidden inner cells (value >= 1)
+    of primary counts."""
     owns = np.flatnonzero(primary & (model.kind == COUNT) & (values >= 1))
     terms = model.figures[owns].tocoo()
     inside = ~attacker.known[terms.col] & (model.values[terms.col] >= 1)
@@ -998,10 +1040,76 @@ def _insider_failures(
     pairs = np.unique(np.stack([terms.col[inside], model.table[owns[terms.row[inside]]]], axis=1), axis=0)
     for var, table in pairs.tolist():
         insiders.setdefault(var, set()).add(table)
+    return insiders
+
+
+def _insider_change_failures(
+    model: LinearModel, attacker: Attacker, insiders: dict[int, set[int]], primary: np.ndarray, values: np.ndarray
+) -> list[Failure]:
+    """A respondent knows their own cell is >= 1: the primary changes of their table between the two releases
+    must still not be provable as large as they are (the outsiders' rule). A change their own cell adds to
+    counts them too: of a change by d, the others' part is d - 1, under the same rule where d - 1 > 0 (the
+    bound on the others' part is the change's less 1), and nothing to protect where d is 1 (they are it)."""
+    changes = np.flatnonzero(primary & (model.kind == CHANGE))
+    if not changes.size:
+        return []
+    n_tables = int(model.table.max()) + 1
+    by_table = split_by(changes, model.table[changes], n_tables)
+    problems = []
+    for var, tables in insiders.items():
+        theirs = np.concatenate([by_table[t] for t in sorted(tables)])
+        theirs = theirs[~((model.figures[theirs][:, [var]].toarray()[:, 0] > 0) & (values[theirs] == 1))]
+        if not theirs.size:
+            continue
+        who = model.keys[model.own[var]] if model.own[var] >= 0 else f"inner cell {var}"
+        with attacker.knowing(var):
+            lo, _, _ = attacker.observed_many(model.figures[theirs])
+            for other in theirs[proven_as_large(lo, values[theirs])]:
+                target = model.figures[other]
+                lower = attacker.bounds(target, sense=-1)[0]
+                if proven_as_large(lower, values[other]):
+                    text = (
+                        f"{model.keys[other]} = {values[other]:g}: at least {lower:g} to a respondent in {who} "
+                        "(who knows their own cell is at least 1; lower)"
+                    )
+                    problems.append(Failure(int(other), "insider lower", text, target, -1, insider=var))
+    return problems
+
+
+def _insider_failures(
+    model: LinearModel,
+    attacker: Attacker,
+    hidden: np.ndarray,
+    insiders: dict[int, set[int]],
+    values: np.ndarray,
+    small: np.ndarray,
+    level: Level,
+) -> list[Failure]:
+    """A respondent knows their own cell is >= 1: the other hidden counts of that table must stay protected.
+
+    The insiders (`_insiders`) are the respondents in the hidden inner cells (value >= 1) of primary counts;
+    each insider's knowledge is checked against the other hidden counts above 0 of the primary's table (a small group's
+    zeros are protected with their group): a `small` count (0 < n < k) of the insider's own group under the
+    outsiders' rule (upper bound at least n + 1, two integers wide: one who answered "keine Angabe" must not
+    prove that the only other answer outside the scale was "weiß nicht"), any other count must not become
+    exact. (Other groups' counts are held to "not exact" only: an insider who subtracts themselves from a
+    grand total always learns the other types have at most that many fewer, which no pattern can hide.)
+    """
+    counts = hidden & (model.kind == COUNT) & (values > 0)
+    n_tables = int(model.table.max()) + 1 if len(values) else 0
+    by_table = split_by(np.flatnonzero(counts), model.table[counts], n_tables)
+    group = np.where(model.respondents_of >= 0, model.respondents_of, np.arange(model.n_figures))
+
+    def levelled(variables: list[int], targets: np.ndarray) -> np.ndarray:
+        """insiders × targets: where the outsiders' level applies (a small count of the insider's group)."""
+        own = model.own[variables]
+        theirs = np.where(own >= 0, group[np.maximum(own, 0)], -1)
+        return small[targets][None, :] & (group[targets][None, :] == theirs[:, None])
+
     # a cell exact to everyone is no insider's doing (and the outsider audit judges it): left out
     candidates = np.flatnonzero(counts)
     exact_to_all = set(candidates[_exact(attacker, model.figures[candidates], values[candidates])].tolist())
-    doubts: dict[int, np.ndarray] = {}  # insider -> neighbours the points found so far show as exact
+    doubts: dict[int, np.ndarray] = {}  # insider -> neighbours the points found so far do not show protected
     by_tables: dict[frozenset[int], list[int]] = {}
     for var, tables in insiders.items():
         by_tables.setdefault(frozenset(tables), []).append(var)
@@ -1011,29 +1119,43 @@ def _insider_failures(
         if not neighbours.size:
             continue
         subset = np.searchsorted(candidates, neighbours)
-        fixed = attacker.fixed_each(seen, subset, np.array(variables), values[neighbours])
+        fixed = attacker.fixed_each(
+            seen, subset, np.array(variables), values[neighbours], levelled(variables, neighbours)
+        )
         exact = fixed & (neighbours != model.own[variables][:, None])
         for i, var in enumerate(variables):
             doubts[var] = neighbours[exact[i]]
     # points with all insiders' cells >= 1 at once settle most doubts before any insider is solved alone
     for batch in _batches(model, doubts):
-        doubts = _settle(model, attacker, doubts, batch, values)
-    suspects: list[tuple[int, int, float]] = []
+        doubts = _settle(model, attacker, doubts, batch, values, levelled)
+    doubts = _recheck(model, attacker, doubts, values, levelled)
+    problems = []
     for var, doubt in doubts.items():
         if not doubt.size:
             continue
-        with attacker.knowing(var) as block:
-            exact = _exact(attacker, model.figures[doubt], values[doubt], block)
-        suspects += [(int(other), var, values[other]) for other in doubt[exact]]
-    problems = []
-    for other, var, lo in suspects:
-        target = model.figures[other]
         who = model.keys[model.own[var]] if model.own[var] >= 0 else f"inner cell {var}"
-        text = (
-            f"{model.keys[other]} = {values[other]:g}: exact ({lo:g}) to a respondent in {who} "
-            "(who knows their own cell is at least 1)"
-        )
-        problems.append(Failure(other, "insider", text, target, 0, insider=var))
+        at_level = levelled([var], doubt)[0]
+        with attacker.knowing(var) as block:
+            plain = doubt[~at_level]
+            exact = _exact(attacker, model.figures[plain], values[plain], block)
+            for other in plain[exact]:
+                text = (
+                    f"{model.keys[other]} = {values[other]:g}: exact to a respondent in {who} "
+                    "(who knows their own cell is at least 1)"
+                )
+                problems.append(Failure(int(other), "insider", text, model.figures[other], 0, insider=var))
+            for other in doubt[at_level]:
+                target = model.figures[other]
+                lo, hi = attacker.bounds(target)
+                too_low, too_narrow = narrow(lo, hi, values[other], level)
+                if too_low or too_narrow:
+                    reason = "insider upper" if too_low else "insider width"
+                    text = (
+                        f"{model.keys[other]} = {values[other]:g}: interval [{lo:g}, {_g(hi)}] to a respondent in "
+                        f"{who} (who knows their own cell is at least 1; {reason.split()[1]})"
+                    )
+                    sense = 1 if too_low else 0
+                    problems.append(Failure(int(other), reason, text, target, sense, insider=var))
     return problems
 
 
@@ -1057,9 +1179,16 @@ def _batches(model: LinearModel, doubts: dict[int, np.ndarray]) -> list[list[int
 
 
 def _settle(
-    model: LinearModel, attacker: Attacker, doubts: dict[int, np.ndarray], batch: list[int], values: np.ndarray
+    model: LinearModel,
+    attacker: Attacker,
+    doubts: dict[int, np.ndarray],
+    batch: list[int],
+    values: np.ndarray,
+    levelled: Callable[[list[int], np.ndarray], np.ndarray],
 ) -> dict[int, np.ndarray]:
-    """Drop the doubts a point with all of `batch`'s cells at least 1 at once settles for them (`spread`)."""
+    """Drop the doubts a point with all of `batch`'s cells at least 1 at once settles for them (`spread`): a
+    count that must only not be exact, moved by 1. A count held to the outsiders' level needs more than one
+    such move: the points the pushes found are kept, and `_recheck` looks at them."""
     batch = [var for var in batch if doubts[var].size]
     if not batch:
         return doubts
@@ -1070,7 +1199,33 @@ def _settle(
     settled = doubtful[moved]
     out = dict(doubts)
     for var in batch:
-        out[var] = doubts[var][~np.isin(doubts[var], settled)]
+        doubt = doubts[var]
+        out[var] = doubt[~np.isin(doubt, settled) | levelled([var], doubt)[0]]
+    return out
+
+
+def _recheck(
+    model: LinearModel,
+    attacker: Attacker,
+    doubts: dict[int, np.ndarray],
+    values: np.ndarray,
+    levelled: Callable[[list[int], np.ndarray], np.ndarray],
+) -> dict[int, np.ndarray]:
+    """The counts held to the outsiders' level still in doubt, looked at again with every point found since
+    (the pushes' too)."""
+    at_level = {var: levelled([var], doubt)[0] for var, doubt in doubts.items()}
+    doubtful = np.unique(np.concatenate([d[at_level[v]] for v, d in doubts.items()] + [np.zeros(0, int)]))
+    if not doubtful.size:
+        return doubts
+    seen = attacker.seen(model.figures[doubtful])
+    out = dict(doubts)
+    for var, doubt in doubts.items():
+        level = doubt[at_level[var]]
+        if not level.size:
+            continue
+        subset = np.searchsorted(doubtful, level)
+        fixed = attacker.fixed_each(seen, subset, np.array([var]), values[level], np.ones((1, len(level)), bool))
+        out[var] = np.concatenate([doubt[~at_level[var]], level[fixed[0]]])
     return out
 
 
@@ -1141,20 +1296,37 @@ def _narrowest(
     return Interval(str(model.keys[figure]), float(values[figure]), float(lo), float(hi))
 
 
-def _unprotected_many(lo: np.ndarray, hi: np.ndarray, value: np.ndarray, small: np.ndarray, level: Level) -> np.ndarray:
+def _unprotected_many(
+    lo: np.ndarray, hi: np.ndarray, value: np.ndarray, small: np.ndarray, level: Level, change: np.ndarray
+) -> np.ndarray:
     """`_unprotected` for many figures at once (whether any reason applies)."""
-    narrow = (hi < value + level.upper - TOL) | (hi - lo < level.width - TOL)
-    return np.where(small, narrow, _single_integers(lo, hi))
+    too_low, too_narrow = narrow(lo, hi, value, level)
+    return np.where(change, proven_as_large(lo, value), np.where(small, too_low | too_narrow, _single_integers(lo, hi)))
 
 
-def _unprotected(lo: float, hi: float, value: float, small: bool, level: Level) -> str:
+def _unprotected(lo: float, hi: float, value: float, small: bool, level: Level, change: bool = False) -> str:
+    if change:
+        return "lower" if proven_as_large(lo, value) else ""
     if small:
-        if hi < value + level.upper - TOL:
-            return "upper"
-        if hi - lo < level.width - TOL:
-            return "width"
-        return ""
+        too_low, too_narrow = narrow(lo, hi, value, level)
+        return "upper" if too_low else "width" if too_narrow else ""
     return "exact" if _single_integer(lo, hi) else ""
+
+
+def narrow(lo: Any, hi: Any, value: Any, level: Level) -> tuple[Any, Any]:
+    """Whether a small count's interval fails the protection level: its upper bound below n + `level.upper`,
+    or narrower than `level.width`. Counts are whole numbers, so the LP interval is first rounded inwards to
+    the integers in it ([3.5, 5.5] holds 4 and 5 only: width 1, not 2)."""
+    lower = np.ceil(np.asarray(lo, dtype=float) - TOL)
+    upper = np.floor(np.asarray(hi, dtype=float) + TOL)
+    return upper < value + level.upper - TOL, upper - lower < level.width - TOL
+
+
+def proven_as_large(lo: Any, value: Any) -> Any:
+    """Whether the change of a count (oriented: its value is its size d > 0) is provably as large as it is:
+    the attacker's lower bound, rounded up to a whole number, reaches d (it must be d - 1 at most, the
+    analogue of "upper bound n + 1" for what the respondents who came, left or changed their answers gave)."""
+    return np.ceil(np.asarray(lo, dtype=float) - TOL) > np.asarray(value, dtype=float) - 1 + TOL
 
 
 def _single_integer(lo: float, hi: float) -> bool:

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from pipeline.publish.linear_model import COUNT, DERIVED, TOTAL, LinearModel
+from pipeline.publish.linear_model import CHANGE, COUNT, DERIVED, TOTAL, LinearModel
 
 PUBLISHED, HIDDEN, NOT_APPLICABLE = "", ".", "x"
 
@@ -128,6 +128,7 @@ class _Builder:
         self.n_vars = 0
         self.var_values: list[np.ndarray] = []
         self.cells: dict[str, dict[str, np.ndarray]] = {name: {} for name in MARTS}
+        self.unpublished_rows: list[tuple[str, np.ndarray, np.ndarray]] = []  # table, figures, their rows
 
     def cube(self) -> Cube:
         dist, results = self.frames["item_distribution"], self.frames["item_results"]
@@ -173,11 +174,9 @@ class _Builder:
         )  # fmt: skip
 
         values = np.concatenate(self.var_values) if self.var_values else np.zeros(0)
-        terms = pd.concat(self.rows, ignore_index=True)
-        figures = sp.csr_matrix(
-            (terms["coef"].to_numpy(float), (terms["figure"].to_numpy(int), terms["var"].to_numpy(int))),
-            shape=(self.n_figures, self.n_vars),
-        )
+        n_published = self.n_figures
+        figures = self._derived_counts(self._matrix(), result_table, field_table)
+        unpublished = np.arange(self.n_figures) >= n_published
         knowledge, lo, hi = self._knowledge(counts, respondents_of_multi, field_respondents, answered_terms)
         table_ids, _ = pd.factorize(np.concatenate(self.tables), sort=True)  # hashed: np.unique sorts strings
         groups, group_answered, special = self._groups(dist, results)
@@ -199,9 +198,67 @@ class _Builder:
             knowledge=knowledge,
             knowledge_lo=lo,
             knowledge_hi=hi,
+            unpublished=unpublished,
         )
         _check(model, np.concatenate(self.expected))
         return Cube(model, self.frames, self.cells)
+
+    def _matrix(self) -> sp.csr_matrix:
+        terms = pd.concat(self.rows, ignore_index=True)
+        return sp.csr_matrix(
+            (terms["coef"].to_numpy(float), (terms["figure"].to_numpy(int), terms["var"].to_numpy(int))),
+            shape=(self.n_figures, self.n_vars),
+        )
+
+    def _derived_counts(
+        self, figures: sp.csr_matrix, result_table: np.ndarray, field_table: np.ndarray
+    ) -> sp.csr_matrix:
+        """The counts of respondents that published figures determine, as figures of their own (unpublished,
+        after the published ones): an item's n_answered - n_valid ("weiß nicht" and "keine Angabe"), and per
+        item, Handlungsfeld and theme the top-2 count (share x n_valid) and n_valid minus it. Returns the
+        model's matrix with them."""
+        derived: list[tuple[np.ndarray, np.ndarray]] = []  # per derived count: the figures added, subtracted
+        for table, frame, tables in (
+            ("item_results", self.frames["item_results"], result_table),
+            ("field_results", self.frames["field_results"], field_table),
+        ):
+            cells = self.cells[table]
+            rows = np.flatnonzero(cells["top2_share"] >= 0)
+            top2, valid = cells["top2_share"][rows], cells["n_valid"][rows]
+            for column, plus, minus in (("n_top2", top2, None), ("n_below_top2", valid, top2)):
+                self._add_unpublished(table, column, frame, rows, tables)
+                derived.append((plus, np.full(len(rows), -1) if minus is None else minus))
+            if table == "item_results":
+                answered, valid = cells["n_answered"], cells["n_valid"]
+                rows = np.flatnonzero((answered >= 0) & (valid >= 0))
+                self._add_unpublished(table, "n_not_valid", frame, rows, tables)
+                derived.append((answered[rows], valid[rows]))
+        plus = np.concatenate([p for p, _ in derived])
+        minus = np.concatenate([m for _, m in derived])
+        row = np.arange(len(plus))
+        has = minus >= 0
+        pick = sp.csr_matrix(
+            (np.r_[np.ones(len(plus)), -np.ones(has.sum())], (np.r_[row, row[has]], np.r_[plus, minus[has]])),
+            shape=(len(plus), figures.shape[0]),
+        )
+        added = (pick @ figures).tocsr()
+        added.eliminate_zeros()
+        self.expected.append(pick @ np.concatenate(self.expected))
+        return sp.vstack([figures, added]).tocsr()
+
+    def _add_unpublished(
+        self, table: str, column: str, frame: pd.DataFrame, rows: np.ndarray, tables: np.ndarray
+    ) -> None:
+        """Register figures no table shows (their terms are added by the caller): keys, kinds and tables, and
+        the rows they belong to (a derived count is of its row's respondents, see `_respondents_of`)."""
+        self.unpublished_rows.append((table, np.arange(self.n_figures, self.n_figures + len(rows)), rows))
+        self.n_figures += len(rows)
+        self.keys.append(_cell_keys(table, frame.iloc[rows], column))
+        self.wave_org.append(frame[["wave", "org_type"]].iloc[rows])
+        self.kind.append(np.full(len(rows), COUNT, dtype=np.int8))
+        self.basis.append(np.full(len(rows), -1))
+        self.total.append(np.zeros(len(rows), bool))
+        self.tables.append(tables[rows])
 
     def _vars(self, frame: pd.DataFrame, column: str) -> pd.DataFrame:
         """One inner cell per row of a real organisation type; returns the rows with their `var`."""
@@ -377,10 +434,13 @@ class _Builder:
             texts[text_key].assign(figure=self.cells["free_text_counts"]["n_texts"]).merge(respondents, on=text_key)
         )
         out[written["figure"].to_numpy()] = written["of"].to_numpy()
-        for table, respondents in (("item_results", "n_answered"), ("field_results", "n_respondents")):
-            valid, of = self.cells[table]["n_valid"], self.cells[table][respondents]
+        respondents = {"item_results": "n_answered", "field_results": "n_respondents"}
+        for table, column in respondents.items():
+            valid, of = self.cells[table]["n_valid"], self.cells[table][column]
             has = valid >= 0
             out[valid[has]] = of[has]
+        for table, figures, rows in self.unpublished_rows:
+            out[figures] = self.cells[table][respondents[table]][rows]
         return out
 
     def _type_respondents(self, wave_org: pd.DataFrame) -> np.ndarray:
@@ -411,19 +471,21 @@ class _Builder:
         return members, answered, is_special
 
 
-PREVIOUS, CHANGE = "previous|", "change|"
+PREVIOUS, CHANGED = "previous|", "change|"
 
 
 def with_previous(model: LinearModel, previous: LinearModel) -> LinearModel:
     """The model of this release together with the previous release's, and the changes between them.
 
     An open wave published night after night lets an attacker subtract two releases: what changed is what the
-    newcomers answered. So the previous release's figures (keys prefixed "previous|", an inner cell set of
-    their own) join the model, and for every count in both releases its change (this release's count minus
-    the previous one's, keys prefixed "change|") is a figure that is never published, so the rules make a
-    change of 0 < d < k primary and the audit attacks it with both releases in hand; the change of a grand
-    total (how many answered since) is the one change both releases publish. This model's figures come
-    first, in their order."""
+    newcomers answered; so can any two releases of a closed wave that late responses, edits, erasures or a
+    partner's full re-read changed. So the previous release's figures (keys prefixed "previous|", an inner
+    cell set of their own) join the model, and for every count in both releases its change (keys prefixed
+    "change|", kind CHANGE) is a figure that is never published: this release's count minus the previous
+    one's, oriented so that its value is the size of the change (a drop by d counts as d), which the rules
+    make primary where 0 < d < k and the audit attacks with both releases in hand (the attacker must not
+    prove it as large as it is). The change of a grand total (how many answered since) is the one change
+    both releases publish. This model's figures come first, in their order."""
     if not len(model.keys) or not len(previous.keys):
         return model
     n_new, n_old = model.n_figures, previous.n_figures
@@ -432,7 +494,9 @@ def with_previous(model: LinearModel, previous: LinearModel) -> LinearModel:
     old_of = pd.Series(np.arange(n_old), index=pd.Index(previous.keys)).reindex(model.keys[counts]).to_numpy()
     pairs = ~np.isnan(old_of)
     mine, theirs = counts[pairs], old_of[pairs].astype(int)
-    change = sp.hstack([model.figures[mine], -previous.figures[theirs]])
+    grew = model.figure_values[mine] >= previous.figure_values[theirs]
+    size = sp.diags(np.where(grew, 1.0, -1.0))  # the change oriented: a drop counts by its size
+    change = size @ sp.hstack([model.figures[mine], -previous.figures[theirs]])
     figures = sp.vstack(
         [
             sp.hstack([model.figures, sp.csr_matrix((n_new, v_old))]),
@@ -449,9 +513,9 @@ def with_previous(model: LinearModel, previous: LinearModel) -> LinearModel:
         values=np.concatenate([model.values, previous.values]),
         figures=figures,
         keys=np.concatenate(
-            [model.keys, PREVIOUS + previous.keys.astype(str), CHANGE + model.keys[mine].astype(str)]
+            [model.keys, PREVIOUS + previous.keys.astype(str), CHANGED + model.keys[mine].astype(str)]
         ).astype(object),
-        kind=np.concatenate([model.kind, previous.kind, np.full(len(mine), COUNT)]),
+        kind=np.concatenate([model.kind, previous.kind, np.full(len(mine), CHANGE, dtype=model.kind.dtype)]),
         basis=np.concatenate([model.basis, shifted(previous.basis, n_new), np.full(len(mine), -1)]),
         grand_total=np.concatenate([model.grand_total, previous.grand_total, model.grand_total[mine]]),
         # a change belongs to its count's table: an insider in it knows their own answer is among the new ones
@@ -468,6 +532,8 @@ def with_previous(model: LinearModel, previous: LinearModel) -> LinearModel:
         knowledge=sp.block_diag([model.knowledge, previous.knowledge], format="csr"),
         knowledge_lo=np.concatenate([model.knowledge_lo, previous.knowledge_lo]),
         knowledge_hi=np.concatenate([model.knowledge_hi, previous.knowledge_hi]),
+        # the change of a grand total is published by both releases: the others are not
+        unpublished=np.concatenate([model.unpublished, previous.unpublished, ~model.grand_total[mine]]),
     )
 
 

@@ -34,7 +34,7 @@ import pandas as pd
 from pipeline.publish import cube
 from pipeline.publish.audit import Audit, Level
 from pipeline.publish.linear_model import LinearModel
-from pipeline.publish.suppression import Pattern, ready, suppress_part
+from pipeline.publish.suppression import Pattern, primary_cells, ready, suppress_part
 
 __all__ = ["Level", "Protection", "protect"]
 
@@ -59,15 +59,19 @@ def protect(
     level: Level | None = None,
     max_rounds: int = 12,
     previous_marts: dict[str, pd.DataFrame] | None = None,
+    previous_k: int | None = None,
 ) -> Protection:
     """Protect the marts of the waves to publish (see the module docstring).
 
     `previous_hidden`: the cell keys the previous release hid; those that still exist stay hidden.
     `level`: the protection level of small counts (default: upper bound >= n + 1, interval >= 2 wide).
     The returned audit's `passed` is False when no pattern was found that passes: the caller must refuse.
-    `previous_marts`: the true figures behind the previous release, when an open wave is published again (an
-    attacker holds both releases): they are protected and audited jointly with this one (`cube.with_previous`),
-    the previous release's published figures fixed as published.
+    `previous_marts`: the true figures behind the previous release (an attacker holds both releases, and
+    what changed between them is what a few respondents gave): they are protected and audited jointly with
+    this one (`cube.with_previous`), the previous release's published figures fixed as published.
+    `previous_k`: the k the previous release was protected with (default `k`): its figures are judged by the
+    primary cells of that k, since its pattern cannot change now (an operator who raised k cannot make the
+    previous release's hidden counts of the old k protected ones).
 
     The model falls apart into parts that share nothing (a Handlungsfeld of one wave with its items: waves
     share no published figure, since a change since the previous wave is shown only where both means are), so
@@ -80,10 +84,13 @@ def protect(
     with _helpers(rows >= PARALLEL_ROWS) as helpers:  # they start while the model is built
         model_cube = cube.build(marts)
         model = model_cube.model
-        joint, before, published_before = _with_previous(model, previous_marts, hidden_before)
+        then = (previous_k or k, group_rule)
+        joint, before, published_before, settled = _with_previous(model, previous_marts, hidden_before, then)
         parts = joint.parts()
         settings = (k, group_rule, level or Level(), max_rounds)
-        jobs = [(part, before[figures], published_before[figures], *settings) for figures, part in parts]
+        jobs = [
+            (part, before[figures], published_before[figures], settled[figures], *settings) for figures, part in parts
+        ]
         patterns = _run(jobs, helpers)
     hidden = np.zeros(joint.n_figures, bool)
     primary = np.zeros(joint.n_figures, bool)
@@ -92,6 +99,7 @@ def protect(
         primary[figures] = pattern.primary
     hidden, primary = hidden[: model.n_figures], primary[: model.n_figures]
     tables, hidden_keys = model_cube.tables(hidden, hidden_before)
+    shown = ~model.unpublished  # the audit summary counts the cells of the tables
     seconds = {name: sum(p.seconds[name] for p in patterns) for name in ("suppression", "audit", "last_audit")}
     seconds["total"] = time.perf_counter() - started
     return Protection(
@@ -100,11 +108,11 @@ def protect(
         # counted over this release's cells (a joint audit also attacked the previous release and the changes)
         audit=dataclasses.replace(
             Audit.combine([p.audit for p in patterns]),
-            cells=model.n_figures,
-            primary=int(primary.sum()),
-            secondary=int((hidden & ~primary).sum()),
+            cells=int(shown.sum()),
+            primary=int((primary & shown).sum()),
+            secondary=int((hidden & ~primary & shown).sum()),
         ),
-        primary_cells=set(model.keys[primary]),
+        primary_cells=set(model.keys[primary & shown]),
         rounds=max((p.rounds for p in patterns), default=0),
         seconds=seconds,
     )
@@ -114,23 +122,29 @@ PARALLEL_ROWS = 15_000  # below this many published rows, starting a process cos
 
 
 def _with_previous(
-    model: LinearModel, previous_marts: dict[str, pd.DataFrame] | None, hidden_before: frozenset[str]
-) -> tuple[LinearModel, np.ndarray, np.ndarray]:
-    """The model to protect, the figures hidden before, and those published before (fixed as published)."""
+    model: LinearModel,
+    previous_marts: dict[str, pd.DataFrame] | None,
+    hidden_before: frozenset[str],
+    then: tuple[int, bool],
+) -> tuple[LinearModel, np.ndarray, np.ndarray, np.ndarray]:
+    """The model to protect, the figures hidden before, those published before (fixed as published), and the
+    previous release's figures that were no primary cells by its k and group rule `then` (not judged again)."""
     hidden = cube.among(model.keys, hidden_before)
+    alone = np.zeros(model.n_figures, bool)
     if previous_marts is None:
-        return model, hidden, np.zeros(model.n_figures, bool)
+        return model, hidden, alone, alone
     previous = cube.build(previous_marts).model
     joint = cube.with_previous(model, previous)
     if joint is model:
-        return model, hidden, np.zeros(model.n_figures, bool)
+        return model, hidden, alone, alone
     n_change = joint.n_figures - model.n_figures - previous.n_figures
-    hidden_then = cube.among(previous.keys, hidden_before)
-    # a change is never published, except that of a grand total (both releases publish the totals): hidden
-    # from the start, protected where it is small
+    hidden_then = previous.hiding(cube.among(previous.keys, hidden_before))
+    # a change is never published (`unpublished`), except that of a grand total (both releases publish the
+    # totals): protected where it is small
     total_change = joint.grand_total[-n_change:] if n_change else np.zeros(0, bool)
-    before = np.concatenate([hidden, hidden_then, ~total_change])
-    return joint, before, np.concatenate([np.zeros(model.n_figures, bool), ~hidden_then, total_change])
+    before = np.concatenate([hidden, hidden_then, np.zeros(n_change, bool)])
+    settled = np.concatenate([alone, ~primary_cells(previous, *then)[0], np.zeros(n_change, bool)])
+    return joint, before, np.concatenate([alone, ~hidden_then, total_change]), settled
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,17 @@ Figures (what the tables publish, as linear combinations of inner cells)
     - free-text counts per field and their margin.
     A change since the previous wave is published only when both means are, so it adds nothing to the model.
 
+Derived counts (figures no table shows, `unpublished`, but which published figures may determine)
+    - per item: n_answered - n_valid, the respondents who answered "weiß nicht" or "keine Angabe",
+    - per item, Handlungsfeld and theme: the top-2 count (top-2 share x n_valid) and the valid answers below
+      it (n_valid - the top-2 count, answers 1 to 3),
+    each over its organisation type and the margin. They are counts of respondents like a published one, so
+    the primary rule applies to them: one of 1 to k - 1 must stay as protected as a hidden count.
+
+Changes (kind CHANGE, `unpublished`; only in the joint model of a release and the one before it)
+    - per count in both releases, how much it changed, oriented so that its value is the size of the change
+      (a drop by d counts as d): what the respondents who came, left or changed their answers gave.
+
 What else the attacker knows (inequalities): a multiple-choice item's respondents are at least each option's
 count and at most their sum; a field's (or theme's) respondents are at least each of its items' n_answered and
 at most their sum, and a Handlungsfeld with themes has at least as many respondents as each theme.
@@ -35,8 +46,9 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 TOTAL = "insgesamt"  # the margin over organisation types in the keys
-# Figure kinds: a count of respondents or answers, or a sum a mean or share is published through.
-COUNT, DERIVED = 0, 1
+# Figure kinds: a count of respondents or answers, a sum a mean or share is published through, or the change of
+# a count between the previous release and this one (never published, see cube.with_previous).
+COUNT, DERIVED, CHANGE = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -52,6 +64,7 @@ class LinearModel:
     one item or Handlungsfeld of the wave (as much as the marts tell of its size); -1 for the margin.
     `table[f]` numbers the table a figure belongs to (one item, field or free-text table of one wave): an
     insider's knowledge is followed within it.
+    `unpublished` flags figures no table shows (derived counts, changes between releases): hidden always.
     The attacker also knows `knowledge_lo <= knowledge @ x <= knowledge_hi` and x >= 0.
     """
 
@@ -70,10 +83,15 @@ class LinearModel:
     knowledge: sp.csr_matrix
     knowledge_lo: np.ndarray
     knowledge_hi: np.ndarray
+    unpublished: np.ndarray
 
     @property
     def n_figures(self) -> int:
         return self.figures.shape[0]
+
+    def hiding(self, hidden: np.ndarray) -> np.ndarray:
+        """A pattern with the figures no table shows hidden too (whatever the caller's pattern says)."""
+        return hidden | self.unpublished
 
     @cached_property
     def figure_values(self) -> np.ndarray:
@@ -159,6 +177,7 @@ class LinearModel:
             knowledge=self.knowledge[rows][:, variables].tocsr(),
             knowledge_lo=self.knowledge_lo[rows],
             knowledge_hi=self.knowledge_hi[rows],
+            unpublished=self.unpublished[figures],
         )
 
 

@@ -63,8 +63,10 @@ def publish(settings: Settings, when: When = "changed") -> Publication:
         closed_then = {w["wave"] for w in previous.manifest.get("waves", []) if not w.get("open", False)}
         if when == "wave_closed" and set(inputs.waves.loc[~inputs.waves["open"], "wave"]) <= closed_then:
             return Publication(previous, False, f"no wave closed since release {previous.id}; it stays current")
-    # with open waves, an attacker holds this release and the previous one: both are audited together
-    jointly = release.figures(settings, previous.id) if previous and settings.publish_open_waves else None
+    # an attacker holds this release and the previous one, and whatever changed between them (newcomers to an
+    # open wave, late responses, edits and erasures in a closed one) is what a few respondents gave: both are
+    # audited together whenever the previous release's true figures were kept
+    jointly = release.figures(settings, previous.id) if previous else None
     protection = protect(
         inputs.marts,
         settings.disclosure_k,
@@ -72,6 +74,7 @@ def publish(settings: Settings, when: When = "changed") -> Publication:
         group_rule=settings.disclosure_group_rule,
         level=_level(settings),
         previous_marts=jointly,
+        previous_k=previous.manifest.get("disclosure", {}).get("k") if previous else None,
     )
     keeps = f"release {previous.id} stays published" if previous else "nothing is published"
     if not protection.audit.passed:

@@ -9,8 +9,8 @@ Layout under `settings.releases_dir`:
     .building-<id>/        a release being built; removed when building fails
 
 The true figures behind the current release (hidden cells included) are kept apart, never published, under
-`settings.data_dir / "release_figures" / <release id>`: publishing an open wave again audits the new release
-jointly with them. They are written before the switch, so the current release always has its figures.
+`settings.data_dir / "release_figures" / <release id>`: the next release is audited jointly with them. They
+are written before the switch, so the current release always has its figures.
 """
 
 from __future__ import annotations

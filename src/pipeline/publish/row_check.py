@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from pipeline.publish.audit import TOL
+from pipeline.publish.audit import Level, narrow
 from pipeline.publish.linear_model import LinearModel
 
 MAX_UNKNOWNS = 12  # a row with more hidden counts is left to the audit (4,096 subsets to try)
@@ -62,7 +62,7 @@ class Rows:
         most = np.full(model.n_figures, -1)
         np.minimum.at(least, terms.row, of_term)
         np.maximum.at(most, terms.row, of_term)
-        sums = np.flatnonzero((least == most) & (most >= 0) & ~single)
+        sums = np.flatnonzero((least == most) & (most >= 0) & ~single & ~model.unpublished)
         sum_group = most[sums]
         with_sums, index = np.unique(sum_group, return_inverse=True)
         n_sums = np.bincount(index, minlength=len(with_sums))
@@ -113,14 +113,14 @@ class Rows:
         self, hidden: np.ndarray, small: np.ndarray, upper: float, width: float, rows: np.ndarray
     ) -> np.ndarray:
         """Which of `rows` leave a hidden small count (`small`, by figure) an interval the audit would refuse
-        (upper bound below n + `upper`, or narrower than `width`): refused by the audit too, whatever else
+        (upper bound below n + `upper`, or fewer than `width` integers wide): refused by the audit too, whatever else
         is hidden."""
         lo, hi, decided = self.intervals(hidden, rows)
         cells = self.cell_figure[rows]
         value = self.cell_value[rows]
         at = np.maximum(cells, 0)
-        narrow = (hi < value + upper - TOL) | (hi - lo < width - TOL)
-        return decided & (narrow & (cells >= 0) & small[at] & hidden[at]).any(axis=1)
+        too_low, too_narrow = narrow(lo, hi, value, Level(upper, width))
+        return decided & ((too_low | too_narrow) & (cells >= 0) & small[at] & hidden[at]).any(axis=1)
 
 
 @numba.njit(cache=True)

@@ -54,8 +54,9 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
-from pipeline.publish.audit import Attacker, Audit, Failure, Level, attack, cured
+from pipeline.publish.audit import Attacker, Audit, Failure, Level, attack, cured, shown_anyway
 from pipeline.publish.linear_model import (
+    CHANGE,
     COUNT,
     DERIVED,
     TOTAL,
@@ -86,13 +87,17 @@ def suppress_part(
     part: LinearModel,
     previous_hidden: np.ndarray,
     published_before: np.ndarray,
+    settled_before: np.ndarray,
     k: int,
     group_rule: bool,
     level: Level,
     max_rounds: int,
 ) -> Pattern:
     """`suppress` for one part, as disclosure.py hands it to this process or a helper process."""
-    pattern = suppress(part, k, previous_hidden, group_rule, level, max_rounds, published_before=published_before)
+    pattern = suppress(
+        part, k, previous_hidden, group_rule, level, max_rounds, published_before=published_before,
+        settled_before=settled_before,
+    )  # fmt: skip
     return dataclasses.replace(pattern, audit=dataclasses.replace(pattern.audit, problems=[]))  # stays here
 
 
@@ -109,20 +114,25 @@ def suppress(
     max_rounds: int = 12,
     secondary: bool = True,
     published_before: np.ndarray | None = None,
+    settled_before: np.ndarray | None = None,
 ) -> Pattern:
     """Primary cells, secondary suppression, then audit and repairs in turn until the audit passes (or rounds
     run out: a round is one audit).
 
     `secondary=False` skips secondary suppression (to show that the audit catches an unprotected pattern).
     `published_before`: figures a previous release published; they stay published (and are not re-judged).
+    `settled_before`: figures of a previous release that were no primary cells by its settings (not judged).
     """
     level = level or Level()
+    previous_hidden = model.hiding(previous_hidden)
     primary, groups = primary_cells(model, k, group_rule)
     if published_before is None:
         published_before = np.zeros(model.n_figures, bool)
-    primary &= ~published_before
-    groups = [(members, answered) for members, answered in groups if not published_before[members].any()]
+    not_judged = published_before if settled_before is None else published_before | settled_before
+    primary &= ~not_judged
+    groups = [(members, answered) for members, answered in groups if not not_judged[members].any()]
     forced = _forced(model, primary, previous_hidden) | published_before
+    primary &= ~shown_anyway(model, primary, forced)
     eligible = _eligible(model, primary, previous_hidden) & ~published_before
     cost = _cost(model)
     timing = {"suppression": 0.0, "audit": 0.0}
@@ -169,7 +179,9 @@ def primary_cells(
     skipped. So is, with the group rule, a group of a special-category item whose answers all fall into one
     code, and so is a margin 'insgesamt' whose answers all fall into one code while one of its small groups
     does: the margin's published zeros would prove the small group's answers whatever else is hidden. For
-    such one-code groups the audit demands that the other codes could together hold an answer.
+    such one-code groups the audit demands that the other codes could together hold an answer. In the joint
+    model of two releases, so is every change of a count by 0 < d < k respondents (the audit demands that
+    it cannot be proven as large as it is).
     """
     values = model.figure_values
     counts = model.kind == COUNT
@@ -199,6 +211,8 @@ def primary_cells(
         if margin and len(answered) == 1 and not primary[members].all():
             primary[members] = True  # its published zeros would prove every small group in it one-code
             groups.append((members, int(answered[0])))
+    change = model.kind == CHANGE  # between two releases: a change of 0 < d < k respondents, whatever its group
+    primary[change] = (values[change] > 0) & (values[change] < k)
     return primary, groups
 
 
@@ -493,7 +507,8 @@ def _forced(model: LinearModel, primary: np.ndarray, previous_hidden: np.ndarray
 
 
 def _eligible(model: LinearModel, primary: np.ndarray, previous_hidden: np.ndarray) -> np.ndarray:
-    return ~primary & ~previous_hidden & ~_forced(model, primary, previous_hidden)
+    """Figures a repair may hide: published ones that are neither primary, hidden before nor forced."""
+    return ~primary & ~model.hiding(previous_hidden) & ~_forced(model, primary, previous_hidden)
 
 
 def _cost(model: LinearModel) -> np.ndarray:

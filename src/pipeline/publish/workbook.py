@@ -189,8 +189,8 @@ def method_notes(meta: dict, waves: Waves) -> list[tuple[str, str]]:
         waves_note = (
             "Laufende Welle",
             f"{', '.join(running)} läuft noch: Ihre Zahlen sind vorläufig und ändern sich mit jeder "
-            "Veröffentlichung. Damit der Vergleich zweier Veröffentlichungen nicht verrät, wie neu Antwortende "
-            "geantwortet haben, wird jede Veröffentlichung zusammen mit der vorigen geprüft und gesperrt.",
+            "Veröffentlichung. Wie jede Veröffentlichung wird sie zusammen mit der vorigen geprüft und gesperrt "
+            "(siehe „Vergleich mit der vorigen Veröffentlichung“).",
         )
     else:
         waves_note = (
@@ -199,8 +199,19 @@ def method_notes(meta: dict, waves: Waves) -> list[tuple[str, str]]:
             "Eine laufende Welle erscheint nicht: Der Vergleich zweier Veröffentlichungen verriete sonst die "
             "Antworten einzelner neu Antwortender.",
         )
+    since = (
+        "Vergleich mit der vorigen Veröffentlichung",
+        "Auch abgeschlossene Wellen ändern sich: durch Nachlieferungen, Korrekturen und Löschungen auf Wunsch "
+        "Befragter. Jede Veröffentlichung wird deshalb zusammen mit der vorigen geprüft und gesperrt: Ändert "
+        f"sich eine Anzahl um 1 bis {k - 1}, darf sich aus beiden Veröffentlichungen zusammen nicht beweisen "
+        "lassen, dass sie sich um so viel geändert hat (für Außenstehende wie für Antwortende), sonst zeigte der "
+        "Vergleich, wie die neu oder nicht mehr Antwortenden geantwortet haben. Ausgenommen sind Änderungen, die "
+        "beide Veröffentlichungen ohnehin zeigen: wie viele ein Item insgesamt beantwortet haben und was sich "
+        "daraus mit veröffentlichten Nullen ergibt.",
+    )
     return [
         waves_note,
+        since,
         (
             "Mittelwert und Top-2-Anteil",
             "Der Mittelwert ist der Durchschnitt der gültigen Antworten auf der fünfstufigen Skala (1 = niedrigste, "
@@ -222,7 +233,9 @@ def method_notes(meta: dict, waves: Waves) -> list[tuple[str, str]]:
             "wird die Verteilung „Insgesamt“ eines Items gesperrt, wenn alle Antworten der Welle in dieselbe "
             "Kategorie fallen und eine solche kleine Gruppe darunter ist. Bei den freiwilligen Angaben zur Person "
             "(besondere Kategorien nach Art. 9 DSGVO) zusätzlich jede Gruppe, deren Antworten alle in dieselbe "
-            "Kategorie fallen.",
+            "Kategorie fallen. Wie eine veröffentlichte Anzahl geschützt wird jede Anzahl, die sich aus "
+            "veröffentlichten Werten ergibt: beantwortet minus gültig („weiß nicht“ und „keine Angabe“), "
+            "Top-2-Anteil mal gültige Antworten und die übrigen gültigen Antworten, auch im Handlungsfeld.",
         ),
         (
             "Geheimhaltung, sekundär",
@@ -251,8 +264,10 @@ def audit_note(audit: dict) -> str:
     verdict = "bestanden" if audit.get("passed") else "nicht bestanden"
     text = (
         "Vor jeder Veröffentlichung werden alle Tabellen gemeinsam angegriffen (lineare Optimierung): Für jeden "
-        "gesperrten Wert wird das Intervall bestimmt, in dem er sich beweisbar befinden muss, auch mit dem Wissen "
-        "einer antwortenden Person über ihre eigene Antwort. Ist ein Wert genau oder zu eng bestimmbar, wird nicht "
+        "gesperrten Wert wird das Intervall bestimmt, in dem er sich beweisbar befinden muss (als ganze Zahlen), "
+        "auch mit dem Wissen einer antwortenden Person über ihre eigene Antwort: Eine gesperrte kleine Anzahl "
+        "muss für Außenstehende wie für Antwortende ihrer Gruppe mindestens um 1 größer sein können und "
+        "mindestens zwei Werte offenlassen. Ist ein Wert genau oder zu eng bestimmbar, wird nicht "
         f"veröffentlicht. Diese Veröffentlichung: Prüfung {verdict}; {_german_int(audit.get('cells', 0))} "
         f"Tabellenfelder geprüft, {_german_int(audit.get('primary', 0))} primär und "
         f"{_german_int(audit.get('secondary', 0))} sekundär gesperrt."
