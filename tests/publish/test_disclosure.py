@@ -1235,3 +1235,32 @@ def test_an_insider_is_held_to_the_outsiders_rule_in_their_own_group() -> None:
     assert p.audit.passed, p.audit.failures
     assert insider_disclosures(p.tables, marts, K) == []
     assert disclosed(p.tables, marts, K) == []
+
+
+def test_an_insiders_failure_in_their_own_row_is_found_without_an_lp_and_repaired_in_the_row() -> None:
+    """verwaltung's answer 1 (1) and "keine Angabe" (1) hidden beside its published n_answered: to an outsider
+    each is in [0, 2], but the one who answered "keine Angabe" proves the count 1 at most 1 (the audit refuses
+    it, see the test above). The row check sees it from the row's own sums under that insider's knowledge,
+    and the row is repaired before the first audit, with a figure of the row, so the audit does not fail
+    there."""
+    model = cube.build(_marts(INSIDER_LEVEL, [Item("A")])).model
+    hidden = model.hiding(np.isin(model.keys, list(INSIDER_LEVEL_PATTERN)))
+    index = {key: i for i, key in enumerate(model.keys)}
+    primary, groups = primary_cells(model, K)
+    small = primary & (model.kind == linear_model.COUNT) & (model.figure_values > 0) & (model.figure_values < K)
+    insiders = suppression.insider_counts(model, primary)
+    rows = Rows.of(model)
+    one = index["item_distribution|2025|verwaltung|A|n|1"]
+    row = int(np.flatnonzero((rows.cell_figure == one).any(axis=1))[0])
+    assert not rows.failing(hidden, small, 1.0, 2.0, np.array([row]))[0], "an outsider learns too little"
+    assert rows.failing(hidden, small, 1.0, 2.0, np.array([row]), insiders)[0]
+
+    repaired = suppression._repair_rows(
+        model, hidden, primary, suppression._eligible(model, primary, hidden), suppression._cost(model), Level(), K
+    )
+
+    added = np.flatnonzero(repaired & ~hidden)
+    assert added.size and set(added) <= set(rows.figures_of(row)), model.keys[added]
+    assert not rows.failing(repaired, small, 1.0, 2.0, np.arange(rows.n), insiders).any()
+    engine = attack(model, repaired, primary, K, groups, Level())
+    assert not [f for f in engine.failures if "verwaltung|A|n|1 = 1" in f], engine.failures
