@@ -1264,3 +1264,30 @@ def test_an_insiders_failure_in_their_own_row_is_found_without_an_lp_and_repaire
     assert not rows.failing(repaired, small, 1.0, 2.0, np.arange(rows.n), insiders).any()
     engine = attack(model, repaired, primary, K, groups, Level())
     assert not [f for f in engine.failures if "verwaltung|A|n|1 = 1" in f], engine.failures
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+    phases=[Phase.explicit, Phase.generate],
+)
+@given(small_cubes(), st.randoms(use_true_random=False))
+def test_a_derived_count_taken_as_known_to_everyone_is_one_the_attackers_lp_pins(
+    cube_: tuple[dict[tuple[str, str, str], list[int]], list[Item], list[str]], random: object
+) -> None:
+    """The insider attack leaves out the counts exact to everyone, and takes a derived count whose defining
+    figures are published as one without an LP (`LinearModel.determined`): for any pattern, each of them must
+    be pinned to its true value by the attacker's LP, and every derived count of the cube must be recognised."""
+    counts, items, waves = cube_
+    model = cube.build(marts_from_answers(answers_from_counts(counts, items), items, waves=waves)).model
+    hidden = model.hiding(np.array([random.random() < 0.5 for _ in range(model.n_figures)]))
+    determined = model.determined(hidden)
+    assert not (determined & ~model.unpublished).any()
+    attacker = Attacker(model, hidden)
+    for figure in np.flatnonzero(determined):
+        value = model.figure_values[figure]
+        assert attacker.bounds(model.figures[figure]) == pytest.approx((value, value), abs=TOL), model.keys[figure]
+    derived = np.flatnonzero(model.unpublished & (np.diff(model.figures.indptr) > 0))
+    assert set(model.definitions[0].tolist()) == set(derived.tolist())
