@@ -1424,3 +1424,59 @@ def test_random_late_changes_to_a_closed_wave_give_no_respondent_away_between_tw
     assert changes_disclosed(first.tables, marts_first, second.tables, marts_second, K) == []
     assert disclosed(second.tables, marts_second, K) == []
     assert published_values_are_true(second.tables, marts_second) == []
+
+
+def test_an_insiders_failure_in_their_own_row_is_found_without_an_lp_and_repaired_in_the_row() -> None:
+    """verwaltung's answer 1 (1) and "keine Angabe" (1) hidden beside its published n_answered: to an outsider
+    each is in [0, 2], but the one who answered "keine Angabe" proves the count 1 at most 1 (the audit refuses
+    it, see the test above). The row check sees it from the row's own sums under that insider's knowledge,
+    and the row is repaired before the first audit, with a figure of the row, so the audit does not fail
+    there."""
+    model = cube.build(_marts(INSIDER_LEVEL, [Item("A")])).model
+    hidden = model.hiding(np.isin(model.keys, list(INSIDER_LEVEL_PATTERN)))
+    index = {key: i for i, key in enumerate(model.keys)}
+    primary, groups = primary_cells(model, K)
+    small = primary & (model.kind == linear_model.COUNT) & (model.figure_values > 0) & (model.figure_values < K)
+    insiders = suppression.insider_counts(model, primary)
+    rows = Rows.of(model)
+    one = index["item_distribution|2025|verwaltung|A|n|1"]
+    row = int(np.flatnonzero((rows.cell_figure == one).any(axis=1))[0])
+    assert not rows.failing(hidden, small, 1.0, 2.0, np.array([row]))[0], "an outsider learns too little"
+    assert rows.failing(hidden, small, 1.0, 2.0, np.array([row]), insiders)[0]
+
+    repaired = suppression._repair_rows(
+        model, hidden, primary, suppression._eligible(model, primary, hidden), suppression._cost(model), Level(), K
+    )
+
+    added = np.flatnonzero(repaired & ~hidden)
+    assert added.size and set(added) <= set(rows.figures_of(row)), model.keys[added]
+    assert not rows.failing(repaired, small, 1.0, 2.0, np.arange(rows.n), insiders).any()
+    engine = attack(model, repaired, primary, K, groups, Level())
+    assert not [f for f in engine.failures if "verwaltung|A|n|1 = 1" in f], engine.failures
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+    phases=[Phase.explicit, Phase.generate],
+)
+@given(small_cubes(), st.randoms(use_true_random=False))
+def test_a_derived_count_taken_as_known_to_everyone_is_one_the_attackers_lp_pins(
+    cube_: tuple[dict[tuple[str, str, str], list[int]], list[Item], list[str]], random: object
+) -> None:
+    """The insider attack leaves out the counts exact to everyone, and takes a derived count whose defining
+    figures are published as one without an LP (`LinearModel.determined`): for any pattern, each of them must
+    be pinned to its true value by the attacker's LP, and every derived count of the cube must be recognised."""
+    counts, items, waves = cube_
+    model = cube.build(marts_from_answers(answers_from_counts(counts, items), items, waves=waves)).model
+    hidden = model.hiding(np.array([random.random() < 0.5 for _ in range(model.n_figures)]))
+    determined = model.determined(hidden)
+    assert not (determined & ~model.unpublished).any()
+    attacker = Attacker(model, hidden)
+    for figure in np.flatnonzero(determined):
+        value = model.figure_values[figure]
+        assert attacker.bounds(model.figures[figure]) == pytest.approx((value, value), abs=TOL), model.keys[figure]
+    derived = np.flatnonzero(model.unpublished & (np.diff(model.figures.indptr) > 0))
+    assert set(model.definitions[0].tolist()) == set(derived.tolist())

@@ -1106,9 +1106,13 @@ def _insider_failures(
         theirs = np.where(own >= 0, group[np.maximum(own, 0)], -1)
         return small[targets][None, :] & (group[targets][None, :] == theirs[:, None])
 
-    # a cell exact to everyone is no insider's doing (and the outsider audit judges it): left out
+    # a cell exact to everyone is no insider's doing (and the outsider audit judges it): left out. A derived
+    # count whose defining figures are published is (most derived counts of large groups): no LP for those
     candidates = np.flatnonzero(counts)
-    exact_to_all = set(candidates[_exact(attacker, model.figures[candidates], values[candidates])].tolist())
+    determined = model.determined(hidden)[candidates]
+    rest = candidates[~determined]
+    exact_to_all = set(candidates[determined].tolist())
+    exact_to_all |= set(rest[_exact(attacker, model.figures[rest], values[rest])].tolist())
     doubts: dict[int, np.ndarray] = {}  # insider -> neighbours the points found so far do not show protected
     by_tables: dict[frozenset[int], list[int]] = {}
     for var, tables in insiders.items():

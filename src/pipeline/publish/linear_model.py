@@ -93,6 +93,52 @@ class LinearModel:
         """A pattern with the figures no table shows hidden too (whatever the caller's pattern says)."""
         return hidden | self.unpublished
 
+    def determined(self, hidden: np.ndarray) -> np.ndarray:
+        """The unpublished figures that figures `hidden` does not hide determine exactly (by `definitions`: a
+        derived count whose figures are published is known to everyone, without an LP)."""
+        unpublished, plus, minus = self.definitions
+        shown = ~self.hiding(hidden)
+        known = shown[plus] & ((minus < 0) | shown[np.maximum(minus, 0)])
+        out = np.zeros(self.n_figures, bool)
+        out[unpublished[known]] = True
+        return out
+
+    @cached_property
+    def definitions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Ways an unpublished figure u is a published figure f of its table, or the difference f - g of two,
+        term by term (a derived count: n_answered - n_valid, the top-2 sum, n_valid - the top-2 sum): (u, f,
+        g) per way, g = -1 for f alone. Found from the rows themselves: f holds u's first cell, and f - u is
+        nothing or the row of a published figure (matched by a random projection, then compared term by term)."""
+        figures = self.figures.copy()
+        figures.sum_duplicates()
+        figures.eliminate_zeros()
+        n = self.n_figures
+        unpublished = np.flatnonzero(self.unpublished & (np.diff(figures.indptr) > 0))
+        by_cell = figures.tocsc()
+        first = figures.indices[figures.indptr[unpublished]]
+        holding = np.diff(by_cell.indptr)[first]
+        u = np.repeat(unpublished, holding)
+        offset = np.arange(holding.sum()) - np.repeat(np.cumsum(holding) - holding, holding)
+        f = by_cell.indices[np.repeat(by_cell.indptr[first], holding) + offset]
+        keep = ~self.unpublished[f] & (self.table[f] == self.table[u])
+        u, f = u[keep], f[keep]
+        rest = ((_picked(f, n) - _picked(u, n)) @ figures).tocsr()
+        rest.eliminate_zeros()
+        projection = np.random.default_rng(0).uniform(1.0, 2.0, figures.shape[1])
+        published = np.flatnonzero(~self.unpublished)
+        keys = np.round(figures[published] @ projection, 6)
+        order = np.argsort(keys)
+        wanted = np.round(rest @ projection, 6)
+        at = np.minimum(np.searchsorted(keys[order], wanted), len(order) - 1) if len(order) else np.zeros(len(u), int)
+        g = np.where(np.diff(rest.indptr) == 0, -1, published[order][at] if len(order) else -1)
+        # compared term by term: f - u - g has no term left (g = -1: f - u had none)
+        has_g = np.flatnonzero(g >= 0)
+        pick_g = sp.csr_matrix((np.ones(len(has_g)), (has_g, g[has_g])), shape=(len(u), n))
+        left = (rest - pick_g @ figures).tocsr()
+        left.eliminate_zeros()
+        way = np.diff(left.indptr) == 0
+        return u[way], f[way], g[way]
+
     @cached_property
     def figure_values(self) -> np.ndarray:
         return self.figures @ self.values
@@ -179,6 +225,11 @@ class LinearModel:
             knowledge_hi=self.knowledge_hi[rows],
             unpublished=self.unpublished[figures],
         )
+
+
+def _picked(figures: np.ndarray, n: int) -> sp.csr_matrix:
+    """A row per entry of `figures` that picks that figure (a selection matrix)."""
+    return sp.csr_matrix((np.ones(len(figures)), (np.arange(len(figures)), figures)), shape=(len(figures), n))
 
 
 def column_blocks(matrix: sp.spmatrix) -> tuple[int, np.ndarray]:

@@ -22,7 +22,7 @@ import numba
 import numpy as np
 
 from pipeline.publish.audit import Level, narrow
-from pipeline.publish.linear_model import LinearModel
+from pipeline.publish.linear_model import COUNT, LinearModel
 
 MAX_UNKNOWNS = 12  # a row with more hidden counts is left to the audit (4,096 subsets to try)
 
@@ -37,6 +37,11 @@ class Rows:
     cell_figure: np.ndarray  # groups × counts
     cell_value: np.ndarray  # groups × counts (0 for padding)
     sum_value: np.ndarray  # groups × sums (0 for padding)
+    # the group's counts of respondents over several of its cells (n_answered, n_valid, the derived counts,
+    # published or not): groups × totals × counts, and their figures (groups × totals, -1 padding)
+    total_coef: np.ndarray
+    total_figure: np.ndarray
+    total_value: np.ndarray
 
     @classmethod
     def of(cls, model: LinearModel) -> Rows:
@@ -62,7 +67,8 @@ class Rows:
         most = np.full(model.n_figures, -1)
         np.minimum.at(least, terms.row, of_term)
         np.maximum.at(most, terms.row, of_term)
-        sums = np.flatnonzero((least == most) & (most >= 0) & ~single & ~model.unpublished)
+        in_one = (least == most) & (most >= 0) & ~single
+        sums = np.flatnonzero(in_one & ~model.unpublished)
         sum_group = most[sums]
         with_sums, index = np.unique(sum_group, return_inverse=True)
         n_sums = np.bincount(index, minlength=len(with_sums))
@@ -84,7 +90,21 @@ class Rows:
         coef[index[at], rank[at], cell_position[terms.col[in_sum]]] = terms.data[in_sum]
         cell_value = np.where(cell_figure >= 0, model.figure_values[np.maximum(cell_figure, 0)], 0.0)
         sum_value = np.where(sum_figure >= 0, model.figure_values[np.maximum(sum_figure, 0)], 0.0)
-        return cls(coef, sum_figure, cell_figure, cell_value, sum_value)
+        totals = np.flatnonzero(in_one & (model.kind == COUNT) & np.isin(most, with_sums))
+        total_row = np.searchsorted(with_sums, most[totals])
+        order = np.argsort(total_row, kind="stable")
+        total_row, totals = total_row[order], totals[order]
+        total_rank = np.arange(len(totals)) - np.searchsorted(total_row, total_row)
+        total_figure = np.full((n_groups, int(total_rank.max(initial=-1)) + 1), -1)
+        total_figure[total_row, total_rank] = totals
+        total_coef = np.zeros((n_groups, total_figure.shape[1], n_counts))
+        row_of[:] = -1
+        row_of[totals] = np.arange(len(totals))
+        in_total = row_of[terms.row] >= 0
+        at = row_of[terms.row[in_total]]
+        total_coef[total_row[at], total_rank[at], cell_position[terms.col[in_total]]] = terms.data[in_total]
+        total_value = np.where(total_figure >= 0, model.figure_values[np.maximum(total_figure, 0)], 0.0)
+        return cls(coef, sum_figure, cell_figure, cell_value, sum_value, total_coef, total_figure, total_value)
 
     @property
     def n(self) -> int:
@@ -95,32 +115,75 @@ class Rows:
         both = np.concatenate([self.cell_figure[row], self.sum_figure[row]])
         return both[both >= 0]
 
-    def intervals(self, hidden: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def intervals(
+        self, hidden: np.ndarray, rows: np.ndarray, floor: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per row in `rows` and count: the interval of each hidden count under the row's published sums, and
         whether the row's intervals are decided (not: no published sum over its hidden counts, a hidden count
-        no sum bounds, or too many hidden counts). Published counts get their value."""
+        no sum bounds, or too many hidden counts). Published counts get their value. `floor` (rows × counts):
+        what an insider knows each hidden count to be at least (0 for an outsider)."""
+        lo, hi, _, _, decided = self._intervals(hidden, rows, floor)
+        return lo, hi, decided
+
+    def _intervals(
+        self, hidden: np.ndarray, rows: np.ndarray, floor: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """`intervals`, and those of the rows' totals (rows × totals)."""
         cells, sums = self.cell_figure[rows], self.sum_figure[rows]
         unknown = (cells >= 0) & hidden[np.maximum(cells, 0)]
         used = (sums >= 0) & ~hidden[np.maximum(sums, 0)]
         coef = self.coef[rows]
-        known = np.where(unknown, 0.0, self.cell_value[rows])
+        known = np.where(unknown, 0.0 if floor is None else floor, self.cell_value[rows])  # x = known + x', x' >= 0
         rhs = self.sum_value[rows] - np.einsum("gsc,gc->gs", coef, known)
-        lo, hi, decided = _bounds(np.ascontiguousarray(coef), used, rhs, unknown)
-        lo, hi = np.where(unknown, lo, known), np.where(unknown, hi, known)
-        return lo, hi, decided
+        totals = self.total_coef[rows]
+        lo, hi, total_lo, total_hi, decided = _bounds(
+            np.ascontiguousarray(coef), used, rhs, unknown, np.ascontiguousarray(totals)
+        )
+        base = np.einsum("gtc,gc->gt", totals, known)
+        return lo + known, hi + known, total_lo + base, total_hi + base, decided
 
     def failing(
-        self, hidden: np.ndarray, small: np.ndarray, upper: float, width: float, rows: np.ndarray
+        self,
+        hidden: np.ndarray,
+        small: np.ndarray,
+        upper: float,
+        width: float,
+        rows: np.ndarray,
+        insiders: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Which of `rows` leave a hidden small count (`small`, by figure) an interval the audit would refuse
-        (upper bound below n + `upper`, or fewer than `width` integers wide): refused by the audit too, whatever else
-        is hidden."""
-        lo, hi, decided = self.intervals(hidden, rows)
+        """Which of `rows` leave a hidden small count (`small`, by figure: a count or a total of the row) an
+        interval the audit would refuse (upper bound below n + `upper`, or fewer than `width` integers wide):
+        refused by the audit too, whatever else is hidden. With `insiders` (by figure: the counts whose
+        respondents the insider attack takes as insiders, see audit.py), also under each hidden insider's
+        knowledge that their own count is at least 1, for the row's other small counts (the audit holds an
+        insider's own group to the outsiders' level)."""
+        level = Level(upper, width)
+        out = self._failing(hidden, small, level, rows, None, np.full(len(rows), -1))
+        if insiders is None:
+            return out
         cells = self.cell_figure[rows]
-        value = self.cell_value[rows]
         at = np.maximum(cells, 0)
-        too_low, too_narrow = narrow(lo, hi, value, Level(upper, width))
-        return decided & ((too_low | too_narrow) & (cells >= 0) & small[at] & hidden[at]).any(axis=1)
+        row, place = np.nonzero((cells >= 0) & insiders[at] & hidden[at] & (self.cell_value[rows] >= 1))
+        floor = np.zeros((len(row), cells.shape[1]))
+        floor[np.arange(len(row)), place] = 1.0
+        inside = self._failing(hidden, small, level, rows[row], floor, cells[row, place])
+        out[row[inside]] = True
+        return out
+
+    def _failing(
+        self, hidden: np.ndarray, small: np.ndarray, level: Level, rows: np.ndarray, floor: np.ndarray | None,
+        own: np.ndarray,
+    ) -> np.ndarray:  # fmt: skip
+        """`failing` per row in `rows`, the hidden counts at least `floor`, the count `own` (the insider's) not
+        judged."""
+        lo, hi, total_lo, total_hi, decided = self._intervals(hidden, rows, floor)
+        figures = np.concatenate([self.cell_figure[rows], self.total_figure[rows]], axis=1)
+        value = np.concatenate([self.cell_value[rows], self.total_value[rows]], axis=1)
+        lo, hi = np.concatenate([lo, total_lo], axis=1), np.concatenate([hi, total_hi], axis=1)
+        too_low, too_narrow = narrow(lo, hi, value, level)
+        at = np.maximum(figures, 0)
+        judged = (figures >= 0) & small[at] & hidden[at] & (figures != own[:, None])
+        return decided & ((too_low | too_narrow) & judged).any(axis=1)
 
 
 @numba.njit(cache=True)
@@ -196,17 +259,25 @@ def _basic_solution(a: np.ndarray, b: np.ndarray, rank: int, n: int, subset: int
     return x
 
 
-@numba.njit("Tuple((f8[:, ::1], f8[:, ::1], b1[::1]))(f8[:, :, ::1], b1[:, :], f8[:, :], b1[:, :])", cache=True)
+@numba.njit(
+    "Tuple((f8[:, ::1], f8[:, ::1], f8[:, ::1], f8[:, ::1], b1[::1]))(f8[:, :, ::1], b1[:, :], f8[:, :], b1[:, :], "
+    "f8[:, :, ::1])",
+    cache=True,
+)
 def _bounds(
-    coef: np.ndarray, used: np.ndarray, rhs: np.ndarray, unknown: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    coef: np.ndarray, used: np.ndarray, rhs: np.ndarray, unknown: np.ndarray, totals: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Vertex enumeration per row (compiled: a few thousand tiny systems per release). The rows of A x = b are
     reduced to independent ones (rank r), then every choice of r unknowns with a regular matrix gives a basic
     solution; those >= 0 are the vertices. Bounded only where some equation has every hidden count with a
-    positive coefficient (n_answered, or n_valid over scale answers), else left undecided."""
+    positive coefficient (n_answered, or n_valid over scale answers), else left undecided. The `totals` (sums
+    over the row's counts, coefficients per row × total × count) get their bounds over the hidden counts too."""
     n_rows, n_sums, n_counts = coef.shape
+    n_totals = totals.shape[1]
     lo = np.zeros((n_rows, n_counts))
     hi = np.zeros((n_rows, n_counts))
+    total_lo = np.zeros((n_rows, n_totals))
+    total_hi = np.zeros((n_rows, n_totals))
     decided = np.zeros(n_rows, np.bool_)
     a = np.empty((n_sums, n_counts))
     b = np.empty(n_sums)
@@ -237,6 +308,8 @@ def _bounds(
         rank = _reduce(a, b, m, n)
         low = np.full(n, np.inf)
         high = np.full(n, -np.inf)
+        t_low = np.full(n_totals, np.inf)
+        t_high = np.full(n_totals, -np.inf)
         for subset in range(1 << n):
             if _bit_count(subset) != rank:
                 continue
@@ -246,10 +319,19 @@ def _bounds(
             for j in range(n):
                 low[j] = min(low[j], x[j])
                 high[j] = max(high[j], x[j])
+            for t in range(n_totals):
+                value = 0.0
+                for j in range(n):
+                    value += totals[g, t, cols[j]] * x[j]
+                t_low[t] = min(t_low[t], value)
+                t_high[t] = max(t_high[t], value)
         if low[0] == np.inf:
             continue  # no vertex found (only by rounding): left to the audit
         for j in range(n):
             lo[g, cols[j]] = low[j]
             hi[g, cols[j]] = high[j]
+        for t in range(n_totals):
+            total_lo[g, t] = t_low[t]
+            total_hi[g, t] = t_high[t]
         decided[g] = True
-    return lo, hi, decided
+    return lo, hi, total_lo, total_hi, decided

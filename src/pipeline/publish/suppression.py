@@ -30,7 +30,9 @@ Rows before the audit (`_repair_rows`)
     Gaussian elimination rules out exact disclosure by linear algebra; it does not see non-negativity,
     intervals that are too narrow, or insiders. Most narrow intervals it leaves are visible in a group's own
     published sums alone (row_check.py: n_valid and the value sum over three hidden counts move one of them
-    by half an answer); those rows are repaired first, with the cheapest figure of the row that helps.
+    by half an answer), and so are most an insider's knowledge leaves in their own group (one who answered
+    "keine Angabe" beside a published n_answered bounds the other hidden answers); those rows are repaired
+    first, with the cheapest figure of the row that helps.
 
 Iterating with the audit (`suppress`)
     The LP audit (audit.py) finds what is left, and each failure is
@@ -452,9 +454,10 @@ def _repair_rows(
     rows = Rows.of(model)
     values = model.figure_values
     small = primary & (model.kind == COUNT) & (values > 0) & (values < k)
+    insiders = insider_counts(model, primary)
 
     def failing(pattern: np.ndarray, which: np.ndarray) -> np.ndarray:
-        return rows.failing(pattern, small, level.upper, level.width, which)
+        return rows.failing(pattern, small, level.upper, level.width, which, insiders)
 
     for row in np.flatnonzero(failing(hidden, np.arange(rows.n))):
         for _ in range(REPAIR_STEPS):
@@ -470,6 +473,16 @@ def _repair_rows(
                 break
             hidden = tried[0]
     return hidden
+
+
+def insider_counts(model: LinearModel, primary: np.ndarray) -> np.ndarray:
+    """The single-cell counts whose respondents the insider attack takes as insiders (audit.py): those in
+    the cells of primary counts of 1 or more (once hidden, the cell is unknown to anyone else)."""
+    values = model.figure_values
+    own = model.own[model.figures[np.flatnonzero(primary & (model.kind == COUNT) & (values >= 1))].indices]
+    out = np.zeros(model.n_figures, bool)
+    out[own[own >= 0]] = True
+    return out
 
 
 def _with(hidden: np.ndarray, figure: int) -> np.ndarray:
