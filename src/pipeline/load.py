@@ -60,7 +60,14 @@ class PartnerLoader:
         self.schema = contract.schema(codebook)
         # metadata_fields: fields the tool adds to every response, never reported as unknown partner columns.
         self.drift = drift.DriftRecorder(
-            con, self.sql_dir, codebook, partner, run.run_id, self.windows, self.timezone, metadata_fields
+            con,
+            self.sql_dir,
+            codebook,
+            partner,
+            run.run_id,
+            self.windows,
+            self.timezone,
+            metadata_fields | {json_records.UNDECODABLE},
         )
         self._pads = _hmac_pads(respondent_key(settings))
         refresh_reference(con, settings, codebook, registry)
@@ -172,7 +179,11 @@ class PartnerLoader:
         frame = contract.shape(
             meta, long, self.partner.recode, self.codebook, self.windows, naive_timezone, self.timezone
         )
-        checked = contract.validate(frame, self.schema, now)
+        undecodable = self.con.execute(
+            db.sql(self.sql_dir, "staging/undecodable_fields"),
+            {"undecodable": json_records.key_path(json_records.UNDECODABLE)},
+        ).df()
+        checked = contract.reject(contract.validate(frame, self.schema, now), undecodable)
         if len(checked.failures):
             with db.registered(self.con, batch_failures=checked.failures):
                 db.run(self.con, self.sql_dir, "ops/insert_quarantine", {
