@@ -163,3 +163,25 @@ def test_text_that_is_no_unicode_quarantines_its_response_and_the_page_loads(
         str(row[id_key]) for row, r in zip(served[5:], world.generated[partner_id][5:], strict=True) if not r.invalid
     )
     assert query(Settings(), "select count(*) from staging.responses where source_id = ?", [neighbour]) == [(1,)]
+
+
+def test_an_unknown_option_quarantines_its_response_alone(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pandera charged a multiple choice's failure to every response of the batch when the record ids did not sort
+    in the order they came (from the tenth response of a page on): found by tests/reliability/test_fuzz.py."""
+    with partner_world(settings, tmp_path, monkeypatch, "hwg-lu") as world:
+        served, generated = world.served["hwg-lu"], world.generated["hwg-lu"]
+        codebook = world.codebook
+        multi = next(
+            code
+            for code in world.registry.partner("hwg-lu").mapping
+            if code in served[12] and codebook.item_by_code[code].type == "multi"
+        )
+        served[12][multi] = "de klingonisch"
+
+        run = ingest_partner(Settings(), "hwg-lu", "run-1")
+
+    rejected = {sid for (sid,) in query(Settings(), "select distinct source_id from ops.quarantine")}
+    assert rejected == {str(served[12]["_id"])} | {str(r.id) for r in generated if r.invalid}
+    assert run.inserted == len(served) - len(rejected)
