@@ -183,6 +183,7 @@ def _undecodable(node: dict[str, Any], prefix: str) -> Iterator[tuple[str, str]]
 
 
 def _escaped(text: str) -> str:
+    """text with each surrogate written as its escape, so that it can be stored and read back unchanged."""
     return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
