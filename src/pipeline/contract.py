@@ -222,6 +222,17 @@ def validate(frame: pd.DataFrame, batch_schema: pa.DataFrameSchema, now: datetim
     return Checked(frame, pd.DataFrame(columns=FAILURE_COLUMNS))
 
 
+def reject(checked: Checked, failures: pd.DataFrame) -> Checked:
+    """checked with failures found before the schema could see them (text the partner sent that is no Unicode:
+    extraction took it out of the response, so the schema would pass it): their rows leave the valid ones."""
+    if failures.empty:
+        return checked
+    return Checked(
+        checked.valid.drop(index=failures["record_id"].unique(), errors="ignore"),
+        pd.concat([checked.failures, failures[FAILURE_COLUMNS]], ignore_index=True),
+    )
+
+
 def _item_column(item: Item, codebook: Codebook) -> pa.Column:
     if item.type == "text":
         limit = item.max_length or TEXT_MAX_LENGTH

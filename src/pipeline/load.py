@@ -116,7 +116,9 @@ class PartnerLoader:
                 classified = "select disposition, count(*) from batch_classified group by disposition"
                 counts = dict(self.con.execute(classified).fetchall())
                 quarantined, inserted, updated, failures = self._load_new(now, naive_timezone)
-                self.run.unmapped_fields |= self.drift.record(failures, naive_timezone, connector.metadata_fields, now)
+                self.run.unmapped_fields |= self.drift.record(
+                    failures, naive_timezone, connector.metadata_fields | {json_records.UNDECODABLE}, now
+                )
                 db.run(self.con, self.sql_dir, "ops/forget_unrejected", {
                     "partner_id": self.partner.id, "source": self.source.name,
                 })  # fmt: skip
@@ -203,7 +205,11 @@ class PartnerLoader:
             meta, long, self.partner.recode, self.codebook, self.windows, naive_timezone, self.timezone,
             org_type=self.partner.org_type,
         )  # fmt: skip
-        checked = contract.validate(frame, self.schema, now)
+        undecodable = self.con.execute(
+            db.sql(self.sql_dir, "staging/undecodable_fields"),
+            {"undecodable": json_records.key_path(json_records.UNDECODABLE)},
+        ).df()
+        checked = contract.reject(contract.validate(frame, self.schema, now), undecodable)
         if len(checked.failures):
             with db.registered(self.con, batch_failures=checked.failures):
                 db.run(self.con, self.sql_dir, "ops/insert_quarantine", {

@@ -32,6 +32,10 @@ _GERMAN = [
     (r"^submitted in the future$", "Abgabezeitpunkt liegt in der Zukunft"),
     (r"^the response has no id$", "Die Antwort hat keine ID"),
     (r"^the response id occurs twice in one batch$", "Die Antwort-ID kommt doppelt vor"),
+    (
+        r"^text is not valid Unicode .*$",
+        "Text ist kein gültiges Unicode (Bytes, die kein UTF-8 sind, oder ein einzelnes Surrogat); bitte korrigieren",
+    ),
 ]
 EXPORT_COLUMNS = {
     "source_id": "Antwort-ID",

@@ -1,6 +1,7 @@
 """A fault-injecting HTTP proxy on 127.0.0.1, put in front of an emulator: each queued fault answers one request,
 then requests pass through to the emulator unchanged (the Host header included, so the links it builds lead
-back through the proxy)."""
+back through the proxy), but for `rewrites`: bytes replaced in every answer's body, e.g. a token planted in one
+response replaced by bytes that are no UTF-8, which the emulators (like most servers) never write themselves."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ class FaultProxy:
         self.faults: deque[Fault | None] = deque()
         self.injected: list[Fault] = []
         self.requests = 0
+        self.rewrites: dict[bytes, bytes] = {}
         self._lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.httpd.daemon_threads = True
@@ -85,6 +87,8 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "delay":
             time.sleep(DELAY_SECONDS)
         status, headers, content = self._forward(proxy, body)
+        for planted, sent in proxy.rewrites.items():
+            content = content.replace(planted, sent)
         self.send_response(status)
         for name, value in headers:
             if name.lower() not in ("transfer-encoding", "connection", "content-length", "date", "server"):

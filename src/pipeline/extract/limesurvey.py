@@ -60,7 +60,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.errors import PartnerError, PartnerUnreachable, PayloadError
 from pipeline.extract import RECORD_SCHEMA, FormLabels, Page, TimeZoneName, http
-from pipeline.extract.json_records import is_identifier, problem
+from pipeline.extract.json_records import is_identifier, parsed
 
 if TYPE_CHECKING:
     from pipeline.settings import Settings
@@ -393,11 +393,13 @@ def export_records(con: duckdb.DuckDBPyConnection, partner_id: str, export: byte
 
     Rows wrapped under their id by older servers are unwrapped (the id joins the row). submitted_at is
     submitdate as sent, or datestamp where submitdate is LimeSurvey's 1980 date for surveys without dates.
-    Identifier keys are removed with a JSON merge patch, as in json_records.
+    Identifier keys are removed with a JSON merge patch, as in json_records, and an export holding text that
+    is no Unicode in some responses is salvaged as json_records.parsed does.
     """
     drop = frozenset(drop)
-    try:
-        con.execute("create or replace temp table export as select ?::json as doc", [export.decode("utf-8")])
+
+    def parse(text: str) -> pa.Table:
+        con.execute("create or replace temp table export as select ?::json as doc", [text])
         (kind,) = con.execute("select json_type(doc, '$.responses') from export").fetchone()  # type: ignore[misc]
         if kind != "ARRAY":
             raise PayloadError(partner_id, "the export holds no 'responses' list")
@@ -420,7 +422,7 @@ def export_records(con: duckdb.DuckDBPyConnection, partner_id: str, export: byte
         )
         keys = [k for (k,) in con.execute("select distinct unnest(json_keys(rec)) from recs").fetchall()]
         patch = json.dumps({k: None for k in keys if is_identifier(k, drop)})
-        table = con.sql(
+        return con.sql(
             """
             select
                 row_number() over ()::bigint as ordinal,
@@ -435,9 +437,16 @@ def export_records(con: duckdb.DuckDBPyConnection, partner_id: str, export: byte
             """,
             params=[NOT_DATESTAMPED, patch],
         ).to_arrow_table()
-    except (duckdb.Error, UnicodeDecodeError) as exc:
-        raise PayloadError(partner_id, f"export is not the JSON expected ({problem(exc)})") from exc
-    return table.cast(RECORD_SCHEMA)
+
+    return parsed(partner_id, "export", export, parse, _responses, drop).cast(RECORD_SCHEMA)
+
+
+def _responses(document: dict[str, Any]) -> list[Any]:
+    """The responses of a parsed export as export_records reads them: a row wrapped under its id unwrapped."""
+    rows = document["responses"]
+    return [
+        next(iter(row.values())) if isinstance(row, dict) and "id" not in row and len(row) == 1 else row for row in rows
+    ]
 
 
 def _from_id(partner_id: str, cursor: str | None) -> int:

@@ -62,7 +62,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.errors import PartnerError, PartnerUnreachable, PayloadError
 from pipeline.extract import RECORD_SCHEMA, FormLabels, Page, http, xform
-from pipeline.extract.json_records import is_identifier, problem
+from pipeline.extract.json_records import is_identifier, parsed, records_at
 
 if TYPE_CHECKING:
     from pipeline.settings import Settings
@@ -304,9 +304,11 @@ class OdkConnector:
             url = target
 
     def _parse(self, duck: duckdb.DuckDBPyConnection, response: requests.Response) -> _Parsed:
-        """The page's envelope and records, all inside DuckDB: no Python loop over submissions."""
-        try:
-            duck.execute(_PAGE_SQL, [response.content.decode("utf-8")])
+        """The page's envelope and records, all inside DuckDB: no Python loop over submissions (but over the
+        submissions of a page holding text that is no Unicode, salvaged as json_records.parsed does)."""
+
+        def parse(text: str) -> _Parsed:
+            duck.execute(_PAGE_SQL, [text])
             [(value_type, n_rows, next_link, total)] = duck.execute(_ENVELOPE_SQL).fetchall()
             if value_type != "ARRAY":
                 raise PayloadError(
@@ -323,9 +325,9 @@ class OdkConnector:
             records = duck.sql(_RECORDS_SQL, params=[drop, drop, include]).to_arrow_table()
             rejected = () if include else tuple(i for (i,) in duck.execute(_REJECTED_SQL).fetchall())
             [(latest,)] = duck.execute("select max(greatest(submitted_at, updated_at)) from odk_rows").fetchall()
-        except (duckdb.Error, UnicodeDecodeError) as exc:
-            raise PayloadError(self.partner_id, f"page is not the JSON expected ({problem(exc)})"[:300]) from exc
-        return _Parsed(records.cast(RECORD_SCHEMA), n_rows, next_link, total, latest, rejected)
+            return _Parsed(records.cast(RECORD_SCHEMA), n_rows, next_link, total, latest, rejected)
+
+        return parsed(self.partner_id, "page", response.content, parse, records_at("$.value[*]"), self._drop)
 
     def _report_skipped(self, skipped: list[tuple[str, str]]) -> None:
         if skipped:

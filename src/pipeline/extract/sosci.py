@@ -55,7 +55,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.errors import PartnerError, PartnerUnreachable, PayloadError
 from pipeline.extract import RECORD_SCHEMA, FormLabels, Page, TimeZoneName, http
-from pipeline.extract.json_records import page_records, problem
+from pipeline.extract.json_records import UNDECODABLE, key_path, page_records, problem
 
 if TYPE_CHECKING:
     from pipeline.settings import Settings
@@ -95,9 +95,13 @@ _FILTER_SQL = """
 with kept as (
     select ordinal, source_id, submitted_at, record::json as rec
     from sosci_page
-    where ($questionnaire is null or json_extract_string(record, '$.QUESTNNR') = $questionnaire)
-        and ($include_pretest or coalesce(json_extract_string(record, '$.MODE'), '') <> 'pretest')
-        and (not $finished_only or json_extract_string(record, '$.FINISHED') = '1')
+    -- a case holding text that is no Unicode is kept whatever it says, to be quarantined with its fields named
+    where json_exists(record, $undecodable)
+        or (
+            ($questionnaire is null or json_extract_string(record, '$.QUESTNNR') = $questionnaire)
+            and ($include_pretest or coalesce(json_extract_string(record, '$.MODE'), '') <> 'pretest')
+            and (not $finished_only or json_extract_string(record, '$.FINISHED') = '1')
+        )
 ),
 patched as (
     select
@@ -258,6 +262,7 @@ class SosciConnector:
                     "finished_only": config.finished_only,
                     "missing_codes": [str(code) for code in config.missing_codes],
                     "multiple_choice": list(config.multiple_choice),
+                    "undecodable": key_path(UNDECODABLE),
                 },
             ).to_arrow_table()
         except duckdb.Error as exc:
