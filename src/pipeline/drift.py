@@ -49,7 +49,7 @@ class DriftRecorder:
         self.windows = windows
         self.timezone = timezone
         # the question giving the organisation type is known, never an unknown partner column
-        self._asked = {partner.asked_org_type.field} if partner.asked_org_type else set()
+        self._org_type_field = {partner.asked_org_type.field} if partner.asked_org_type else set()
         # the tool leaves unanswered questions out: a missing column proves little (MISSING_AFTER)
         self.missing_after = MISSING_AFTER if omits_unanswered else 1
         self._coverage = {
@@ -71,7 +71,7 @@ class DriftRecorder:
             db.sql(self.sql_dir, "staging/unmapped_fields"),
             {
                 "partner_codes": list(self.partner.mapping),
-                "known_fields": sorted(metadata_fields | set(self.partner.ignore) | self._asked),
+                "known_fields": sorted(metadata_fields | set(self.partner.ignore) | self._org_type_field),
             },
         ).df()
         codes = contract.unknown_codes(failures, self.codebook)
