@@ -1480,3 +1480,36 @@ def test_a_derived_count_taken_as_known_to_everyone_is_one_the_attackers_lp_pins
         assert attacker.bounds(model.figures[figure]) == pytest.approx((value, value), abs=TOL), model.keys[figure]
     derived = np.flatnonzero(model.unpublished & (np.diff(model.figures.indptr) > 0))
     assert set(model.definitions[0].tolist()) == set(derived.tolist())
+
+
+# one organisation type in the wave: each 'insgesamt' figure publishes the same single cell as the type's own
+ONE_TYPE = {
+    ("2025", "wohlfahrt", code): counts
+    for code, counts in {
+        "ARB1": [4, 5, 7, 7, 3, 0, 2],
+        "ARB2": [1, 0, 7, 8, 8, 1, 0],
+        "ARB3": [2, 4, 4, 9, 6, 0, 1],
+        "GES1": [5, 10, 5, 3, 1, 1, 0],
+        "GES2": [2, 10, 7, 7, 1, 0, 1],
+        "KUL1": [0, 2, 7, 9, 9, 1, 0],
+        "KUL2": [6, 8, 5, 4, 2, 0, 0],
+    }.items()
+}
+
+
+def test_a_wave_of_one_organisation_type_is_published_with_a_pattern_a_fresh_attacker_passes() -> None:
+    """Where one organisation type answered, its cells and the 'Insgesamt' margins are the same numbers: hiding
+    either still publishes the cell while the other is shown. The repairs' attacker, changed in place, must
+    know that (it once took the cell for hidden twice and refused every such release as leaking)."""
+    items = [Item(code, field="HF3", theme=code[:3]) for _, _, code in ONE_TYPE]
+    marts = _marts(ONE_TYPE, items)
+
+    p = protect(marts, K)
+
+    model = cube.build(marts).model
+    primary, groups = primary_cells(model, K)
+    fresh = attack(model, np.isin(model.keys, list(p.hidden_cells)), primary, K, groups, Level())
+    assert p.audit.passed, p.audit.failures
+    assert fresh.passed, fresh.failures
+    assert disclosed(p.tables, marts, K) == []
+    assert insider_disclosures(p.tables, marts, K) == []

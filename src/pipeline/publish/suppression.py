@@ -412,7 +412,6 @@ def _repair(
     does not move it). Returns the new pattern and its attacker."""
     hidden = hidden.copy()
     hidden_here = np.zeros(model.n_figures, bool)
-    sums = np.diff(model.figures.indptr) > 1
     for failure in failures:
         for step in range(REPAIR_STEPS):
             if step == 0 and failure.helpful is not None and not hidden_here[failure.helpful].any():
@@ -433,7 +432,7 @@ def _repair(
             more = _with_dependants(model, more) & ~hidden
             hidden |= more
             hidden_here |= more
-            attacker = _hiding_more(model, attacker, hidden, more, sums)
+            attacker = _hiding_more(model, attacker, hidden, more)
     return hidden, attacker
 
 
@@ -491,14 +490,21 @@ def _with(hidden: np.ndarray, figure: int) -> np.ndarray:
     return out
 
 
-def _hiding_more(
-    model: LinearModel, attacker: Attacker, hidden: np.ndarray, more: np.ndarray, sums: np.ndarray
-) -> Attacker:
+def _hiding_more(model: LinearModel, attacker: Attacker, hidden: np.ndarray, more: np.ndarray) -> Attacker:
     """The attacker of `hidden`, which hides `more` than the attacker's pattern: changed in place where it can
-    be (sums relax their rows, cells join their block), else built anew from its points."""
-    attacker.hide(np.flatnonzero(more & sums))
-    singles = np.flatnonzero(more & ~sums)
-    cells = model.figures.indices[model.figures.indptr[singles][np.diff(model.figures.indptr)[singles] > 0]]
+    be (the hidden figures' rows relax, a cell no published figure fixes any more joins its block), else built
+    anew. A figure of one term need not be its cell's own: a margin over a single organisation type publishes
+    the same cell as that type's figure, and the cell stays known while either is published."""
+    chosen = np.flatnonzero(more)
+    attacker.hide(chosen)
+    indptr, indices = model.figures.indptr, model.figures.indices
+    terms = np.diff(indptr)
+    singles = np.flatnonzero(terms == 1)
+    fixed = np.zeros(model.figures.shape[1], bool)
+    fixed[indices[indptr[singles[~model.hiding(hidden)[singles]]]]] = True
+    alone = chosen[terms[chosen] == 1]
+    cells = np.unique(indices[indptr[alone]])
+    cells = cells[attacker.known[cells] & ~fixed[cells]]
     # a hidden 0 (a top-2 count beside its hidden n_valid) no longer tells that its cells are 0
     if (model.figure_values[more] == 0).any() or not all([attacker.hide_cell(int(var)) for var in cells]):
         return Attacker(model, hidden)
