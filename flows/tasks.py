@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextvars
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from prefect import get_run_logger, task
 from prefect.client.schemas.objects import TaskRun
@@ -18,23 +21,34 @@ from pipeline.settings import Settings
 from pipeline.transform import build_marts
 
 
+# The wait before a partner's next attempt; attempts stop when the next would begin beyond its budget.
+RETRY_SECONDS = 20
+
+
+def _spent(task_run: TaskRun) -> float:
+    """Seconds since the partner's first attempt began (Prefect keeps a task run's start_time across retries)."""
+    started = task_run.start_time
+    return 0.0 if started is None else (datetime.now(UTC) - started).total_seconds()
+
+
 def _transient(task: object, task_run: TaskRun, state: State) -> bool:
-    """Retry only when the partner could not be reached; a rejected token or a bad payload will not heal."""
-    return isinstance(state.data, PartnerUnreachable)
+    """Retry only when the partner could not be reached and its budget leaves time for another attempt; a
+    rejected token or a bad payload will not heal."""
+    budget = Settings().partner_budget_seconds
+    return isinstance(state.data, PartnerUnreachable) and _spent(task_run) + RETRY_SECONDS < budget
 
 
 @task(
     name="ingest-partner",
     task_run_name="ingest-{partner_id}",
     retries=2,
-    retry_delay_seconds=[30, 300],
+    retry_delay_seconds=RETRY_SECONDS,
     retry_condition_fn=_transient,
 )
 def ingest(partner_id: str, run_id: str) -> PartnerRun:
-    """The writer lock is held per attempt, so other runs write while a retry waits for the partner."""
+    """The writer's right is taken per batch (see pipeline.ingest): partners pulled at once load in turn."""
     settings = Settings()
-    with sole_writer(settings, f"ingest {partner_id} (run {run_id})"):
-        run = ingest_partner(settings, partner_id, run_id)
+    run = ingest_partner(settings, partner_id, run_id, writer=lambda holder: sole_writer(settings, holder))
     get_run_logger().info(
         "%s: fetched %d, inserted %d, updated %d, unchanged %d, quarantined %d, duplicates %d",
         partner_id, run.fetched, run.inserted, run.updated, run.unchanged, run.quarantined, run.duplicates,
@@ -86,13 +100,20 @@ class Outcome:
 
 
 def ingest_each(partner_ids: list[str], run_id: str) -> dict[str, Outcome]:
-    """Ingest the partners in turn; one failing does not stop the others."""
-    outcomes = {}
-    for partner_id in partner_ids:
+    """Ingest the partners, `partners_at_once` of them at a time; one failing or slow does not stop the others.
+
+    Each runs as a task of the calling flow in a thread of its own (the flow's context copied to it, as Prefect's
+    thread pool task runner does), timed there, so a partner's duration leaves out its wait for a thread."""
+
+    def timed(partner_id: str) -> Outcome:
         started = time.monotonic()
         state = ingest(partner_id, run_id, return_state=True)
-        outcomes[partner_id] = Outcome(state, time.monotonic() - started)
-    return outcomes
+        return Outcome(state, time.monotonic() - started)
+
+    at_once = Settings().partners_at_once
+    with ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="ingest") as pool:
+        futures = {pid: pool.submit(contextvars.copy_context().run, timed, pid) for pid in partner_ids}
+    return {pid: future.result() for pid, future in futures.items()}
 
 
 def report(outcomes: dict[str, Outcome]) -> str:

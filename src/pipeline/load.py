@@ -29,6 +29,10 @@ from pipeline.registry import ORG_TYPE, Partner, Registry, parse_target
 from pipeline.settings import Settings
 
 
+# The responses met so far in a run (raw/seen_in_batch): a later batch listing one again counts it as a duplicate.
+_SEEN_SCHEMA = pa.schema([("source_id", pa.string()), ("record_sha256", pa.string())])
+
+
 class _Loaded(NamedTuple):
     quarantined: int
     inserted: int
@@ -68,7 +72,13 @@ class PartnerLoader:
         self._volatile = sources.volatile_patch(volatile)
         refresh_reference(con, settings, codebook, registry)
         self._mapping = _extraction(partner)
-        con.execute("create or replace temp table run_seen (source_id varchar, record_sha256 varchar)")
+        self._seen: list[pa.Table] = [_SEEN_SCHEMA.empty_table()]
+
+    def attach(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Load the next batches through con: a pull holds the working file only while it loads, so each batch
+        may come with a connection of its own (see pipeline.ingest)."""
+        self.con = con
+        self.drift.con = con
 
     def load(self, pages: list[Page], connector: Connector) -> None:
         """Load consecutive pages in one transaction; the run's counts and the cursor move with them.
@@ -106,13 +116,14 @@ class PartnerLoader:
                         "naive_timezone": naive_timezone,
                     })  # fmt: skip
                 self.con.register("batch_records", records)
+                self.con.register("run_seen", pa.concat_tables(self._seen))
                 db.run(self.con, self.sql_dir, "raw/classify_batch", {
                     "partner_id": self.partner.id, "source": self.source.name, "key_scope": self.source.key_scope,
                     "volatile": self._volatile, "inner_pad": self._pads[0], "outer_pad": self._pads[1],
                 })  # fmt: skip
                 db.run(self.con, self.sql_dir, "ops/note_refused", {"refused_at": now})
                 db.run(self.con, self.sql_dir, "raw/insert_records", {"partner_id": self.partner.id, "fetched_at": now})
-                db.run(self.con, self.sql_dir, "raw/remember_seen")
+                seen = self.con.sql(db.sql(self.sql_dir, "raw/seen_in_batch")).to_arrow_table()
                 classified = "select disposition, count(*) from batch_classified group by disposition"
                 counts = dict(self.con.execute(classified).fetchall())
                 quarantined, inserted, updated, failures = self._load_new(now, naive_timezone)
@@ -144,6 +155,8 @@ class PartnerLoader:
                 runs.record(self.con, self.sql_dir, self.run)
         finally:
             self.con.unregister("batch_records")
+            self.con.unregister("run_seen")
+        self._seen.append(seen.cast(_SEEN_SCHEMA))
 
     def _withdraw(self, rejected: list[str], now: datetime) -> list[str]:
         """Keep the responses the partner rejected in its review out of core (see ops/withdraw_rejected); returns

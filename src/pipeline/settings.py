@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     batch_rows: int = Field(default=5000, ge=1)
     # A run waits this long for another run writing the DuckDB file (one writer at a time), then gives up.
     writer_wait_seconds: float = Field(default=3600.0, gt=0)
+    # A run pulls this many partners at once (each holds the writer lock only while it loads a batch), and
+    # spends at most partner_budget_seconds on one partner, its retries and their waits included.
+    partners_at_once: int = Field(default=4, ge=1)
+    partner_budget_seconds: float = Field(default=120.0, gt=0)
 
     # Operating as a service (`pipeline server`), always on 127.0.0.1; a port of 0 picks a free one.
     prefect_port: int = Field(default=4200, ge=0, le=65535)
