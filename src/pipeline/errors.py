@@ -27,5 +27,9 @@ class PartnerUnreachable(PartnerError):
     """A partner's service could not be reached or kept failing: worth retrying later."""
 
 
+class PartnerOutOfTime(PartnerError):
+    """The partner's time in this run was used up before its pull ended; the next run goes on from its cursor."""
+
+
 class PayloadError(PartnerError):
     """A partner sent a payload we cannot parse at all (not one bad row: the page itself)."""
