@@ -1,9 +1,10 @@
 """The connectors' HTTP (extract/http.py) against servers on 127.0.0.1: waits capped, requests and partners
-bounded in time."""
+bounded in time, a partner that cannot be connected to named at once."""
 
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +35,12 @@ def _open(world: demo.Demo, partner_id: str, settings: Settings, base_url: str, 
     return config.open(partner.id, os.environ[partner.secret_env], settings, partner.identifier_fields, **until)
 
 
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def test_a_retry_after_beyond_the_cap_is_waited_only_the_cap(kobo: demo.Demo, tmp_path: Path) -> None:
     """A server asked for 121 s once, while the run held the writer lock; now it gets at most the cap."""
     settings = Settings(data_dir=tmp_path / "capped", http_retry_after_max_seconds=2)
@@ -60,6 +67,26 @@ def test_a_trickling_server_fails_the_request_at_its_deadline(kobo: demo.Demo, t
     assert said.startswith(f"partner {KOBO}: GET {proxy.url}/api/v2/assets/"), said
     assert "answered too slowly" in said and "(http_request_deadline_seconds = 3)" in said, said
     assert took < 20  # unfixed, it read on until the proxy gave up a minute later
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:{closed}", "nonexistent.invalid"])
+def test_no_connection_fails_at_once_naming_partner_url_and_what_to_check(
+    kobo: demo.Demo, tmp_path: Path, host: str
+) -> None:
+    """A port nobody listens on, a host name nobody knows: retrying does not mend either (it took 15 s of backoff
+    here, minutes with the flow's task retries), so the pull fails at once and is not retried as transient."""
+    base_url = "http://" + host.format(closed=_closed_port())
+    started = time.monotonic()
+    with pytest.raises(errors.PartnerError) as excinfo:
+        list(_open(kobo, KOBO, Settings(data_dir=tmp_path / "default"), base_url).pull(None))
+    assert time.monotonic() - started < 5
+    assert isinstance(excinfo.value, errors.PartnerNotConnected)
+    assert not isinstance(excinfo.value, errors.PartnerUnreachable)
+    said = str(excinfo.value)
+    assert said.startswith(f"partner {KOBO}: GET {base_url}/api/v2/assets/"), said
+    assert said.endswith("check that connector.base_url is right and that the server is up"), said
+    hostname = base_url.removeprefix("http://")
+    assert ("connection refused" if ":" in hostname else f"the host name {hostname} is not known") in said
 
 
 @pytest.mark.parametrize("partner_id", HTTP_PARTNERS)

@@ -8,10 +8,10 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import HTTPError
+from urllib3.exceptions import HTTPError, MaxRetryError, NameResolutionError, NewConnectionError
 from urllib3.util.retry import Retry
 
-from pipeline.errors import PartnerError, PartnerOutOfTime, PartnerUnreachable
+from pipeline.errors import PartnerError, PartnerNotConnected, PartnerOutOfTime, PartnerUnreachable
 
 if TYPE_CHECKING:
     from urllib3.response import BaseHTTPResponse
@@ -31,8 +31,9 @@ class _NoTimeToWait(Exception):
 
 
 class _Retry(Retry):
-    """urllib3's Retry, but a server's Retry-After is waited at most `wait_max`, and no wait ends past the
-    request's deadline (`ends`) or the partner's (`until`), both time.monotonic() values."""
+    """urllib3's Retry, but a connection refused or a host name unknown is not tried again (a wrong base_url or a
+    server down: trying for minutes mends neither), a server's Retry-After is waited at most `wait_max`, and no
+    wait ends past the request's deadline (`ends`) or the partner's (`until`), both time.monotonic() values."""
 
     def __init__(
         self, *args: Any, wait_max: float = 0.0, ends: float | None = None, until: float | None = None, **kwargs: Any
@@ -43,6 +44,12 @@ class _Retry(Retry):
     def new(self, **kwargs: Any) -> Self:
         kwargs = {"wait_max": self.wait_max, "ends": self.ends, "until": self.until, **kwargs}
         return super().new(**kwargs)
+
+    def increment(self, method: str | None = None, url: str | None = None, *args: Any, **kwargs: Any) -> Self:
+        error = kwargs.get("error")
+        if isinstance(error, NewConnectionError):
+            raise MaxRetryError(kwargs.get("_pool"), url, error) from error
+        return super().increment(method, url, *args, **kwargs)
 
     def sleep(self, response: BaseHTTPResponse | None = None) -> None:
         asked = self.get_retry_after(response) if self.respect_retry_after_header and response else None
@@ -59,8 +66,8 @@ class _Retry(Retry):
 class PartnerSession:
     """One partner's HTTP session. It retries transient failures itself (5xx, 429, resets, timeouts), so
     connectors never loop on errors by hand, and turns every failure into the project's error naming the partner
-    and the request: PartnerUnreachable when the server could not be reached, kept failing or overran the request
-    deadline, PartnerOutOfTime once `until` has passed. Responses come
+    and the request: PartnerNotConnected when no connection could be made at all, PartnerUnreachable when the
+    server kept failing or overran the request deadline, PartnerOutOfTime once `until` has passed. Responses come
     with their body read (response.content), the HTTP status not checked (see `check`)."""
 
     def __init__(self, partner_id: str, settings: Settings, until: float | None) -> None:
@@ -122,7 +129,7 @@ class PartnerSession:
                 f"(http_request_deadline_seconds = {self._deadline:g}); the next run tries again",
             ) from None
         except requests.RequestException as exc:
-            raise PartnerUnreachable(self.partner_id, f"{where} failed: {type(exc).__name__}") from exc
+            raise self._failed(where, url, exc) from exc
         self._read_body(response, where, ends)
         return response
 
@@ -152,6 +159,19 @@ class PartnerSession:
         # what requests does after reading a body itself: .content, .text and .json() then serve these bytes
         response._content = b"".join(pieces)  # noqa: SLF001
         response._content_consumed = True  # noqa: SLF001
+
+    def _failed(self, where: str, url: str, exc: requests.RequestException) -> PartnerError:
+        reason = exc.args[0].reason if exc.args and isinstance(exc.args[0], MaxRetryError) else None
+        if not isinstance(reason, NewConnectionError):
+            return PartnerUnreachable(self.partner_id, f"{where} failed: {type(exc).__name__}")
+        if isinstance(reason, NameResolutionError):
+            what = f"the host name {urlsplit(url).hostname} is not known"
+        else:
+            what = (getattr(reason.__cause__, "strerror", None) or "no connection").lower()
+        return PartnerNotConnected(
+            self.partner_id,
+            f"{where} failed: {what}; check that connector.base_url is right and that the server is up",
+        )
 
     def _out_of_time(self, where: str, reading: bool = False) -> PartnerOutOfTime:
         state = "stopped while reading" if reading else "not sent"
