@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from prefect import get_run_logger, task
 from prefect.client.schemas.objects import TaskRun
+from prefect.context import TaskRunContext
 from prefect.states import State
 
 from flows.writer import sole_writer
@@ -19,7 +20,6 @@ from pipeline.publish import Publication, When, analyst, publish
 from pipeline.runs import PartnerRun, gone_note
 from pipeline.settings import Settings
 from pipeline.transform import build_marts
-
 
 # The wait before a partner's next attempt; attempts stop when the next would begin beyond its budget.
 RETRY_SECONDS = 20
@@ -46,9 +46,12 @@ def _transient(task: object, task_run: TaskRun, state: State) -> bool:
     retry_condition_fn=_transient,
 )
 def ingest(partner_id: str, run_id: str) -> PartnerRun:
-    """The writer's right is taken per batch (see pipeline.ingest): partners pulled at once load in turn."""
+    """The writer's right is taken per batch (see pipeline.ingest): partners pulled at once load in turn. The
+    partner is asked nothing once its budget, counted from its first attempt, is spent."""
     settings = Settings()
-    run = ingest_partner(settings, partner_id, run_id, writer=lambda holder: sole_writer(settings, holder))
+    task_run = TaskRunContext.get().task_run  # type: ignore[union-attr]
+    until = time.monotonic() + settings.partner_budget_seconds - _spent(task_run)
+    run = ingest_partner(settings, partner_id, run_id, writer=lambda holder: sole_writer(settings, holder), until=until)
     get_run_logger().info(
         "%s: fetched %d, inserted %d, updated %d, unchanged %d, quarantined %d, duplicates %d",
         partner_id, run.fetched, run.inserted, run.updated, run.unchanged, run.quarantined, run.duplicates,

@@ -27,5 +27,14 @@ class PartnerUnreachable(PartnerError):
     """A partner's service could not be reached or kept failing: worth retrying later."""
 
 
+class PartnerNotConnected(PartnerError):
+    """No connection to a partner's server at all (refused, host name unknown): a wrong base_url or a server that is
+    down, which retrying within the hour does not mend, so it is not retried."""
+
+
+class PartnerOutOfTime(PartnerError):
+    """The partner's time in this run was used up before its pull ended; the next run goes on from its cursor."""
+
+
 class PayloadError(PartnerError):
     """A partner sent a payload we cannot parse at all (not one bad row: the page itself)."""

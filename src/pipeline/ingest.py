@@ -33,13 +33,16 @@ def file_writer(settings: Settings) -> Writer:
     return lambda holder: writer_lock(settings.db_path, holder, settings.writer_wait_seconds)
 
 
-def ingest_partner(settings: Settings, partner_id: str, run_id: str, writer: Writer | None = None) -> runs.PartnerRun:
+def ingest_partner(
+    settings: Settings, partner_id: str, run_id: str, writer: Writer | None = None, until: float | None = None
+) -> runs.PartnerRun:
     """Pull what is new at the partner since its cursor and load it (everything, when the connector's
     `reread_days` have passed since the last full read: edits the tool cannot list are seen then).
 
     The run is recorded whether it succeeds or not; on failure the error (naming the partner) is stored and
     raised again, and every batch loaded before it stays loaded, its cursor included. writer: what holds the
-    right to write (file_writer by default).
+    right to write (file_writer by default); until: the time.monotonic() after which the partner is asked nothing
+    more (its budget in the run), None for no bound.
     """
     codebook = load_codebook(settings.codebook_file)
     registry = load_registry(settings.partners_file, codebook, check_secrets=False)
@@ -49,7 +52,9 @@ def ingest_partner(settings: Settings, partner_id: str, run_id: str, writer: Wri
         run = runs.resume(con, run_id, partner.id)
         runs.record(con, settings.sql_dir, run)
     try:
-        connector = partner.connector.open(partner.id, partner.secret(), settings, partner.identifier_fields)
+        connector = partner.connector.open(
+            partner.id, partner.secret(), settings, partner.identifier_fields, until=until
+        )
         started = datetime.now(UTC)
         with writing() as con:
             loader = PartnerLoader(

@@ -28,7 +28,6 @@ from pipeline.extract import Connector, Page, json_records
 from pipeline.registry import ORG_TYPE, Partner, Registry, parse_target
 from pipeline.settings import Settings
 
-
 # The responses met so far in a run (raw/seen_in_batch): a later batch listing one again counts it as a duplicate.
 _SEEN_SCHEMA = pa.schema([("source_id", pa.string()), ("record_sha256", pa.string())])
 

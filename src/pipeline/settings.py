@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     publish_open_waves: bool = False
     http_timeout_seconds: float = 30.0
     http_retries: int = 5
+    # A server's Retry-After above this is waited only this long (one asked for 121 s while a run held the writer).
+    http_retry_after_max_seconds: float = Field(default=30.0, ge=0)
+    # One request, its retries and the reading of its body included, ends by then: a server that trickles its
+    # answer byte by byte never trips the socket timeout, which counts per read.
+    http_request_deadline_seconds: float = Field(default=120.0, gt=0)
     page_size: int = Field(default=1000, ge=1)
     # Responses validated and loaded together (pages are never split): bounds memory, shares fixed costs.
     batch_rows: int = Field(default=5000, ge=1)

@@ -27,7 +27,7 @@ from pipeline.emulators.limesurvey import (
     php_json,
     rows_from_csv,
 )
-from pipeline.errors import ConfigError, PartnerError, PartnerUnreachable, PayloadError
+from pipeline.errors import ConfigError, PartnerError, PartnerNotConnected, PartnerUnreachable, PayloadError
 from pipeline.extract import Page
 from pipeline.extract.limesurvey import LimeSurveyConnector, LimeSurveySettings
 from pipeline.ingest import ingest_partner
@@ -368,13 +368,14 @@ def test_a_transient_outage_is_retried(lime: Demo, quick: Settings) -> None:
     assert len(_ids(list(_connector(lime, quick).pull(None)))) == len(lime.served[PARTNER])
 
 
-def test_an_unreachable_server_is_unreachable(quick: Settings) -> None:
+def test_a_server_refusing_the_connection_is_not_connected(quick: Settings) -> None:
     config = LimeSurveySettings(kind="limesurvey", base_url="http://127.0.0.1:9", survey_id=1, username="u")
-    with pytest.raises(PartnerUnreachable) as excinfo:
+    with pytest.raises(PartnerNotConnected) as excinfo:
         list(config.open(PARTNER, "pw", quick, ()).pull(None))
     assert str(excinfo.value) == (
         "partner stadt-bildung-lu: RemoteControl get_session_key: POST "
-        "http://127.0.0.1:9/index.php/admin/remotecontrol failed: ConnectionError"
+        "http://127.0.0.1:9/index.php/admin/remotecontrol failed: connection refused; "
+        "check that connector.base_url is right and that the server is up"
     )
 
 

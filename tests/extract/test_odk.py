@@ -23,7 +23,7 @@ from pipeline.emulators.odk import (
     Problem,
     odata_time,
 )
-from pipeline.errors import PartnerError, PartnerUnreachable
+from pipeline.errors import PartnerError, PartnerNotConnected, PartnerUnreachable
 from pipeline.extract.odk import OdkConnector, OdkSettings
 from pipeline.ingest import ingest_partner
 from pipeline.rebuild import rebuild
@@ -366,8 +366,8 @@ def test_a_central_failing_for_good_is_unreachable_quoting_its_problem(awo: demo
         list(_connector(awo, Settings(data_dir=tmp_path, http_retries=1)).pull(None))
 
 
-def test_an_unreachable_host_is_unreachable(awo: demo.Demo, tmp_path: Path) -> None:
-    with pytest.raises(PartnerUnreachable, match=r"^partner awo-lu: POST http://127.0.0.1:9/v1/sessions failed: "):
+def test_a_host_refusing_the_connection_is_not_connected(awo: demo.Demo, tmp_path: Path) -> None:
+    with pytest.raises(PartnerNotConnected, match=r"^partner awo-lu: POST http://127.0.0.1:9/v1/sessions failed: "):
         list(_connector(awo, Settings(data_dir=tmp_path, http_retries=1), base_url="http://127.0.0.1:9").pull(None))
 
 

@@ -19,7 +19,7 @@ from pipeline import demo
 from pipeline.codebook import Codebook
 from pipeline.demo import Demo
 from pipeline.emulators.sosci import SosciEmulator
-from pipeline.errors import ConfigError, PartnerError, PartnerUnreachable
+from pipeline.errors import ConfigError, PartnerError, PartnerNotConnected, PartnerUnreachable
 from pipeline.extract.sosci import SosciConnector, SosciSettings
 from pipeline.ingest import ingest_partner
 from pipeline.registry import load_registry
@@ -192,12 +192,13 @@ def test_a_partner_down_for_good_is_unreachable_without_the_key(sosci: Demo, tmp
     assert len(_emulator(sosci).requests) == 3
 
 
-def test_an_unreachable_server_is_unreachable(quick: Settings) -> None:
+def test_a_server_refusing_the_connection_is_not_connected(quick: Settings) -> None:
     config = SosciSettings(kind="sosci", base_url="http://127.0.0.1:9", project="p")
-    with pytest.raises(PartnerUnreachable) as excinfo:
+    with pytest.raises(PartnerNotConnected) as excinfo:
         list(config.open(PARTNER, "k", quick, ()).pull(None))
     assert str(excinfo.value) == (
-        f"partner {PARTNER}: GET http://127.0.0.1:9/p/?act=… vList=CASE,QUESTNNR,MODE,FINISHED failed: ConnectionError"
+        f"partner {PARTNER}: GET http://127.0.0.1:9/p/?act=… vList=CASE,QUESTNNR,MODE,FINISHED failed: "
+        "connection refused; check that connector.base_url is right and that the server is up"
     )
 
 

@@ -15,9 +15,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal
 from urllib.parse import urlsplit
 
-Fault = Literal["reset", "502", "503", "429", "truncate", "delay"]
+Fault = Literal["reset", "502", "503", "429", "truncate", "delay", "trickle", "503-long-wait"]
+# the faults a pull gets over by itself (retries, or a run again for a body cut short)
 FAULTS: tuple[Fault, ...] = ("reset", "502", "503", "429", "truncate", "delay")
 DELAY_SECONDS = 1.5
+# "trickle" sends the answer a byte at a time, one every TRICKLE_INTERVAL, and gives up after TRICKLE_SECONDS
+TRICKLE_INTERVAL = 0.5
+TRICKLE_SECONDS = 60.0
+LONG_WAIT = 121  # the Retry-After of "503-long-wait", as one partner's server sent it
 
 
 class FaultProxy:
@@ -77,10 +82,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.close_connection = True
             return
-        if fault in ("502", "503", "429"):
-            self.send_response(int(fault))
+        if fault in ("502", "503", "429", "503-long-wait"):
+            self.send_response(int(fault[:3]))
             if fault == "429":
                 self.send_header("Retry-After", "1")
+            if fault == "503-long-wait":
+                self.send_header("Retry-After", str(LONG_WAIT))
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
@@ -99,7 +106,25 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(content[: len(content) // 2])
             self.close_connection = True
             return
+        if fault == "trickle":
+            self._trickle(content)
+            return
         self.wfile.write(content)
+
+    def _trickle(self, content: bytes) -> None:
+        """Never a pause long enough for a socket timeout, yet the body takes hours (closed after a minute)."""
+        self.close_connection = True
+        self.wfile.flush()
+        given_up = time.monotonic() + TRICKLE_SECONDS
+        for byte in content:
+            if time.monotonic() > given_up:
+                return
+            try:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+            except OSError:  # the client gave up first
+                return
+            time.sleep(TRICKLE_INTERVAL)
 
     def _forward(self, proxy: FaultProxy, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
         conn = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port, timeout=30)

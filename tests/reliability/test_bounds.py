@@ -51,30 +51,34 @@ def _status(partner_id: str) -> str | None:
     """The partner's last status in the ledger, read between the run's writes (under the writer lock)."""
     settings = Settings()
     with writer_lock(settings.db_path, "test", wait_seconds=30):
-        rows = query(settings, "select status from ops.runs where partner_id = ? order by started_at desc", [partner_id])
+        rows = query(
+            settings, "select status from ops.runs where partner_id = ? order by started_at desc", [partner_id]
+        )
     return rows[0][0] if rows else None
 
 
 def test_a_partner_that_answers_late_holds_no_lock_and_delays_no_other(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with registry_world(settings, tmp_path, monkeypatch, demo_registry_of(SLOW, QUICK)) as world:
-        with GatedProxy(world.services["kobo"].url) as proxy:
-            _through(proxy, SLOW)
-            thread, states = _nightly_in_background([SLOW, QUICK])
-            try:
-                assert proxy.reached.wait(HOLD_SECONDS + 60), "the slow partner was never asked"
-                # while the slow partner keeps the run waiting, the working file is free for others
-                with writer_lock(Settings().db_path, "another writer", wait_seconds=10):
-                    pass
-                deadline = time.monotonic() + 60
-                while _status(QUICK) != "ok":
-                    assert time.monotonic() < deadline, f"{QUICK} waited for {SLOW}"
-                    time.sleep(0.5)
-                assert _status(SLOW) == "running"
-            finally:
-                proxy.opened.set()
-                thread.join(HOLD_SECONDS)
+    with (
+        registry_world(settings, tmp_path, monkeypatch, demo_registry_of(SLOW, QUICK)) as world,
+        GatedProxy(world.services["kobo"].url) as proxy,
+    ):
+        _through(proxy, SLOW)
+        thread, states = _nightly_in_background([SLOW, QUICK])
+        try:
+            assert proxy.reached.wait(HOLD_SECONDS + 60), "the slow partner was never asked"
+            # while the slow partner keeps the run waiting, the working file is free for others
+            with writer_lock(Settings().db_path, "another writer", wait_seconds=10):
+                pass
+            deadline = time.monotonic() + 60
+            while _status(QUICK) != "ok":
+                assert time.monotonic() < deadline, f"{QUICK} waited for {SLOW}"
+                time.sleep(0.5)
+            assert _status(SLOW) == "running"
+        finally:
+            proxy.opened.set()
+            thread.join(HOLD_SECONDS)
     assert states and states[0].is_completed(), states
     for partner_id in (SLOW, QUICK):
         stored = query(settings, "select count(*) from core.responses where partner_id = ?", [partner_id])[0][0]
@@ -86,14 +90,16 @@ def test_a_partner_that_keeps_failing_costs_the_run_its_budget_at_most(
 ) -> None:
     monkeypatch.setenv("PIPELINE_PARTNER_BUDGET_SECONDS", "30")
     monkeypatch.setenv("PIPELINE_HTTP_RETRIES", "1")
-    with registry_world(settings, tmp_path, monkeypatch, demo_registry_of(SLOW, QUICK)) as world:
-        with FaultProxy(world.services["kobo"].url) as proxy:
-            _through(proxy, SLOW)
-            proxy.faults.extend(["503"] * 1000)
-            started = time.monotonic()
-            thread, states = _nightly_in_background([SLOW, QUICK])
-            thread.join(HOLD_SECONDS)
-            took = time.monotonic() - started
+    with (
+        registry_world(settings, tmp_path, monkeypatch, demo_registry_of(SLOW, QUICK)) as world,
+        FaultProxy(world.services["kobo"].url) as proxy,
+    ):
+        _through(proxy, SLOW)
+        proxy.faults.extend(["503"] * 1000)
+        started = time.monotonic()
+        thread, states = _nightly_in_background([SLOW, QUICK])
+        thread.join(HOLD_SECONDS)
+        took = time.monotonic() - started
     assert states, "the run did not end"
     # the marts and the release come after the partners: a budget of 30 s leaves them ample time in 90 s
     assert took < 90, f"the failing partner cost {took:.0f} s"

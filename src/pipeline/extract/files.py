@@ -141,8 +141,10 @@ class FilesSettings(BaseModel):
         """Where the responses come from: the drop folder as configured (moving it makes a new source)."""
         return f"files:{self.folder}"
 
-    def open(self, partner_id: str, secret: str, settings: Settings, drop: tuple[str, ...]) -> FilesConnector:
-        """secret and settings are not needed: the drop folder is all there is."""
+    def open(
+        self, partner_id: str, secret: str, settings: Settings, drop: tuple[str, ...], *, until: float | None = None
+    ) -> FilesConnector:
+        """secret, settings and until are not needed: the drop folder is all there is, read in moments."""
         return FilesConnector(partner_id, self, drop)
 
     def response_fields(self) -> dict[str, str]:

@@ -70,8 +70,10 @@ class KoboSettings(BaseModel):
         """Where the submissions come from: one asset (a form deployed anew as another asset is new)."""
         return f"kobo:{self.asset_uid}"
 
-    def open(self, partner_id: str, secret: str, settings: Settings, drop: tuple[str, ...]) -> KoboConnector:
-        return KoboConnector(partner_id, self, secret, settings, drop)
+    def open(
+        self, partner_id: str, secret: str, settings: Settings, drop: tuple[str, ...], *, until: float | None = None
+    ) -> KoboConnector:
+        return KoboConnector(partner_id, self, secret, settings, drop, until)
 
     def response_fields(self) -> dict[str, str]:
         """The tool's own names of a response's id and of its submission time: what a partner reads in a
@@ -85,14 +87,19 @@ class KoboConnector:
     omits_unanswered = True  # a question nobody answered is no key of the submission
 
     def __init__(
-        self, partner_id: str, config: KoboSettings, token: str, settings: Settings, drop: tuple[str, ...]
+        self,
+        partner_id: str,
+        config: KoboSettings,
+        token: str,
+        settings: Settings,
+        drop: tuple[str, ...],
+        until: float | None = None,
     ) -> None:
         self.partner_id = partner_id
         self.config = config
         self._token = token
-        self._timeout = settings.http_timeout_seconds
         self._limit = min(config.page_size or settings.page_size, MAX_LIMIT)
-        self._session = http.session(settings.http_retries)
+        self._session = http.session(partner_id, settings, until)
         self._drop = drop
 
     def pull(self, cursor: str | None) -> Iterator[Page]:
@@ -102,14 +109,7 @@ class KoboConnector:
         duck = duckdb.connect()
         try:
             while True:
-                response = http.get(
-                    self.partner_id,
-                    self._session,
-                    url,
-                    self._timeout,
-                    params=self._params(cursor, after),
-                    headers={"Authorization": f"Token {self._token}", "Accept": "application/json"},
-                )
+                response = self._get(url, self._params(cursor, after))
                 records = page_records(
                     duck, self.partner_id, response.content, "$.results[*]", "_id", "_submission_time", self._drop
                 )
@@ -129,20 +129,17 @@ class KoboConnector:
     def form_labels(self) -> FormLabels:
         """The asset's choices, read from its detail (one request)."""
         url = f"{self.config.base_url.rstrip('/')}/api/v2/assets/{self.config.asset_uid}/"
-        response = http.get(
-            self.partner_id,
-            self._session,
-            url,
-            self._timeout,
-            params={"format": "json"},
-            headers={"Authorization": f"Token {self._token}", "Accept": "application/json"},
-        )
+        response = self._get(url, {"format": "json"})
         try:
             content = response.json()["content"]
             answers = asset_labels(content["survey"], content.get("choices") or [], content.get("translations"))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise PayloadError(self.partner_id, f"{http.redact(url)} holds no form content (survey, choices)") from exc
         return FormLabels(f"asset {self.config.asset_uid}", answers)
+
+    def _get(self, url: str, params: dict[str, str | int]) -> requests.Response:
+        headers = {"Authorization": f"Token {self._token}", "Accept": "application/json"}
+        return http.check(self.partner_id, self._session.get(url, params=params, headers=headers))
 
     def _params(self, cursor: str | None, after: int | None) -> dict[str, str | int]:
         query: dict[str, object] = {}

@@ -58,7 +58,7 @@ import pyarrow.compute as pc
 import requests
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.errors import PartnerError, PartnerUnreachable, PayloadError
+from pipeline.errors import PartnerError, PayloadError
 from pipeline.extract import RECORD_SCHEMA, FormLabels, Page, TimeZoneName, http
 from pipeline.extract.json_records import is_identifier, parsed
 
@@ -105,8 +105,10 @@ class LimeSurveySettings(BaseModel):
         """Where the responses come from: ids and the cursor belong to one survey (a new wave's survey is new)."""
         return f"limesurvey:{self.survey_id}"
 
-    def open(self, partner_id: str, secret: str, settings: Settings, drop: tuple[str, ...]) -> LimeSurveyConnector:
-        return LimeSurveyConnector(partner_id, self, secret, settings, drop)
+    def open(
+        self, partner_id: str, secret: str, settings: Settings, drop: tuple[str, ...], *, until: float | None = None
+    ) -> LimeSurveyConnector:
+        return LimeSurveyConnector(partner_id, self, secret, settings, drop, until)
 
     def response_fields(self) -> dict[str, str]:
         """The tool's own names of a response's id and of its submission time: what a partner reads in a
@@ -119,14 +121,19 @@ class LimeSurveyConnector:
     omits_unanswered = False  # every column of the survey table, "" or null when unanswered
 
     def __init__(
-        self, partner_id: str, config: LimeSurveySettings, password: str, settings: Settings, drop: tuple[str, ...]
+        self,
+        partner_id: str,
+        config: LimeSurveySettings,
+        password: str,
+        settings: Settings,
+        drop: tuple[str, ...],
+        until: float | None = None,
     ) -> None:
         self.partner_id = partner_id
         self.config = config
         self.naive_timezone = config.timezone
         self._password = password
-        self._timeout = settings.http_timeout_seconds
-        self._session = http.session(settings.http_retries)
+        self._session = http.session(partner_id, settings, until)
         self._drop = (*drop, *DROPPED_METADATA)
         self._url = config.base_url.rstrip("/") + config.endpoint
         self._key: str | None = None
@@ -327,10 +334,7 @@ class LimeSurveyConnector:
 
     def _post(self, method: str, payload: dict[str, Any]) -> requests.Response:
         where = f"RemoteControl {method}: POST {http.redact(self._url)}"
-        try:
-            response = self._session.post(self._url, json=payload, timeout=self._timeout)
-        except requests.RequestException as exc:
-            raise PartnerUnreachable(self.partner_id, f"{where} failed: {type(exc).__name__}") from exc
+        response = self._session.post(self._url, json=payload, where=where)
         if response.status_code == 500 and _is_html(response):
             raise PartnerError(
                 self.partner_id,

@@ -188,8 +188,10 @@ class OdkSettings(BaseModel):
         """Where the submissions come from: one form of one project (a server's new address keeps it)."""
         return f"odk:{self.project_id}/{self.form_id}"
 
-    def open(self, partner_id: str, secret: str, settings: Settings, drop: tuple[str, ...]) -> OdkConnector:
-        return OdkConnector(partner_id, self, secret, settings, drop)
+    def open(
+        self, partner_id: str, secret: str, settings: Settings, drop: tuple[str, ...], *, until: float | None = None
+    ) -> OdkConnector:
+        return OdkConnector(partner_id, self, secret, settings, drop, until)
 
     def response_fields(self) -> dict[str, str]:
         """The tool's own names of a response's id and of its submission time: what a partner reads in a
@@ -215,15 +217,20 @@ class OdkConnector:
     omits_unanswered = False
 
     def __init__(
-        self, partner_id: str, config: OdkSettings, password: str, settings: Settings, drop: tuple[str, ...]
+        self,
+        partner_id: str,
+        config: OdkSettings,
+        password: str,
+        settings: Settings,
+        drop: tuple[str, ...],
+        until: float | None = None,
     ) -> None:
         self.partner_id = partner_id
         self.config = config
         self.metadata_fields = METADATA_FIELDS
         self._password = password
-        self._timeout = settings.http_timeout_seconds
         self._top = config.page_size or settings.page_size
-        self._session = http.session(settings.http_retries)
+        self._session = http.session(partner_id, settings, until)
         self._drop = drop
         self._base = config.base_url.rstrip("/")
         self._token: str | None = None
@@ -349,16 +356,16 @@ class OdkConnector:
         return target
 
     def _get(self, url: str) -> requests.Response:
-        response = self._send("GET", url, headers=self._bearer())
+        response = self._session.get(url, headers=self._bearer())
         if response.status_code == 401 and not self._logged_in_again:
             self._token, self._logged_in_again = self._login(), True
-            response = self._send("GET", url, headers=self._bearer())
+            response = self._session.get(url, headers=self._bearer())
         return self._check(response, during="pull")
 
     def _login(self) -> str:
         url = f"{self._base}/v1/sessions"
         body = {"email": self.config.email, "password": self._password}
-        response = self._check(self._send("POST", url, json=body), during="login")
+        response = self._check(self._session.post(url, json=body), during="login")
         token = _json(response).get("token")
         if not isinstance(token, str) or not token:
             raise PayloadError(
@@ -367,26 +374,21 @@ class OdkConnector:
         return token
 
     def _logout(self) -> None:
-        """End the session rather than leave a valid token for 24 hours. Without retries, and a failure here is
-        no failure of the pull: the session then simply expires."""
+        """End the session rather than leave a valid token for 24 hours. Without retries, and a failure here (or
+        the partner's time used up) is no failure of the pull: the session then simply expires."""
         token, self._token = self._token, None
         if token:
-            with contextlib.suppress(requests.RequestException):
-                requests.delete(
+            with contextlib.suppress(PartnerError):
+                self._session.request(
+                    "DELETE",
                     f"{self._base}/v1/sessions/{quote(token, safe='')}",
+                    where=f"DELETE {http.redact(self._base)}/v1/sessions/…",
+                    retries=False,
                     headers={"Authorization": f"Bearer {token}"},
-                    timeout=self._timeout,
                 )
 
     def _bearer(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._token}", "Accept": "application/json"}
-
-    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        try:
-            return self._session.request(method, url, timeout=self._timeout, **kwargs)
-        except requests.RequestException as exc:
-            failure = f"{method} {http.redact(url)} failed: {type(exc).__name__}"
-            raise PartnerUnreachable(self.partner_id, failure) from exc
 
     def _check(self, response: requests.Response, during: Literal["login", "pull"]) -> requests.Response:
         """Turn Central's problem bodies into errors that quote them; anything else as every connector does."""

@@ -174,8 +174,10 @@ class SosciSettings(BaseModel):
         """Where the cases come from: one project's questionnaire (another questionnaire is another survey)."""
         return f"sosci:{self.project}/{self.questionnaire or '*'}"
 
-    def open(self, partner_id: str, secret: str, settings: Settings, drop: tuple[str, ...]) -> SosciConnector:
-        return SosciConnector(partner_id, self, secret, settings, drop)
+    def open(
+        self, partner_id: str, secret: str, settings: Settings, drop: tuple[str, ...], *, until: float | None = None
+    ) -> SosciConnector:
+        return SosciConnector(partner_id, self, secret, settings, drop, until)
 
     def response_fields(self) -> dict[str, str]:
         """SoSci's names of a case's id and of the time taken as its submission (a partner reads them)."""
@@ -187,14 +189,19 @@ class SosciConnector:
     omits_unanswered = True  # the API lists no variable without a value
 
     def __init__(
-        self, partner_id: str, config: SosciSettings, key: str, settings: Settings, drop: tuple[str, ...]
+        self,
+        partner_id: str,
+        config: SosciSettings,
+        key: str,
+        settings: Settings,
+        drop: tuple[str, ...],
+        until: float | None = None,
     ) -> None:
         self.partner_id = partner_id
         self.config = config
         self.naive_timezone = config.timezone
         self._key = key
-        self._timeout = settings.http_timeout_seconds
-        self._session = http.session(settings.http_retries)
+        self._session = http.session(partner_id, settings, until)
         self._drop = (*drop, *DROPPED_METADATA)
         self._url = f"{config.base_url.rstrip('/')}/{config.project}/"
         for logger in ("urllib3.connectionpool", "urllib3.util.retry"):
@@ -290,10 +297,7 @@ class SosciConnector:
         """One call of the API link: the body as received and the parsed document, errors named without the key."""
         query = {"act": self._key, **{name: value for name, value in params.items() if value}}
         where = self._request(params)
-        try:
-            response = self._session.get(self._url, params=query, timeout=self._timeout)
-        except requests.RequestException as exc:
-            raise PartnerUnreachable(self.partner_id, f"{where} failed: {type(exc).__name__}") from exc
+        response = self._session.get(self._url, params=query, where=where)
         status = response.status_code
         if status in (401, 403):
             raise PartnerError(
