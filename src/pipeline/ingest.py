@@ -20,13 +20,15 @@ def ingest_partner(settings: Settings, partner_id: str, run_id: str) -> runs.Par
     `reread_days` have passed since the last full read: edits the tool cannot list are seen then).
 
     The run is recorded whether it succeeds or not; on failure the error (naming the partner) is stored and
-    raised again, and every page loaded before it stays loaded, its cursor included.
+    raised again, and every page loaded before it stays loaded, its cursor included. The partner's earlier runs
+    whose process died before they finished are marked interrupted first.
     """
     codebook = load_codebook(settings.codebook_file)
     registry = load_registry(settings.partners_file, codebook, check_secrets=False)
     partner = registry.partner(partner_id)
     con = db.connect(settings.db_path, settings.sql_dir)
     try:
+        runs.mark_interrupted(con, settings.sql_dir, partner.id)
         run = runs.resume(con, run_id, partner.id)
         runs.record(con, settings.sql_dir, run)
         try:
