@@ -178,3 +178,42 @@ def test_a_partner_killed_mid_run_shows_interrupted_and_its_next_run_marks_it_so
         f"partner {PARTNER}: run interrupted: its process (pid {pid}) ended before the run finished"
     )
     assert run.status == "ok"
+
+
+@pytest.mark.parametrize("point", ["server started", "partner asked"])
+def test_the_next_run_stops_the_temporary_server_a_killed_run_left_running(
+    point: str, world: Demo, run_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed as soon as Prefect's server process exists (still starting: no PID can have been written down
+    yet), or once the run is well under way."""
+    monkeypatch.setenv("PIPELINE_HTTP_TIMEOUT_SECONDS", "600")
+    stall = Stall()
+    emulator = _point_at(run_settings, PARTNER, stall.url)
+    log = tmp_path / "killed.log"
+    servers: list[int] = []
+    try:
+        with pipeline("run", "--partner", PARTNER, log=log) as killed:
+            if point == "server started":
+                _until(lambda: servers.extend(_temporary_servers_of(killed.pid)) or servers, "server", killed, log)
+            else:
+                _until(stall.asked.is_set, "request to the partner", killed, log)
+                servers.extend(_temporary_servers_of(killed.pid))
+            killed.send_signal(signal.SIGKILL)
+            killed.wait(timeout=30)
+        stall.close()
+        _point_at(run_settings, PARTNER, emulator)
+        [server] = servers
+        assert _running(server), "Prefect's server died with the run: nothing left to stop"
+
+        next_log = tmp_path / "next.log"
+        with pipeline("run", "--partner", PARTNER, log=next_log) as again:
+            again.wait(timeout=START_SECONDS)
+        said = " ".join(next_log.read_text().split())
+        assert again.returncode == 0, said[-3000:]
+        assert not _running(server), f"Prefect's server (pid {server}) of the killed run still runs: {said[-3000:]}"
+        assert f"stopped Prefect's temporary server (pid {server}), left running by a killed run" in said
+    finally:
+        stall.close()
+        for pid in servers:
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
