@@ -1,9 +1,9 @@
 """Runs killed outright (SIGKILL) at a named point, then the next start: nothing they left behind outlives it.
 
-A killed `pipeline run` leaves Prefect's temporary API server running and its partner's ledger row at running.
-Each test kills a real `pipeline` process, checks that the leftover is there, starts the pipeline again and
-checks that it is gone, with the killed run shown as interrupted. Processes are told apart by what /proc says
-of them, independently of pipeline.processes.
+A killed `pipeline run` leaves Prefect's temporary API server running and its partner's ledger row at running;
+a killed publication leaves its `.building-<id>/` folder. Each test kills a real `pipeline` process, checks
+that the leftover is there, starts the pipeline again and checks that it is gone, with the killed run shown as
+interrupted. Processes are told apart by what /proc says of them, independently of pipeline.processes.
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ import yaml
 from pipeline import cli
 from pipeline.demo import Demo
 from pipeline.ingest import ingest_partner
+from pipeline.publish import release
 from pipeline.settings import Settings
+from pipeline.transform import build_marts
 from tests.conftest import query
 
 PARTNER = "hwg-lu"  # on the Kobo emulator
@@ -217,3 +219,27 @@ def test_the_next_run_stops_the_temporary_server_a_killed_run_left_running(
         for pid in servers:
             if _running(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_a_publication_killed_while_building_leaves_no_build_folder_after_the_next_one(
+    world: Demo, run_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for partner in world.registry.partners:
+        ingest_partner(run_settings, partner.id, "setup")
+    build_marts(run_settings)
+    log = tmp_path / "killed.log"
+    with pipeline("publish", log=log) as killed:
+        # the named point: the release's DuckDB file is written in its build folder
+        _until(lambda: any(run_settings.releases_dir.glob(".building-*/*.duckdb")), "release DuckDB file", killed, log)
+        killed.send_signal(signal.SIGKILL)
+        killed.wait(timeout=30)
+    [stale] = run_settings.releases_dir.glob(".building-*")
+    assert release.current(run_settings) is None
+
+    assert cli.main(["publish"]) == 0
+    made = release.current(Settings())
+    assert made is not None and stale.name != f".building-{made.id}", "the stale folder was only rebuilt"
+    assert not stale.exists(), f"{stale.name} left by the killed publication is still there"
+    assert list(run_settings.releases_dir.glob(".building-*")) == []
+    kept = [p.name for p in (run_settings.data_dir / release.FIGURES).iterdir()]
+    assert kept == [made.id], "the killed build's true figures are still kept"
