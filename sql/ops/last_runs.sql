@@ -14,7 +14,8 @@ with latest as (
         duplicates,
         inserted + updated as loaded,
         unmapped_fields,
-        error
+        error,
+        process
     from ops.runs
     qualify row_number() over (partition by partner_id order by started_at desc) = 1
 ),

@@ -1,10 +1,10 @@
 insert into ops.runs (
     run_id, partner_id, started_at, finished_at, status, pages, fetched, inserted, updated, unchanged,
-    quarantined, duplicates, gone, gone_ids, unmapped_fields, error
+    quarantined, duplicates, gone, gone_ids, unmapped_fields, error, process
 )
 values (
     $run_id, $partner_id, $started_at, $finished_at, $status, $pages, $fetched, $inserted, $updated, $unchanged,
-    $quarantined, $duplicates, $gone, $gone_ids, $unmapped_fields, $error
+    $quarantined, $duplicates, $gone, $gone_ids, $unmapped_fields, $error, $process
 )
 on conflict (run_id, partner_id) do update set
     finished_at = excluded.finished_at,
@@ -19,4 +19,5 @@ on conflict (run_id, partner_id) do update set
     gone = excluded.gone,
     gone_ids = excluded.gone_ids,
     unmapped_fields = excluded.unmapped_fields,
-    error = excluded.error
+    error = excluded.error,
+    process = excluded.process

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from pipeline import contract, db, drift, labels, quarantine, runs
+from pipeline import contract, db, drift, labels, orphans, quarantine, runs
 from pipeline.codebook import Codebook, load_codebook
 from pipeline.erase import erase
 from pipeline.errors import PipelineError
@@ -330,7 +330,13 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _flow(settings: Settings, partners: list[str] | None) -> int:
-    """Run the nightly flow in-process (Prefect's ephemeral mode without a server) and print the outcome."""
+    """Run the nightly flow in-process (Prefect's ephemeral mode without a server) and print the outcome.
+
+    Prefect's temporary API servers left running by killed runs on this data folder are stopped first, and
+    this run is marked as the one starting its own (see pipeline.orphans)."""
+    for pid in orphans.stop_left_behind(settings.data_dir):
+        console.print(f"[yellow]stopped Prefect's temporary server (pid {pid}), left running by a killed run[/yellow]")
+    orphans.mark(settings.data_dir)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # Prefect's 20 s for its temporary API server to start are too few on a busy 2-core machine
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")

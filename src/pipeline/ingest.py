@@ -40,15 +40,17 @@ def ingest_partner(
     `reread_days` have passed since the last full read: edits the tool cannot list are seen then).
 
     The run is recorded whether it succeeds or not; on failure the error (naming the partner) is stored and
-    raised again, and every batch loaded before it stays loaded, its cursor included. writer: what holds the
-    right to write (file_writer by default); until: the time.monotonic() after which the partner is asked nothing
-    more (its budget in the run), None for no bound.
+    raised again, and every batch loaded before it stays loaded, its cursor included. The partner's earlier runs
+    whose process died before they finished are marked interrupted first. writer: what holds the right to write
+    (file_writer by default); until: the time.monotonic() after which the partner is asked nothing more (its
+    budget in the run), None for no bound.
     """
     codebook = load_codebook(settings.codebook_file)
     registry = load_registry(settings.partners_file, codebook, check_secrets=False)
     partner = registry.partner(partner_id)
     writing = _writing(settings, writer or file_writer(settings), f"ingest {partner.id} (run {run_id})")
     with writing() as con:
+        runs.mark_interrupted(con, settings.sql_dir, partner.id)
         run = runs.resume(con, run_id, partner.id)
         runs.record(con, settings.sql_dir, run)
     try:

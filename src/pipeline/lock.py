@@ -19,6 +19,8 @@ from pathlib import Path
 from pipeline.errors import PipelineError
 
 POLL_SECONDS = 0.2
+# The lock files this process holds: flock tells another process, not the holder itself.
+_held: set[Path] = set()
 
 
 class WriterLockTimeout(PipelineError):
@@ -27,6 +29,11 @@ class WriterLockTimeout(PipelineError):
 
 def lock_path(db_path: Path) -> Path:
     return db_path.with_name(f"{db_path.name}.lock")
+
+
+def held(db_path: Path) -> bool:
+    """Whether this process holds the writer lock of db_path now."""
+    return lock_path(db_path).resolve() in _held
 
 
 @contextmanager
@@ -43,11 +50,13 @@ def writer_lock(
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         _acquire(fd, path, wait_seconds, on_wait)
+        _held.add(path.resolve())
         try:
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"pid {os.getpid()}: {holder}\n".encode(), 0)
             yield
         finally:
+            _held.discard(path.resolve())
             os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:

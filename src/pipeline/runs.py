@@ -9,10 +9,11 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from pipeline import db
+from pipeline import db, processes
 
 COUNTS = ("fetched", "inserted", "updated", "unchanged", "quarantined", "duplicates")
 GONE_NAMED = 10  # ids of responses gone at the partner named in the run report
+INTERRUPTED = "interrupted"
 
 
 @dataclass
@@ -41,6 +42,8 @@ class PartnerRun:
     error: str | None = None
     # The run's schema drift, one line per fact (see pipeline.drift), for the run report; not stored here.
     drift: list[str] = field(default_factory=list)
+    # The process writing the row (see pipeline.processes): once it is gone, a row left at running was interrupted.
+    process: str | None = field(default_factory=processes.this_process)
 
     @property
     def loaded(self) -> int:
@@ -63,7 +66,9 @@ class PartnerRun:
 
 
 def record(con: duckdb.DuckDBPyConnection, sql_dir: Path, run: PartnerRun) -> None:
-    names = ("run_id", "partner_id", "started_at", "finished_at", "status", "pages", "gone", "gone_ids", "error")
+    names = (
+        "run_id", "partner_id", "started_at", "finished_at", "status", "pages", "gone", "gone_ids", "error", "process"
+    )  # fmt: skip
     params = {name: getattr(run, name) for name in names}
     params.update({name: getattr(run, name) for name in COUNTS})
     params["unmapped_fields"] = sorted(run.unmapped_fields)
@@ -93,5 +98,36 @@ def gone_note(partner_id: str, gone: int, ids: list[str]) -> str:
     )
 
 
+def interrupted_error(partner_id: str, process: str) -> str:
+    """Why a row stopped at running: what the operator reads in `pipeline status`."""
+    return (
+        f"partner {partner_id}: run interrupted: its process (pid {processes.pid_of(process)}) ended before the run "
+        "finished (killed, or the machine stopped); what it had loaded stays, the next run goes on from there"
+    )
+
+
+def mark_interrupted(con: duckdb.DuckDBPyConnection, sql_dir: Path, partner_id: str) -> int:
+    """Mark the partner's rows left at running by a process that is gone as interrupted; returns how many.
+
+    A row whose process is unknown (written before processes were recorded) is left as it is.
+    """
+    left = con.execute(
+        "select distinct process from ops.runs where partner_id = ? and status = 'running' and process is not null",
+        [partner_id],
+    ).fetchall()
+    marked = 0
+    for (process,) in left:
+        if processes.gone(process):
+            params = {"partner_id": partner_id, "process": process, "error": interrupted_error(partner_id, process)}
+            marked += con.execute(db.sql(sql_dir, "ops/mark_interrupted"), params).fetchone()[0]
+    return marked
+
+
 def last_runs(con: duckdb.DuckDBPyConnection, sql_dir: Path) -> pd.DataFrame:
-    return con.execute(db.sql(sql_dir, "ops/last_runs")).df()
+    """The latest run of every partner; one left at running by a process that is gone shows as interrupted
+    (`pipeline status` reads, so the ledger itself is corrected by the partner's next run)."""
+    frame = con.execute(db.sql(sql_dir, "ops/last_runs")).df()
+    for i, row in frame[frame["status"] == "running"].iterrows():
+        if isinstance(row["process"], str) and processes.gone(row["process"]):
+            frame.loc[i, ["status", "error"]] = [INTERRUPTED, interrupted_error(row["partner_id"], row["process"])]
+    return frame

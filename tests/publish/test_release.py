@@ -23,6 +23,7 @@ from pipeline import demo, publish
 from pipeline.demo.bad_input import FILES_PARTNER
 from pipeline.erase import erase
 from pipeline.ingest import ingest_partner
+from pipeline.lock import writer_lock
 from pipeline.publish import analyst, release, report
 from pipeline.publish.release import PublishRefused
 from pipeline.settings import Settings
@@ -506,3 +507,16 @@ def _assert_no_figure_in_report_rows(report: Path, label: str) -> None:
         cells = [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.S)]
         figures = [cell for cell in cells if re.search(r"\d", cell)]
         assert not figures, f"report row for {label!r} shows {figures}"
+
+
+def test_build_folders_are_removed_as_stale_only_under_the_writer_lock(tmp_path: Path) -> None:
+    """Every publication builds under the writer lock: a build folder seen without it may be a live build."""
+    settings = Settings(data_dir=tmp_path / "data")
+    folder = settings.releases_dir / ".building-20260101T000000Z"
+    (folder / "tables").mkdir(parents=True)
+
+    assert release.remove_stale_builds(settings) == []
+    assert folder.is_dir()
+    with writer_lock(settings.db_path, "publish", 1):
+        assert release.remove_stale_builds(settings) == [folder]
+    assert not folder.exists()

@@ -47,6 +47,7 @@ class _Inputs:
 
 def publish(settings: Settings, when: When = "changed") -> Publication:
     """Build, audit and switch to a new release if there is something new; the caller holds the writer lock."""
+    release.remove_stale_builds(settings)
     today = datetime.now(ZoneInfo(settings.timezone)).date()
     con = db.connect(settings.db_path, settings.sql_dir)
     try:

@@ -6,7 +6,8 @@ Layout under `settings.releases_dir`:
                            hidden_cells.txt (the keys of its hidden cells, which later releases keep hidden)
     current -> <release id> a symbolic link, replaced in one rename: readers see the old release or the new
                            one whole, and a crash while building leaves the previous release published
-    .building-<id>/        a release being built; removed when building fails
+    .building-<id>/        a release being built; removed when building fails, and, when a killed process left
+                           it, at the next publication
 
 The true figures behind the current release (hidden cells included) are kept apart, never published, under
 `settings.data_dir / "release_figures" / <release id>`: the next release is audited jointly with them. They
@@ -29,6 +30,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline.errors import PipelineError
+from pipeline.lock import held
 from pipeline.settings import Settings
 
 MANIFEST = "manifest.json"
@@ -85,6 +87,20 @@ def building(settings: Settings, release_id: str) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
+
+
+def remove_stale_builds(settings: Settings) -> list[Path]:
+    """Remove the build folders that processes killed while building left behind; returns them.
+
+    Only while this process holds the writer lock: every publication builds under it, so no live process can be
+    building then, and every build folder is stale. Without the lock nothing is removed.
+    """
+    if not held(settings.db_path) or not settings.releases_dir.is_dir():
+        return []
+    stale = sorted(p for p in settings.releases_dir.glob(".building-*") if p.is_dir() and not p.is_symlink())
+    for folder in stale:
+        shutil.rmtree(folder)
+    return stale
 
 
 def switch(settings: Settings, built: Path, release_id: str, manifest: dict[str, Any]) -> Release:
