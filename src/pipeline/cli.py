@@ -264,7 +264,8 @@ def _releases(args: argparse.Namespace) -> int:
     settings = Settings()
     current = release.current(settings)
     table = Table(title=f"Releases in {settings.releases_dir}")
-    for name in ("release", "published_at", "waves", "cells", "primary", "secondary", "narrowest", "audit", ""):
+    columns = ("release", "published_at", "waves", "cells", "primary", "secondary", "item means", "HF means")
+    for name in (*columns, "narrowest", "audit", ""):
         table.add_column(name)
     for made in release.history(settings):
         audit = made.manifest.get("audit", {})
@@ -275,6 +276,8 @@ def _releases(args: argparse.Namespace) -> int:
             str(audit.get("cells")),
             str(audit.get("primary")),
             str(audit.get("secondary")),
+            _share(made, "item_means"),
+            _share(made, "field_means"),
             _narrowest(audit),
             ("passed" if audit.get("passed") else "FAILED") + _jointly(made),
             "current" if current is not None and current.id == made.id else "",
@@ -289,7 +292,9 @@ def _print_audit(made: Release) -> None:
         f"release {made.id}: {made.directory}\n"
         f"  disclosure audit {'passed' if audit.get('passed') else 'FAILED'}: {audit.get('cells')} cells, "
         f"{audit.get('primary')} primary and {audit.get('secondary')} secondary suppressions, "
-        f"narrowest interval {_narrowest(audit)}{_jointly(made)}"
+        f"narrowest interval {_narrowest(audit)}{_jointly(made)}\n"
+        f"  published means of groups with at least k valid answers: items {_share(made, 'item_means')} "
+        f"(insgesamt {_share(made, 'item_means_insgesamt')}), Handlungsfelder {_share(made, 'field_means')}"
     )
 
 
@@ -297,6 +302,16 @@ def _jointly(made: Release) -> str:
     """An open wave's release is audited together with the release before it."""
     previous = made.manifest.get("audited_with_release")
     return f" (jointly with release {previous})" if previous else ""
+
+
+def _share(made: Release, figures: str) -> str:
+    """The share of a release's key figures published (see its manifest's information_loss)."""
+    counts = made.manifest.get("information_loss", {}).get("key_figures", {}).get(figures)
+    if not counts:
+        return "—"
+    if not counts["groups"]:
+        return "none"
+    return f"{counts['published'] / counts['groups']:.0%} of {counts['groups']}"
 
 
 def _narrowest(audit: dict) -> str:

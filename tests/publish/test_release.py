@@ -120,6 +120,44 @@ def test_a_cell_is_hidden_the_same_way_in_the_duckdb_file_parquet_and_csv(settin
     )
 
 
+def test_the_manifest_reports_what_the_protection_cost(settings: Settings) -> None:
+    """Information loss per table and column, and the share of key figures published, recounted here from the
+    published tables and the working file's true figures."""
+    made = publish.publish(settings).release
+    loss = made.manifest["information_loss"]
+    hidden_cells = set(made.hidden_cells())
+    for name, columns in loss["cells"].items():
+        table = pd.read_parquet(made.directory / "tables" / f"{name}.parquet")
+        for column, counts in columns.items():
+            status = table[f"{column}_status"].fillna("")
+            assert counts["published"] == (status == "").sum(), (name, column)
+            assert counts["primary"] + counts["secondary"] == (status == ".").sum(), (name, column)
+    assert (
+        sum(c["primary"] for cols in loss["cells"].values() for c in cols.values()) == made.manifest["audit"]["primary"]
+    )
+    assert len(hidden_cells) >= made.manifest["audit"]["primary"] + made.manifest["audit"]["secondary"]
+    con = duckdb.connect(str(settings.db_path), read_only=True)
+    try:
+        true = con.execute(
+            "select wave, org_type, item_code, n_valid from marts.item_results where item_type = 'scale'"
+        ).df()
+    finally:
+        con.close()
+    published = pd.read_parquet(made.directory / "tables" / "item_results.parquet")
+    means = true.merge(
+        published[["wave", "org_type", "item_code", "mean_status"]], on=["wave", "org_type", "item_code"]
+    )
+    eligible = means[means["n_valid"] >= settings.disclosure_k]
+    insgesamt = eligible[eligible["org_type"] == "insgesamt"]
+    figures = loss["key_figures"]
+    assert figures["item_means"] == {"groups": len(eligible), "published": int(eligible["mean_status"].fillna("").eq("").sum())}
+    assert figures["item_means_insgesamt"] == {
+        "groups": len(insgesamt),
+        "published": int(insgesamt["mean_status"].fillna("").eq("").sum()),
+    }
+    assert 0 < figures["field_means"]["published"] <= figures["field_means"]["groups"]
+
+
 def test_nothing_new_makes_no_new_release(settings: Settings) -> None:
     first = publish.publish(settings)
     again = publish.publish(settings)

@@ -16,6 +16,7 @@ Cell keys, stable across releases (a release stores the keys of its hidden cells
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -58,6 +59,36 @@ class Cube:
     frames: dict[str, pd.DataFrame]
     # table -> column -> the figure behind each row's value (-1: no figure, e.g. the mean of a yes/no item)
     cells: dict[str, dict[str, np.ndarray]]
+
+    def information_loss(self, tables: dict[str, pd.DataFrame], primary: set[str], k: int) -> dict[str, Any]:
+        """What the protection cost, as statistical offices report it: per published table and value column the
+        cells published, hidden by the primary rules and hidden by secondary suppression (cells that do not
+        apply, "x", are none of them), and the share of key figures published: the scale means of items and
+        Handlungsfelder of groups with at least k valid answers, per organisation type and "insgesamt"."""
+        cells: dict[str, dict[str, dict[str, int]]] = {}
+        for name, frame in self.frames.items():
+            cells[name] = {}
+            for column in _value_columns(name):
+                status = tables[name][f"{column}_status"].to_numpy()
+                in_primary = np.isin(_cell_keys(name, frame, column), list(primary))
+                cells[name][column] = {
+                    "published": int((status == PUBLISHED).sum()),
+                    "primary": int(((status == HIDDEN) & in_primary).sum()),
+                    "secondary": int(((status == HIDDEN) & ~in_primary).sum()),
+                }
+        results, fields = self.frames["item_results"], self.frames["field_results"]
+        item_means = _is_scale(results) & (results["n_valid"].to_numpy() >= k)
+        field_means = fields["level"].eq("handlungsfeld").to_numpy() & (fields["n_valid"].to_numpy() >= k)
+        key_figures = {}
+        for label, name, eligible in (
+            ("item_means", "item_results", item_means),
+            ("field_means", "field_results", field_means),
+        ):
+            shown = tables[name]["mean_status"].to_numpy() == PUBLISHED
+            total = self.frames[name]["org_type"].eq(TOTAL).to_numpy()
+            for scope, rows in (("", eligible), ("_insgesamt", eligible & total), ("_org_types", eligible & ~total)):
+                key_figures[label + scope] = {"groups": int(rows.sum()), "published": int((rows & shown).sum())}
+        return {"cells": cells, "key_figures": key_figures}
 
     def tables(
         self, hidden: np.ndarray, previous_hidden: set[str] | frozenset[str] = frozenset()

@@ -47,6 +47,8 @@ class Protection:
     hidden_cells: set[str]
     audit: Audit
     primary_cells: set[str] = field(default_factory=set)
+    # what the protection cost (cube.Cube.information_loss): the manifest reports it with every release
+    information_loss: dict[str, Any] = field(default_factory=dict)
     rounds: int = 1
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -102,6 +104,7 @@ def protect(
     shown = ~model.unpublished  # the audit summary counts the cells of the tables
     seconds = {name: sum(p.seconds[name] for p in patterns) for name in ("suppression", "audit", "last_audit")}
     seconds["total"] = time.perf_counter() - started
+    primary_keys = set(model.keys[primary & shown])
     return Protection(
         tables=tables,
         hidden_cells=hidden_keys,
@@ -112,7 +115,8 @@ def protect(
             primary=int((primary & shown).sum()),
             secondary=int((hidden & ~primary & shown).sum()),
         ),
-        primary_cells=set(model.keys[primary & shown]),
+        primary_cells=primary_keys,
+        information_loss=model_cube.information_loss(tables, primary_keys, k),
         rounds=max((p.rounds for p in patterns), default=0),
         seconds=seconds,
     )

@@ -171,6 +171,7 @@ def _manifest(
         ],
         "disclosure": _disclosure(settings),
         "audit": protection.audit.summary(),
+        "information_loss": protection.information_loss,
     }
 
 
