@@ -127,6 +127,12 @@ def main() -> None:
         print(f"narrowest: {n.cell} = {n.value:g} in [{n.lower:g}, {n.upper:g}]")
     for line in audit.failures[:5]:
         print("  failure:", line)
+    figures = protection.information_loss["key_figures"]
+    shares = ", ".join(
+        f"{name} {f['published']:,} of {f['groups']:,} ({f['published'] / max(f['groups'], 1):.0%})"
+        for name, f in figures.items()
+    )
+    print(f"key figures published (groups of at least k valid answers): {shares}")
 
     compare(marts, protection, args.compare)
 
