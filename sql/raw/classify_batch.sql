@@ -73,7 +73,6 @@ left join seen
     on seen.source_id = incoming.source_id
     and seen.record_sha256 = incoming.record_sha256
 left join rejected on rejected.source_id = incoming.source_id
--- the respondent key as staging/insert_responses computes it ($key_scope: see ops.sources)
 left join erased
     on erased.respondent_key
-    = sha256($outer_pad || unhex(sha256($inner_pad || encode($partner_id || ':' || $key_scope || incoming.source_id))))
+    = ops.respondent_key($inner_pad, $outer_pad, $partner_id, $key_scope, incoming.source_id)

@@ -1,7 +1,4 @@
--- The respondent key is HMAC-SHA256(key, partner_id || ':' || key scope || source_id), computed here from the
--- key's inner and outer pads so that neither the key nor the partner's id ever needs to leave the database call.
--- The key scope is '' for the partner's first source and 'source:' for later ones (ops.sources).
--- encode() hashes the UTF-8 bytes, as Python's hmac does (a cast to blob refuses an id such as 'Käfertal-0').
+-- The respondent key: ops.respondent_key (migration 100), the key scope as ops.sources says.
 -- org_type is the partner's, or the one each respondent gave (contract.py).
 insert into staging.responses (
     record_id,
@@ -29,7 +26,7 @@ select
     record_id,
     $partner_id,
     source_id,
-    sha256($outer_pad || unhex(sha256($inner_pad || encode($partner_id || ':' || key_scope || source_id)))),
+    ops.respondent_key($inner_pad, $outer_pad, $partner_id, key_scope, source_id),
     org_type,
     wave,
     instrument_version,

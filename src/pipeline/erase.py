@@ -8,15 +8,12 @@ blocks until they are reused, so the file is rewritten at the end: afterwards no
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pipeline import db, sources
 from pipeline.codebook import load_codebook
 from pipeline.extract.files import FilesSettings
-from pipeline.load import respondent_key
 from pipeline.publish import analyst
 from pipeline.registry import load_registry
 from pipeline.settings import Settings
@@ -47,8 +44,7 @@ def erase(settings: Settings, partner_id: str, source_id: str, erased_by: str, s
     try:
         configured = sources.claim(con, settings.sql_dir, partner.id, partner.connector.source)
         origin = configured if source in (None, configured.name) else sources.known(con, partner.id, source)
-        key_input = origin.key_input(source_id).encode()
-        key = hmac.new(respondent_key(settings), key_input, hashlib.sha256).hexdigest()
+        key = origin.respondent_key(con, sources.respondent_pads(settings), source_id)
         with db.transaction(con):
             con.execute(
                 "create or replace temp table erase_target as select ?::varchar as partner_id, "

@@ -11,7 +11,6 @@ rerun neither duplicates nor skips.
 from __future__ import annotations
 
 import hashlib
-import os
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +22,6 @@ import pyarrow as pa
 
 from pipeline import contract, db, drift, runs, sources
 from pipeline.codebook import Codebook
-from pipeline.errors import ConfigError
 from pipeline.extract import Connector, Page, json_records
 from pipeline.registry import ORG_TYPE, Partner, Registry, parse_target
 from pipeline.settings import Settings
@@ -65,7 +63,7 @@ class PartnerLoader:
         self.drift = drift.DriftRecorder(
             con, self.sql_dir, codebook, partner, run.run_id, self.windows, self.timezone, omits_unanswered
         )
-        self._pads = _hmac_pads(respondent_key(settings))
+        self._pads = sources.respondent_pads(settings)
         volatile = partner.connector.volatile_fields
         self.source = sources.claim(con, self.sql_dir, partner.id, partner.connector.source, volatile)
         self._volatile = sources.volatile_patch(volatile)
@@ -311,25 +309,6 @@ def gone_at_partner(
 def record_full_read(con: duckdb.DuckDBPyConnection, sql_dir: Path, partner_id: str, started: datetime) -> None:
     """A pull from the start ended: everything the partner held when it started has been read."""
     db.run(con, sql_dir, "ops/set_full_read", {"partner_id": partner_id, "read_at": started})
-
-
-def respondent_key(settings: Settings) -> bytes:
-    """The secret that pseudonymises respondents; without it no respondent key can be made."""
-    value = os.environ.get(settings.respondent_key_env)
-    if not value:
-        raise ConfigError(
-            f"environment variable {settings.respondent_key_env} is not set: it holds the key that pseudonymises "
-            "respondents (keep it secret and never change it, or every respondent gets a new key)"
-        )
-    return value.encode()
-
-
-def _hmac_pads(key: bytes) -> tuple[bytes, bytes]:
-    """HMAC's inner and outer key pads (RFC 2104), so SQL can compute the HMAC with two sha256 calls."""
-    if len(key) > 64:
-        key = hashlib.sha256(key).digest()
-    key = key.ljust(64, b"\0")
-    return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
 
 
 def refresh_reference(

@@ -3,7 +3,9 @@ and cursor belongs to, and how the respondent keys of a source are made."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +14,7 @@ import duckdb
 
 from pipeline import db
 from pipeline.errors import ConfigError
+from pipeline.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -24,9 +27,28 @@ class Source:
     name: str
     key_scope: str
 
-    def key_input(self, source_id: str) -> str:
-        """What the respondent key is the HMAC of (as staging/insert_responses computes it in SQL)."""
-        return f"{self.partner_id}:{self.key_scope}{source_id}"
+    def respondent_key(self, con: duckdb.DuckDBPyConnection, pads: tuple[bytes, bytes], source_id: str) -> str:
+        """The respondent key of one of the source's responses, as loading makes it (ops.respondent_key)."""
+        row = con.execute(
+            "select ops.respondent_key(?, ?, ?, ?, ?)", [*pads, self.partner_id, self.key_scope, source_id]
+        ).fetchone()
+        return row[0]  # type: ignore[index]
+
+
+def respondent_pads(settings: Settings) -> tuple[bytes, bytes]:
+    """HMAC's inner and outer pads (RFC 2104) of the secret that pseudonymises respondents: SQL makes the keys
+    with two sha256 calls (ops.respondent_key) and the secret itself is in no statement."""
+    value = os.environ.get(settings.respondent_key_env)
+    if not value:
+        raise ConfigError(
+            f"environment variable {settings.respondent_key_env} is not set: it holds the key that pseudonymises "
+            "respondents (keep it secret and never change it, or every respondent gets a new key)"
+        )
+    key = value.encode()
+    if len(key) > 64:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(64, b"\0")
+    return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
 
 
 def volatile_patch(fields: tuple[str, ...]) -> str:
