@@ -145,6 +145,7 @@ def _meta(tables: dict[str, pd.DataFrame]) -> dict:
     return {
         "release_id": "2026-07-01-001",
         "published_at": "2026-07-01T02:15:00+02:00",
+        "timezone": "Europe/Berlin",
         "disclosure_k": K,
         "waves": [{"wave": w, "wave_label": label} for w, label in WAVES],
         "instrument_versions": ["2025.1", "2026.1"],

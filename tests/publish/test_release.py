@@ -150,7 +150,8 @@ def test_the_manifest_reports_what_the_protection_cost(settings: Settings) -> No
     eligible = means[means["n_valid"] >= settings.disclosure_k]
     insgesamt = eligible[eligible["org_type"] == "insgesamt"]
     figures = loss["key_figures"]
-    assert figures["item_means"] == {"groups": len(eligible), "published": int(eligible["mean_status"].fillna("").eq("").sum())}
+    published_means = int(eligible["mean_status"].fillna("").eq("").sum())
+    assert figures["item_means"] == {"groups": len(eligible), "published": published_means}
     assert figures["item_means_insgesamt"] == {
         "groups": len(insgesamt),
         "published": int(insgesamt["mean_status"].fillna("").eq("").sum()),

@@ -22,11 +22,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from pipeline.publish.linear_model import CHANGE, COUNT, DERIVED, TOTAL, LinearModel
-
-PUBLISHED, HIDDEN, NOT_APPLICABLE = "", ".", "x"
-
-MARTS = ("item_distribution", "item_results", "field_results", "free_text_counts")
+from pipeline.publish.linear_model import CHANGE, COUNT, DERIVED, LinearModel
+from pipeline.publish.vocabulary import HIDDEN, MARTS, NOT_APPLICABLE, PUBLISHED, TOTAL
 
 _ITEM_KEY = ["wave", "org_type", "item_code"]
 _COLUMNS = {

@@ -45,7 +45,6 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-TOTAL = "insgesamt"  # the margin over organisation types in the keys
 # Figure kinds: a count of respondents or answers, a sum a mean or share is published through, or the change of
 # a count between the previous release and this one (never published, see cube.with_previous).
 COUNT, DERIVED, CHANGE = 0, 1, 2

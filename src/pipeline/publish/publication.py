@@ -18,9 +18,9 @@ from pipeline.publish import release
 from pipeline.publish.disclosure import Level, protect
 from pipeline.publish.documentation import document
 from pipeline.publish.release import PublishRefused, Release
+from pipeline.publish.vocabulary import HIDDEN, MARTS, NOT_APPLICABLE
 from pipeline.settings import Settings
 
-MARTS = ("item_distribution", "item_results", "field_results", "free_text_counts")
 DUCKDB_FILE = "chancencheck.duckdb"
 WORKBOOK = "ChancenCheckLU_Lenkungskreis.xlsx"
 REPORT = "ChancenCheckLU_Bericht.html"
@@ -92,7 +92,7 @@ def publish(settings: Settings, when: When = "changed") -> Publication:
         tables = _write_duckdb(settings, folder / DUCKDB_FILE, protection.tables)
         _write_tables(folder / "tables", tables)
         (folder / release.HIDDEN_CELLS).write_text("\n".join(sorted(protection.hidden_cells)) + "\n", encoding="utf-8")
-        meta = _meta(manifest, inputs)
+        meta = _meta(manifest, inputs, settings.timezone)
         _write_for_the_steering_group(tables, meta, folder)
         manifest["tables"] = {name: _table_counts(frame) for name, frame in tables.items()}
         made = release.switch(settings, folder, release_id, manifest)
@@ -189,11 +189,12 @@ def _disclosure(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _meta(manifest: dict[str, Any], inputs: _Inputs) -> dict[str, Any]:
-    """What the workbook and the report say about the release they belong to."""
+def _meta(manifest: dict[str, Any], inputs: _Inputs, timezone: str) -> dict[str, Any]:
+    """What the workbook and the report say about the release they belong to; times in the city's zone."""
     return {
         "release_id": manifest["release_id"],
         "published_at": manifest["published_at"],
+        "timezone": timezone,
         "disclosure_k": manifest["disclosure"]["k"],
         "waves": [
             {"wave": w["wave"], "wave_label": w["wave_label"] + (" (vorläufig)" if w["open"] else "")}
@@ -243,8 +244,8 @@ def _table_counts(frame: pd.DataFrame) -> dict[str, int]:
     statuses = frame[[c for c in frame.columns if c.endswith("_status")]]
     return {
         "rows": len(frame),
-        "hidden_cells": int((statuses == ".").to_numpy().sum()),
-        "not_applicable_cells": int((statuses == "x").to_numpy().sum()),
+        "hidden_cells": int((statuses == HIDDEN).to_numpy().sum()),
+        "not_applicable_cells": int((statuses == NOT_APPLICABLE).to_numpy().sum()),
     }
 
 

@@ -17,21 +17,20 @@ from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
 from pipeline.publish import charts
-from pipeline.publish.workbook import (
-    HIDDEN,
+from pipeline.publish.vocabulary import HIDDEN, NOT_APPLICABLE, TOTAL
+from pipeline.publish.wording import (
     ITEM_TYPES,
     LEGEND,
-    NOT_APPLICABLE,
     PERSONAL,
     SOURCE,
     TITLE,
     Waves,
-    field_list,
+    german_int,
     legend_entries,
     method_notes,
-    org_rank,
     published_on,
 )
+from pipeline.publish.workbook import field_list, org_rank
 
 TEMPLATES = Path(__file__).parent / "templates"
 # the sign of German official statistics for "nothing there": here, an organisation type without answers
@@ -125,7 +124,7 @@ def _overview(fields: pd.DataFrame, orgs: list[tuple[str, str]], order: list[tup
 
 
 def _needs(needs: pd.DataFrame, orgs: list[tuple[str, str]]) -> list[Table]:
-    total = needs[needs["org_type"] == "insgesamt"]
+    total = needs[needs["org_type"] == TOTAL]
     by_field = Table(
         "Handlungsfelder, schwächstes zuerst (Insgesamt)",
         ["Rang", "Handlungsfeld", "Mittelwert", "Top-2-Anteil", "Gültige Antworten"],
@@ -133,11 +132,11 @@ def _needs(needs: pd.DataFrame, orgs: list[tuple[str, str]]) -> list[Table]:
     for row in total[total["level"] == "handlungsfeld"].sort_values("rank").itertuples():
         by_field.rows.append(
             [
-                _number(row.rank, _count),
+                _number(row.rank, german_int),
                 Cell(f"{row.code} {row.label}"),
                 _number(row.mean, _mean),
                 _number(row.top2_share, _share),
-                _number(row.n_valid, _count),
+                _number(row.n_valid, german_int),
             ]
         )
     by_item = Table(
@@ -147,13 +146,13 @@ def _needs(needs: pd.DataFrame, orgs: list[tuple[str, str]]) -> list[Table]:
     for row in total[total["level"] == "item"].sort_values("rank").itertuples():
         by_item.rows.append(
             [
-                _number(row.rank, _count),
+                _number(row.rank, german_int),
                 Cell(str(row.code), "code"),
                 Cell(str(row.label)),
                 Cell(str(row.field_code)),
                 _number(row.mean, _mean),
                 _number(row.top2_share, _share),
-                _number(row.n_valid, _count),
+                _number(row.n_valid, german_int),
             ]
         )
     by_org = Table(
@@ -201,7 +200,7 @@ def _field_section(
     tables.append(_item_table(items, orgs, waves))
     texts = latest["free_text_counts"][latest["free_text_counts"]["field_code"] == code]
     by_org = _index(texts, "org_type")
-    free = " · ".join(f"{name} {_number_text(by_org.get((org,)), 'n_texts', _count)}" for org, name in orgs)
+    free = " · ".join(f"{name} {_number_text(by_org.get((org,)), 'n_texts', german_int)}" for org, name in orgs)
     return FieldSection(code, label, Markup(svg), caption, tables, free)
 
 
@@ -227,8 +226,8 @@ def _field_table(rows: pd.DataFrame, orgs: list[tuple[str, str]], waves: Waves) 
                 *(
                     _status_cell(row, column, fmt)
                     for column, fmt in (
-                        ("n_respondents", _count),
-                        ("n_valid", _count),
+                        ("n_respondents", german_int),
+                        ("n_valid", german_int),
                         ("mean", _mean),
                         ("top2_share", _share),
                         ("mean_change", _change),
@@ -285,7 +284,7 @@ def _personal(distribution: pd.DataFrame, orgs: list[tuple[str, str]]) -> Table 
     for answer in answers.itertuples():
         cells = [Cell(str(answer.item_code), "code"), Cell(str(answer.item_label)), Cell(str(answer.answer_label))]
         for org, _ in orgs:
-            cells.append(_status_cell(by_answer.get((answer.item_code, answer.answer_code, org)), "n", _count))
+            cells.append(_status_cell(by_answer.get((answer.item_code, answer.answer_code, org)), "n", german_int))
         table.rows.append(cells)
     return table
 
@@ -298,7 +297,7 @@ def _free_texts(texts: pd.DataFrame, orgs: list[tuple[str, str]], fields: list[t
     by_field = _index(texts, "field_code", "org_type")
     for code, label in fields:
         cells = [Cell(f"{code} {label}")]
-        cells += [_status_cell(by_field.get((code, org)), "n_texts", _count) for org, _ in orgs]
+        cells += [_status_cell(by_field.get((code, org)), "n_texts", german_int) for org, _ in orgs]
         table.rows.append(cells)
     return table
 
@@ -335,10 +334,6 @@ def _mean_with_change(row: dict | None) -> Cell:
         return mean
     change = _status_cell(row, "mean_change", _change)
     return Cell(mean.text, mean.css, mean.title, f"({change.text})")
-
-
-def _count(value: object) -> str:
-    return f"{int(value):,}".replace(",", ".")
 
 
 def _mean(value: object) -> str:

@@ -61,7 +61,6 @@ from pipeline.publish.linear_model import (
     CHANGE,
     COUNT,
     DERIVED,
-    TOTAL,
     LinearModel,
     column_blocks,
     others_of,
@@ -69,6 +68,7 @@ from pipeline.publish.linear_model import (
     split_by,
 )
 from pipeline.publish.row_check import Rows
+from pipeline.publish.vocabulary import TOTAL
 
 _NONZERO = 1e-9
 

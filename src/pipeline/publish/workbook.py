@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 from openpyxl import Workbook
@@ -23,20 +22,17 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-HIDDEN = "."
-NOT_APPLICABLE = "x"
-LEGEND = {
-    HIDDEN: "Zahlenwert geheim zu halten",
-    NOT_APPLICABLE: "Tabellenfach gesperrt, weil Aussage nicht sinnvoll",
-}
-TOTAL_ORG = "insgesamt"
-LOCAL_TIME = ZoneInfo("Europe/Berlin")
-PERSONAL = "Freiwillige Angaben zur Person"
-ITEM_TYPES = {"scale": "Skala", "yesno": "Ja/Nein", "multi": "Mehrfachauswahl", "text": "Freitext"}
-TITLE = "ChancenCheckLU – Ergebnisse für den Lenkungskreis"
-SOURCE = (
-    "ChancenCheckLU – Selbstcheck Vielfalt und Chancengleichheit der Stadt Ludwigshafen am Rhein und ihrer "
-    "Partnerorganisationen („Wir alle sind LU“, Modellprojekt „Weltoffene Kommune“)"
+from pipeline.publish.vocabulary import TOTAL
+from pipeline.publish.wording import (
+    ITEM_TYPES,
+    LEGEND,
+    PERSONAL,
+    TITLE,
+    Waves,
+    legend_entries,
+    legend_line,
+    method_notes,
+    release_line,
 )
 
 _FORMATS = {
@@ -107,23 +103,6 @@ def write_workbook(tables: dict[str, pd.DataFrame], meta: dict, path: Path) -> P
     return path
 
 
-class Waves:
-    """The release's waves in order of opening: labels, the latest, the one before it."""
-
-    def __init__(self, meta: dict) -> None:
-        self.labels: dict[str, str] = {w["wave"]: w["wave_label"] for w in meta["waves"]}
-        self.order = list(self.labels)
-        self.latest = self.order[-1] if self.order else None
-        self.previous = self.order[-2] if len(self.order) > 1 else None
-
-    def since(self) -> str:
-        return f"seit {self.labels[self.previous]}" if self.previous else "zur vorigen Welle"
-
-    def rank(self, wave: str) -> int:
-        """Latest first."""
-        return -self.order.index(wave) if wave in self.order else 1
-
-
 def field_list(field_results: pd.DataFrame) -> list[tuple[str, str]]:
     """The Handlungsfelder of the release in their numbering: (code, label)."""
     fields = field_results[field_results["level"] == "handlungsfeld"]
@@ -133,166 +112,15 @@ def field_list(field_results: pd.DataFrame) -> list[tuple[str, str]]:
 
 def org_rank(frame: pd.DataFrame) -> pd.Series:
     """Sort key for organisation types: "Insgesamt" first, the others alphabetically by label."""
-    labels = sorted(set(frame.loc[frame["org_type"] != TOTAL_ORG, "org_type_label"].astype(str)))
+    labels = sorted(set(frame.loc[frame["org_type"] != TOTAL, "org_type_label"].astype(str)))
     positions = {label: i + 1 for i, label in enumerate(labels)}
-    return frame["org_type_label"].astype(str).map(positions).where(frame["org_type"] != TOTAL_ORG, 0)
+    return frame["org_type_label"].astype(str).map(positions).where(frame["org_type"] != TOTAL, 0)
 
 
 def sheet_name(code: str, label: str) -> str:
     """Excel allows 31 characters and none of []:*?/\\ in a sheet name."""
     name = "".join(" " if c in "[]:*?/\\" else c for c in f"{code} {label}")
     return name if len(name) <= 31 else name[:30].rstrip() + "…"
-
-
-def published_on(meta: dict) -> str:
-    """The release time as Ludwigshafen reads it (releases are stamped in UTC)."""
-    moment = datetime.fromisoformat(meta["published_at"])
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(LOCAL_TIME)
-    return moment.strftime("%d.%m.%Y, %H:%M Uhr")
-
-
-def release_line(meta: dict, waves: Waves) -> str:
-    return (
-        f"Veröffentlichung {meta['release_id']} vom {published_on(meta)} · Wellen: "
-        f"{', '.join(waves.labels.values())} · Mindestfallzahl k = {meta['disclosure_k']}"
-    )
-
-
-def legend_line() -> str:
-    return " · ".join(f"„{sign}“ = {meaning}" for sign, meaning in LEGEND.items())
-
-
-def legend_entries(meta: dict, waves: Waves) -> list[tuple[str, str]]:
-    """(sign or term, meaning) as the legend of the workbook and the report lists them."""
-    k = meta["disclosure_k"]
-    return [
-        (HIDDEN, LEGEND[HIDDEN]),
-        (NOT_APPLICABLE, f"{LEGEND[NOT_APPLICABLE]} (z. B. Mittelwert einer Ja/Nein-Frage, Veränderung ohne Vorwelle)"),
-        (f"k = {k}", "Mindestzahl der Antworten hinter jedem veröffentlichten Wert; kleinere Zahlen sind gesperrt"),
-        ("Mittelwert", "Durchschnitt der gültigen Antworten auf der Skala von 1 (niedrigste) bis 5 (höchste Stufe)"),
-        ("Top-2-Anteil", "Anteil der gültigen Skalenantworten in den beiden obersten Stufen (4 und 5)"),
-        ("Veränderung", "Wert dieser Welle minus Wert der vorigen Welle; Top-2-Anteil in Prozentpunkten"),
-        (
-            "Quelle",
-            f"{SOURCE}; {meta['partners']} Partner; Wellen {', '.join(waves.labels.values())}; Fragebogenfassungen "
-            f"{', '.join(meta['instrument_versions'])}; Veröffentlichung {meta['release_id']} vom {published_on(meta)}",
-        ),
-    ]
-
-
-def method_notes(meta: dict, waves: Waves) -> list[tuple[str, str]]:
-    """(heading, text) notes on method for the steering group."""
-    k = meta["disclosure_k"]
-    running = [waves.labels[w] for w in meta.get("open_waves", []) if w in waves.labels]
-    if running:
-        waves_note = (
-            "Laufende Welle",
-            f"{', '.join(running)} läuft noch: Ihre Zahlen sind vorläufig und ändern sich mit jeder "
-            "Veröffentlichung. Wie jede Veröffentlichung wird sie zusammen mit der vorigen geprüft und gesperrt "
-            "(siehe „Vergleich mit der vorigen Veröffentlichung“).",
-        )
-    else:
-        waves_note = (
-            "Abgeschlossene Wellen",
-            f"Veröffentlicht werden nur abgeschlossene Erhebungswellen ({', '.join(waves.labels.values())}). "
-            "Eine laufende Welle erscheint nicht: Der Vergleich zweier Veröffentlichungen verriete sonst die "
-            "Antworten einzelner neu Antwortender.",
-        )
-    since = (
-        "Vergleich mit der vorigen Veröffentlichung",
-        "Auch abgeschlossene Wellen ändern sich: durch Nachlieferungen, Korrekturen und Löschungen auf Wunsch "
-        "Befragter. Jede Veröffentlichung wird deshalb zusammen mit der vorigen geprüft und gesperrt: Ändert "
-        f"sich eine Anzahl um 1 bis {k - 1}, darf sich aus beiden Veröffentlichungen zusammen nicht beweisen "
-        "lassen, dass sie sich um so viel geändert hat (für Außenstehende wie für Antwortende), sonst zeigte der "
-        "Vergleich, wie die neu oder nicht mehr Antwortenden geantwortet haben. Ausgenommen sind Änderungen, die "
-        "beide Veröffentlichungen ohnehin zeigen: wie viele ein Item insgesamt beantwortet haben und was sich "
-        "daraus mit veröffentlichten Nullen ergibt.",
-    )
-    return [
-        waves_note,
-        since,
-        (
-            "Mittelwert und Top-2-Anteil",
-            "Der Mittelwert ist der Durchschnitt der gültigen Antworten auf der fünfstufigen Skala (1 = niedrigste, "
-            "5 = höchste Stufe). Der Top-2-Anteil ist der Anteil der gültigen Antworten in den Stufen 4 und 5. "
-            "„weiß nicht“ und „keine Angabe“ zählen als beantwortet, gehen aber in keinen Mittelwert und keinen "
-            "Anteil ein. Ein Handlungsfeld fasst alle gültigen Skalenantworten seiner Items zusammen.",
-        ),
-        (
-            "Veränderung",
-            f"Wert dieser Welle minus Wert der vorigen Welle ({waves.since()}), bei Items nur, wenn das Item in "
-            "beiden Fassungen des Fragebogens enthalten ist; beim Top-2-Anteil in Prozentpunkten.",
-        ),
-        (
-            "Geheimhaltung, primär",
-            f"Jede Anzahl von 1 bis {k - 1} Antworten und jeder Mittelwert, Anteil oder jede Veränderung aus weniger "
-            f"als {k} Antworten wird gesperrt („.“). Hat ein Item in einer Organisationsart weniger als {k} "
-            f"Befragte, oder die Organisationsart in der Welle weniger als {k}, werden ihre Anzahlen ganz gesperrt, "
-            "Nullen eingeschlossen: sonst zeigten die Nullen, welche Antwort die wenigen gaben. Aus demselben Grund "
-            "wird die Verteilung „Insgesamt“ eines Items gesperrt, wenn alle Antworten der Welle in dieselbe "
-            "Kategorie fallen und eine solche kleine Gruppe darunter ist. Bei den freiwilligen Angaben zur Person "
-            "(besondere Kategorien nach Art. 9 DSGVO) zusätzlich jede Gruppe, deren Antworten alle in dieselbe "
-            "Kategorie fallen. Wie eine veröffentlichte Anzahl geschützt wird jede Anzahl, die sich aus "
-            "veröffentlichten Werten ergibt: beantwortet minus gültig („weiß nicht“ und „keine Angabe“), "
-            "Top-2-Anteil mal gültige Antworten und die übrigen gültigen Antworten, auch im Handlungsfeld.",
-        ),
-        (
-            "Geheimhaltung, sekundär",
-            "Weitere Werte werden gesperrt, damit sich kein gesperrter Wert aus Summen, der Zeile „Insgesamt“, "
-            "anderen Tabellen dieser Veröffentlichung oder früheren Veröffentlichungen zurückrechnen oder eng "
-            "eingrenzen lässt. Einmal gesperrte Werte bleiben in späteren Veröffentlichungen gesperrt. Jeder Wert "
-            "ist in Arbeitsmappe, Bericht und Datendateien gleich gesperrt.",
-        ),
-        ("Prüfung vor der Veröffentlichung", audit_note(meta["audit"])),
-        (
-            "Handlungsbedarfe",
-            "Rangfolge aus den veröffentlichten Mittelwerten, aufsteigend (Rang 1 = schwächster Wert), bei Gleichstand "
-            "nach dem Top-2-Anteil; gesperrte Werte nehmen nicht teil. Items: die zehn schwächsten je Welle und "
-            "Organisationsart; Handlungsfelder: alle.",
-        ),
-        (
-            "Freitexte",
-            "Veröffentlicht wird nur, wie viele Personen je Handlungsfeld einen Freitext geschrieben haben. Die Texte "
-            "selbst bleiben intern.",
-        ),
-    ]
-
-
-def audit_note(audit: dict) -> str:
-    """The audit in words, without the cell or the true value of the narrowest interval."""
-    verdict = "bestanden" if audit.get("passed") else "nicht bestanden"
-    text = (
-        "Vor jeder Veröffentlichung werden alle Tabellen gemeinsam angegriffen (lineare Optimierung): Für jeden "
-        "gesperrten Wert wird das Intervall bestimmt, in dem er sich beweisbar befinden muss (als ganze Zahlen), "
-        "auch mit dem Wissen einer antwortenden Person über ihre eigene Antwort: Eine gesperrte kleine Anzahl "
-        "muss für Außenstehende wie für Antwortende ihrer Gruppe mindestens um 1 größer sein können und "
-        "mindestens zwei Werte offenlassen. Ist ein Wert genau oder zu eng bestimmbar, wird nicht "
-        f"veröffentlicht. Diese Veröffentlichung: Prüfung {verdict}; {_german_int(audit.get('cells', 0))} "
-        f"Tabellenfelder geprüft, {_german_int(audit.get('primary', 0))} primär und "
-        f"{_german_int(audit.get('secondary', 0))} sekundär gesperrt."
-    )
-    width = _interval_width(audit.get("narrowest"))
-    if width is not None:
-        text += f" Engstes beweisbares Intervall eines primär gesperrten Werts: Breite {_german_number(width)}."
-    return text
-
-
-def _interval_width(narrowest: dict | None) -> float | None:
-    if not narrowest:
-        return None
-    for low, high in (("lb", "ub"), ("lower", "upper"), ("low", "high")):
-        if narrowest.get(low) is not None and narrowest.get(high) is not None:
-            return float(narrowest[high]) - float(narrowest[low])
-    return None
-
-
-def _german_int(value: int) -> str:
-    return f"{int(value):,}".replace(",", ".")
-
-
-def _german_number(value: float) -> str:
-    return f"{value:g}".replace(".", ",")
 
 
 def _overview(sheet: Worksheet, fields: pd.DataFrame, meta: dict, waves: Waves) -> None:
