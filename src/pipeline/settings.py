@@ -68,6 +68,11 @@ class Settings(BaseSettings):
         return self.data_dir / "pipeline.duckdb"
 
     @cached_property
+    def webhook_calls_path(self) -> Path:
+        """The receiver's memory of the calls it accepted (SQLite): a replay is refused after a restart too."""
+        return self.data_dir / "webhook-calls.sqlite"
+
+    @cached_property
     def releases_dir(self) -> Path:
         return self.data_dir / "releases"
 
