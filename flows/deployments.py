@@ -3,7 +3,8 @@
 Served with `serve()` from one process of this project rather than through a work pool and a worker: the
 flows run where the code, the DuckDB file and the partners' secrets already are, and one machine needs no
 pool, no worker and no code storage to keep in step. A worker becomes worth it once runs must go elsewhere
-(containers, another host).
+(containers, another host). Each run is a process of its own, so the process serves at most
+`served_runs_at_once` of them at a time; the others stay scheduled until one ends.
 
 Run as `python -m flows.deployments` (which is what `pipeline server` starts) with PREFECT_API_URL set.
 """
@@ -74,7 +75,8 @@ def main() -> None:
     settings = Settings()
     with get_client(sync_client=True) as client:
         client.upsert_global_concurrency_limit_by_name(WRITER_LIMIT, 1)
-    serve(*deployments(settings))
+    # One process per flow run: unbounded, a storm of partner calls once took 22 GB.
+    serve(*deployments(settings), limit=settings.served_runs_at_once)
 
 
 def trigger(settings: Settings, partner_ids: list[str] | None) -> list[str]:

@@ -41,6 +41,9 @@ from pipeline.webhooks import sign
 
 CRON = "30 3 * * *"
 WINDOW = 15
+# The served deployments' bound on runs at once, and the size of a storm of calls for one partner.
+RUNS_AT_ONCE = 5
+STORM = 20
 DEADLINE = 180.0
 BODY = b'{"note": "new responses"}'
 # Only rejected calls are ever made for this partner: no ingest-partner run may name it.
@@ -157,6 +160,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             "PIPELINE_WEBHOOK_PORT": "0",
             "PIPELINE_NIGHTLY_CRON": CRON,
             "PIPELINE_PUBLISH_WINDOW_SECONDS": str(WINDOW),
+            "PIPELINE_SERVED_RUNS_AT_ONCE": str(RUNS_AT_ONCE),
         }
         env.pop("PREFECT_API_URL", None)
         process = subprocess.Popen(
@@ -439,6 +443,86 @@ def test_an_ingest_still_under_way_when_its_publish_is_due_joins_that_publish(
     assert f"joins publish run {new[0]['name']}" in second["state"]["message"]
     assert _at(new[0]["start_time"]) < _at(second["end_time"]), "the publish was not running yet: nothing tested"
     _assert_equal_to_a_sequential_run(service, tmp_path)
+
+
+@pytest.mark.e2e
+def test_a_storm_of_calls_during_a_pull_leads_to_one_more_pull_and_a_bounded_number_of_runs(
+    world_env: Service,
+) -> None:
+    service, partner = world_env, "fluechtlingshilfe-lu"
+    service.add_responses(partner, 3)
+    before = frozenset(r["id"] for r in service.runs("ingest-partner"))
+
+    with _Sampler(service) as sampled:
+        with writer_lock(service.settings.db_path, "the test, holding writers back", 60):
+            # signed a minute ago, so that no call of the storm has the same signature
+            first = service.call(partner, service.signed(partner, timestamp=int(time.time()) - 60))
+            # The test holds the file lock, so a run holding the writer slot is inside its pull and stays there.
+            until(lambda: _writer_slots(service) == 1, "the first run is in its pull")
+            service.add_responses(partner, 4)
+            now = int(time.time())
+            answers = [service.call(partner, service.signed(partner, timestamp=now - i)) for i in range(STORM)]
+            until(
+                lambda: len(_new_runs(service, partner, before)) == STORM - 1 or sampled.most_running > RUNS_AT_ONCE,
+                "all runs of the storm but one end while the first run pulls",
+                DEADLINE + 120,
+            )
+            assert sampled.most_running <= RUNS_AT_ONCE, f"{sampled.most_running} runs at once"
+        until(lambda: len(_new_runs(service, partner, before)) == STORM + 1, "every run of the storm ends")
+        until(lambda: not service.runs("publish", ACTIVE), "no publish run left to do")
+
+    assert [a.status_code for a in [first, *answers]] == [202] * (STORM + 1)
+    runs = sorted(_new_runs(service, partner, before), key=lambda r: r["created"])
+    assert {r["state_type"] for r in runs} == {"COMPLETED"}, [r["state"]["message"] for r in runs]
+    ledger = _served(service, "select distinct run_id from ops.runs where partner_id = ?", [partner])
+    pulled = {run_id for (run_id,) in ledger} & {r["id"] for r in runs}
+    assert runs[0]["id"] in pulled and len(pulled) == 2, "the first run and one more pulled"
+    [second] = pulled - {runs[0]["id"]}
+    merged = [r["state"]["message"] for r in runs if r["id"] not in {runs[0]["id"], second}]
+    assert all(m.startswith(f"merged into run {second}") for m in merged), merged
+    valid = sum(not r.invalid for r in service.world.generated[partner])
+    assert _served(service, "select count(*) from core.responses where partner_id = ?", [partner]) == [(valid,)]
+    assert sampled.most_running <= RUNS_AT_ONCE
+    assert sampled.most_to_run > RUNS_AT_ONCE, "never more runs to do than slots: the bound was not tested"
+
+
+class _Sampler:
+    """Counts, twice a second while the block runs, the flow runs running and those running or due to run."""
+
+    def __init__(self, service: Service) -> None:
+        self.most_running = self.most_to_run = 0
+        self._service = service
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> _Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.5):
+            body = {"flow_runs": {"state": {"type": {"any_": ACTIVE}}}, "limit": 200}
+            runs = self._service.api_post("flow_runs/filter", body)
+            self.most_running = max(self.most_running, sum(r["state_type"] == "RUNNING" for r in runs))
+            self.most_to_run = max(self.most_to_run, sum(_due(r) for r in runs))
+
+
+def _due(run: dict[str, Any]) -> bool:
+    return run["expected_start_time"] is not None and _at(run["expected_start_time"]) <= datetime.now().astimezone()
+
+
+def _writer_slots(service: Service) -> int:
+    return requests.get(f"{service.api}/v2/concurrency_limits/duckdb-writer", timeout=10).json()["active_slots"]
+
+
+def _new_runs(service: Service, partner: str, seen: frozenset[str]) -> list[dict[str, Any]]:
+    """The partner's finished ingest-partner runs that are not among those seen before."""
+    runs = service.runs("ingest-partner", list(FINAL))
+    return [r for r in runs if r["parameters"].get("partner_id") == partner and r["id"] not in seen]
 
 
 def _finished(service: Service, partner: str, seen: frozenset[str] = frozenset()) -> dict[str, Any] | None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import logging
 import shutil
+import sqlite3
+import stat
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -72,11 +75,15 @@ class Client:
 
 
 @pytest.fixture
-def client(emitted: Recorder, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
+def hook_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("DEMO_TOKEN_CARITAS_LU", SECRET)
     monkeypatch.setenv("DEMO_TOKEN_STADT_LU", OTHER_SECRET)
-    settings = Settings(partners_file=demo.DEMO_REGISTRY, webhook_max_body_bytes=1024)
-    with Client(create_app(settings, emitted, clock=lambda: NOW)) as running:
+    return Settings(partners_file=demo.DEMO_REGISTRY, data_dir=tmp_path / "data", webhook_max_body_bytes=1024)
+
+
+@pytest.fixture
+def client(emitted: Recorder, hook_settings: Settings) -> Iterator[Client]:
+    with Client(create_app(hook_settings, emitted, clock=lambda: NOW)) as running:
         yield running
 
 
@@ -144,6 +151,45 @@ def test_the_same_call_received_twice_emits_once(client: Client, emitted: Record
     assert len(emitted.events) == 2
 
 
+def test_a_call_received_before_the_receiver_restarted_is_still_a_replay(hook_settings: Settings) -> None:
+    before, after = Recorder(), Recorder()
+    with Client(create_app(hook_settings, before, clock=lambda: NOW)) as client:
+        first = client.post(f"/hooks/{PARTNER}", content=BODY, headers=_headers())
+    with Client(create_app(hook_settings, after, clock=lambda: NOW + 60)) as restarted:
+        again = restarted.post(f"/hooks/{PARTNER}", content=BODY, headers=_headers())
+        other = restarted.post(f"/hooks/{PARTNER}", content=BODY, headers=_headers(timestamp=NOW + 1))
+
+    assert (first.status_code, again.status_code, other.status_code) == (202, 409, 202)
+    assert (len(before.events), len(after.events)) == (1, 1)
+
+
+def test_the_remembered_calls_are_the_operators_alone_and_forgotten_once_expired(hook_settings: Settings) -> None:
+    now = [float(NOW)]
+    with Client(create_app(hook_settings, Recorder(), clock=lambda: now[0])) as client:
+        for age in range(5):
+            client.post(f"/hooks/{PARTNER}", content=BODY, headers=_headers(timestamp=NOW - age))
+        remembered = _remembered(hook_settings.data_dir)
+        # past the window of all five: the next call's check clears them
+        now[0] = NOW + 301
+        later = client.post(f"/hooks/{PARTNER}", content=BODY, headers=_headers(timestamp=NOW + 301))
+
+    assert later.status_code == 202
+    assert (remembered, _remembered(hook_settings.data_dir)) == (5, 1)
+    [stored] = [p for p in hook_settings.data_dir.iterdir() if p.is_file()]
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+
+
+def _remembered(data_dir: Path) -> int:
+    """Rows of the receiver's file, whatever its name and table: it is the only file the receiver writes."""
+    [path] = [p for p in data_dir.iterdir() if p.is_file()]
+    con = sqlite3.connect(path)
+    try:
+        tables = [name for (name,) in con.execute("select name from sqlite_master where type = 'table'")]
+        return sum(con.execute(f'select count(*) from "{name}"').fetchone()[0] for name in tables)
+    finally:
+        con.close()
+
+
 def test_unknown_partner_is_404_and_emits_nothing(client: Client, emitted: Recorder) -> None:
     answer = client.post("/hooks/nobody-lu", content=BODY, headers=_headers())
 
@@ -173,12 +219,9 @@ def test_partner_whose_secret_is_not_set_is_503_naming_the_variable_to_the_opera
     assert emitted.events == []
 
 
-def test_event_that_cannot_be_emitted_is_503_and_the_same_call_may_be_sent_again(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("DEMO_TOKEN_CARITAS_LU", SECRET)
+def test_event_that_cannot_be_emitted_is_503_and_the_same_call_may_be_sent_again(hook_settings: Settings) -> None:
     emitter = Recorder(works=False)
-    app = create_app(Settings(partners_file=demo.DEMO_REGISTRY), emitter, clock=lambda: NOW)
+    app = create_app(hook_settings, emitter, clock=lambda: NOW)
 
     with Client(app) as client:
         failed = client.post(f"/hooks/{PARTNER}", content=BODY, headers=_headers())

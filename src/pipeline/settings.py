@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     nightly_cron: str = "0 2 * * *"
     # A requested publish waits this long for further partner ingests, which join it: one publish per burst.
     publish_window_seconds: int = Field(default=30, ge=1)
+    # Flow runs the served deployments run at once (one process each); further runs wait, still scheduled.
+    served_runs_at_once: int = Field(default=4, ge=1)
     webhook_max_body_bytes: int = Field(default=64 * 1024, ge=1)
     # A signed webhook call older than this is a replay; one further in the future than the skew is refused.
     webhook_replay_window_seconds: int = Field(default=300, ge=1)
@@ -75,6 +77,11 @@ class Settings(BaseSettings):
     @cached_property
     def db_path(self) -> Path:
         return self.data_dir / "pipeline.duckdb"
+
+    @cached_property
+    def webhook_calls_path(self) -> Path:
+        """The receiver's memory of the calls it accepted (SQLite): a replay is refused after a restart too."""
+        return self.data_dir / "webhook-calls.sqlite"
 
     @cached_property
     def releases_dir(self) -> Path:

@@ -9,8 +9,12 @@ where secret is the value of the partner's `secret_env` variable, the credential
 Answers: 202 with the event id when the call is valid and the event was emitted; 404 for an unknown partner;
 413 for a body above the cap; 401 for a missing or wrong signature or a timestamp outside the window (older
 than `webhook_replay_window_seconds`, or ahead by more than the clock skew); 409 for a call already received
-(same signature within the window); 503 when the partner's secret is not set or the event could not be sent.
-Only a valid call emits an event.
+(same signature within the window, also when the receiver restarted in between); 503 when the partner's secret
+is not set or the event could not be sent. Only a valid call emits an event.
+
+Every valid call emits, even in a storm: the receiver cannot know whether a run for the partner still waits or
+already pulls, and its events may arrive faster than the server creates runs. The ingest-partner runs merge
+instead (flows/ingest_partner.py), and the served deployments run a bounded number at once.
 
 The receiver knows nothing of Prefect: it is given an emitter with the shape of `prefect.events.emit_event`
 (flows/receiver.py passes that one), so every check here is tested without a server, and the library keeps
@@ -22,8 +26,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import os
+import sqlite3
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -64,28 +71,51 @@ class _Rejected(Exception):
 class _SeenSignatures:
     """Signatures of calls already turned into an event: a second call with one of them is a replay.
 
-    An entry lives as long as its timestamp is inside the window; beyond that the timestamp check refuses the
-    call anyway. Memory is bounded by the rate of authenticated calls. A call whose event could not be emitted
-    is not remembered, so the partner may send it again.
+    Kept in a SQLite file beside the working data, so that a restart of the receiver (a deployment, a crash)
+    does not open the window again for calls it accepted before. Not the DuckDB file: opening it would take the
+    one writer's place. An entry lives as long as its timestamp is inside the window; beyond that the timestamp
+    check refuses the call anyway, so expired entries are deleted and the file is bounded by the rate of
+    authenticated calls. Only a digest of the signature is stored. A call whose event could not be emitted is
+    not remembered, so the partner may send it again.
     """
 
-    def __init__(self, window_seconds: int) -> None:
+    def __init__(self, path: Path, window_seconds: int) -> None:
         self._window = window_seconds
-        self._expires: dict[tuple[str, str], float] = {}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Created for the operator alone before SQLite opens it; SQLite gives its journal the same mode.
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        path.chmod(0o600)
+        # Autocommit: each statement is durable when it returns. The app may be built in another thread than the
+        # event loop that then alone uses the connection.
+        self._con = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._con.execute(
+            "create table if not exists seen_calls (partner_id text not null, signature_sha256 text not null, "
+            "expires_at real not null, primary key (partner_id, signature_sha256))"
+        )
 
     def seen(self, partner_id: str, signature: str, now: float) -> bool:
-        self._expires = {key: at for key, at in self._expires.items() if at >= now}
-        return (partner_id, signature) in self._expires
+        self._con.execute("delete from seen_calls where expires_at < ?", [now])
+        found = self._con.execute(
+            "select 1 from seen_calls where partner_id = ? and signature_sha256 = ?", [partner_id, _digest(signature)]
+        )
+        return found.fetchone() is not None
 
     def remember(self, partner_id: str, signature: str, timestamp: int) -> None:
-        self._expires[(partner_id, signature)] = timestamp + self._window
+        self._con.execute(
+            "insert or replace into seen_calls values (?, ?, ?)",
+            [partner_id, _digest(signature), timestamp + self._window],
+        )
+
+
+def _digest(signature: str) -> str:
+    return hashlib.sha256(signature.encode("latin-1")).hexdigest()
 
 
 def create_app(settings: Settings, emit: Emitter, clock: Callable[[], float] = time.time) -> FastAPI:
     """The receiver for the partners of settings.partners_file (read once, at start), emitting through emit."""
     registry = load_registry(settings.partners_file, load_codebook(settings.codebook_file), check_secrets=False)
     partners = {p.id: p for p in registry.partners}
-    seen = _SeenSignatures(settings.webhook_replay_window_seconds)
+    seen = _SeenSignatures(settings.webhook_calls_path, settings.webhook_replay_window_seconds)
     app = FastAPI(title="ChancenCheckLU webhook receiver", docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.get("/health")
