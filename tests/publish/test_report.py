@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.publish import palette
 from pipeline.publish.report import write_report
 from tests.publish.published_tables import FIELDS, Release, release
 
@@ -27,6 +28,8 @@ class Rendered:
     text: str
     figures: dict[str, int]
     chart_texts: dict[str, str]
+    # the overview matrix as Chromium draws it: (text, computed background) per cell
+    overview: list[tuple[str, str]] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
     failed_requests: list[str] = field(default_factory=list)
     blocked_requests: list[str] = field(default_factory=list)
@@ -82,6 +85,12 @@ def rendered(report: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
                     code: page.locator(f'figure[data-field="{code}"] svg').text_content() or "" for code in codes
                 },
             )
+            result.overview = [
+                tuple(cell)
+                for cell in page.locator("#ueberblick td").evaluate_all(
+                    "cells => cells.map(c => [c.innerText, getComputedStyle(c).backgroundColor])"
+                )
+            ]
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(screenshot), full_page=True)
         finally:
@@ -123,6 +132,24 @@ def test_charts_mark_hidden_counts_without_showing_them(rendered: Rendered, publ
     for code in FIELDS:
         assert ("geheim" in rendered.chart_texts[code]) == (code in set(with_hidden["field_code"])), code
     assert len(set(with_hidden["field_code"])) >= 1
+
+
+def _rgb(hex_colour: str) -> str:
+    return "rgb({}, {}, {})".format(*(int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)))
+
+
+def test_the_overview_colours_each_published_mean_by_its_class_and_hidden_ones_grey(rendered: Rendered) -> None:
+    means = [(text, colour) for text, colour in rendered.overview if re.match(r"^\d,\d\d", text)]
+    hidden = [colour for text, colour in rendered.overview if text.startswith(".")]
+    assert means and hidden
+    for text, colour in means:
+        mean = float(text[:4].replace(",", "."))
+        if any(abs(mean - upper) < 0.006 for upper, _, _ in palette.CLASSES):
+            continue  # shown rounded to two decimals: the class of a mean at a bound is not in the text
+        assert colour == _rgb(palette.colours(mean)[0]), text
+    assert len({colour for _, colour in means}) >= 2, "the colours tell means apart"
+    assert set(hidden) == {_rgb("#f1f1f1")}
+    assert "Farbe des Mittelwerts" in rendered.text
 
 
 def test_hidden_cells_show_the_mark_and_the_legend(rendered: Rendered) -> None:

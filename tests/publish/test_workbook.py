@@ -180,6 +180,13 @@ def test_mean_columns_carry_a_colour_scale(book: Workbook) -> None:
         ]
         assert scales, sheet.title
         assert all(sqref.startswith(f"{mean_column}6:") for sqref, _ in scales)
+        # the report's colour-blind-safe scale: orange for weak, purple for strong, over the fixed 1..5
+        for _, rule in scales:
+            colours = [c.rgb[-6:] for c in rule.colorScale.color]
+            assert colours == ["E66101", "F7F7F7", "5E3C99"], colours
+            assert [v.val for v in rule.colorScale.cfvo] == [1.0, 3.0, 5.0] or [
+                float(v.val) for v in rule.colorScale.cfvo
+            ] == [1.0, 3.0, 5.0]
 
 
 def test_legend_and_method_explain_the_marks_and_the_audit(book: Workbook, published: Release) -> None:

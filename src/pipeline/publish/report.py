@@ -8,6 +8,7 @@ page shows the latest wave of the release, and the change since the wave before.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +17,8 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
-from pipeline.publish import charts
-from pipeline.publish.vocabulary import HIDDEN, NOT_APPLICABLE, TOTAL
+from pipeline.publish import charts, palette
+from pipeline.publish.vocabulary import HIDDEN, NOT_APPLICABLE, PUBLISHED, TOTAL
 from pipeline.publish.wording import (
     ITEM_TYPES,
     LEGEND,
@@ -45,6 +46,8 @@ class Cell:
     css: str = ""
     title: str = ""
     note: str = ""
+    # inline colours of a cell whose colour carries meaning (a mean in the overview, see pipeline.publish.palette)
+    style: str = ""
 
 
 @dataclass
@@ -84,6 +87,7 @@ def render_report(tables: dict[str, pd.DataFrame], meta: dict) -> str:
         waves=waves,
         latest_label=waves.labels.get(waves.latest, ""),
         overview=_overview(latest["field_results"], orgs, fields, waves),
+        overview_scale=palette.legend(),
         needs=_needs(latest["needs_ranking"], orgs),
         sections=[_field_section(latest, code, label, orgs, waves, n) for n, (code, label) in enumerate(fields, 1)],
         personal=_personal(latest["item_distribution"], orgs),
@@ -118,9 +122,17 @@ def _overview(fields: pd.DataFrame, orgs: list[tuple[str, str]], order: list[tup
     for code, label in order:
         cells = [Cell(f"{code} {label}")]
         for org, _ in orgs:
-            cells.append(_mean_with_change(rows.get((code, org))))
+            cells.append(_coloured(rows.get((code, org)), _mean_with_change(rows.get((code, org)))))
         table.rows.append(cells)
     return table
+
+
+def _coloured(row: dict | None, cell: Cell) -> Cell:
+    """A published mean coloured by its class on the 1-5 scale; hidden and missing cells keep their grey."""
+    if row is None or row.get("mean_status", "") != PUBLISHED or pd.isna(row.get("mean")):
+        return cell
+    background, text = palette.colours(float(row["mean"]))
+    return dataclasses.replace(cell, css=cell.css + " farbe", style=f"background:{background};color:{text}")
 
 
 def _needs(needs: pd.DataFrame, orgs: list[tuple[str, str]]) -> list[Table]:

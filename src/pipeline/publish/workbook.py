@@ -22,6 +22,7 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
+from pipeline.publish import palette
 from pipeline.publish.vocabulary import TOTAL
 from pipeline.publish.wording import (
     ITEM_TYPES,
@@ -48,17 +49,17 @@ _HEADER_FILL = PatternFill("solid", fgColor="DDE4EE")
 _HEADER_BORDER = Border(bottom=Side(style="thin", color="7F7F7F"))
 _RIGHT = Alignment(horizontal="right")
 _WRAP = Alignment(wrap_text=True, vertical="top")
-# Red for weak, yellow in the middle, green for strong, over the fixed 1..5 scale so sheets compare.
+# The report's colours (pipeline.publish.palette), continuous over the fixed 1..5 scale so sheets compare.
 _MEAN_SCALE = ColorScaleRule(
     start_type="num",
-    start_value=1,
-    start_color="F8696B",
+    start_value=palette.LOWEST,
+    start_color=palette.CLASSES[0][1].lstrip("#").upper(),
     mid_type="num",
-    mid_value=3,
-    mid_color="FFEB84",
+    mid_value=(palette.LOWEST + palette.HIGHEST) / 2,
+    mid_color=palette.CLASSES[2][1].lstrip("#").upper(),
     end_type="num",
-    end_value=5,
-    end_color="63BE7B",
+    end_value=palette.HIGHEST,
+    end_color=palette.CLASSES[-1][1].lstrip("#").upper(),
 )
 
 
