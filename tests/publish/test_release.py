@@ -159,6 +159,28 @@ def test_the_manifest_reports_what_the_protection_cost(settings: Settings) -> No
     assert 0 < figures["field_means"]["published"] <= figures["field_means"]["groups"]
 
 
+def test_the_report_shows_multiple_choice_options_as_shares_of_published_counts(settings: Settings) -> None:
+    made = publish.publish(settings).release
+    html = (made.directory / publish.REPORT).read_text(encoding="utf-8")
+    tables = {
+        name: pd.read_parquet(made.directory / "tables" / f"{name}.parquet")
+        for name in ("item_distribution", "item_results")
+    }
+    items = tables["item_results"]
+    latest = items["wave"].max()
+    multi = items[(items["item_type"] == "multi") & (items["wave"] == latest) & items["field_code"].notna()]
+    assert len(multi), "the demo asks multiple-choice questions"
+    options = tables["item_distribution"].merge(
+        multi[["wave", "org_type", "item_code", "n_answered", "n_answered_status"]]
+    )
+    shown = options[(options["n_status"].fillna("") == "") & (options["n_answered_status"].fillna("") == "")]
+    assert len(shown)
+    for row in shown.itertuples():
+        if row.n_answered:
+            assert f"{100 * row.n / row.n_answered:.0f} %" in html
+            assert f"({row.n} von {row.n_answered})" in html
+
+
 def test_nothing_new_makes_no_new_release(settings: Settings) -> None:
     first = publish.publish(settings)
     again = publish.publish(settings)

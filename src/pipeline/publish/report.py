@@ -209,7 +209,10 @@ def _field_section(
     themes = fields[fields["level"] == "thema"]
     if len(themes):
         tables.append(_theme_table(themes, orgs, waves))
-    tables.append(_item_table(items, orgs, waves))
+    tables.append(_item_table(items, distribution, orgs, waves))
+    choices = _choice_table(items, distribution, orgs)
+    if choices is not None:
+        tables.append(choices)
     texts = latest["free_text_counts"][latest["free_text_counts"]["field_code"] == code]
     by_org = _index(texts, "org_type")
     free = " · ".join(f"{name} {_number_text(by_org.get((org,)), 'n_texts', german_int)}" for org, name in orgs)
@@ -265,11 +268,14 @@ def _theme_table(rows: pd.DataFrame, orgs: list[tuple[str, str]], waves: Waves) 
     return table
 
 
-def _item_table(rows: pd.DataFrame, orgs: list[tuple[str, str]], waves: Waves) -> Table:
-    items = rows.drop_duplicates("item_code").sort_values("item_code")
+def _item_table(rows: pd.DataFrame, distribution: pd.DataFrame, orgs: list[tuple[str, str]], waves: Waves) -> Table:
+    """Scale items by their mean; yes/no items by the share of "ja" among those who answered ja or nein."""
+    items = rows[rows["item_type"] != "multi"].drop_duplicates("item_code").sort_values("item_code")
     by_item = _index(rows, "item_code", "org_type")
+    by_answer = _index(distribution, "item_code", "answer_code", "org_type")
     table = Table(
-        f"Items: Mittelwert (in Klammern: Veränderung {waves.since()})",
+        f"Items: Mittelwert (in Klammern: Veränderung {waves.since()}); Ja/Nein-Fragen: Anteil „ja“ an den "
+        "Antworten ja oder nein (in Klammern: Anzahl ja von ja und nein)",
         ["Code", "Item", "Art", *(label for _, label in orgs)],
     )
     for item in items.itertuples():
@@ -278,9 +284,52 @@ def _item_table(rows: pd.DataFrame, orgs: list[tuple[str, str]], waves: Waves) -
             Cell(str(item.item_label)),
             Cell(ITEM_TYPES.get(item.item_type, "")),
         ]
-        cells += [_mean_with_change(by_item.get((item.item_code, org))) for org, _ in orgs]
+        for org, _ in orgs:
+            if item.item_type == "yesno":
+                yes, no = (by_answer.get((item.item_code, code, org)) for code in ("ja", "nein"))
+                cells.append(_share_of(yes, [yes, no]))
+            else:
+                cells.append(_mean_with_change(by_item.get((item.item_code, org))))
         table.rows.append(cells)
     return table
+
+
+def _choice_table(items: pd.DataFrame, distribution: pd.DataFrame, orgs: list[tuple[str, str]]) -> Table | None:
+    """Multiple-choice items: per option the share of the item's respondents who chose it, with the count."""
+    multi = items[items["item_type"] == "multi"]
+    if not len(multi):
+        return None
+    by_item = _index(multi, "item_code", "org_type")
+    by_answer = _index(distribution, "item_code", "answer_code", "org_type")
+    options = distribution[distribution["item_code"].isin(set(multi["item_code"]))]
+    options = options.drop_duplicates(["item_code", "answer_code"]).sort_values(["item_code", "answer_ordinal"])
+    table = Table(
+        "Mehrfachauswahl: Anteil der Antwortenden, die eine Option gewählt haben (in Klammern: Anzahl)",
+        ["Code", "Frage", "Option", *(label for _, label in orgs)],
+    )
+    for option in options.itertuples():
+        cells = [Cell(str(option.item_code), "code"), Cell(str(option.item_label)), Cell(str(option.answer_label))]
+        for org, _ in orgs:
+            chosen = by_answer.get((option.item_code, option.answer_code, org))
+            cells.append(_share_of(chosen, [by_item.get((option.item_code, org))], base="n_answered"))
+        table.rows.append(cells)
+    return table
+
+
+def _share_of(part: dict | None, whole: list[dict | None], base: str = "n") -> Cell:
+    """part's count as a share of the sum of whole's counts (column `base`), made of published counts only: a
+    hidden one hides the share ("."), nothing there gives "–"."""
+    if part is None or any(row is None for row in whole):
+        return Cell(NOTHING, "num")
+    for row, column in ((part, "n"), *((row, base) for row in whole)):
+        if row.get(f"{column}_status", "") in LEGEND:  # type: ignore[union-attr]
+            status = row[f"{column}_status"]  # type: ignore[index]
+            return Cell(status, "num " + ("geheim" if status == HIDDEN else "gesperrt"), LEGEND[status])
+    total = sum(int(row[base]) for row in whole)  # type: ignore[index]
+    if total == 0:
+        return Cell(NOTHING, "num")
+    count = int(part["n"])
+    return Cell(_share(count / total), "num", note=f"({german_int(count)} von {german_int(total)})")
 
 
 def _personal(distribution: pd.DataFrame, orgs: list[tuple[str, str]]) -> Table | None:
