@@ -221,3 +221,25 @@ def test_workbook_for_a_single_wave_has_no_changes(published: Release, tmp_path:
     change = next(h for h in overview[0] if h.startswith("Veränderung Mittelwert"))
     assert {r[change] for r in overview} == {"x"}
     assert isinstance(pd.DataFrame(overview)["Mittelwert"].iloc[0], float)
+
+
+def test_every_sheet_prints_on_a4_landscape_with_its_header_and_the_release(book: Workbook, published: Release) -> None:
+    for sheet in book.worksheets:
+        setup = sheet.page_setup
+        assert (setup.orientation, setup.paperSize, setup.fitToWidth) == ("landscape", 9, 1), sheet.title
+        assert sheet.sheet_properties.pageSetUpPr.fitToPage, sheet.title
+        assert published.meta["release_id"] in sheet.oddHeader.right.text, sheet.title
+        assert sheet.oddFooter.right.text == "Seite &P von &N"
+    assert book["Übersicht"].print_title_rows == "$5:$5"
+
+
+def test_changes_of_shares_read_as_percentage_points(book: Workbook, published: Release) -> None:
+    sheet = field_sheet(book, "HF3")
+    header = [c.value for c in sheet[5]]
+    column = next(i for i, h in enumerate(header) if str(h).startswith("Veränderung Top-2-Anteil"))
+    cells = [row[column] for row in sheet.iter_rows(min_row=6) if isinstance(row[column].value, float)]
+    assert cells, "HF3 shows changes of the top-2 share"
+    assert {c.number_format for c in cells} == {'+0" Pp.";-0" Pp.";0" Pp."'}
+    changes = pd.concat([published.tables[name] for name in ("field_results", "item_results")])
+    points = {round(100 * v, 6) for v in changes.loc[changes["top2_change_status"] == "", "top2_change"].dropna()}
+    assert all(round(c.value, 6) in points for c in cells), "written as 100 x the published change"

@@ -33,6 +33,7 @@ from pipeline.publish.wording import (
     legend_entries,
     legend_line,
     method_notes,
+    published_on,
     release_line,
 )
 
@@ -41,7 +42,8 @@ _FORMATS = {
     "mean": "0.00",
     "share": "0%",
     "change": "+0.00;-0.00;0.00",
-    "share_change": "+0%;-0%;0%",
+    # a change of a share is in percentage points: written as points (x 100), shown "+5 Pp."
+    "share_change": '+0" Pp.";-0" Pp.";0" Pp."',
 }
 _HEADER_ROW = 5
 _BOLD = Font(bold=True)
@@ -94,6 +96,8 @@ def write_workbook(tables: dict[str, pd.DataFrame], meta: dict, path: Path) -> P
     _free_text_sheet(book.create_sheet("Freitexte"), tables["free_text_counts"], waves)
     _legend_sheet(book.create_sheet("Legende"), meta, waves)
     _method_sheet(book.create_sheet("Methodik"), meta, waves)
+    for sheet in book.worksheets:
+        _print_setup(sheet, meta)
     book.properties.title = f"{TITLE} ({meta['release_id']})"
     book.properties.creator = "ChancenCheckLU-Pipeline"
     # openpyxl writes these as naive UTC
@@ -328,6 +332,22 @@ def _table(sheet: Worksheet, frame: pd.DataFrame, columns: Sequence[Column], fro
             sheet.conditional_formatting.add(f"{letter}{first}:{letter}{last}", _MEAN_SCALE)
 
 
+def _print_setup(sheet: Worksheet, meta: dict) -> None:
+    """A4 landscape, fitted to the page width, the table's header repeated on every page, and the release
+    on every page's header and footer, so a printed page still says what it is."""
+    sheet.page_setup.orientation = "landscape"
+    sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
+    sheet.page_setup.fitToWidth = 1
+    sheet.page_setup.fitToHeight = 0
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    if sheet.max_row >= _HEADER_ROW:
+        sheet.print_title_rows = f"{_HEADER_ROW}:{_HEADER_ROW}"
+    sheet.oddHeader.left.text = TITLE
+    sheet.oddHeader.right.text = f"Veröffentlichung {meta['release_id']} vom {published_on(meta)}"
+    sheet.oddFooter.left.text = sheet.title
+    sheet.oddFooter.right.text = "Seite &P von &N"
+
+
 def _put(cell: Cell, value: object, status: object, kind: str) -> None:
     if status in LEGEND:
         cell.value = status
@@ -337,7 +357,7 @@ def _put(cell: Cell, value: object, status: object, kind: str) -> None:
     elif kind == "text":
         cell.value = str(value)
     else:
-        cell.value = int(value) if kind == "count" else float(value)
+        cell.value = int(value) if kind == "count" else float(value) * (100 if kind == "share_change" else 1)
         cell.number_format = _FORMATS[kind]
 
 
