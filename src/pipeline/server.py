@@ -179,6 +179,8 @@ def _summary(
         lines.append(f"  {name:<31} {_when(served[name])}")
     lines += [
         f"One writer        {settings.db_path}.lock, concurrency limit duckdb-writer (1)",
+        f"Runs at once      {settings.served_runs_at_once} flow runs, {settings.partners_at_once} partners pulled "
+        "at once in each (PIPELINE_SERVED_RUNS_AT_ONCE, PIPELINE_PARTNERS_AT_ONCE)",
         f"PREFECT_HOME      {home}",
         "Processes         " + ", ".join(f"{c.name} pid {c.process.pid}" for c in children),
         f"Logs              {children[0].log.parent}",
