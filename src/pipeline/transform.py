@@ -1,18 +1,50 @@
-"""Rebuild the marts from core by running sql/marts/*.sql in name order, in one transaction."""
+"""Rebuild the marts from core by running sql/marts/*.sql in name order, in one transaction; skipped when
+nothing they are made of changed since the last build (a nightly run with nothing new costs no rebuild)."""
 
 from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
 
 from pipeline import db
 from pipeline.settings import Settings
 
+MARTS = "marts"
+
 
 def build_marts(settings: Settings) -> list[str]:
-    con = db.connect(settings.db_path, settings.sql_dir)
+    """The marts' names; they are rebuilt only when their inputs changed (see `changed`)."""
     names = sorted(p.stem for p in (settings.sql_dir / "marts").glob("*.sql"))
+    con = db.connect(settings.db_path, settings.sql_dir)
     try:
+        digest = inputs_digest(con, settings.sql_dir, [settings.sql_dir / "marts" / f"{n}.sql" for n in names])
+        if not changed(con, MARTS, digest):
+            return names
         with db.transaction(con):
             for name in names:
                 con.execute(db.sql(settings.sql_dir, f"marts/{name}"))
+            built(con, MARTS, digest)
     finally:
         con.close()
     return names
+
+
+def inputs_digest(con: duckdb.DuckDBPyConnection, sql_dir: Path, files: Iterable[Path]) -> str:
+    """A digest of the core rows derived artefacts read and of the files (SQL, documentation) that make them."""
+    digest = hashlib.sha256(con.execute(db.sql(sql_dir, "ops/marts_inputs")).fetchone()[0].encode())  # type: ignore[index]
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def changed(con: duckdb.DuckDBPyConnection, artefact: str, digest: str) -> bool:
+    row = con.execute("select inputs_sha256 from ops.built_from where artefact = ?", [artefact]).fetchone()
+    return row is None or row[0] != digest
+
+
+def built(con: duckdb.DuckDBPyConnection, artefact: str, digest: str) -> None:
+    con.execute("insert or replace into ops.built_from values (?, ?, ?)", [artefact, digest, datetime.now(UTC)])

@@ -9,22 +9,41 @@ and `duckdb_columns()` its documentation.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
 import duckdb
 
-from pipeline import db
+from pipeline import db, transform
 from pipeline.publish.documentation import document
 from pipeline.settings import Settings
 
+ANALYST = "analyst_file"
+
 
 def refresh(settings: Settings) -> Path:
-    """Write the analyst file from the working file (the caller holds the writer lock)."""
+    """Write the analyst file from the working file (the caller holds the writer lock), unless the file there
+    was made from the same core rows, SQL and documentation (a run with nothing new leaves it as it is)."""
     target = settings.analyst_db_path
+    con = db.connect(settings.db_path, settings.sql_dir)
+    try:
+        made_of = [*sorted((settings.sql_dir / "analyst").glob("*.sql")), settings.documentation_file]
+        marts = con.execute("select inputs_sha256 from ops.built_from where artefact = 'marts'").fetchone()
+        own = transform.inputs_digest(con, settings.sql_dir, made_of)
+        digest = hashlib.sha256(f"{own}:{marts[0] if marts else ''}".encode()).hexdigest()
+        if target.exists() and not transform.changed(con, ANALYST, digest):
+            return target
+        _write(con, settings, target)
+        transform.built(con, ANALYST, digest)
+    finally:
+        con.close()
+    return target
+
+
+def _write(con: duckdb.DuckDBPyConnection, settings: Settings, target: Path) -> None:
     tmp = target.with_name(f".{target.name}.new")
     db.create_portable(tmp).close()
-    con = db.connect(settings.db_path, settings.sql_dir)
     con.execute("attach ? as analyst", [str(tmp)])
     try:
         con.execute(db.sql(settings.sql_dir, "analyst/010_core"))
@@ -35,7 +54,6 @@ def refresh(settings: Settings) -> Path:
             con.execute(f'create table analyst.marts."{name}" as select * from marts."{name}"')
     finally:
         con.execute("detach analyst")
-        con.close()
     # Views and comments are made in the file itself, so they name its tables without a catalog and keep
     # working whatever name a reader attaches the file under.
     own = duckdb.connect(str(tmp))
@@ -46,4 +64,3 @@ def refresh(settings: Settings) -> Path:
     finally:
         own.close()
     os.replace(tmp, target)
-    return target
