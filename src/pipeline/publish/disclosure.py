@@ -34,7 +34,7 @@ import pandas as pd
 from pipeline.publish import cube
 from pipeline.publish.audit import Audit, Level
 from pipeline.publish.linear_model import LinearModel
-from pipeline.publish.suppression import Pattern, primary_cells, ready, suppress_part
+from pipeline.publish.suppression import MAX_ROUNDS, Pattern, primary_cells, ready, suppress_part
 
 __all__ = ["Level", "Protection", "protect"]
 
@@ -59,7 +59,7 @@ def protect(
     previous_hidden: set[str] | None = None,
     group_rule: bool = True,
     level: Level | None = None,
-    max_rounds: int = 12,
+    max_rounds: int = MAX_ROUNDS,
     previous_marts: dict[str, pd.DataFrame] | None = None,
     previous_k: int | None = None,
 ) -> Protection:
