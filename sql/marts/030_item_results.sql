@@ -1,3 +1,7 @@
+-- reads: core.items, marts.answers_in_scope (marts/010_answers_in_scope),
+--     marts.item_groups (marts/005_reference), marts.org_types (marts/005_reference),
+--     marts.wave_order (marts/005_reference)
+-- writes: marts.item_results
 -- Per item, organisation type and wave: who answered, and the mean and top-2 box of the scale answers, with
 -- the change since the previous wave; the margin over organisation types is the org_type 'insgesamt'.
 -- "weiß nicht" and "keine Angabe" count as answered but carry no value, so they never enter a mean.

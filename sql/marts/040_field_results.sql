@@ -1,3 +1,7 @@
+-- reads: core.items, core.waves, marts.answers_in_scope (marts/010_answers_in_scope),
+--     marts.org_types (marts/005_reference), marts.wave_order (marts/005_reference),
+--     marts.wave_org_types (marts/005_reference)
+-- writes: marts.field_results
 -- Per Handlungsfeld (level 'handlungsfeld') and per theme of a field that has themes (level 'thema'),
 -- organisation type and wave: respondents who answered any item of it, and the mean and top-2 box over all
 -- scale answers given in it (each answer weighs the same), with the change since the previous wave; the
