@@ -12,7 +12,7 @@ def build_marts(settings: Settings) -> list[str]:
     try:
         with db.transaction(con):
             for name in names:
-                con.execute(db.sql(settings.sql_dir, f"marts/{name}"))
+                db.run(con, settings.sql_dir, f"marts/{name}")
     finally:
         con.close()
     return names
