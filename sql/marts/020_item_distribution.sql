@@ -20,12 +20,12 @@ counts as (
     -- core holds one row per respondent, item and code, so rows are respondents
     select
         wave,
-        case when grouping(org_type) = 1 then 'insgesamt' else org_type end as org_type,
+        org_type,
         item_code,
         answer_code,
         count(*) as n
-    from coded
-    group by grouping sets ((wave, org_type, item_code, answer_code), (wave, item_code, answer_code))
+    from marts.with_margin(coded)
+    group by wave, org_type, item_code, answer_code
 )
 
 select

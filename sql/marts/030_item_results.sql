@@ -38,14 +38,14 @@ answered as (
 aggregated as (
     select
         wave,
-        case when grouping(org_type) = 1 then 'insgesamt' else org_type end as org_type,
+        org_type,
         item_code,
         count(*) as n_answered,
         count(value) as n_valid,
         coalesce(sum(value), 0) as value_sum,
         count(*) filter (where value >= 4) as n_top2
-    from answered
-    group by grouping sets ((wave, org_type, item_code), (wave, item_code))
+    from marts.with_margin(answered)
+    group by wave, org_type, item_code
 ),
 
 results as (

@@ -94,15 +94,15 @@ aggregated as (
     select
         level,
         wave,
-        case when grouping(org_type) = 1 then 'insgesamt' else org_type end as org_type,
+        org_type,
         field_code,
         theme_code,
         count(*) as n_respondents,
         sum(n_valid)::bigint as n_valid,
         sum(value_sum) as value_sum,
         sum(n_top2)::bigint as n_top2
-    from per_respondent
-    group by grouping sets ((level, wave, org_type, field_code, theme_code), (level, wave, field_code, theme_code))
+    from marts.with_margin(per_respondent)
+    group by level, wave, org_type, field_code, theme_code
 ),
 
 field_groups as (

@@ -33,11 +33,11 @@ writers as (
 counts as (
     select
         wave,
-        case when grouping(org_type) = 1 then 'insgesamt' else org_type end as org_type,
+        org_type,
         field_code,
         count(*) as n_texts
-    from writers
-    group by grouping sets ((wave, org_type, field_code), (wave, field_code))
+    from marts.with_margin(writers)
+    group by wave, org_type, field_code
 )
 
 select
