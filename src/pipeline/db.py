@@ -193,8 +193,9 @@ def header(text: str, name: str = "a SQL file") -> Header:
 def checking() -> bool:
     """Whether run() checks a file's declared inputs before it runs it: when PIPELINE_SQL_CHECKS is 1, as the
     test suite sets it. A catalog query per statement costs about a millisecond, some twenty per batch loaded,
-    which a nightly run need not pay: an input missing there still fails in DuckDB's binder, and run() then
-    names the file and the provider all the same (see missing_inputs)."""
+    which a nightly run need not pay: an input missing there still fails in DuckDB's binder, and run() tells
+    that catalog error as the same SqlInputMissing. What the check adds is a declared input the statement would
+    not have missed (a header that lies), which the tests are there to find."""
     return os.environ.get("PIPELINE_SQL_CHECKS") == "1"
 
 
