@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +18,9 @@ from pipeline.settings import Settings
 
 PROJECT = Path(__file__).resolve().parents[1]
 SHARED = PROJECT.parent / "shared"
+
+# Every SQL file run checks its declared inputs first (pipeline.db.run), in this process and the CLI's it starts.
+os.environ["PIPELINE_SQL_CHECKS"] = "1"
 
 
 @pytest.fixture(autouse=True)

@@ -1,3 +1,6 @@
+-- reads: core.answer_options, core.answers, core.items, core.org_types, core.partners, core.responses, core.waves
+-- writes: analyst.core.answer_options, analyst.core.answers, analyst.core.items, analyst.core.org_types,
+--     analyst.core.partners, analyst.core.responses, analyst.core.waves
 -- The analyst file's core: current responses and answers under their pseudonymous respondent keys, with the
 -- reference tables that label them. No raw payloads, no partner record ids, no quarantine: nothing that leads
 -- back to a person. Runs on the working connection with the new file attached as `analyst`.

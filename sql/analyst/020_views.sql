@@ -1,3 +1,8 @@
+-- reads: core.answer_options (analyst/010_core), core.answers (analyst/010_core), core.items (analyst/010_core),
+--     core.org_types (analyst/010_core), core.responses (analyst/010_core), core.waves (analyst/010_core),
+--     marts.field_results (marts/040_field_results, copied by pipeline.publish.analyst),
+--     marts.item_results (marts/030_item_results, copied by pipeline.publish.analyst)
+-- writes: auswertung.antworten, auswertung.handlungsfeld_ergebnisse, auswertung.item_ergebnisse
 -- German-labelled views for analysts who think in the questionnaire's words. Run inside the analyst file.
 create schema auswertung;
 

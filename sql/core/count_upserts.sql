@@ -1,3 +1,5 @@
+-- reads: core.responses, staging.responses, valid_responses (registered by pipeline.load)
+-- writes: nothing
 select
     count(*) filter (where core.responses.respondent_key is null) as inserted,
     count(core.responses.respondent_key) as updated

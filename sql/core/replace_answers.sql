@@ -1,3 +1,5 @@
+-- reads: core.answer_options, staging.answers, staging.responses, valid_responses (registered by pipeline.load)
+-- writes: core.answers
 delete from core.answers
 where respondent_key in (
     select respondent_key from staging.responses

@@ -1,3 +1,5 @@
+-- reads: staging.responses, valid_responses (registered by pipeline.load)
+-- writes: core.responses
 -- Latest version wins: an edited response replaces the earlier one, which stays in raw and staging.
 insert into core.responses
 select

@@ -1,3 +1,5 @@
+-- reads: core.items, core.org_types, core.responses, core.waves
+-- writes: marts.item_groups, marts.org_types, marts.wave_order, marts.wave_org_types
 -- What every mart labels its rows with: the organisation types and their margin 'insgesamt' (the sum over
 -- them), and the waves in order with the one before each (and its instrument version, for comparing items).
 -- Views, so they follow core without a rebuild and stay out of the analyst file, which copies tables.

@@ -1,3 +1,5 @@
+-- reads: core.answers, core.items, core.responses
+-- writes: marts.answers_in_scope
 -- Every current answer with its response's wave and organisation type, restricted to the items that belong
 -- to the instrument version of that response's wave (an answer to a retired item is kept in core, not here).
 -- Special-category items stay in: they have no field, but the item marts show them.

@@ -1,3 +1,6 @@
+-- reads: core.answer_options, core.items, core.waves, marts.answers_in_scope (marts/010_answers_in_scope),
+--     marts.item_groups (marts/005_reference)
+-- writes: marts.item_distribution
 -- Per item, organisation type and wave: respondents per answer code, zeros included, so every option of every
 -- group appears (every item of the wave's instrument for every organisation type with responses in the wave);
 -- the margin over organisation types is the org_type 'insgesamt'. Free text has no codes and is not counted
@@ -17,12 +20,12 @@ counts as (
     -- core holds one row per respondent, item and code, so rows are respondents
     select
         wave,
-        case when grouping(org_type) = 1 then 'insgesamt' else org_type end as org_type,
+        org_type,
         item_code,
         answer_code,
         count(*) as n
-    from coded
-    group by grouping sets ((wave, org_type, item_code, answer_code), (wave, item_code, answer_code))
+    from marts.with_margin(coded)
+    group by wave, org_type, item_code, answer_code
 )
 
 select

@@ -1,3 +1,7 @@
+-- reads: core.items, marts.answers_in_scope (marts/010_answers_in_scope),
+--     marts.item_groups (marts/005_reference), marts.org_types (marts/005_reference),
+--     marts.wave_order (marts/005_reference)
+-- writes: marts.item_results
 -- Per item, organisation type and wave: who answered, and the mean and top-2 box of the scale answers, with
 -- the change since the previous wave; the margin over organisation types is the org_type 'insgesamt'.
 -- "weiß nicht" and "keine Angabe" count as answered but carry no value, so they never enter a mean.
@@ -34,14 +38,14 @@ answered as (
 aggregated as (
     select
         wave,
-        case when grouping(org_type) = 1 then 'insgesamt' else org_type end as org_type,
+        org_type,
         item_code,
         count(*) as n_answered,
         count(value) as n_valid,
         coalesce(sum(value), 0) as value_sum,
         count(*) filter (where value >= 4) as n_top2
-    from answered
-    group by grouping sets ((wave, org_type, item_code), (wave, item_code))
+    from marts.with_margin(answered)
+    group by wave, org_type, item_code
 ),
 
 results as (

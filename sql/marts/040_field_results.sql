@@ -1,3 +1,7 @@
+-- reads: core.items, core.waves, marts.answers_in_scope (marts/010_answers_in_scope),
+--     marts.org_types (marts/005_reference), marts.wave_order (marts/005_reference),
+--     marts.wave_org_types (marts/005_reference)
+-- writes: marts.field_results
 -- Per Handlungsfeld (level 'handlungsfeld') and per theme of a field that has themes (level 'thema'),
 -- organisation type and wave: respondents who answered any item of it, and the mean and top-2 box over all
 -- scale answers given in it (each answer weighs the same), with the change since the previous wave; the
@@ -90,15 +94,15 @@ aggregated as (
     select
         level,
         wave,
-        case when grouping(org_type) = 1 then 'insgesamt' else org_type end as org_type,
+        org_type,
         field_code,
         theme_code,
         count(*) as n_respondents,
         sum(n_valid)::bigint as n_valid,
         sum(value_sum) as value_sum,
         sum(n_top2)::bigint as n_top2
-    from per_respondent
-    group by grouping sets ((level, wave, org_type, field_code, theme_code), (level, wave, field_code, theme_code))
+    from marts.with_margin(per_respondent)
+    group by level, wave, org_type, field_code, theme_code
 ),
 
 field_groups as (

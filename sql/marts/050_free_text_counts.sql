@@ -1,3 +1,6 @@
+-- reads: core.items, core.waves, marts.answers_in_scope (marts/010_answers_in_scope),
+--     marts.org_types (marts/005_reference), marts.wave_org_types (marts/005_reference)
+-- writes: marts.free_text_counts
 -- Per Handlungsfeld, organisation type and wave: respondents who wrote a free text in it. The steering group
 -- sees free text only as these counts; zeros included for every field with a free-text item in the wave's
 -- instrument, for every organisation type with responses in the wave; the margin is the org_type 'insgesamt'.
@@ -30,11 +33,11 @@ writers as (
 counts as (
     select
         wave,
-        case when grouping(org_type) = 1 then 'insgesamt' else org_type end as org_type,
+        org_type,
         field_code,
         count(*) as n_texts
-    from writers
-    group by grouping sets ((wave, org_type, field_code), (wave, field_code))
+    from marts.with_margin(writers)
+    group by wave, org_type, field_code
 )
 
 select

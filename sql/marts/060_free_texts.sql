@@ -1,3 +1,5 @@
+-- reads: marts.answers_in_scope (marts/010_answers_in_scope)
+-- writes: marts.free_texts
 -- The free-text answers for analysts only (never published), with e-mail addresses, URLs and phone numbers
 -- replaced. E-mail goes first, so that an address on a www. host is removed whole, and URLs before phone
 -- numbers, so that digits in a path are removed with their URL. The phone patterns are German forms:

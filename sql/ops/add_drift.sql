@@ -1,3 +1,5 @@
+-- reads: batch_drift (registered by pipeline.drift)
+-- writes: ops.drift
 -- Drift a batch showed (registered batch_drift: kind, field, code, responses), added to the run's.
 insert into ops.drift
 select

@@ -1,3 +1,5 @@
+-- reads: ops.column_coverage, ops.drift, ops.runs
+-- writes: nothing
 -- The drift of each partner's last $runs runs (of one partner when $partner_id is set, of one run when $run_id
 -- is): unknown columns, new answer codes, and mapped columns gone. A mapped column is gone in a run that none of
 -- its responses carried once the responses without it since it was last carried (this run's and earlier

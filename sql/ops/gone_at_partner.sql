@@ -1,3 +1,5 @@
+-- reads: core.responses, listed (registered by pipeline.load), staging.responses
+-- writes: nothing
 -- The source's responses in core that a full read of it did not list (listed: the source ids it read), oldest
 -- first.
 select s.source_id

@@ -1,3 +1,6 @@
+-- reads: batch_classified (temp table of raw/classify_batch or raw/reload_batch),
+--     batch_failures (registered by pipeline.load)
+-- writes: ops.quarantine
 insert into ops.quarantine (
     record_id,
     run_id,

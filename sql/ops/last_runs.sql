@@ -1,3 +1,5 @@
+-- reads: ops.runs
+-- writes: nothing
 -- The latest run of every partner, for `pipeline status`, with what the latest full read found gone at the
 -- partner (a run from the cursor cannot tell).
 with latest as (

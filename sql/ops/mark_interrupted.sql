@@ -1,3 +1,5 @@
+-- reads: nothing
+-- writes: ops.runs
 -- A partner's rows left at running by a process that is gone (checked by the caller): interrupted, with why.
 -- finished_at stays empty: when the process ended is not known.
 update ops.runs

@@ -1,3 +1,5 @@
+-- reads: core.responses, core.answers, core.items, core.answer_options, core.org_types, core.waves, core.partners
+-- writes: nothing
 -- What the marts and the analyst file are made of, as one text: every row of the core tables they read, hashed
 -- and summed per table (order-free), with the row counts. Equal texts mean equal inputs, so a run with nothing
 -- new skips rebuilding them (pipeline.transform). A full scan, but of hashes only: a small fraction of a rebuild.

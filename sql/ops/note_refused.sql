@@ -1,3 +1,5 @@
+-- reads: batch_classified (temp table of raw/classify_batch or raw/reload_batch)
+-- writes: ops.erased
 -- Erased respondents the partner listed again in this batch: left out, noted here.
 update ops.erased
 set

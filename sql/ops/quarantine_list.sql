@@ -1,3 +1,5 @@
+-- reads: ops.quarantine
+-- writes: nothing
 -- Open rejections, newest first: one row per failed check of a response version still in quarantine.
 select
     ops.quarantine.partner_id,

@@ -1,3 +1,5 @@
+-- reads: nothing
+-- writes: ops.erased
 -- The erasure on record under the respondent key alone; erasing again keeps the first date and adds the versions.
 insert into ops.erased (respondent_key, partner_id, erased_at, erased_by, versions_removed)
 values ($respondent_key, $partner_id, $erased_at, $erased_by, $versions_removed)

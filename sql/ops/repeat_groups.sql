@@ -1,3 +1,5 @@
+-- reads: raw.records
+-- writes: nothing
 -- The repeat groups of each partner's form, as raw keeps them, with the number of responses holding each: ODK
 -- Central links every repeat to its subtable (`<group>@odata.navigationLink`, the feed Submissions.<group>),
 -- Kobo sends a repeat as an array of entries (its own metadata arrays start with "_"). No mapping reaches into

@@ -1,3 +1,5 @@
+-- reads: nothing
+-- writes: ops.runs
 insert into ops.runs (
     run_id, partner_id, started_at, finished_at, status, pages, fetched, inserted, updated, unchanged,
     quarantined, duplicates, gone, gone_ids, unmapped_fields, error, process

@@ -1,3 +1,6 @@
+-- reads: field_results (published table, made by pipeline.publish.publication),
+--     item_results (published table, made by pipeline.publish.publication)
+-- writes: needs_ranking
 -- Needs for action: the weakest results first, ranked from published means only. A hidden mean never takes
 -- part, so no rank can give it away. Items: the ten weakest per wave and organisation type; Handlungsfelder:
 -- all of them. Runs inside a release's own DuckDB file, over its published tables.

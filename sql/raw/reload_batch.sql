@@ -1,3 +1,5 @@
+-- reads: raw.records, reload_candidates (temp table of raw/reload_plan)
+-- writes: batch_classified
 -- One slice of the reload candidates (one round, one source, one time zone), as if just fetched.
 create or replace temp table batch_classified as
 with chosen as (

@@ -1,3 +1,5 @@
+-- reads: ops.quarantine, ops.rejected_by_partner, raw.versions
+-- writes: reload_candidates
 -- The stored versions a rebuild (all, numbered in rounds: first versions, then second ones, ...) or a replay
 -- (quarantined versions still the latest of their response) of one partner goes through, fixed before the first
 -- slice loads, so what a slice changes in quarantine cannot move the others. A slice holds one source: the same

@@ -1,3 +1,5 @@
+-- reads: valid_answers (registered by pipeline.load)
+-- writes: staging.answers
 insert into staging.answers (record_id, item_code, answer_code, answer_text)
 select record_id, item_code, answer_code, answer_text
 from valid_answers

@@ -1,3 +1,6 @@
+-- reads: batch_classified (temp table of raw/classify_batch or raw/reload_batch), ops.sources,
+--     valid_responses (registered by pipeline.load)
+-- writes: staging.responses
 -- The respondent key: ops.respondent_key (migration 100), the key scope as ops.sources says.
 -- org_type is the partner's, or the one each respondent gave (contract.py).
 insert into staging.responses (

@@ -1,3 +1,5 @@
+-- reads: batch_classified (temp table of raw/classify_batch or raw/reload_batch)
+-- writes: nothing
 -- Partner answers of the batch's new versions, keyed by instrument item. Partner codes are only ever values
 -- here (JSON paths bound as a list, parsed once), never identifiers. Where a partner renamed a group between
 -- form versions, several codes map to one item and the one answered wins. Where a partner has one column per

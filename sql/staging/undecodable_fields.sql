@@ -1,3 +1,5 @@
+-- reads: batch_classified (temp table of raw/classify_batch or raw/reload_batch)
+-- writes: nothing
 -- Fields of the batch's new versions that held text which is no Unicode (bytes that are no UTF-8, a lone
 -- surrogate): extraction moved each, written with escapes, under the record's $undecodable key. One failure per
 -- field, so the quarantine names each; json_each reads the field names as data, whatever they hold.

@@ -1,3 +1,5 @@
+-- reads: batch_classified (temp table of raw/classify_batch or raw/reload_batch)
+-- writes: nothing
 -- Partner fields in the batch's new versions that no mapping names and that are not known otherwise (the tool adds
 -- them to every response, or the operator left them unmapped on purpose): reported as schema drift (with the
 -- number of responses carrying each), kept in raw.

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
-from pipeline.errors import ConfigError, WorkingFileBusy
+from pipeline.errors import ConfigError, SqlInputMissing, WorkingFileBusy
 
 _LEDGER = """
 create schema if not exists ops;
@@ -142,5 +145,112 @@ def sql(sql_dir: Path, name: str) -> str:
     return (sql_dir / f"{name}.sql").read_text(encoding="utf-8")
 
 
-def run(con: duckdb.DuckDBPyConnection, sql_dir: Path, name: str, params: dict | None = None) -> None:
-    con.execute(sql(sql_dir, name), params or {})
+@dataclass(frozen=True)
+class Header:
+    """What a SQL file declares in its first lines: the relations it reads, each with who provides it ('' for a
+    table or view of the migrations), and the relations it writes."""
+
+    reads: dict[str, str]
+    writes: tuple[str, ...]
+
+
+_T = TypeVar("_T")
+_HEADER_LINE = re.compile(r"--\s*(reads|writes):\s*(.*)")
+_DECLARED = re.compile(r"\s*([\w.]+)\s*(?:\(([^)]*)\))?\s*(?:,|$)")
+
+
+def header(text: str, name: str = "a SQL file") -> Header:
+    """The header of a SQL file's text, in the one format every file under sql/ but the migrations starts with:
+
+        -- reads: raw.records, batch_records (registered by pipeline.load)
+        -- writes: batch_classified
+
+    A long list goes on in comment lines indented by more than one space; "nothing" declares an empty list.
+    A file without both lines is an error, naming the file (`name`); tests/test_sql_contracts.py holds every file
+    under sql/ to the format."""
+    found: dict[str, str] = {}
+    kind = ""
+    for line in text.splitlines():
+        start = _HEADER_LINE.match(line)
+        if start:
+            kind = start.group(1)
+            found[kind] = start.group(2)
+        elif kind and line.startswith("--  "):
+            found[kind] += " " + line[2:].strip()
+        else:
+            break
+    if set(found) != {"reads", "writes"}:
+        raise ConfigError(f"{name} does not start with its header ('-- reads: ...' and '-- writes: ...')")
+    declared = {
+        kind: {m.group(1): (m.group(2) or "").strip() for m in _DECLARED.finditer(names) if m.group(1)}
+        for kind, names in found.items()
+    }
+    for names in declared.values():
+        names.pop("nothing", None)
+    return Header(reads=declared["reads"], writes=tuple(declared["writes"]))
+
+
+def checking() -> bool:
+    """Whether run() checks a file's declared inputs before it runs it: when PIPELINE_SQL_CHECKS is 1, as the
+    test suite sets it. A catalog query per statement costs about a millisecond, some twenty per batch loaded,
+    which a nightly run need not pay: an input missing there still fails in DuckDB's binder, and run() tells
+    that catalog error as the same SqlInputMissing. What the check adds is a declared input the statement would
+    not have missed (a header that lies), which the tests are there to find."""
+    return os.environ.get("PIPELINE_SQL_CHECKS") == "1"
+
+
+def missing_inputs(con: duckdb.DuckDBPyConnection, reads: dict[str, str]) -> list[str]:
+    """The declared inputs the connection lacks: tables and views of the current database or any attached one,
+    temporary tables, and Python frames registered on it (they show as temporary views)."""
+    present = set()
+    for database, schema, name, temporary, current in con.execute(
+        "select database_name, schema_name, table_name, temporary, current_database() from duckdb_tables() "
+        "union all select database_name, schema_name, view_name, temporary, current_database() from duckdb_views() "
+        "where not internal"
+    ).fetchall():
+        present.add(f"{database}.{schema}.{name}")
+        if temporary or database == current:
+            present |= {f"{schema}.{name}"} | ({name} if schema == "main" else set())
+    return [name for name in reads if name.lower() not in present]
+
+
+def run(
+    con: duckdb.DuckDBPyConnection, sql_dir: Path, name: str, params: dict | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Run sql/<name>.sql; returns the connection, so a query's rows are fetched from it.
+
+    An input the file declares that is not there raises SqlInputMissing naming the file, the relation and its
+    provider: checked beforehand when PIPELINE_SQL_CHECKS is on, else told from DuckDB's own catalog error."""
+    return _checked(con, sql_dir, name, lambda text: con.execute(text, params or {}))
+
+
+def relation(con: duckdb.DuckDBPyConnection, sql_dir: Path, name: str) -> duckdb.DuckDBPyRelation:
+    """The query of sql/<name>.sql as a relation, checked as run() checks it: Arrow output without the copy a
+    DB-API result makes."""
+    return _checked(con, sql_dir, name, con.sql)
+
+
+def _checked(con: duckdb.DuckDBPyConnection, sql_dir: Path, name: str, execute: Callable[[str], _T]) -> _T:
+    declared = _header(sql_dir, name)
+    if checking():
+        missing = missing_inputs(con, declared.reads)
+        if missing:
+            raise _missing(name, declared, missing)
+    try:
+        return execute(sql(sql_dir, name))
+    except duckdb.CatalogException as exc:
+        said = str(exc).lower()
+        missing = [r for r in declared.reads if f"with name {r.rsplit('.', 1)[-1].lower()} " in said]
+        if missing:
+            raise _missing(name, declared, missing) from exc
+        raise
+
+
+@lru_cache(maxsize=64)
+def _header(sql_dir: Path, name: str) -> Header:
+    return header(sql(sql_dir, name), f"sql/{name}.sql")
+
+
+def _missing(name: str, declared: Header, missing: list[str]) -> SqlInputMissing:
+    told = "; ".join(f"{r} ({declared.reads[r] or 'a table of the migrations'})" for r in missing)
+    return SqlInputMissing(f"sql/{name}.sql reads what this connection lacks: {told}")

@@ -67,8 +67,10 @@ class DriftRecorder:
         the unknown fields (for ops.runs.unmapped_fields). metadata_fields: what the tool adds to every response
         (as the connector knows it after pulling the batch), never an unknown partner column."""
         self._coverage_of(naive_timezone)
-        unknown = self.con.execute(
-            db.sql(self.sql_dir, "staging/unmapped_fields"),
+        unknown = db.run(
+            self.con,
+            self.sql_dir,
+            "staging/unmapped_fields",
             {
                 "partner_codes": list(self.partner.mapping),
                 "known_fields": sorted(metadata_fields | set(self.partner.ignore) | self._org_type_field),
@@ -121,8 +123,10 @@ def report(
 ) -> pd.DataFrame:
     """The drift of each partner's last `runs` runs (or of run_id): partner_id, run_id, started_at, kind, field,
     code, responses, first_seen_at (the start of the first run that showed the same)."""
-    return con.execute(
-        db.sql(sql_dir, "ops/drift_report"),
+    return db.run(
+        con,
+        sql_dir,
+        "ops/drift_report",
         {"partner_id": partner_id, "runs": runs, "run_id": run_id},
     ).df()
 
@@ -130,7 +134,7 @@ def report(
 def repeat_groups(con: duckdb.DuckDBPyConnection, sql_dir: Path) -> list[str]:
     """The repeat groups raw holds (ODK subtables, Kobo arrays), one line per partner and group: they are not
     mapped onto items, and `pipeline check` says so rather than letting them pass unnoticed."""
-    rows = con.execute(db.sql(sql_dir, "ops/repeat_groups")).fetchall()
+    rows = db.run(con, sql_dir, "ops/repeat_groups").fetchall()
     return [
         f"{partner_id}: repeat group {group!r} in {n} response{'' if n == 1 else 's'} (kept in raw only, not mapped)"
         for partner_id, group, n in rows

@@ -58,7 +58,7 @@ def erase(settings: Settings, partner_id: str, source_id: str, erased_by: str, s
             [(loaded,)] = con.execute(
                 "select count(*) > 0 from core.responses where respondent_key = ?", [key]
             ).fetchall()
-            con.execute(db.sql(settings.sql_dir, "ops/erase_respondent"))
+            db.run(con, settings.sql_dir, "ops/erase_respondent")
             db.run(con, settings.sql_dir, "ops/record_erasure", {
                 "respondent_key": key, "partner_id": partner.id, "erased_at": datetime.now(UTC),
                 "erased_by": erased_by, "versions_removed": versions,

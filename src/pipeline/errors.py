@@ -38,3 +38,7 @@ class PartnerOutOfTime(PartnerError):
 
 class PayloadError(PartnerError):
     """A partner sent a payload we cannot parse at all (not one bad row: the page itself)."""
+
+
+class SqlInputMissing(PipelineError):
+    """A SQL file's declared input relation is not in the connection: the module that provides it did not run."""

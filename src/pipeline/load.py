@@ -120,7 +120,7 @@ class PartnerLoader:
                 })  # fmt: skip
                 db.run(self.con, self.sql_dir, "ops/note_refused", {"refused_at": now})
                 db.run(self.con, self.sql_dir, "raw/insert_records", {"partner_id": self.partner.id, "fetched_at": now})
-                seen = self.con.sql(db.sql(self.sql_dir, "raw/seen_in_batch")).to_arrow_table()
+                seen = db.relation(self.con, self.sql_dir, "raw/seen_in_batch").to_arrow_table()
                 classified = "select disposition, count(*) from batch_classified group by disposition"
                 counts = dict(self.con.execute(classified).fetchall())
                 quarantined, inserted, updated, failures = self._load_new(now, naive_timezone)
@@ -169,7 +169,7 @@ class PartnerLoader:
             "run_id": [self.run.run_id] * n,
         }))  # fmt: skip
         try:
-            self.con.execute(db.sql(self.sql_dir, "ops/withdraw_rejected"))
+            db.run(self.con, self.sql_dir, "ops/withdraw_rejected")
             removed = self.con.execute("select source_id from withdrawn order by source_id").fetchall()
             self.con.execute("drop table withdrawn")
         finally:
@@ -210,13 +210,15 @@ class PartnerLoader:
         ).df()
         if meta.empty:
             return _Loaded(0, 0, 0, pd.DataFrame(columns=contract.FAILURE_COLUMNS))
-        long = self.con.execute(db.sql(self.sql_dir, "staging/map_answers"), self._mapping).df()
+        long = db.run(self.con, self.sql_dir, "staging/map_answers", self._mapping).df()
         frame = contract.shape(
             meta, long, self.partner.recode, self.codebook, self.windows, naive_timezone, self.timezone,
             org_type=self.partner.org_type,
         )  # fmt: skip
-        undecodable = self.con.execute(
-            db.sql(self.sql_dir, "staging/undecodable_fields"),
+        undecodable = db.run(
+            self.con,
+            self.sql_dir,
+            "staging/undecodable_fields",
             {"undecodable": json_records.key_path(json_records.UNDECODABLE)},
         ).df()
         checked = contract.reject(contract.validate(frame, self.schema, now), undecodable)
@@ -241,9 +243,9 @@ class PartnerLoader:
                 "inner_pad": self._pads[0], "outer_pad": self._pads[1],
             })  # fmt: skip
             db.run(self.con, self.sql_dir, "staging/insert_answers")
-            inserted, updated = self.con.execute(db.sql(self.sql_dir, "core/count_upserts")).fetchone()  # type: ignore[misc]
+            inserted, updated = db.run(self.con, self.sql_dir, "core/count_upserts").fetchone()  # type: ignore[misc]
             db.run(self.con, self.sql_dir, "core/upsert_responses")
-            self.con.execute(db.sql(self.sql_dir, "core/replace_answers"))
+            db.run(self.con, self.sql_dir, "core/replace_answers")
             db.run(self.con, self.sql_dir, "ops/resolve_quarantine", {"partner_id": self.partner.id})
         return inserted, updated
 
@@ -298,8 +300,8 @@ def gone_at_partner(
     ids = pa.chunked_array([chunk for column in listed for chunk in column.chunks], type=pa.string())
     con.register("listed", pa.table({"source_id": ids}))
     try:
-        rows = con.execute(
-            db.sql(sql_dir, "ops/gone_at_partner"), {"partner_id": source.partner_id, "source": source.name}
+        rows = db.run(
+            con, sql_dir, "ops/gone_at_partner", {"partner_id": source.partner_id, "source": source.name}
         ).fetchall()
     finally:
         con.unregister("listed")
@@ -347,7 +349,7 @@ def refresh_reference(
         con.register(name, frame)
     try:
         with db.transaction(con):
-            con.execute(db.sql(settings.sql_dir, "core/refresh_reference"))
+            db.run(con, settings.sql_dir, "core/refresh_reference")
     finally:
         for name in frames:
             con.unregister(name)

@@ -63,7 +63,7 @@ _CELL_MAX = 32_767  # characters an Excel cell holds; a longer rejected free tex
 def open_rejections(settings: Settings, partner_id: str | None = None) -> pd.DataFrame:
     con = db.connect(settings.db_path, settings.sql_dir)
     try:
-        return con.execute(db.sql(settings.sql_dir, "ops/quarantine_list"), {"partner_id": partner_id}).df()
+        return db.run(con, settings.sql_dir, "ops/quarantine_list", {"partner_id": partner_id}).df()
     finally:
         con.close()
 

@@ -29,7 +29,7 @@ def rebuild(settings: Settings) -> dict[str, tuple[int, int, int]]:
                 "a rebuild would drop them; add them back to the registry first"
             )
         con.begin()
-        con.execute(db.sql(settings.sql_dir, "ops/empty_derived"))
+        db.run(con, settings.sql_dir, "ops/empty_derived")
         con.commit()
         run_id = f"rebuild-{uuid.uuid4().hex[:12]}"
         results = {

@@ -119,14 +119,14 @@ def mark_interrupted(con: duckdb.DuckDBPyConnection, sql_dir: Path, partner_id: 
     for (process,) in left:
         if processes.gone(process):
             params = {"partner_id": partner_id, "process": process, "error": interrupted_error(partner_id, process)}
-            marked += con.execute(db.sql(sql_dir, "ops/mark_interrupted"), params).fetchone()[0]
+            marked += db.run(con, sql_dir, "ops/mark_interrupted", params).fetchone()[0]
     return marked
 
 
 def last_runs(con: duckdb.DuckDBPyConnection, sql_dir: Path) -> pd.DataFrame:
     """The latest run of every partner; one left at running by a process that is gone shows as interrupted
     (`pipeline status` reads, so the ledger itself is corrected by the partner's next run)."""
-    frame = con.execute(db.sql(sql_dir, "ops/last_runs")).df()
+    frame = db.run(con, sql_dir, "ops/last_runs").df()
     for i, row in frame[frame["status"] == "running"].iterrows():
         if isinstance(row["process"], str) and processes.gone(row["process"]):
             frame.loc[i, ["status", "error"]] = [INTERRUPTED, interrupted_error(row["partner_id"], row["process"])]

@@ -69,7 +69,7 @@ def claim(
             "?::timestamptz as seen_at, ?::json as volatile",
             [partner_id, source, datetime.now(UTC), volatile_patch(volatile_fields)],
         )
-        con.execute(db.sql(sql_dir, "ops/claim_source"))
+        db.run(con, sql_dir, "ops/claim_source")
         con.execute("drop table claimed_source")
     return known(con, partner_id, source)
 

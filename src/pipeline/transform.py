@@ -26,7 +26,7 @@ def build_marts(settings: Settings) -> list[str]:
             return names
         with db.transaction(con):
             for name in names:
-                con.execute(db.sql(settings.sql_dir, f"marts/{name}"))
+                db.run(con, settings.sql_dir, f"marts/{name}")
             built(con, MARTS, digest)
     finally:
         con.close()
@@ -35,7 +35,7 @@ def build_marts(settings: Settings) -> list[str]:
 
 def inputs_digest(con: duckdb.DuckDBPyConnection, sql_dir: Path, files: Iterable[Path]) -> str:
     """A digest of the core rows derived artefacts read and of the files (SQL, documentation) that make them."""
-    digest = hashlib.sha256(con.execute(db.sql(sql_dir, "ops/marts_inputs")).fetchone()[0].encode())  # type: ignore[index]
+    digest = hashlib.sha256(db.run(con, sql_dir, "ops/marts_inputs").fetchone()[0].encode())  # type: ignore[index]
     for path in files:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()

@@ -46,7 +46,7 @@ def _write(con: duckdb.DuckDBPyConnection, settings: Settings, target: Path) -> 
     db.create_portable(tmp).close()
     con.execute("attach ? as analyst", [str(tmp)])
     try:
-        con.execute(db.sql(settings.sql_dir, "analyst/010_core"))
+        db.run(con, settings.sql_dir, "analyst/010_core")
         con.execute("create schema analyst.marts")
         for (name,) in con.execute(
             "select table_name from duckdb_tables() where database_name = current_database() and schema_name = 'marts'"
@@ -58,7 +58,7 @@ def _write(con: duckdb.DuckDBPyConnection, settings: Settings, target: Path) -> 
     # working whatever name a reader attaches the file under.
     own = duckdb.connect(str(tmp))
     try:
-        own.execute(db.sql(settings.sql_dir, "analyst/020_views"))
+        db.run(own, settings.sql_dir, "analyst/020_views")
         document(own, settings.documentation_file)
         own.execute("checkpoint")
     finally:

@@ -218,7 +218,7 @@ def _write_duckdb(settings: Settings, path: Path, protected: dict[str, pd.DataFr
             con.register("frame", frame)
             con.execute(f"create table {name} as select * from frame")
             con.unregister("frame")
-        con.execute(db.sql(settings.sql_dir, "publish/needs_ranking"))
+        db.run(con, settings.sql_dir, "publish/needs_ranking")
         document(con, settings.documentation_file)
         names = [row[0] for row in con.execute("select table_name from duckdb_tables() order by 1").fetchall()]
         tables = {name: con.execute(f"select * from {name}").df() for name in names}
