@@ -198,7 +198,7 @@ def _erase(args: argparse.Namespace) -> int:
     with writer_lock(
         settings.db_path, f"erase a respondent of {args.partner}", settings.writer_wait_seconds, console.print
     ):
-        done = erase(settings, args.partner, args.response, args.by, args.source)
+        done = erase(settings, args.partner, args.response, args.by, args.source, record_unknown=True)
     if done.versions:
         console.print(
             escape(
