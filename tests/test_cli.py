@@ -134,6 +134,19 @@ def test_a_usage_error_exits_with_2_and_says_why(args: list[str], tmp_path: Path
     assert done.stdout == ""
 
 
+def test_an_invalid_setting_is_a_configuration_error_naming_the_variable(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "status"],
+        env={**os.environ, "PIPELINE_DATA_DIR": str(tmp_path), "PIPELINE_DISCLOSURE_K": "fünf"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 3
+    assert done.stderr.startswith("error: invalid settings: PIPELINE_DISCLOSURE_K: Input should be a valid integer")
+    assert "Traceback" not in done.stderr
+
+
 def test_json_output_stays_alone_on_stdout_whatever_the_log_level(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "pipeline.cli", "--log-level", "DEBUG", "status", "--json"],

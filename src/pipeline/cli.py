@@ -15,6 +15,7 @@ from typing import Annotated
 
 import pandas as pd
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -98,7 +99,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PipelineError as exc:
         err_console.print(f"[red]error:[/red] {escape(str(exc))}")
         return _exit_code(exc)
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        err_console.print(f"[red]error:[/red] {escape(_invalid_settings(exc))}")
+        return CONFIG
     return OK
+
+
+def _invalid_settings(exc: ValidationError) -> str:
+    """Settings() refused the environment: name each variable and what is wrong with it, on one line."""
+    said = "; ".join(
+        f"PIPELINE_{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}" for error in exc.errors()
+    )
+    return f"invalid settings: {said}"
 
 
 def _exit_code(exc: PipelineError) -> int:
