@@ -55,7 +55,9 @@ def test_erase_removes_the_respondent_everywhere_and_keeps_it_out(
             before[str(SOURCE_ID)]
         )
 
-        assert cli.main(["erase", "--partner", PARTNER, "--response", str(SOURCE_ID), "--by", "Datenschutz"]) == 0
+        assert (
+            cli.main(["erase", "--partner", PARTNER, "--response", str(SOURCE_ID), "--by", "Datenschutz", "--yes"]) == 0
+        )
 
         assert found_in_file(Settings(), needles) == {}
         assert _answered(Settings(), wave) == answered - 1, "the marts no longer count the respondent"
@@ -84,10 +86,11 @@ def test_erase_removes_the_respondent_everywhere_and_keeps_it_out(
 def test_erasing_an_id_nothing_is_stored_under_still_keeps_it_out(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    """An erasure request can arrive before the response was ever pulled: the first pull must not load it."""
+    """An erasure request can arrive before the response was ever pulled: recorded with --force, the first pull
+    must not load it."""
     with partner_world(settings, tmp_path, monkeypatch, PARTNER) as world:
         source_id = str(world.served[PARTNER][0]["_id"])
-        assert cli.main(["erase", "--partner", PARTNER, "--response", source_id]) == 0
+        assert cli.main(["erase", "--partner", PARTNER, "--response", source_id, "--force", "--yes"]) == 0
         assert "nothing was stored under that response id" in capsys.readouterr().out
         run = ingest_partner(Settings(), PARTNER, "run-1")
     assert run.duplicates == 1 and run.fetched == len(world.served[PARTNER])

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-import argparse
 import getpass
+import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, closing
+from enum import StrEnum
+from importlib import metadata
 from pathlib import Path
+from typing import Annotated
 
 import pandas as pd
+import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -18,9 +23,9 @@ from rich.table import Table
 from pipeline import contract, db, drift, labels, orphans, quarantine, runs
 from pipeline.codebook import Codebook, load_codebook
 from pipeline.erase import erase
-from pipeline.errors import PipelineError
+from pipeline.errors import ConfigError, NothingStored, PipelineError, WorkingFileBusy
 from pipeline.extract.files import REJECTED, rejected_files
-from pipeline.lock import writer_lock
+from pipeline.lock import WriterLockTimeout, writer_lock
 from pipeline.publish import analyst, publish, release
 from pipeline.publish.release import Release
 from pipeline.rebuild import rebuild
@@ -28,53 +33,130 @@ from pipeline.registry import Registry, load_registry
 from pipeline.settings import Settings
 from pipeline.transform import build_marts
 
+DISTRIBUTION = "chancencheck-pipeline"  # pyproject's [project] name
 # Logs and CI are no terminal: give tables room there instead of rich's default of 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 150)
+# Errors, and what a --json command says besides its JSON, go to stderr: stdout stays parseable.
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
+
+OK, FAILED, USAGE, CONFIG, BUSY = 0, 1, 2, 3, 4
+# \b keeps click from rewrapping the lines into one paragraph
+EXIT_CODES = f"""\b
+Exit codes:
+{OK} done;
+{FAILED} a run or command failed (a partner failed, a check found problems, an unknown id to erase, a refusal);
+{USAGE} usage error (unknown command or option, missing argument);
+{CONFIG} configuration error (partner registry, codebook or settings invalid);
+{BUSY} the working file busy (another run kept the writer lock longer than PIPELINE_WRITER_WAIT_SECONDS);
+130 interrupted (Ctrl-C)."""
+
+app = typer.Typer(
+    name="pipeline",
+    help=__doc__,
+    epilog=f"Example: pipeline status --json\n\n{EXIT_CODES}",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+quarantine_app = typer.Typer(
+    help="Rejected responses: list, export for a partner, replay.",
+    epilog="Example: pipeline quarantine list --partner caritas-lu",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(quarantine_app, name="quarantine")
+
+Partner = Annotated[str | None, typer.Option("--partner", metavar="ID", help="one partner (default: all)")]
+Partners = Annotated[
+    list[str] | None, typer.Option("--partner", metavar="ID", help="repeatable (default: all partners)")
+]
+AsJson = Annotated[
+    bool, typer.Option("--json", help="a JSON array of objects, one per row, and nothing else on stdout")
+]
+
+
+class LogLevel(StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
+class ExportFormat(StrEnum):
+    csv = "csv"
+    xlsx = "xlsx"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="pipeline", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="run the nightly flow now (all partners, or those named)")
-    run.add_argument("--partner", action="append", dest="partners", metavar="ID", help="repeatable")
-    run.set_defaults(handler=_run)
-    commands.add_parser("status", help="the last run of every partner").set_defaults(handler=_status)
-    check = commands.add_parser("check", help="validate the codebook and the partner registry, secrets included")
-    check.add_argument(
-        "--connect",
-        action="store_true",
-        help="also reach every partner (one authenticated look at its form, nothing loaded) and compare its answer "
-        "labels with the codebook's",
-    )
-    check.set_defaults(handler=_check)
-    commands.add_parser(
-        "demo", help="run the whole pipeline on embedded demo partners (emulated on 127.0.0.1)"
-    ).set_defaults(handler=_demo)
-    _add_quarantine_commands(commands)
-    _add_contract_commands(commands)
-    commands.add_parser(
-        "rebuild", help="rebuild staging, core and marts from raw alone (no partner is contacted)"
-    ).set_defaults(handler=_rebuild)
-    publish = commands.add_parser(
-        "publish", help="rebuild the marts, refresh the analyst file, publish a new release if there is news"
-    )
-    publish.set_defaults(handler=_publish)
-    commands.add_parser("releases", help="the published releases and their disclosure audits").set_defaults(
-        handler=_releases
-    )
-    commands.add_parser(
-        "server", help="the Prefect server, the served deployments and the webhook receiver on 127.0.0.1"
-    ).set_defaults(handler=_server)
-    trigger = commands.add_parser("trigger", help="start a run on the server now: nightly, or one partner's ingest")
-    trigger.add_argument("--partner", action="append", dest="partners", metavar="ID", help="repeatable")
-    trigger.set_defaults(handler=_trigger)
-    args = parser.parse_args(argv)
-    _private_files()
+    """Run the command argv names (sys.argv when None) and return its exit code (see EXIT_CODES)."""
     try:
-        return args.handler(args)
+        # standalone: click prints usage errors and exits with 2, --help and --version with 0, a declined
+        # confirmation with 1; our own errors come through to be mapped below
+        typer.main.get_command(app).main(args=argv, prog_name="pipeline")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else OK if exc.code is None else FAILED
     except PipelineError as exc:
-        console.print(f"[red]error:[/red] {escape(str(exc))}")
-        return 2
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}")
+        return _exit_code(exc)
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        err_console.print(f"[red]error:[/red] {escape(_invalid_settings(exc))}")
+        return CONFIG
+    return OK
+
+
+def _invalid_settings(exc: ValidationError) -> str:
+    """Settings() refused the environment: name each variable and what is wrong with it, on one line."""
+    said = "; ".join(
+        f"PIPELINE_{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}" for error in exc.errors()
+    )
+    return f"invalid settings: {said}"
+
+
+def _exit_code(exc: PipelineError) -> int:
+    if isinstance(exc, ConfigError):
+        return CONFIG
+    if isinstance(exc, WorkingFileBusy | WriterLockTimeout):
+        return BUSY
+    return FAILED
+
+
+def _done(code: int) -> None:
+    """A command's result as its exit code."""
+    if code:
+        raise typer.Exit(code)
+
+
+def _show_version(shown: bool) -> None:
+    if shown:
+        typer.echo(f"pipeline {metadata.version(DISTRIBUTION)}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="print the version and stop"),
+    ] = False,
+    log_level: Annotated[
+        LogLevel | None,
+        typer.Option(
+            "--log-level",
+            case_sensitive=False,
+            help="the level of the log lines on stderr, Prefect's in flows run in-process included (default: "
+            "WARNING, Prefect's from PREFECT_LOGGING_LEVEL)",
+        ),
+    ] = None,
+) -> None:
+    if log_level is not None:
+        logging.basicConfig(level=log_level.value, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+        logging.getLogger().setLevel(log_level.value)
+        # Prefect configures logging when a flow is imported and would put the root logger back to WARNING
+        os.environ["PREFECT_LOGGING_LEVEL"] = os.environ["PREFECT_LOGGING_ROOT_LEVEL"] = log_level.value
+    _private_files()
 
 
 def _private_files() -> None:
@@ -94,27 +176,19 @@ def _cell(value: object) -> str:
     return escape(str(value))
 
 
-def _add_quarantine_commands(commands: argparse._SubParsersAction) -> None:
-    quarantine = commands.add_parser("quarantine", help="rejected responses: list, export for a partner, replay")
-    actions = quarantine.add_subparsers(dest="action", required=True)
-    listing = actions.add_parser("list", help="open rejections with field, value and reason")
-    listing.add_argument("--partner", metavar="ID")
-    listing.set_defaults(handler=_quarantine_list)
-    export = actions.add_parser("export", help="a partner's rejections as CSV in German, to send back")
-    export.add_argument("--partner", metavar="ID", required=True)
-    export.add_argument("--out", type=Path, help="default: <data>/quarantine/<partner>.<format>")
-    export.add_argument("--format", choices=["csv", "xlsx"], help="default: from --out's suffix, else csv")
-    export.set_defaults(handler=_quarantine_export)
-    replay = actions.add_parser("replay", help="check rejected responses again after a codebook or mapping fix")
-    replay.add_argument("--partner", action="append", dest="partners", metavar="ID", help="repeatable")
-    replay.set_defaults(handler=_quarantine_replay)
-
-
-def _quarantine_list(args: argparse.Namespace) -> int:
+@quarantine_app.command(
+    "list", epilog="Example: pipeline quarantine list --partner caritas-lu --json > rejections.json"
+)
+def quarantine_list(partner: Partner = None, as_json: AsJson = False) -> None:
+    """Open rejections with field, value and reason."""
     settings = Settings()
-    with _reading(settings, "quarantine list"):
-        rows = quarantine.open_rejections(settings, args.partner)
+    with _reading(settings, "quarantine list", as_json):
+        rows = quarantine.open_rejections(settings, partner)
     rows["quarantined_at"] = rows["quarantined_at"].dt.tz_convert(settings.timezone)
+    if as_json:
+        columns = ["partner_id", "source_id", "field", "value", "reason", "quarantined_at"]
+        _print_json(rows[columns].assign(value=rows["value"].map(lambda v: None if pd.isna(v) else str(v))))
+        return
     table = Table(title=f"Open rejections: {rows['record_id'].nunique()} responses, {len(rows)} failed checks")
     for name in ("partner_id", "source_id", "field", "value", "reason", "quarantined_at"):
         table.add_column(name)
@@ -128,23 +202,31 @@ def _quarantine_list(args: argparse.Namespace) -> int:
             f"{row.quarantined_at:%Y-%m-%d %H:%M}",
         )
     console.print(table)
-    return 0
 
 
-def _quarantine_export(args: argparse.Namespace) -> int:
+@quarantine_app.command("export", epilog="Example: pipeline quarantine export --partner caritas-lu --out caritas.xlsx")
+def quarantine_export(
+    partner: Annotated[str, typer.Option("--partner", metavar="ID", help="the partner to send it to")],
+    out: Annotated[
+        Path | None, typer.Option("--out", metavar="FILE", help="default: <data>/quarantine/<partner>.<format>")
+    ] = None,
+    fmt: Annotated[ExportFormat | None, typer.Option("--format", help="default: from --out's suffix, else csv")] = None,
+) -> None:
+    """A partner's rejections as CSV (or XLSX) in German, in the partner's own codes, to send back."""
     settings = Settings()
-    fmt = args.format or ("xlsx" if args.out and args.out.suffix.lower() == ".xlsx" else "csv")
-    out = args.out or settings.data_dir / "quarantine" / f"{args.partner}.{fmt}"
+    chosen = fmt.value if fmt else ("xlsx" if out and out.suffix.lower() == ".xlsx" else "csv")
+    out = out or settings.data_dir / "quarantine" / f"{partner}.{chosen}"
     with _reading(settings, "quarantine export"):
-        n = quarantine.export_for_partner(settings, args.partner, out, fmt)
-    console.print(escape(f"{n} rejected answers of {args.partner} written to {out}"))
-    return 0
+        n = quarantine.export_for_partner(settings, partner, out, chosen)
+    console.print(escape(f"{n} rejected answers of {partner} written to {out}"))
 
 
-def _quarantine_replay(args: argparse.Namespace) -> int:
+@quarantine_app.command("replay", epilog="Example: pipeline quarantine replay --partner caritas-lu")
+def quarantine_replay(partners: Partners = None) -> None:
+    """Check rejected responses again after a codebook or mapping fix: what passes now loads."""
     settings = Settings()
     with writer_lock(settings.db_path, "quarantine replay", settings.writer_wait_seconds, console.print):
-        replayed = quarantine.replay(settings, args.partners)
+        replayed = quarantine.replay(settings, partners)
     for partner_id, (still, inserted, updated) in replayed.items():
         console.print(
             escape(
@@ -152,34 +234,20 @@ def _quarantine_replay(args: argparse.Namespace) -> int:
                 f"still quarantined {still}"
             )
         )
-    return 0
 
 
-def _add_contract_commands(commands: argparse._SubParsersAction) -> None:
-    found = commands.add_parser("drift", help="schema drift: unknown columns, mapped columns gone, new answer codes")
-    found.add_argument("--partner", metavar="ID")
-    found.add_argument("--runs", type=int, default=1, metavar="N", help="each partner's last N runs (default 1)")
-    found.set_defaults(handler=_drift)
-    remove = commands.add_parser("erase", help="remove one respondent everywhere (a data subject's request)")
-    remove.add_argument("--partner", metavar="ID", required=True)
-    remove.add_argument("--response", metavar="R", required=True, help="the partner's own response id")
-    remove.add_argument(
-        "--source", metavar="S", help="the survey it came from, e.g. limesurvey:482913 (default: the configured one)"
-    )
-    remove.add_argument("--by", default=getpass.getuser(), help="who asks for it (default: the user running this)")
-    remove.set_defaults(handler=_erase)
-    schemas = commands.add_parser("schemas", help="write the pandera schema derived from the codebook to schemas/")
-    schemas.add_argument("--check", action="store_true", help="only check that the written schema is current")
-    schemas.set_defaults(handler=_schemas)
-
-
-def _drift(args: argparse.Namespace) -> int:
+@app.command("drift", epilog="Example: pipeline drift --partner caritas-lu --runs 5")
+def drift_command(
+    partner: Partner = None,
+    last: Annotated[int, typer.Option("--runs", metavar="N", min=1, help="each partner's last N runs")] = 1,
+) -> None:
+    """Schema drift: unknown columns, mapped columns gone, new answer codes."""
     settings = Settings()
     registry = load_registry(settings.partners_file, load_codebook(settings.codebook_file), check_secrets=False)
     with _reading(settings, "drift"), closing(db.connect(settings.db_path, settings.sql_dir)) as con:
-        found = drift.report(con, settings.sql_dir, args.partner, args.runs)
+        found = drift.report(con, settings.sql_dir, partner, last)
     partners = {p.id: p for p in registry.partners}
-    table = Table(title=f"Schema drift in each partner's last {args.runs} run(s): {len(found)} findings")
+    table = Table(title=f"Schema drift in each partner's last {last} run(s): {len(found)} findings")
     for name in ("partner_id", "run started", "finding", "first seen"):
         table.add_column(name)
     for row in found.itertuples(index=False):
@@ -190,15 +258,49 @@ def _drift(args: argparse.Namespace) -> int:
             f"{row.first_seen_at.tz_convert(settings.timezone):%Y-%m-%d %H:%M}",
         )
     console.print(table)
-    return 0
 
 
-def _erase(args: argparse.Namespace) -> int:
-    settings = Settings()
-    with writer_lock(
-        settings.db_path, f"erase a respondent of {args.partner}", settings.writer_wait_seconds, console.print
+@app.command("erase", epilog="Example: pipeline erase --partner caritas-lu --response 4711 --by Datenschutz")
+def erase_command(
+    partner: Annotated[str, typer.Option("--partner", metavar="ID", help="the partner the response came from")],
+    response: Annotated[str, typer.Option("--response", metavar="R", help="the partner's own response id")],
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--source",
+            metavar="S",
+            help="the survey it came from, e.g. limesurvey:482913 (default: the configured one)",
+        ),
+    ] = None,
+    by: Annotated[str | None, typer.Option("--by", help="who asks for it (default: the user running this)")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="record the erasure even when nothing is stored under the id (a response not pulled yet): "
+            "later pulls leave it out",
+        ),
+    ] = False,
+) -> None:
+    """Remove one respondent everywhere, raw included (a data subject's request). It cannot be undone."""
+    if not yes and not typer.confirm(
+        f"Erase response {response} of {partner} from raw, staging, core, the quarantine and the marts?"
     ):
-        done = erase(settings, args.partner, args.response, args.by, args.source)
+        console.print("nothing erased")
+        raise typer.Exit(FAILED)
+    settings = Settings()
+    try:
+        with writer_lock(
+            settings.db_path, f"erase a respondent of {partner}", settings.writer_wait_seconds, console.print
+        ):
+            done = erase(settings, partner, response, by or getpass.getuser(), source, record_unknown=force)
+    except NothingStored as exc:
+        err_console.print(
+            f"[red]error:[/red] {escape(str(exc))}: nothing erased. Check the id; to keep a response not pulled "
+            "yet out of later pulls, record the erasure with --force"
+        )
+        raise typer.Exit(FAILED) from exc
     if done.versions:
         console.print(
             escape(
@@ -214,28 +316,32 @@ def _erase(args: argparse.Namespace) -> int:
     )
     for note in done.notes:
         console.print(f"[yellow]still to do:[/yellow] {escape(note)}")
-    return 0
 
 
-def _schemas(args: argparse.Namespace) -> int:
+@app.command("schemas", epilog="Example: pipeline schemas --check")
+def schemas_command(
+    check: Annotated[bool, typer.Option("--check", help="only check that the written schema is current")] = False,
+) -> None:
+    """Write the pandera schema derived from the codebook to schemas/contract/."""
     settings = Settings()
     codebook = load_codebook(settings.codebook_file)
     path = contract.schema_file(settings.project_dir / "schemas" / "contract", codebook)
     text = contract.schema_yaml(codebook, settings.codebook_file.name)
     current = path.read_text(encoding="utf-8") if path.exists() else None
-    if args.check:
+    if check:
         if current != text:
             console.print(f"[red]{path} is not what the codebook derives: run `pipeline schemas`[/red]")
-            return 1
+            raise typer.Exit(FAILED)
         console.print(f"{path} is current")
-        return 0
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     console.print(f"{path} {'unchanged' if current == text else 'written'} ({contract.schema(codebook).name})")
-    return 0
 
 
-def _rebuild(args: argparse.Namespace) -> int:
+@app.command("rebuild", epilog="Example: pipeline rebuild")
+def rebuild_command() -> None:
+    """Rebuild staging, core and marts from raw alone (no partner is contacted)."""
     settings = Settings()
     with writer_lock(settings.db_path, "rebuild", settings.writer_wait_seconds, console.print):
         rebuilt = rebuild(settings)
@@ -244,10 +350,11 @@ def _rebuild(args: argparse.Namespace) -> int:
             escape(f"{partner_id}: loaded {inserted} responses ({updated} later versions), quarantined {quarantined}")
         )
     console.print(f"rebuilt staging, core and marts in {settings.db_path} from raw")
-    return 0
 
 
-def _publish(args: argparse.Namespace) -> int:
+@app.command("publish", epilog="Example: pipeline publish")
+def publish_command() -> None:
+    """Rebuild the marts, refresh the analyst file, publish a new release if there is news."""
     settings = Settings()
     with writer_lock(settings.db_path, "publish", settings.writer_wait_seconds, console.print):
         build_marts(settings)
@@ -257,12 +364,16 @@ def _publish(args: argparse.Namespace) -> int:
     console.print(escape(outcome.message))
     if outcome.release is not None:
         _print_audit(outcome.release)
-    return 0
 
 
-def _releases(args: argparse.Namespace) -> int:
+@app.command("releases", epilog="Example: pipeline releases --json")
+def releases_command(as_json: AsJson = False) -> None:
+    """The published releases and their disclosure audits; which one is current."""
     settings = Settings()
     current = release.current(settings)
+    if as_json:
+        _print_json(pd.DataFrame([_release_fields(made, current) for made in release.history(settings)]))
+        return
     table = Table(title=f"Releases in {settings.releases_dir}")
     columns = ("release", "published_at", "waves", "cells", "primary", "secondary", "item means", "HF means")
     for name in (*columns, "narrowest", "audit", ""):
@@ -283,7 +394,34 @@ def _releases(args: argparse.Namespace) -> int:
             "current" if current is not None and current.id == made.id else "",
         )
     console.print(table)
-    return 0
+
+
+def _release_fields(made: Release, current: Release | None) -> dict[str, object]:
+    """A release as the table shows it, in the manifest's own figures instead of the table's phrases."""
+    audit = made.manifest.get("audit", {})
+    key_figures = made.manifest.get("information_loss", {}).get("key_figures", {})
+    return {
+        "release": made.id,
+        "published_at": made.manifest["published_at"],
+        "waves": [{"wave": w["wave"], "open": bool(w.get("open"))} for w in made.manifest.get("waves", [])],
+        "cells": audit.get("cells"),
+        "primary": audit.get("primary"),
+        "secondary": audit.get("secondary"),
+        "item_means": key_figures.get("item_means"),
+        "field_means": key_figures.get("field_means"),
+        "narrowest": audit.get("narrowest"),
+        "audit_passed": bool(audit.get("passed")),
+        "audited_with_release": made.manifest.get("audited_with_release"),
+        "current": current is not None and current.id == made.id,
+    }
+
+
+def _print_json(rows: pd.DataFrame) -> None:
+    """rows as a JSON array of objects: times as ISO 8601, missing values as null, no markup."""
+    if rows.empty:
+        typer.echo("[]")  # pandas writes an empty array as "[", a blank line and "]"
+        return
+    typer.echo(rows.to_json(orient="records", date_format="iso", date_unit="s", force_ascii=False, indent=2))
 
 
 def _print_audit(made: Release) -> None:
@@ -321,27 +459,33 @@ def _narrowest(audit: dict) -> str:
     return f"[{narrowest['lower']:g}, {narrowest['upper']:g}] for {narrowest['cell']}"
 
 
-def _server(args: argparse.Namespace) -> int:
+@app.command("server", epilog="Example: PIPELINE_PREFECT_PORT=4200 pipeline server")
+def server_command() -> None:
+    """The Prefect server, the served deployments and the webhook receiver on 127.0.0.1; Ctrl-C stops all."""
     from pipeline import server
 
-    return server.run(Settings(), lambda line: console.print(line, markup=False, highlight=False))
+    _done(server.run(Settings(), lambda line: console.print(line, markup=False, highlight=False)))
 
 
-def _trigger(args: argparse.Namespace) -> int:
-    """Start deployment runs on the server `pipeline server` runs (or the one PREFECT_API_URL names)."""
+@app.command("trigger", epilog="Example: pipeline trigger --partner caritas-lu")
+def trigger_command(partners: Partners = None) -> None:
+    """Start a run on the server now: nightly, or one partner's ingest; prints the run's URL.
+
+    The server is the one `pipeline server` runs, or the one PREFECT_API_URL names."""
     from pipeline import server
 
     settings = Settings()
     os.environ.setdefault("PREFECT_API_URL", server.api_url(settings.prefect_port))
     from flows.deployments import trigger
 
-    for url in trigger(settings, args.partners):
+    for url in trigger(settings, partners):
         console.print(f"started: {url}")
-    return 0
 
 
-def _run(args: argparse.Namespace) -> int:
-    return _flow(Settings(), args.partners)
+@app.command("run", epilog="Example: pipeline run --partner caritas-lu --partner stadt-lu")
+def run_command(partners: Partners = None) -> None:
+    """Run the nightly flow now, in-process without a server (all partners, or those named)."""
+    _done(_flow(Settings(), partners))
 
 
 def _flow(settings: Settings, partners: list[str] | None) -> int:
@@ -364,16 +508,32 @@ def _flow(settings: Settings, partners: list[str] | None) -> int:
     return 0 if state.is_completed() else 1
 
 
-def _reading(settings: Settings, command: str) -> AbstractContextManager[None]:
+def _reading(settings: Settings, command: str, quiet: bool = False) -> AbstractContextManager[None]:
     """The writer lock, for a command that only reads the working file. DuckDB lets one process at a time
     open the file, so a command run while a pipeline step writes would fail on DuckDB's lock: it waits for
-    the step instead, like a writer, and says whom it waits for."""
-    return writer_lock(settings.db_path, f"{command} (reading)", settings.writer_wait_seconds, console.print)
+    the step instead, like a writer, and says whom it waits for (on stderr when quiet: stdout holds JSON)."""
+    say: Callable[[str], None] = err_console.print if quiet else console.print
+    return writer_lock(settings.db_path, f"{command} (reading)", settings.writer_wait_seconds, say)
 
 
-def _status(args: argparse.Namespace) -> int:
-    _print_status(Settings())
-    return 0
+@app.command("status", epilog="Example: pipeline status --json")
+def status_command(as_json: AsJson = False) -> None:
+    """The last run of every partner: fetched, loaded, quarantined, duplicates, gone, error; drift and rejected
+    drop files below."""
+    settings = Settings()
+    if not as_json:
+        _print_status(settings)
+        return
+    with _reading(settings, "status", quiet=True), closing(db.connect(settings.db_path, settings.sql_dir)) as con:
+        frame = runs.last_runs(con, settings.sql_dir)
+    columns = ["partner_id", "status", "finished_at", *runs.COUNTS]
+    rows = frame[columns].assign(
+        finished_at=frame["finished_at"].dt.tz_convert(settings.timezone),
+        off_by=frame["fetched"] - frame[list(runs.COUNTS[1:])].sum(axis=1),
+        gone=frame["gone"].astype("Int64"),
+        error=frame["error"],
+    )
+    _print_json(rows)
 
 
 def _print_status(settings: Settings) -> None:
@@ -434,7 +594,18 @@ def _print_drift_summary(found: pd.DataFrame) -> None:
         console.print(f"[yellow]drift[/yellow] {partner}: {said} (pipeline drift --partner {partner})")
 
 
-def _check(args: argparse.Namespace) -> int:
+@app.command("check", epilog="Example: pipeline check --connect")
+def check_command(
+    connect: Annotated[
+        bool,
+        typer.Option(
+            "--connect",
+            help="also reach every partner (one authenticated look at its form, nothing loaded) and compare its "
+            "answer labels with the codebook's",
+        ),
+    ] = False,
+) -> None:
+    """Validate the codebook and the partner registry, secrets included; name the repeat groups raw holds."""
     settings = Settings()
     codebook = load_codebook(settings.codebook_file)
     registry = load_registry(settings.partners_file, codebook, check_secrets=True)
@@ -446,7 +617,7 @@ def _check(args: argparse.Namespace) -> int:
         with _reading(settings, "check"), closing(db.connect(settings.db_path, settings.sql_dir)) as con:
             for line in drift.repeat_groups(con, settings.sql_dir):
                 console.print(escape(line))
-    return _connect(settings, codebook, registry) if args.connect else 0
+    _done(_connect(settings, codebook, registry) if connect else OK)
 
 
 def _connect(settings: Settings, codebook: Codebook, registry: Registry) -> int:
@@ -475,7 +646,9 @@ def _connect(settings: Settings, codebook: Codebook, registry: Registry) -> int:
     return 1 if problems else 0
 
 
-def _demo(args: argparse.Namespace) -> int:
+@app.command("demo", epilog="Example: PIPELINE_DATA_DIR=/tmp/demo pipeline demo")
+def demo_command() -> None:
+    """Run the whole pipeline on embedded demo partners (emulated on 127.0.0.1), then show what it published."""
     from pipeline import demo
     from pipeline.demo import bad_input
 
@@ -506,7 +679,7 @@ def _demo(args: argparse.Namespace) -> int:
         for path in sorted(current.directory.rglob("*")):
             if path.is_file():
                 console.print(f"  {path.relative_to(current.directory)}")
-    return code
+    _done(code)
 
 
 if __name__ == "__main__":

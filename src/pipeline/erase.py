@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from pipeline import db, sources
 from pipeline.codebook import load_codebook
+from pipeline.errors import NothingStored
 from pipeline.extract.files import FilesSettings
 from pipeline.publish import analyst
 from pipeline.registry import load_registry
@@ -32,12 +33,20 @@ class Erasure:
     notes: tuple[str, ...] = ()
 
 
-def erase(settings: Settings, partner_id: str, source_id: str, erased_by: str, source: str | None = None) -> Erasure:
+def erase(
+    settings: Settings,
+    partner_id: str,
+    source_id: str,
+    erased_by: str,
+    source: str | None = None,
+    record_unknown: bool = False,
+) -> Erasure:
     """Remove the partner's response source_id (the partner's own response id) of source (a survey, form, asset
     or drop folder the partner's responses came from; the one configured now when None) from every table in one
     transaction, keep the erasure in ops.erased, rebuild the marts and the analyst file, and rewrite the
-    working file. The caller holds the writer lock. An id that nothing is stored under is still kept in
-    ops.erased, so a response erased before it was pulled is never loaded."""
+    working file. The caller holds the writer lock. An id that nothing is stored under raises NothingStored
+    (and changes nothing), unless record_unknown: then it is kept in ops.erased all the same, so a response
+    erased before it was pulled is never loaded."""
     codebook = load_codebook(settings.codebook_file)
     partner = load_registry(settings.partners_file, codebook, check_secrets=False).partner(partner_id)
     con = db.connect(settings.db_path, settings.sql_dir)
@@ -58,6 +67,8 @@ def erase(settings: Settings, partner_id: str, source_id: str, erased_by: str, s
             [(loaded,)] = con.execute(
                 "select count(*) > 0 from core.responses where respondent_key = ?", [key]
             ).fetchall()
+            if not versions and not loaded and not record_unknown:
+                raise NothingStored(partner.id, source_id, origin.name)
             db.run(con, settings.sql_dir, "ops/erase_respondent")
             db.run(con, settings.sql_dir, "ops/record_erasure", {
                 "respondent_key": key, "partner_id": partner.id, "erased_at": datetime.now(UTC),

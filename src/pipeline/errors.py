@@ -15,6 +15,14 @@ class WorkingFileBusy(PipelineError):
     """Another process holds the working DuckDB file open (DuckDB admits one process at a time)."""
 
 
+class NothingStored(PipelineError):
+    """An erasure names a response id that nothing is stored under (a typo, or a response not pulled yet)."""
+
+    def __init__(self, partner_id: str, source_id: str, source: str) -> None:
+        self.partner_id, self.source_id, self.source = partner_id, source_id, source
+        super().__init__(f"partner {partner_id}: nothing is stored under response id {source_id!r} of {source}")
+
+
 class PartnerError(PipelineError):
     """A partner's service answered, but with an error we cannot recover from by retrying."""
 
