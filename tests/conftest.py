@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -144,3 +145,18 @@ def found_in_file(settings: Settings, needles: Iterable[str]) -> dict[str, list[
         if needle.encode() in stored:
             where.setdefault(needle, []).append("file bytes")
     return where
+
+
+# A child process that stays until it is killed: the processes whose identity tests/test_processes.py and
+# tests/test_orphans.py check.
+SLEEP = "import time; time.sleep(120)"
+
+
+@pytest.fixture
+def started() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """The processes a test starts (append them); each is killed when the test ends."""
+    made: list[subprocess.Popen[bytes]] = []
+    yield made
+    for process in made:
+        process.kill()
+        process.wait(timeout=10)

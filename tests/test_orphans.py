@@ -9,23 +9,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from pipeline import orphans, processes
-
-SLEEP = "import time; time.sleep(120)"
-
-
-@pytest.fixture
-def started() -> Iterator[list[subprocess.Popen[bytes]]]:
-    made: list[subprocess.Popen[bytes]] = []
-    yield made
-    for process in made:
-        process.kill()
-        process.wait(timeout=10)
+from tests.conftest import SLEEP
 
 
 def _server(started: list[subprocess.Popen[bytes]], run: str | None, data_dir: Path, app: str) -> int:

@@ -5,23 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from pipeline import processes
-
-SLEEP = "import time; time.sleep(120)"
-
-
-@pytest.fixture
-def started() -> Iterator[list[subprocess.Popen[bytes]]]:
-    made: list[subprocess.Popen[bytes]] = []
-    yield made
-    for process in made:
-        process.kill()
-        process.wait(timeout=10)
+from tests.conftest import SLEEP
 
 
 def test_a_process_is_gone_once_it_ended_even_before_it_is_reaped() -> None:

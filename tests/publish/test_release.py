@@ -28,6 +28,7 @@ from pipeline.publish import analyst, release, report
 from pipeline.publish.release import PublishRefused
 from pipeline.settings import Settings
 from pipeline.transform import build_marts
+from tests.conftest import query
 from tests.publish.test_disclosure import changes_disclosed
 
 pytestmark = pytest.mark.e2e
@@ -136,13 +137,11 @@ def test_the_manifest_reports_what_the_protection_cost(settings: Settings) -> No
         sum(c["primary"] for cols in loss["cells"].values() for c in cols.values()) == made.manifest["audit"]["primary"]
     )
     assert len(hidden_cells) >= made.manifest["audit"]["primary"] + made.manifest["audit"]["secondary"]
-    con = duckdb.connect(str(settings.db_path), read_only=True)
-    try:
-        true = con.execute(
-            "select wave, org_type, item_code, n_valid from marts.item_results where item_type = 'scale'"
-        ).df()
-    finally:
-        con.close()
+    columns = ["wave", "org_type", "item_code", "n_valid"]
+    true = pd.DataFrame(
+        query(settings, f"select {', '.join(columns)} from marts.item_results where item_type = 'scale'"),
+        columns=columns,
+    )
     published = pd.read_parquet(made.directory / "tables" / "item_results.parquet")
     means = true.merge(
         published[["wave", "org_type", "item_code", "mean_status"]], on=["wave", "org_type", "item_code"]
