@@ -243,3 +243,25 @@ def test_changes_of_shares_read_as_percentage_points(book: Workbook, published: 
     changes = pd.concat([published.tables[name] for name in ("field_results", "item_results")])
     points = {round(100 * v, 6) for v in changes.loc[changes["top2_change_status"] == "", "top2_change"].dropna()}
     assert all(round(c.value, 6) in points for c in cells), "written as 100 x the published change"
+
+
+def test_a_matrix_shows_each_handlungsfeld_by_organisation_type_coloured_by_its_mean(
+    book: Workbook, published: Release
+) -> None:
+    sheet = book["Auf einen Blick"]
+    assert book.sheetnames.index("Auf einen Blick") == 1
+    header = [c.value for c in sheet[5] if c.value]
+    assert header[:2] == ["Handlungsfeld", "Insgesamt"]
+    fields = published.tables["field_results"]
+    latest = fields[(fields["level"] == "handlungsfeld") & (fields["wave"] == "2026")]
+    assert set(header[1:]) == set(latest["org_type_label"])
+    shown = {}
+    for row in sheet.iter_rows(min_row=6, values_only=True):
+        if row[0]:
+            for label, value in zip(header[1:], row[1:], strict=False):
+                shown[(row[0].split(" ")[0], label)] = value
+    for r in latest.itertuples():
+        expected = "." if r.mean_status == "." else pytest.approx(r.mean)
+        assert shown[(r.field_code, r.org_type_label)] == expected, (r.field_code, r.org_type_label)
+    scales = [rule for range_ in sheet.conditional_formatting for rule in range_.rules if rule.type == "colorScale"]
+    assert [c.rgb[-6:] for c in scales[0].colorScale.color] == ["E66101", "F7F7F7", "5E3C99"]

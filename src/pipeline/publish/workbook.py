@@ -46,6 +46,7 @@ _FORMATS = {
     "share_change": '+0" Pp.";-0" Pp.";0" Pp."',
 }
 _HEADER_ROW = 5
+MATRIX = "Auf einen Blick"
 _BOLD = Font(bold=True)
 _HEADER_FILL = PatternFill("solid", fgColor="DDE4EE")
 _HEADER_BORDER = Border(bottom=Side(style="thin", color="7F7F7F"))
@@ -86,6 +87,7 @@ def write_workbook(tables: dict[str, pd.DataFrame], meta: dict, path: Path) -> P
     book.remove(book.active)
     waves = Waves(meta)
     _overview(book.create_sheet("Übersicht"), tables["field_results"], meta, waves)
+    _matrix(book.create_sheet(MATRIX), tables["field_results"], meta, waves)
     for code, label in field_list(tables["field_results"]):
         _field_sheet(book.create_sheet(sheet_name(code, label)), tables, code, label, waves)
     personal = tables["item_results"][tables["item_results"]["field_code"].isna()]
@@ -147,6 +149,38 @@ def _overview(sheet: Worksheet, fields: pd.DataFrame, meta: dict, waves: Waves) 
         Column(f"Veränderung Top-2-Anteil {waves.since()} (Prozentpunkte)", "top2_change", "share_change", 16),
     ]
     _table(sheet, latest, columns, frozen_columns=2)
+
+
+def _matrix(sheet: Worksheet, fields: pd.DataFrame, meta: dict, waves: Waves) -> None:
+    """Handlungsfeld by organisation type, the mean in each cell and coloured by it: where action is needed,
+    at a glance (the report's overview, in the same colours)."""
+    latest = fields[(fields["level"] == "handlungsfeld") & (fields["wave"] == waves.latest)]
+    latest = latest.assign(field=_field_name(latest), _org=org_rank(latest))
+    orgs = latest.drop_duplicates("org_type").sort_values("_org")
+    rows = latest.drop_duplicates("field_code").sort_values(["field_number", "field_code"])
+    subtitle = (
+        f"Mittelwert je Handlungsfeld und Organisationsart, {waves.labels.get(waves.latest, '')}; "
+        f"{release_line(meta, waves)}"
+    )
+    _heading(sheet, MATRIX, subtitle)
+    headers = ["Handlungsfeld", *orgs["org_type_label"].astype(str)]
+    for index, header in enumerate(headers, start=1):
+        cell = sheet.cell(_HEADER_ROW, index, header)
+        cell.font, cell.fill, cell.border, cell.alignment = _BOLD, _HEADER_FILL, _HEADER_BORDER, _WRAP
+        sheet.column_dimensions[get_column_letter(index)].width = 44 if index == 1 else 16
+    sheet.row_dimensions[_HEADER_ROW].height = 45
+    by_cell = {(r.field_code, r.org_type): r for r in latest.itertuples()}
+    for offset, field in enumerate(rows.itertuples(), start=_HEADER_ROW + 1):
+        sheet.cell(offset, 1, field.field)
+        for index, org in enumerate(orgs["org_type"], start=2):
+            found = by_cell.get((field.field_code, org))
+            if found is not None:
+                _put(sheet.cell(offset, index), found.mean, found.mean_status, "mean")
+    last = _HEADER_ROW + len(rows)
+    if len(rows) and len(orgs):
+        block = f"B{_HEADER_ROW + 1}:{get_column_letter(len(headers))}{last}"
+        sheet.conditional_formatting.add(block, _MEAN_SCALE)
+    sheet.freeze_panes = sheet.cell(_HEADER_ROW + 1, 2)
 
 
 def _field_sheet(sheet: Worksheet, tables: dict[str, pd.DataFrame], code: str, label: str, waves: Waves) -> None:
