@@ -180,6 +180,32 @@ def test_the_report_shows_multiple_choice_options_as_shares_of_published_counts(
             assert f"({row.n} von {row.n_answered})" in html
 
 
+def _overflowing_tables(report: Path, width: int, media: str) -> list[str]:
+    """The captions of the report's tables wider than the page in Chromium at `width` CSS pixels."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": 900})
+            page.emulate_media(media=media)
+            page.goto(report.as_uri())
+            return page.evaluate(
+                "() => [...document.querySelectorAll('.scroll')]"
+                ".filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.querySelector('caption').innerText)"
+            )
+        finally:
+            browser.close()
+
+
+def test_the_reports_tables_fit_a_1280_px_screen_and_an_a4_landscape_page(settings: Settings) -> None:
+    """The demo's seven organisation types side by side: no table scrolls sideways on a 1280 px screen, none
+    is cut on A4 landscape (277 mm between the margins: 1,047 CSS pixels)."""
+    report = publish.publish(settings).release.directory / publish.REPORT
+    assert _overflowing_tables(report, 1280, "screen") == []
+    assert _overflowing_tables(report, 1047, "print") == []
+
+
 def test_nothing_new_makes_no_new_release(settings: Settings) -> None:
     first = publish.publish(settings)
     again = publish.publish(settings)
