@@ -26,6 +26,7 @@ from pipeline.publish.wording import (
     SOURCE,
     TITLE,
     Waves,
+    breakable,
     german_int,
     legend_entries,
     method_notes,
@@ -80,6 +81,7 @@ def render_report(tables: dict[str, pd.DataFrame], meta: dict) -> str:
     orgs = _orgs(latest["item_results"])
     fields = field_list(tables["field_results"])
     environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, keep_trailing_newline=True)
+    environment.filters["breakable"] = breakable
     return environment.get_template("report.html.j2").render(
         title=TITLE,
         meta=meta,

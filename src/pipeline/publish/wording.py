@@ -187,3 +187,27 @@ def german_int(value: int) -> str:
 
 def german_number(value: float) -> str:
     return f"{value:g}".replace(".", ",")
+
+
+# Second parts of German compounds in the labels of organisation types and tables: a soft hyphen before them
+# lets a narrow column break a long header there ("Wohlfahrts-verband"), since browsers without German
+# hyphenation dictionaries (Chromium on Linux) would otherwise break it anywhere or overflow.
+_SECOND_PARTS = (
+    "verwaltung", "verband", "einrichtung", "schule", "liche", "initiative", "organisation", "gruppe", "stelle",
+    "dienst", "zentrum", "verein", "antworten", "anteil", "partner",
+)  # fmt: skip
+SOFT_HYPHEN = "\u00ad"
+
+
+def breakable(text: str) -> str:
+    """text with a soft hyphen before each known second part of a long compound word."""
+    words = []
+    for word in text.split(" "):
+        lower = word.lower()
+        for part in _SECOND_PARTS:
+            at = lower.find(part, 3)
+            if len(word) >= 10 and at > 0 and not lower.startswith(part):
+                word = word[:at] + SOFT_HYPHEN + word[at:]
+                break
+        words.append(word)
+    return " ".join(words)
