@@ -218,3 +218,19 @@ def test_audit_cell_and_true_value_are_not_named(rendered: Rendered, published: 
 def test_report_is_deterministic(published: Release, report: Path, tmp_path: Path) -> None:
     again = write_report(published.tables, published.meta, tmp_path / "nochmal.html")
     assert again.read_bytes() == report.read_bytes()
+
+
+def test_a_notable_change_of_a_mean_is_marked_and_explained(report: Path, published: Release) -> None:
+    html = report.read_text(encoding="utf-8")
+    items = published.tables["item_results"]
+    changes = items.loc[(items["wave"] == "2026") & (items["mean_change_status"] == ""), "mean_change"].dropna()
+    notable = changes[changes.abs() >= 0.3]
+    assert len(notable) and len(changes) > len(notable), "the fixture has both kinds"
+    for value in notable:
+        arrow = "▲" if value > 0 else "▼"
+        shown = f"{value:+.2f}".replace(".", ",").replace("-", "−")
+        assert f"{arrow} ({shown})" in html
+    for value in changes[changes.abs() < 0.3]:
+        shown = f"{value:+.2f}".replace(".", ",").replace("-", "−")
+        assert f"▲ ({shown})" not in html and f"▼ ({shown})" not in html
+    assert "deutliche Veränderung des Mittelwerts, um mindestens 0,3 Skalenpunkte" in html

@@ -22,6 +22,7 @@ from pipeline.publish.vocabulary import HIDDEN, NOT_APPLICABLE, PUBLISHED, TOTAL
 from pipeline.publish.wording import (
     ITEM_TYPES,
     LEGEND,
+    NOTABLE_CHANGE,
     PERSONAL,
     SOURCE,
     TITLE,
@@ -102,9 +103,15 @@ def render_report(tables: dict[str, pd.DataFrame], meta: dict) -> str:
 
 
 def _legend(meta: dict, waves: Waves) -> list[tuple[str, str]]:
-    """The workbook's legend, and "–", which only the report's cross tables need."""
+    """The workbook's legend, with "–" and the marks of notable changes, which only the report shows."""
     entries = legend_entries(meta, waves)
-    return [*entries[:2], (NOTHING, "nichts vorhanden (keine Antworten dieser Organisationsart)"), *entries[2:]]
+    notable = f"{NOTABLE_CHANGE:.1f}".replace(".", ",")
+    marks = [
+        (NOTHING, "nichts vorhanden (keine Antworten dieser Organisationsart)"),
+        ("▲ ▼", f"deutliche Veränderung des Mittelwerts, um mindestens {notable} Skalenpunkte (eine Setzung, keine "
+         "Signifikanzprüfung: die Tabellen enthalten keine Streuung)"),
+    ]  # fmt: skip
+    return [*entries[:2], *marks, *entries[2:]]
 
 
 def _orgs(frame: pd.DataFrame) -> list[tuple[str, str]]:
@@ -396,6 +403,9 @@ def _mean_with_change(row: dict | None) -> Cell:
     if row is None or row.get("mean_change_status", "") == NOT_APPLICABLE:
         return mean
     change = _status_cell(row, "mean_change", _change)
+    if row.get("mean_change_status", "") == PUBLISHED and abs(float(row["mean_change"])) >= NOTABLE_CHANGE:
+        arrow = "▲" if float(row["mean_change"]) > 0 else "▼"
+        return Cell(mean.text, mean.css + " deutlich", mean.title, f"{arrow} ({change.text})")
     return Cell(mean.text, mean.css, mean.title, f"({change.text})")
 
 

@@ -21,6 +21,11 @@ SOURCE = (
 )
 
 
+# A change of a mean the report marks as notable, in scale points: stated in the legend, not a test of
+# significance (the published tables hold no spread to test against).
+NOTABLE_CHANGE = 0.3
+
+
 class Waves:
     """The release's waves in order of opening: labels, the latest, the one before it."""
 
