@@ -1,8 +1,7 @@
--- reads: core.responses, staging.responses, valid_responses (registered by pipeline.load)
+-- reads: batch_responses (staging/batch_responses), core.responses
 -- writes: nothing
 select
     count(*) filter (where core.responses.respondent_key is null) as inserted,
     count(core.responses.respondent_key) as updated
-from staging.responses
-left join core.responses on core.responses.respondent_key = staging.responses.respondent_key
-where staging.responses.record_id in (select record_id from valid_responses)
+from batch_responses
+left join core.responses on core.responses.respondent_key = batch_responses.respondent_key

@@ -1,4 +1,4 @@
--- reads: staging.responses, valid_responses (registered by pipeline.load)
+-- reads: batch_responses (staging/batch_responses)
 -- writes: core.responses
 -- Latest version wins: an edited response replaces the earlier one, which stays in raw and staging.
 insert into core.responses
@@ -12,8 +12,7 @@ select
     record_id,
     loaded_at as first_loaded_at,
     loaded_at as updated_at
-from staging.responses
-where record_id in (select record_id from valid_responses)
+from batch_responses
 on conflict (respondent_key) do update set
     partner_id = excluded.partner_id,
     org_type = excluded.org_type,

@@ -238,15 +238,19 @@ class PartnerLoader:
         responses = valid[contract.META_COLUMNS].rename_axis("record_id").reset_index()
         answers = contract.answers(valid, self.codebook)
         with db.registered(self.con, valid_responses=responses, valid_answers=answers):
-            db.run(self.con, self.sql_dir, "staging/insert_responses", {
+            db.run(self.con, self.sql_dir, "staging/batch_responses", {
                 "partner_id": self.partner.id, "loaded_at": now,
                 "inner_pad": self._pads[0], "outer_pad": self._pads[1],
             })  # fmt: skip
+            db.run(self.con, self.sql_dir, "staging/insert_responses")
             db.run(self.con, self.sql_dir, "staging/insert_answers")
             inserted, updated = db.run(self.con, self.sql_dir, "core/count_upserts").fetchone()  # type: ignore[misc]
+            if updated:
+                db.run(self.con, self.sql_dir, "core/delete_answers")
             db.run(self.con, self.sql_dir, "core/upsert_responses")
             db.run(self.con, self.sql_dir, "core/replace_answers")
             db.run(self.con, self.sql_dir, "ops/resolve_quarantine", {"partner_id": self.partner.id})
+            self.con.execute("drop table batch_responses")
         return inserted, updated
 
 
