@@ -164,7 +164,8 @@ def test_yes_no_and_multiple_choice_items_show_shares_with_their_counts(rendered
     statuses = counts.pivot_table(
         index=["item_code", "org_type"], columns="answer_code", values="n_status", aggfunc="first"
     ).fillna("")
-    published_pairs = shown[(statuses["ja"] == "") & (statuses["nein"] == "")].dropna()
+    both = ((statuses["ja"] == "") & (statuses["nein"] == "")).reindex(shown.index, fill_value=False)
+    published_pairs = shown[both].dropna()
     assert len(published_pairs)
     for (_, _), row in published_pairs.iterrows():
         yes, total = int(row["ja"]), int(row["ja"] + row["nein"])
