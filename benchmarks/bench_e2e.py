@@ -22,18 +22,18 @@ from pathlib import Path
 
 import yaml
 
-from pipeline import demo
 from pipeline.settings import Settings
+from pipeline_testkit import demo
 
 PAGE_SETTINGS = ("page_size", "ids_per_page")
 DEMO_TOTAL = sum(n for waves in demo.PLANS.values() for n, _ in waves.values())
 
 CHILD = """
 import json, resource, sys, time, uuid
-from pipeline.ingest import ingest_partner
+from pipeline.load.ingest import ingest_partner
 from pipeline.publish import publish
 from pipeline.settings import Settings
-from pipeline.transform import build_marts
+from pipeline.transform.marts import build_marts
 
 settings = Settings()
 started = time.perf_counter()

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' indep
 if TYPE_CHECKING:
     import pandas as pd
 
-    from pipeline.publish.disclosure import Protection
+    from pipeline.disclosure.protection import Protection
     from tests.publish.test_disclosure import Item
 
 # pandas, the publishing modules and the tests' helpers (pytest, hypothesis) are imported where they are used:
@@ -90,7 +90,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1, help="times protect() runs (wall: least, median, largest)")
     args = parser.parse_args()
 
-    from pipeline.publish import disclosure
+    from pipeline.disclosure import protection as disclosure
     from tests.publish.test_disclosure import marts_from_answers
 
     given, texts = answers(args.seed)
@@ -139,8 +139,8 @@ def main() -> None:
 
 def compare(marts: dict[str, pd.DataFrame], protection: Protection, n: int) -> None:
     """The same primary cells' intervals, solved per block and as one problem."""
-    from pipeline.publish import cube
-    from pipeline.publish.audit import Attacker
+    from pipeline.disclosure import cube
+    from pipeline.disclosure.audit import Attacker
 
     model = cube.build(marts).model
     hidden = cube.among(model.keys, protection.hidden_cells)

@@ -29,11 +29,11 @@ from typing import Any
 
 import requests
 
-from pipeline import demo
-from pipeline.emulators import kobo
-from pipeline.emulators.synthetic import Plan, responses
+from pipeline.service.webhooks import sign
 from pipeline.settings import Settings
-from pipeline.webhooks import sign
+from pipeline_testkit import demo
+from pipeline_testkit.emulators import kobo
+from pipeline_testkit.emulators.synthetic import Plan, responses
 
 BODY = b'{"note": "new responses"}'
 # Later than every generated submission and inside the 2026 wave, so an incremental pull sees them.
@@ -52,7 +52,7 @@ def main() -> None:
             env = {**os.environ, **world.env, "PIPELINE_PREFECT_PORT": "0", "PIPELINE_WEBHOOK_PORT": "0"}
             env.pop("PREFECT_API_URL", None)
             server = subprocess.Popen(
-                [sys.executable, "-m", "pipeline.cli", "server"], env=env, stdout=subprocess.PIPE, text=True
+                [sys.executable, "-m", "pipeline_flows.cli", "server"], env=env, stdout=subprocess.PIPE, text=True
             )
             try:
                 printed = _started(server)

@@ -12,10 +12,11 @@ import duckdb
 import pytest
 import yaml
 
-from pipeline import db, demo
-from pipeline.codebook import Codebook, load_codebook
+from pipeline import db
+from pipeline.contract.codebook import Codebook, load_codebook
 from pipeline.registry import Registry, load_registry
 from pipeline.settings import Settings
+from pipeline_testkit import demo
 
 PROJECT = Path(__file__).resolve().parents[1]
 SHARED = PROJECT.parent / "shared"

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline import demo
-from pipeline.demo import bad_input
-from pipeline.ingest import ingest_partner
+from pipeline.load.ingest import ingest_partner
 from pipeline.settings import Settings
+from pipeline_testkit import demo
+from pipeline_testkit.demo import bad_input
 from tests.conftest import query
 
 PARTNERS = (bad_input.KOBO_PARTNER, bad_input.FILES_PARTNER)

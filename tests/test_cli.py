@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import cli
-from pipeline.demo import Demo
 from pipeline.errors import PartnerError
-from pipeline.ingest import ingest_partner
-from pipeline.runs import COUNTS
+from pipeline.load.ingest import ingest_partner
+from pipeline.load.runs import COUNTS
 from pipeline.settings import Settings
+from pipeline_flows import cli
+from pipeline_testkit.demo import Demo
 from tests.conftest import query
 
 GOOD, BROKEN = "hwg-lu", "stadt-lu"  # both on the Kobo emulator
@@ -31,7 +31,7 @@ def _shown(capsys: pytest.CaptureFixture[str]) -> str:
 def _pipeline(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     """The command as an operator runs it, in the environment the test set up."""
     return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", *args], input=stdin, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "pipeline_flows.cli", *args], input=stdin, capture_output=True, text=True, timeout=120
     )
 
 
@@ -95,7 +95,7 @@ def test_what_the_pipeline_writes_is_readable_by_the_operator_alone(tmp_path: Pa
     data_dir.chmod(0o755)
     env = {**os.environ, "PIPELINE_DATA_DIR": str(data_dir)}
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "status"], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "pipeline_flows.cli", "status"], env=env, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr[-500:]
     written = [path for path in data_dir.rglob("*")]
@@ -123,7 +123,7 @@ def test_version_prints_the_installed_version() -> None:
 )
 def test_a_usage_error_exits_with_2_and_says_why(args: list[str], tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", *args],
+        [sys.executable, "-m", "pipeline_flows.cli", *args],
         env={**os.environ, "PIPELINE_DATA_DIR": str(tmp_path)},
         capture_output=True,
         text=True,
@@ -136,7 +136,7 @@ def test_a_usage_error_exits_with_2_and_says_why(args: list[str], tmp_path: Path
 
 def test_an_invalid_setting_is_a_configuration_error_naming_the_variable(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "status"],
+        [sys.executable, "-m", "pipeline_flows.cli", "status"],
         env={**os.environ, "PIPELINE_DATA_DIR": str(tmp_path), "PIPELINE_DISCLOSURE_K": "fünf"},
         capture_output=True,
         text=True,
@@ -149,7 +149,7 @@ def test_an_invalid_setting_is_a_configuration_error_naming_the_variable(tmp_pat
 
 def test_json_output_stays_alone_on_stdout_whatever_the_log_level(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "--log-level", "DEBUG", "status", "--json"],
+        [sys.executable, "-m", "pipeline_flows.cli", "--log-level", "DEBUG", "status", "--json"],
         env={**os.environ, "PIPELINE_DATA_DIR": str(tmp_path)},
         capture_output=True,
         text=True,

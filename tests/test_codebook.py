@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.codebook import Codebook, load_codebook
+from pipeline.contract.codebook import Codebook, load_codebook
 from pipeline.errors import ConfigError
 
 HANDLUNGSFELDER = [

@@ -6,9 +6,10 @@ import pandas as pd
 import pandera.pandas as pa
 import pytest
 
-from pipeline import cli, contract
-from pipeline.codebook import Codebook, Option
+from pipeline.contract import validation as contract
+from pipeline.contract.codebook import Codebook, Option
 from pipeline.registry import Registry
+from pipeline_flows import cli
 from tests.conftest import PROJECT
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline import cli
-from pipeline.codebook import Codebook
+from pipeline.contract.codebook import Codebook
 from pipeline.errors import ConfigError
-from pipeline.ingest import ingest_partner
+from pipeline.load.ingest import ingest_partner
 from pipeline.registry import load_registry
 from pipeline.settings import Settings
+from pipeline_flows import cli
 from tests.conftest import partner_world, query
 
 PARTNER = "caritas-lu"

@@ -11,10 +11,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline import cli
-from pipeline.ingest import ingest_partner
+from pipeline.load.ingest import ingest_partner
 from pipeline.settings import Settings
-from pipeline.transform import build_marts
+from pipeline.transform.marts import build_marts
+from pipeline_flows import cli
 from tests.conftest import found_in_file, partner_world, query
 
 PARTNER = "caritas-lu"

@@ -17,10 +17,10 @@ import duckdb
 import pandas as pd
 import pytest
 
-from pipeline.codebook import Codebook
-from pipeline.demo import Demo
+from pipeline.contract.codebook import Codebook
 from pipeline.publish import release
 from pipeline.settings import Settings
+from pipeline_testkit.demo import Demo
 from tests.conftest import PROJECT
 
 pytestmark = pytest.mark.e2e
@@ -57,7 +57,7 @@ def _expected_item_results(
 
 
 def test_nightly_flow_loads_all_partners_and_the_mart_matches(world: Demo, run_settings: Settings, monkeypatch) -> None:
-    from flows.nightly import nightly
+    from pipeline_flows.nightly import nightly
 
     monkeypatch.setenv("DEMO_TOKEN_JOBCENTER_LU", "revoked")
     state = nightly(return_state=True)
@@ -90,7 +90,7 @@ def test_nightly_flow_loads_all_partners_and_the_mart_matches(world: Demo, run_s
 
 
 def test_the_nightly_run_ends_with_a_release_that_hides_small_groups(world: Demo, run_settings: Settings) -> None:
-    from flows.nightly import nightly
+    from pipeline_flows.nightly import nightly
 
     state = nightly(return_state=True)
     assert state.is_completed(), state.message
@@ -134,7 +134,7 @@ def test_pipeline_demo_prints_where_everything_is(tmp_path) -> None:
     env = {**os.environ, "PIPELINE_DATA_DIR": str(tmp_path / "demo")}
     env.pop("PIPELINE_PARTNERS_FILE", None)
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "demo"], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "pipeline_flows.cli", "demo"], env=env, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout

@@ -9,10 +9,10 @@ import duckdb
 import pytest
 import yaml
 
-from pipeline.ingest import ingest_partner
+from pipeline.load.ingest import ingest_partner
 from pipeline.publish import analyst
 from pipeline.settings import Settings
-from pipeline.transform import build_marts
+from pipeline.transform.marts import build_marts
 from tests.conftest import partner_world, query
 
 PARTNER = "hwg-lu"

@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline import cli, demo, labels
-from pipeline.emulators.limesurvey import LimeSurveyEmulator
+from pipeline.contract import labels
 from pipeline.settings import Settings
+from pipeline_flows import cli
+from pipeline_testkit import demo
+from pipeline_testkit.emulators.limesurvey import LimeSurveyEmulator
 from tests.conftest import partner_world
 
 LIME = "stadt-bildung-lu"

@@ -14,12 +14,14 @@ import duckdb
 import pytest
 import yaml
 
-from pipeline import cli, db, demo
-from pipeline.demo import Demo
+from pipeline import db
 from pipeline.errors import PartnerError, WorkingFileBusy
-from pipeline.ingest import ingest_partner
+from pipeline.load.ingest import ingest_partner
 from pipeline.settings import Settings
-from pipeline.transform import build_marts
+from pipeline.transform.marts import build_marts
+from pipeline_flows import cli
+from pipeline_testkit import demo
+from pipeline_testkit.demo import Demo
 from tests.conftest import partner_world, query
 
 

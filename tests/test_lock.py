@@ -13,15 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import cli, db
-from pipeline.lock import WriterLockTimeout, writer_lock
+from pipeline import db
+from pipeline.service.lock import WriterLockTimeout, writer_lock
 from pipeline.settings import Settings
+from pipeline_flows import cli
 
 HOLD = """
 import sys, time
 import duckdb
 from pathlib import Path
-from pipeline.lock import writer_lock
+from pipeline.service.lock import writer_lock
 with writer_lock(Path(sys.argv[1]), "ingest caritas-lu (run 42)", 5):
     con = duckdb.connect(sys.argv[1]) if sys.argv[3] == "open" else None  # a step writing the file
     print("held", flush=True)

@@ -17,13 +17,13 @@ from datetime import datetime
 import duckdb
 import pytest
 
-from pipeline import demo
-from pipeline.codebook import Codebook, Item
-from pipeline.emulators import kobo
-from pipeline.emulators.synthetic import Response
-from pipeline.ingest import ingest_partner
+from pipeline.contract.codebook import Codebook, Item
+from pipeline.load.ingest import ingest_partner
 from pipeline.settings import Settings
-from pipeline.transform import build_marts
+from pipeline.transform.marts import build_marts
+from pipeline_testkit import demo
+from pipeline_testkit.emulators import kobo
+from pipeline_testkit.emulators.synthetic import Response
 
 MARGIN = "insgesamt"
 SCALE_VALUES = {"1": 1, "2": 2, "3": 3, "4": 4, "5": 5}

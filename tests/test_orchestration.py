@@ -29,15 +29,15 @@ import pytest
 import requests
 import yaml
 
-from pipeline import demo
-from pipeline.emulators import kobo
-from pipeline.emulators.synthetic import Plan, Response, responses
-from pipeline.ingest import ingest_partner
-from pipeline.lock import writer_lock
+from pipeline.load.ingest import ingest_partner
 from pipeline.publish import analyst, release
+from pipeline.service.lock import writer_lock
+from pipeline.service.webhooks import sign
 from pipeline.settings import Settings
-from pipeline.transform import build_marts
-from pipeline.webhooks import sign
+from pipeline.transform.marts import build_marts
+from pipeline_testkit import demo
+from pipeline_testkit.emulators import kobo
+from pipeline_testkit.emulators.synthetic import Plan, Response, responses
 
 CRON = "30 3 * * *"
 WINDOW = 15
@@ -164,7 +164,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         }
         env.pop("PREFECT_API_URL", None)
         process = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.cli", "server"],
+            [sys.executable, "-m", "pipeline_flows.cli", "server"],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -224,7 +224,7 @@ def world_env(service: Service, monkeypatch: pytest.MonkeyPatch) -> Service:
 
 
 def test_nightly_deployment_defaults_to_two_at_night_berlin_time() -> None:
-    from flows.deployments import deployments
+    from pipeline_flows.deployments import deployments
 
     nightly, ingest, published = deployments(Settings())
 
@@ -239,7 +239,7 @@ def test_nightly_deployment_defaults_to_two_at_night_berlin_time() -> None:
 
 @pytest.mark.e2e
 def test_ingest_partner_without_a_server_publishes_in_the_same_run(world: demo.Demo, run_settings: Settings) -> None:
-    from flows.ingest_partner import ingest_partner as ingest_partner_flow
+    from pipeline_flows.ingest_partner import ingest_partner as ingest_partner_flow
 
     state = ingest_partner_flow("awo-lu", return_state=True)
 
@@ -356,7 +356,7 @@ def test_two_triggers_at_once_both_complete_and_the_tables_equal_one_sequential_
     # The test holds the writers back until both runs are running, so they overlap whatever the machine's speed.
     with writer_lock(service.settings.db_path, "the test, holding writers back", 60):
         started = [
-            subprocess.Popen([sys.executable, "-m", "pipeline.cli", *c], stdout=subprocess.PIPE, text=True)
+            subprocess.Popen([sys.executable, "-m", "pipeline_flows.cli", *c], stdout=subprocess.PIPE, text=True)
             for c in commands
         ]
         printed = [p.communicate(timeout=120)[0] for p in started]

@@ -17,12 +17,15 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline import cli, db, demo, drift, quarantine
-from pipeline.ingest import ingest_partner
-from pipeline.rebuild import rebuild
-from pipeline.runs import PartnerRun
+from pipeline import db
+from pipeline.contract import drift, quarantine
+from pipeline.load.ingest import ingest_partner
+from pipeline.load.runs import PartnerRun
+from pipeline.maintenance.rebuild import rebuild
 from pipeline.settings import Settings
-from pipeline.transform import build_marts
+from pipeline.transform.marts import build_marts
+from pipeline_flows import cli
+from pipeline_testkit import demo
 from tests.conftest import query
 
 ASKING, FIXED = "stadt-bildung-lu", "caritas-lu"

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipeline import orphans, processes
+from pipeline.service import orphans, processes
 from tests.conftest import SLEEP
 
 

@@ -10,12 +10,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline import demo
-from pipeline.emulators.synthetic import FREE_TEXTS
 from pipeline.errors import PayloadError
 from pipeline.extract.json_records import page_records
-from pipeline.ingest import ingest_partner
+from pipeline.load.ingest import ingest_partner
 from pipeline.settings import Settings
+from pipeline_testkit import demo
+from pipeline_testkit.emulators.synthetic import FREE_TEXTS
 from tests.conftest import found_in_file
 
 # Planted into one more KoboToolbox submission, under keys as Kobo and ODK Collect forms name them.

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline import processes
+from pipeline.service import processes
 from tests.conftest import SLEEP
 
 

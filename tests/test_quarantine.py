@@ -10,12 +10,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline import cli, demo, quarantine
-from pipeline.codebook import Codebook
-from pipeline.ingest import ingest_partner
-from pipeline.rebuild import rebuild
+from pipeline.contract import quarantine
+from pipeline.contract.codebook import Codebook
+from pipeline.load.ingest import ingest_partner
+from pipeline.maintenance.rebuild import rebuild
 from pipeline.settings import Settings
-from pipeline.transform import build_marts
+from pipeline.transform.marts import build_marts
+from pipeline_flows import cli
+from pipeline_testkit import demo
 from tests.conftest import partner_world, query
 
 PARTNER = "jobcenter-lu"  # answers "weiß nicht" / "keine Angabe" as 98 / 99, which its recode translates

@@ -3,10 +3,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline import demo
-from pipeline.codebook import Codebook
+from pipeline.contract.codebook import Codebook
 from pipeline.errors import ConfigError
 from pipeline.registry import load_registry
+from pipeline_testkit import demo
 
 
 def _registry(tmp_path: Path, change) -> Path:

@@ -16,14 +16,15 @@ import duckdb
 import pytest
 import yaml
 
-from pipeline import cli, demo
-from pipeline.emulators.limesurvey import LimeSurveyEmulator
-from pipeline.emulators.odk import OdkEmulator
-from pipeline.erase import erase
-from pipeline.ingest import ingest_partner
-from pipeline.quarantine import replay
-from pipeline.rebuild import rebuild
+from pipeline.contract.quarantine import replay
+from pipeline.load.ingest import ingest_partner
+from pipeline.maintenance.erase import erase
+from pipeline.maintenance.rebuild import rebuild
 from pipeline.settings import Settings
+from pipeline_flows import cli
+from pipeline_testkit import demo
+from pipeline_testkit.emulators.limesurvey import LimeSurveyEmulator
+from pipeline_testkit.emulators.odk import OdkEmulator
 from tests.conftest import PROJECT, demo_registry_of, partner_world, query, registry_world
 
 LIME, ODK = "stadt-bildung-lu", "awo-lu"

@@ -138,7 +138,7 @@ def test_a_missing_input_names_the_file_and_its_provider(tmp_path: Path, monkeyp
     them off, DuckDB's own catalog error is told the same way."""
     (tmp_path / "raw").mkdir()
     (tmp_path / "raw" / "probe.sql").write_text(
-        "-- reads: batch_records (registered by pipeline.load)\n"
+        "-- reads: batch_records (registered by pipeline.load.loader)\n"
         "-- writes: nothing\n"
         "select count(*) from batch_records\n"
     )
@@ -146,7 +146,7 @@ def test_a_missing_input_names_the_file_and_its_provider(tmp_path: Path, monkeyp
     for flag in ("1", "0"):
         monkeypatch.setenv("PIPELINE_SQL_CHECKS", flag)
         with pytest.raises(
-            SqlInputMissing, match=r"sql/raw/probe\.sql .* batch_records \(registered by pipeline\.load\)"
+            SqlInputMissing, match=r"sql/raw/probe\.sql .* batch_records \(registered by pipeline\.load\.loader\)"
         ):
             db.run(con, tmp_path, "raw/probe")
     con.register("batch_records", duckdb.sql("select 1 as x").to_arrow_table())

@@ -19,9 +19,9 @@ import requests
 import uvicorn
 from fastapi import FastAPI
 
-from pipeline import demo
+from pipeline.service.webhooks import EVENT, create_app, sign
 from pipeline.settings import Settings
-from pipeline.webhooks import EVENT, create_app, sign
+from pipeline_testkit import demo
 
 PARTNER = "caritas-lu"
 SECRET = "kobo-token-of-caritas"
@@ -211,7 +211,7 @@ def test_partner_whose_secret_is_not_set_is_503_naming_the_variable_to_the_opera
     client: Client, emitted: Recorder, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.delenv("DEMO_TOKEN_CARITAS_LU")
-    with caplog.at_level(logging.INFO, logger="pipeline.webhooks"):
+    with caplog.at_level(logging.INFO, logger="pipeline.service.webhooks"):
         answer = client.post(f"/hooks/{PARTNER}", content=BODY, headers=_headers())
 
     assert answer.status_code == 503 and "DEMO_TOKEN" not in answer.text

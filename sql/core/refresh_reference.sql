@@ -1,6 +1,6 @@
--- reads: ref_items (registered by pipeline.load), ref_options (registered by pipeline.load),
---     ref_org_types (registered by pipeline.load), ref_partners (registered by pipeline.load),
---     ref_waves (registered by pipeline.load)
+-- reads: ref_items (registered by pipeline.load.loader), ref_options (registered by pipeline.load.loader),
+--     ref_org_types (registered by pipeline.load.loader), ref_partners (registered by pipeline.load.loader),
+--     ref_waves (registered by pipeline.load.loader)
 -- writes: core.answer_options, core.items, core.org_types, core.partners, core.waves
 -- Labels and structure from the codebook and the registry, replaced whole on every run (registered frames).
 delete from core.items;

@@ -1,4 +1,4 @@
--- reads: batch_drift (registered by pipeline.drift)
+-- reads: batch_drift (registered by pipeline.contract.drift)
 -- writes: ops.drift
 -- Drift a batch showed (registered batch_drift: kind, field, code, responses), added to the run's.
 insert into ops.drift

@@ -1,4 +1,4 @@
--- reads: claimed_source (temp table of pipeline.sources), ops.sources
+-- reads: claimed_source (temp table of pipeline.load.sources), ops.sources
 -- writes: first_source, ops.cursors, ops.quarantine, ops.sources, raw.records, staging.responses
 -- Make a partner's source known (claimed_source: partner_id, source, seen_at, volatile). The partner's first
 -- source keeps the respondent keys of before sources were kept, every later one is keyed with the source. The

@@ -1,4 +1,4 @@
--- reads: erase_target (temp table of pipeline.erase), ops.quarantine, raw.records, staging.responses
+-- reads: erase_target (temp table of pipeline.maintenance.erase), ops.quarantine, raw.records, staging.responses
 -- writes: core.answers, core.responses, erase_records, ops.quarantine, ops.rejected_by_partner, raw.records,
 --     staging.answers, staging.responses
 -- One respondent removed from every table that holds it; erase_target names it (partner_id, source, source_id,

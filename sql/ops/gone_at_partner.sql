@@ -1,4 +1,4 @@
--- reads: core.responses, listed (registered by pipeline.load), staging.responses
+-- reads: core.responses, listed (registered by pipeline.load.loader), staging.responses
 -- writes: nothing
 -- The source's responses in core that a full read of it did not list (listed: the source ids it read), oldest
 -- first.

@@ -1,5 +1,5 @@
 -- reads: batch_classified (temp table of raw/classify_batch or raw/reload_batch),
---     batch_failures (registered by pipeline.load)
+--     batch_failures (registered by pipeline.load.loader)
 -- writes: ops.quarantine
 insert into ops.quarantine (
     record_id,

@@ -2,7 +2,7 @@
 -- writes: nothing
 -- What the marts and the analyst file are made of, as one text: every row of the core tables they read, hashed
 -- and summed per table (order-free), with the row counts. Equal texts mean equal inputs, so a run with nothing
--- new skips rebuilding them (pipeline.transform). A full scan, but of hashes only: a small fraction of a rebuild.
+-- new skips rebuilding them (pipeline.transform.marts). A full scan, but of hashes only: a small fraction of a rebuild.
 select concat_ws('|',
     (select count(*) || ':' || coalesce(sum(hash(r)), 0) from core.responses as r),
     (select count(*) || ':' || coalesce(sum(hash(a)), 0) from core.answers as a),

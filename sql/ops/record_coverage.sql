@@ -1,6 +1,6 @@
--- reads: asked_items (registered by pipeline.drift),
+-- reads: asked_items (registered by pipeline.contract.drift),
 --     batch_classified (temp table of raw/classify_batch or raw/reload_batch),
---     batch_versions (registered by pipeline.drift)
+--     batch_versions (registered by pipeline.contract.drift)
 -- writes: ops.column_coverage
 -- How many of the batch's responses could have carried each mapped partner field and how many did (counted into
 -- the run's totals). A field counts as carried when it, or another field mapped to the same target, is a key of

@@ -1,5 +1,5 @@
 -- reads: batch_classified (temp table of raw/classify_batch or raw/reload_batch),
---     valid_responses (registered by pipeline.load)
+--     valid_responses (registered by pipeline.load.loader)
 -- writes: ops.quarantine
 -- Quarantine lists open problems: once a version of a response loads, earlier rejections of it are settled
 -- (raw keeps every version, and ops.runs the counts of the runs that rejected them).

@@ -1,4 +1,4 @@
--- reads: batch_rejected (registered by pipeline.load), core.responses, staging.responses
+-- reads: batch_rejected (registered by pipeline.load.loader), core.responses, staging.responses
 -- writes: core.answers, core.responses, ops.quarantine, ops.rejected_by_partner, withdrawn
 -- Responses the partner rejected in its review (batch_rejected: partner_id, source, source_id, rejected_at,
 -- run_id): kept in ops.rejected_by_partner, and those in core removed from it with their answers and open

@@ -1,5 +1,5 @@
--- reads: batch_records (registered by pipeline.load), ops.erased, ops.rejected_by_partner, raw.records,
---     run_seen (registered by pipeline.load)
+-- reads: batch_records (registered by pipeline.load.loader), ops.erased, ops.rejected_by_partner, raw.records,
+--     run_seen (registered by pipeline.load.loader)
 -- writes: batch_classified
 -- Decide for every response of the batch (all from the partner's source $source) whether it is new (a first or
 -- changed version), unchanged since it was last stored, or a duplicate within this run. A version is compared

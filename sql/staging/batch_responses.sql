@@ -1,5 +1,5 @@
 -- reads: batch_classified (temp table of raw/classify_batch or raw/reload_batch), ops.sources,
---     valid_responses (registered by pipeline.load)
+--     valid_responses (registered by pipeline.load.loader)
 -- writes: batch_responses
 -- The batch's valid responses as staging and core keep them, made once: the statements after it read this small
 -- table instead of picking the batch out of staging.responses, which holds every version ever loaded.

@@ -1,4 +1,4 @@
--- reads: valid_answers (registered by pipeline.load)
+-- reads: valid_answers (registered by pipeline.load.loader)
 -- writes: staging.answers
 insert into staging.answers (record_id, item_code, answer_code, answer_text)
 select record_id, item_code, answer_code, answer_text

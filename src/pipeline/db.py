@@ -162,7 +162,7 @@ _DECLARED = re.compile(r"\s*([\w.]+)\s*(?:\(([^)]*)\))?\s*(?:,|$)")
 def header(text: str, name: str = "a SQL file") -> Header:
     """The header of a SQL file's text, in the one format every file under sql/ but the migrations starts with:
 
-        -- reads: raw.records, batch_records (registered by pipeline.load)
+        -- reads: raw.records, batch_records (registered by pipeline.load.loader)
         -- writes: batch_classified
 
     A long list goes on in comment lines indented by more than one space; "nothing" declares an empty list.

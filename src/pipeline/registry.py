@@ -14,7 +14,7 @@ from typing import Annotated, NamedTuple
 import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator
 
-from pipeline.codebook import Codebook
+from pipeline.contract.codebook import Codebook
 from pipeline.errors import ConfigError
 from pipeline.extract import json_records
 from pipeline.extract.files import FilesSettings

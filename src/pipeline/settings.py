@@ -3,25 +3,41 @@
 from __future__ import annotations
 
 from functools import cached_property
+from importlib import resources
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# The editable install keeps the package inside the checkout, so the project's data files (sql/, schemas/)
-# are found relative to it; PIPELINE_PROJECT_DIR points elsewhere when the code is installed apart from them.
-_CHECKOUT = Path(__file__).resolve().parents[2]
+
+def _checkout() -> Path | None:
+    """The checkout the package runs from (an editable install or the tests), if it does."""
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "pyproject.toml").is_file() and (root / "sql").is_dir() else None
+
+
+def _shipped() -> Path:
+    """Where sql/ and schemas/ are: the checkout's top-level folders, or the copies a wheel ships in the package
+    (read through importlib.resources, so that an installed pipeline needs no checkout beside it)."""
+    return _checkout() or Path(str(resources.files("pipeline")))
+
+
+def _home() -> Path:
+    """Where the operator's files live by default (data/, partners.yaml): the checkout, or the working directory
+    of an installed pipeline."""
+    return _checkout() or Path.cwd()
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PIPELINE_", extra="ignore")
 
-    project_dir: Path = _CHECKOUT
-    data_dir: Path = Field(default_factory=lambda: _CHECKOUT / "data")
-    partners_file: Path = Field(default_factory=lambda: _CHECKOUT / "partners.yaml")
-    codebook_file: Path = Field(default_factory=lambda: _CHECKOUT / "schemas" / "codebook" / "chancencheck.yaml")
+    # sql/ and schemas/ are read from here
+    project_dir: Path = Field(default_factory=_shipped)
+    data_dir: Path = Field(default_factory=lambda: _home() / "data")
+    partners_file: Path = Field(default_factory=lambda: _home() / "partners.yaml")
+    codebook_file: Path = Field(default_factory=lambda: _shipped() / "schemas" / "codebook" / "chancencheck.yaml")
     # what every table and column of the published DuckDB files means (their COMMENT ON)
-    documentation_file: Path = Field(default_factory=lambda: _CHECKOUT / "schemas" / "documentation.yaml")
+    documentation_file: Path = Field(default_factory=lambda: _shipped() / "schemas" / "documentation.yaml")
     # The city's time zone: wave windows are dates there.
     timezone: str = "Europe/Berlin"
     respondent_key_env: str = "PIPELINE_RESPONDENT_KEY"

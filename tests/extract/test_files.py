@@ -16,16 +16,17 @@ import duckdb
 import pytest
 from pydantic import ValidationError
 
-from pipeline import cli, demo
-from pipeline.codebook import Codebook
-from pipeline.emulators import files as drops
-from pipeline.emulators.synthetic import Plan, Response, responses
+from pipeline.contract.codebook import Codebook
 from pipeline.errors import PartnerError, PartnerUnreachable
 from pipeline.extract import Page
 from pipeline.extract.files import FilesConnector, FilesSettings, rejected_files
-from pipeline.ingest import ingest_partner
+from pipeline.load.ingest import ingest_partner
 from pipeline.registry import Partner, Registry, load_registry
 from pipeline.settings import Settings
+from pipeline_flows import cli
+from pipeline_testkit import demo
+from pipeline_testkit.emulators import files as drops
+from pipeline_testkit.emulators.synthetic import Plan, Response, responses
 from tests.conftest import SHARED, partner_world, query
 
 PARTNER = "staatsphilharmonie-lu"

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import demo, errors
+from pipeline import errors
 from pipeline.extract import Connector
 from pipeline.registry import Registry
 from pipeline.settings import Settings
+from pipeline_testkit import demo
 from tests.conftest import partner_world
 from tests.reliability.proxy import LONG_WAIT, FaultProxy
 

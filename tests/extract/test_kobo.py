@@ -9,12 +9,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from pipeline.demo import Demo
-from pipeline.emulators.kobo import KoboEmulator
 from pipeline.errors import PartnerError, PartnerNotConnected, PartnerUnreachable
 from pipeline.extract.kobo import KoboConnector, KoboSettings
-from pipeline.ingest import ingest_partner
+from pipeline.load.ingest import ingest_partner
 from pipeline.settings import Settings
+from pipeline_testkit.demo import Demo
+from pipeline_testkit.emulators.kobo import KoboEmulator
 from tests.conftest import SHARED, query
 
 

@@ -15,10 +15,16 @@ import pytest
 import requests
 import yaml
 
-from pipeline import demo
-from pipeline.codebook import Codebook
-from pipeline.demo import Demo
-from pipeline.emulators.limesurvey import (
+from pipeline.contract.codebook import Codebook
+from pipeline.errors import ConfigError, PartnerError, PartnerNotConnected, PartnerUnreachable, PayloadError
+from pipeline.extract import Page
+from pipeline.extract.limesurvey import LimeSurveyConnector, LimeSurveySettings
+from pipeline.load.ingest import ingest_partner
+from pipeline.registry import load_registry
+from pipeline.settings import Settings
+from pipeline_testkit import demo
+from pipeline_testkit.demo import Demo
+from pipeline_testkit.emulators.limesurvey import (
     HTML_500,
     LOGIN_PAGE,
     LimeSurveyEmulator,
@@ -27,12 +33,6 @@ from pipeline.emulators.limesurvey import (
     php_json,
     rows_from_csv,
 )
-from pipeline.errors import ConfigError, PartnerError, PartnerNotConnected, PartnerUnreachable, PayloadError
-from pipeline.extract import Page
-from pipeline.extract.limesurvey import LimeSurveyConnector, LimeSurveySettings
-from pipeline.ingest import ingest_partner
-from pipeline.registry import load_registry
-from pipeline.settings import Settings
 from tests.conftest import SHARED, demo_registry_of, partner_world, query, registry_world
 
 PARTNER = "stadt-bildung-lu"

@@ -14,8 +14,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from pipeline import demo
-from pipeline.emulators.odk import (
+from pipeline.errors import PartnerError, PartnerNotConnected, PartnerUnreachable
+from pipeline.extract.odk import OdkConnector, OdkSettings
+from pipeline.load.ingest import ingest_partner
+from pipeline.maintenance.rebuild import rebuild
+from pipeline.settings import Settings
+from pipeline_testkit import demo
+from pipeline_testkit.emulators.odk import (
     AUTHENTICATION_FAILED,
     FILTER_FIELDS,
     ORDERBY_WITH_SKIPTOKEN,
@@ -23,11 +28,6 @@ from pipeline.emulators.odk import (
     Problem,
     odata_time,
 )
-from pipeline.errors import PartnerError, PartnerNotConnected, PartnerUnreachable
-from pipeline.extract.odk import OdkConnector, OdkSettings
-from pipeline.ingest import ingest_partner
-from pipeline.rebuild import rebuild
-from pipeline.settings import Settings
 from tests.conftest import SHARED, partner_world, query
 
 PARTNER = "awo-lu"

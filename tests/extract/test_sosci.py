@@ -15,15 +15,15 @@ import duckdb
 import pytest
 import yaml
 
-from pipeline import demo
-from pipeline.codebook import Codebook
-from pipeline.demo import Demo
-from pipeline.emulators.sosci import SosciEmulator
+from pipeline.contract.codebook import Codebook
 from pipeline.errors import ConfigError, PartnerError, PartnerNotConnected, PartnerUnreachable
 from pipeline.extract.sosci import SosciConnector, SosciSettings
-from pipeline.ingest import ingest_partner
+from pipeline.load.ingest import ingest_partner
 from pipeline.registry import load_registry
 from pipeline.settings import Settings
+from pipeline_testkit import demo
+from pipeline_testkit.demo import Demo
+from pipeline_testkit.emulators.sosci import SosciEmulator
 from tests.conftest import partner_world
 from tests.extract.test_limesurvey import _core, _ids, _records
 from tests.test_load import _invariant_holds

@@ -19,11 +19,12 @@ from hypothesis import strategies as st
 from scipy.optimize import linprog
 from scipy.sparse.csgraph import connected_components
 
-from pipeline.publish import audit, cube, disclosure, linear_model, suppression
-from pipeline.publish.audit import Attacker, attack
-from pipeline.publish.disclosure import Level, Protection, protect
-from pipeline.publish.row_check import Rows
-from pipeline.publish.suppression import primary_cells, suppress
+from pipeline.disclosure import audit, cube, linear_model, suppression
+from pipeline.disclosure import protection as disclosure
+from pipeline.disclosure.audit import Attacker, attack
+from pipeline.disclosure.protection import Level, Protection, protect
+from pipeline.disclosure.row_check import Rows
+from pipeline.disclosure.suppression import primary_cells, suppress
 
 SCALE = [("1", 1.0), ("2", 2.0), ("3", 3.0), ("4", 4.0), ("5", 5.0), ("wn", None), ("ka", None)]
 YESNO = [("ja", None), ("nein", None), ("ka", None)]

@@ -19,15 +19,16 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline import demo, publish
-from pipeline.demo.bad_input import FILES_PARTNER
-from pipeline.erase import erase
-from pipeline.ingest import ingest_partner
-from pipeline.lock import writer_lock
+from pipeline import publish
+from pipeline.load.ingest import ingest_partner
+from pipeline.maintenance.erase import erase
 from pipeline.publish import analyst, release, report
 from pipeline.publish.release import PublishRefused
+from pipeline.service.lock import writer_lock
 from pipeline.settings import Settings
-from pipeline.transform import build_marts
+from pipeline.transform.marts import build_marts
+from pipeline_testkit import demo
+from pipeline_testkit.demo.bad_input import FILES_PARTNER
 from tests.conftest import query
 from tests.publish.test_disclosure import changes_disclosed
 
@@ -404,8 +405,9 @@ def _grand_total(key: tuple[str, ...]) -> bool:
 
 
 def _refresh_reference(settings: Settings) -> None:
-    from pipeline import db, load
-    from pipeline.codebook import load_codebook
+    from pipeline import db
+    from pipeline.contract.codebook import load_codebook
+    from pipeline.load import loader as load
     from pipeline.registry import load_registry
 
     codebook = load_codebook(settings.codebook_file)

@@ -10,10 +10,11 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from pipeline import db, demo
-from pipeline.emulators.odk import OdkEmulator
-from pipeline.ingest import ingest_partner
+from pipeline import db
+from pipeline.load.ingest import ingest_partner
 from pipeline.settings import Settings
+from pipeline_testkit import demo
+from pipeline_testkit.emulators.odk import OdkEmulator
 from tests.conftest import partner_world, query
 from tests.reliability.proxy import FaultProxy
 from tests.reliability.test_faults import _through

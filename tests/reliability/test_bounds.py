@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from prefect.states import State
 
-from pipeline.lock import writer_lock
+from pipeline.service.lock import writer_lock
 from pipeline.settings import Settings
 from tests.conftest import demo_registry_of, query, registry_world
 from tests.reliability.proxy import Fault, FaultProxy
@@ -39,7 +39,7 @@ def _valid(generated: list) -> int:
 
 
 def _nightly_in_background(partner_ids: list[str]) -> tuple[threading.Thread, list[State]]:
-    from flows.nightly import nightly
+    from pipeline_flows.nightly import nightly
 
     states: list[State] = []
     thread = threading.Thread(target=lambda: states.append(nightly(partner_ids, return_state=True)), daemon=True)

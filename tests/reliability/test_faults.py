@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from pipeline.errors import PartnerUnreachable
-from pipeline.ingest import ingest_partner
+from pipeline.load.ingest import ingest_partner
 from pipeline.settings import Settings
 from tests.conftest import partner_world, query
 from tests.reliability.proxy import FAULTS, FaultProxy

@@ -20,13 +20,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline import demo
-from pipeline.codebook import Codebook
-from pipeline.emulators import kobo
-from pipeline.emulators.synthetic import Plan, Response, responses
-from pipeline.ingest import ingest_partner
+from pipeline.contract.codebook import Codebook
+from pipeline.load.ingest import ingest_partner
 from pipeline.registry import Partner
 from pipeline.settings import Settings
+from pipeline_testkit import demo
+from pipeline_testkit.emulators import kobo
+from pipeline_testkit.emulators.synthetic import Plan, Response, responses
 from tests.conftest import partner_world, query
 from tests.reliability.proxy import FaultProxy
 from tests.reliability.test_faults import _through

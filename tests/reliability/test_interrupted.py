@@ -3,7 +3,7 @@
 A killed `pipeline run` leaves Prefect's temporary API server running and its partner's ledger row at running;
 a killed publication leaves its `.building-<id>/` folder. Each test kills a real `pipeline` process, checks
 that the leftover is there, starts the pipeline again and checks that it is gone, with the killed run shown as
-interrupted. Processes are told apart by what /proc says of them, independently of pipeline.processes.
+interrupted. Processes are told apart by what /proc says of them, independently of pipeline.service.processes.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline import cli
-from pipeline.demo import Demo
-from pipeline.ingest import ingest_partner
+from pipeline.load.ingest import ingest_partner
 from pipeline.publish import release
 from pipeline.settings import Settings
-from pipeline.transform import build_marts
+from pipeline.transform.marts import build_marts
+from pipeline_flows import cli
+from pipeline_testkit.demo import Demo
 from tests.conftest import query
 
 PARTNER = "hwg-lu"  # on the Kobo emulator
@@ -75,7 +75,9 @@ def _point_at(settings: Settings, partner_id: str, url: str) -> str:
 def pipeline(*args: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """A `pipeline` command in a process of its own, in this process's environment; killed at the end."""
     with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "pipeline.cli", *args], stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pipeline_flows.cli", *args], stdout=out, stderr=subprocess.STDOUT
+        )
     try:
         yield process
     finally:

@@ -11,34 +11,18 @@ A release's cells are protected (primary and secondary suppression, see disclosu
 attacked by the audit, and only a release that passes is switched to; otherwise the previous one stays. The
 same protected tables feed every artefact, so a cell is hidden the same way in the DuckDB file, Parquet, CSV,
 workbook and report.
-
-The entry points (`publish`, `Publication`, ...) are in `publication` and loaded on first use: the helper
-processes of the disclosure control import this package for `suppression` alone, and would otherwise spend a
-third of a second of their start on DuckDB and the settings.
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from pipeline.publish.publication import (
-        DUCKDB_FILE,
-        MARTS,
-        REPORT,
-        WORKBOOK,
-        Publication,
-        PublishRefused,
-        Release,
-        When,
-        publish,
-    )
+from pipeline.publish.publication import (
+    DUCKDB_FILE,
+    MARTS,
+    REPORT,
+    WORKBOOK,
+    Publication,
+    PublishRefused,
+    Release,
+    When,
+    publish,
+)
 
 __all__ = ["DUCKDB_FILE", "MARTS", "REPORT", "WORKBOOK", "Publication", "PublishRefused", "Release", "When", "publish"]
-
-
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        return getattr(importlib.import_module("pipeline.publish.publication"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

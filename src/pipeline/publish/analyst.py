@@ -15,9 +15,10 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline import db, transform
+from pipeline import db
 from pipeline.publish.documentation import document
 from pipeline.settings import Settings
+from pipeline.transform import marts as transform
 
 ANALYST = "analyst_file"
 

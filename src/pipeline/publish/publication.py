@@ -14,12 +14,12 @@ import duckdb
 import pandas as pd
 
 from pipeline import db
+from pipeline.disclosure.protection import Level, protect
 from pipeline.publish import release
-from pipeline.publish.disclosure import Level, protect
 from pipeline.publish.documentation import document
 from pipeline.publish.release import PublishRefused, Release
-from pipeline.publish.vocabulary import HIDDEN, MARTS, NOT_APPLICABLE
 from pipeline.settings import Settings
+from pipeline.vocabulary import HIDDEN, MARTS, NOT_APPLICABLE
 
 DUCKDB_FILE = "chancencheck.duckdb"
 WORKBOOK = "ChancenCheckLU_Lenkungskreis.xlsx"

@@ -30,7 +30,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline.errors import PipelineError
-from pipeline.lock import held
+from pipeline.service.lock import held
 from pipeline.settings import Settings
 
 MANIFEST = "manifest.json"

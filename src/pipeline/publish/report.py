@@ -18,7 +18,6 @@ from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
 from pipeline.publish import charts, palette
-from pipeline.publish.vocabulary import HIDDEN, NOT_APPLICABLE, PUBLISHED, TOTAL
 from pipeline.publish.wording import (
     ITEM_TYPES,
     LEGEND,
@@ -34,6 +33,7 @@ from pipeline.publish.wording import (
     published_on,
 )
 from pipeline.publish.workbook import field_list, org_rank
+from pipeline.vocabulary import HIDDEN, NOT_APPLICABLE, PUBLISHED, TOTAL
 
 TEMPLATES = Path(__file__).parent / "templates"
 # the sign of German official statistics for "nothing there": here, an organisation type without answers

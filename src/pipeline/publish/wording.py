@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from pipeline.publish.vocabulary import HIDDEN, NOT_APPLICABLE
+from pipeline.vocabulary import HIDDEN, NOT_APPLICABLE
 
 LEGEND = {
     HIDDEN: "Zahlenwert geheim zu halten",

@@ -23,7 +23,6 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from pipeline.publish import palette
-from pipeline.publish.vocabulary import TOTAL
 from pipeline.publish.wording import (
     ITEM_TYPES,
     LEGEND,
@@ -36,6 +35,7 @@ from pipeline.publish.wording import (
     published_on,
     release_line,
 )
+from pipeline.vocabulary import TOTAL
 
 _FORMATS = {
     "count": "#,##0",

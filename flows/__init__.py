@@ -1,1 +1,0 @@
-"""Prefect flows: thin wrappers over src/pipeline that add retries, run reports and failure states."""

@@ -1,0 +1,1 @@
+"""Maintenance an operator asks for: erasing a respondent, rebuilding staging, core and marts from raw."""

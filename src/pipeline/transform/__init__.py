@@ -1,0 +1,1 @@
+"""Transform: core into the marts by the SQL in sql/marts/."""

@@ -1,0 +1,38 @@
+"""The nightly flow: ingest every partner (one task each), rebuild the marts, refresh the analyst file, publish."""
+
+from __future__ import annotations
+
+import uuid
+
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact
+from prefect.runtime import flow_run
+from prefect.states import Completed, Failed, State
+
+from pipeline.contract.codebook import load_codebook
+from pipeline.registry import load_registry
+from pipeline.settings import Settings
+from pipeline_flows.tasks import ingest_each, publish_release, refresh_analyst_file, report, transform
+
+
+@flow(name="nightly")
+def nightly(partner_ids: list[str] | None = None) -> State:
+    """Every partner (or the ones named) in turn; a failing partner does not stop the others, but the run
+    ends Failed naming each failed partner and its reason."""
+    settings = Settings()
+    registry = load_registry(settings.partners_file, load_codebook(settings.codebook_file), check_secrets=False)
+    ids = partner_ids or [p.id for p in registry.partners]
+    for partner_id in ids:
+        registry.partner(partner_id)
+    run_id = str(flow_run.get_id() or uuid.uuid4())
+    outcomes = ingest_each(ids, run_id)
+    transform()
+    refresh_analyst_file()
+    published = publish_release("changed", return_state=True)
+    create_markdown_artifact(report(outcomes), key="nightly-run-report", description="Counts per partner")
+    failures = [reason for pid, outcome in outcomes.items() if (reason := outcome.reason(pid)) is not None]
+    if published.is_failed():
+        failures.append(str(published.result(raise_on_failure=False)))
+    if failures:
+        return Failed(message="; ".join(failures))
+    return Completed(message=f"{len(ids)} partners loaded; {published.result().message}")
