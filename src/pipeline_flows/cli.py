@@ -29,13 +29,12 @@ from pipeline.extract.files import REJECTED, rejected_files
 from pipeline.load import runs
 from pipeline.maintenance.erase import erase
 from pipeline.maintenance.rebuild import rebuild
-from pipeline.publish import analyst, publish, release
+from pipeline.publish import publish_all, release
 from pipeline.publish.release import Release
 from pipeline.registry import Registry, load_registry
 from pipeline.service import orphans
 from pipeline.service.lock import WriterLockTimeout, writer_lock
 from pipeline.settings import Settings
-from pipeline.transform.marts import build_marts
 
 DISTRIBUTION = "chancencheck-pipeline"  # pyproject's [project] name
 # Logs and CI are no terminal: give tables room there instead of rich's default of 80 columns.
@@ -360,14 +359,14 @@ def rebuild_command() -> None:
 def publish_command() -> None:
     """Rebuild the marts, refresh the analyst file, publish a new release if there is news."""
     settings = Settings()
-    with writer_lock(settings.db_path, "publish", settings.writer_wait_seconds, console.print):
-        build_marts(settings)
-        analyst_file = analyst.refresh(settings)
-        outcome = publish(settings)
-    console.print(f"analyst file refreshed: {analyst_file}")
-    console.print(escape(outcome.message))
-    if outcome.release is not None:
-        _print_audit(outcome.release)
+    refreshed = publish_all(
+        settings,
+        writer=lambda holder: writer_lock(settings.db_path, holder, settings.writer_wait_seconds, console.print),
+    )
+    console.print(f"analyst file refreshed: {refreshed.analyst_file}")
+    console.print(escape(refreshed.publication.message))
+    if refreshed.publication.release is not None:
+        _print_audit(refreshed.publication.release)
 
 
 @app.command("releases", epilog="Example: pipeline releases --json")

@@ -1,4 +1,4 @@
-"""The nightly flow: ingest every partner (one task each), rebuild the marts, refresh the analyst file, publish."""
+"""The nightly flow: ingest every partner (one task each), then the marts, the analyst file and a release."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from prefect.states import Completed, Failed, State
 from pipeline.contract.codebook import load_codebook
 from pipeline.registry import load_registry
 from pipeline.settings import Settings
-from pipeline_flows.tasks import ingest_each, publish_release, refresh_analyst_file, report, transform
+from pipeline_flows.tasks import ingest_each, refresh_and_publish, report
 
 
 @flow(name="nightly")
@@ -26,13 +26,11 @@ def nightly(partner_ids: list[str] | None = None) -> State:
         registry.partner(partner_id)
     run_id = str(flow_run.get_id() or uuid.uuid4())
     outcomes = ingest_each(ids, run_id)
-    transform()
-    refresh_analyst_file()
-    published = publish_release("changed", return_state=True)
+    published = refresh_and_publish("changed", return_state=True)
     create_markdown_artifact(report(outcomes), key="nightly-run-report", description="Counts per partner")
     failures = [reason for pid, outcome in outcomes.items() if (reason := outcome.reason(pid)) is not None]
     if published.is_failed():
         failures.append(str(published.result(raise_on_failure=False)))
     if failures:
         return Failed(message="; ".join(failures))
-    return Completed(message=f"{len(ids)} partners loaded; {published.result().message}")
+    return Completed(message=f"{len(ids)} partners loaded; {published.result().publication.message}")

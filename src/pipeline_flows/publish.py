@@ -26,7 +26,7 @@ from prefect.states import Completed, State
 
 from pipeline.publish import Publication, When
 from pipeline.settings import Settings
-from pipeline_flows.tasks import publish_release, refresh_analyst_file, transform
+from pipeline_flows.tasks import refresh_and_publish
 from pipeline_flows.writer import against_server, sole_writer
 
 DEPLOYMENT = "publish/publish"
@@ -42,11 +42,9 @@ def publish_flow(when: When = "wave_closed") -> State:
     last one (`when="changed"`, as an operator asks for it from the UI or `pipeline publish`, also on news)."""
     if against_server():
         _let_ingests_finish(Settings())
-    marts = transform()
-    analyst_file = refresh_analyst_file()
-    outcome = publish_release(when)
-    create_markdown_artifact(_report(outcome), key="publication-report", description="Published release")
-    return Completed(message=f"marts {', '.join(marts)} rebuilt; analyst file {analyst_file}; {outcome.message}")
+    refreshed = refresh_and_publish(when)
+    create_markdown_artifact(_report(refreshed.publication), key="publication-report", description="Published release")
+    return Completed(message=refreshed.message)
 
 
 def _report(outcome: Publication) -> str:

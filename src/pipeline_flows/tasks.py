@@ -1,4 +1,5 @@
-"""The tasks the flows share (a partner's ingest, the marts rebuild, the publication) and the run report."""
+"""The tasks the flows share (a partner's ingest; the marts, analyst file and publication after it) and the run
+report."""
 
 from __future__ import annotations
 
@@ -16,9 +17,8 @@ from prefect.states import State
 from pipeline.errors import PartnerUnreachable, PipelineError
 from pipeline.load.ingest import ingest_partner
 from pipeline.load.runs import PartnerRun, gone_note
-from pipeline.publish import Publication, When, analyst, publish
+from pipeline.publish import Refreshed, When, publish_all
 from pipeline.settings import Settings
-from pipeline.transform.marts import build_marts
 from pipeline_flows.writer import sole_writer
 
 # The wait before a partner's next attempt; attempts stop when the next would begin beyond its budget.
@@ -59,28 +59,14 @@ def ingest(partner_id: str, run_id: str) -> PartnerRun:
     return run
 
 
-@task(name="transform")
-def transform() -> list[str]:
+@task(name="refresh-and-publish")
+def refresh_and_publish(when: When) -> Refreshed:
+    """The marts, the analyst file, and a new steering release when there is news (see pipeline.publish.When);
+    a refused audit fails the task."""
     settings = Settings()
-    with sole_writer(settings, "rebuild the marts"):
-        return build_marts(settings)
-
-
-@task(name="refresh-analyst-file")
-def refresh_analyst_file() -> str:
-    settings = Settings()
-    with sole_writer(settings, "refresh the analyst file"):
-        return str(analyst.refresh(settings))
-
-
-@task(name="publish-release")
-def publish_release(when: When) -> Publication:
-    """A new steering release when there is news (see pipeline.publish.When); a refused audit fails the task."""
-    settings = Settings()
-    with sole_writer(settings, "publish a release"):
-        outcome = publish(settings, when)
-    get_run_logger().info(outcome.message)
-    return outcome
+    refreshed = publish_all(settings, when, writer=lambda holder: sole_writer(settings, holder))
+    get_run_logger().info(refreshed.message)
+    return refreshed
 
 
 @dataclass(frozen=True)

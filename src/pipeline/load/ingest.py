@@ -22,17 +22,10 @@ from pipeline.extract import Connector, Page
 from pipeline.load import runs
 from pipeline.load.loader import PartnerLoader, gone_at_partner, record_full_read, start_from
 from pipeline.registry import load_registry
-from pipeline.service.lock import writer_lock
+from pipeline.service.lock import Writer, file_writer
 from pipeline.settings import Settings
 
-# Holds the right to write the working file while its block runs; given who writes (see pipeline.service.lock).
-Writer = Callable[[str], AbstractContextManager[None]]
 Writing = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
-
-
-def file_writer(settings: Settings) -> Writer:
-    """The writer lock alone, for callers without a Prefect server (the flows add its concurrency slot)."""
-    return lambda holder: writer_lock(settings.db_path, holder, settings.writer_wait_seconds)
 
 
 def ingest_partner(

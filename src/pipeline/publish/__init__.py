@@ -20,9 +20,23 @@ from pipeline.publish.publication import (
     WORKBOOK,
     Publication,
     PublishRefused,
+    Refreshed,
     Release,
     When,
     publish,
+    publish_all,
 )
 
-__all__ = ["DUCKDB_FILE", "MARTS", "REPORT", "WORKBOOK", "Publication", "PublishRefused", "Release", "When", "publish"]
+__all__ = [
+    "DUCKDB_FILE",
+    "MARTS",
+    "REPORT",
+    "WORKBOOK",
+    "Publication",
+    "PublishRefused",
+    "Refreshed",
+    "Release",
+    "When",
+    "publish",
+    "publish_all",
+]

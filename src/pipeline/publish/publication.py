@@ -15,10 +15,12 @@ import pandas as pd
 
 from pipeline import db
 from pipeline.disclosure.protection import Level, protect
-from pipeline.publish import release
+from pipeline.publish import analyst, release
 from pipeline.publish.documentation import document
 from pipeline.publish.release import PublishRefused, Release
+from pipeline.service.lock import Writer, file_writer
 from pipeline.settings import Settings
+from pipeline.transform.marts import build_marts
 from pipeline.vocabulary import HIDDEN, MARTS, NOT_APPLICABLE
 
 DUCKDB_FILE = "chancencheck.duckdb"
@@ -36,6 +38,35 @@ class Publication:
     release: Release | None
     new: bool
     message: str
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    """What publishing after a load made: the marts, the analyst file and the steering release (if any)."""
+
+    marts: list[str]
+    analyst_file: Path
+    publication: Publication
+
+    @property
+    def message(self) -> str:
+        return f"marts {', '.join(self.marts)} rebuilt; analyst file {self.analyst_file}; {self.publication.message}"
+
+
+def publish_all(settings: Settings, when: When = "changed", writer: Writer | None = None) -> Refreshed:
+    """Everything downstream of core, in order: the marts, the analyst file from them, a release from them.
+
+    Each step holds the right to write on its own (writer, the file lock by default), so a partner's batch may
+    load between two of them; a step reads what the one before it committed.
+    """
+    hold = writer or file_writer(settings)
+    with hold("rebuild the marts"):
+        marts = build_marts(settings)
+    with hold("refresh the analyst file"):
+        analyst_file = analyst.refresh(settings)
+    with hold("publish a release"):
+        outcome = publish(settings, when)
+    return Refreshed(marts, analyst_file, outcome)
 
 
 @dataclass(frozen=True)

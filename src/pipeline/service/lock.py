@@ -13,10 +13,15 @@ import fcntl
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from pipeline.errors import PipelineError
+from pipeline.settings import Settings
+
+# Holds the right to write the working file while its block runs; given who writes. The flows add a Prefect
+# concurrency slot to the file lock (pipeline_flows.writer).
+Writer = Callable[[str], AbstractContextManager[None]]
 
 POLL_SECONDS = 0.2
 # The lock files this process holds: flock tells another process, not the holder itself.
@@ -90,3 +95,8 @@ def _holder(path: Path) -> str:
     except OSError:
         text = ""
     return text or "another process"
+
+
+def file_writer(settings: Settings) -> Writer:
+    """The writer lock alone, for callers without a Prefect server."""
+    return lambda holder: writer_lock(settings.db_path, holder, settings.writer_wait_seconds)
