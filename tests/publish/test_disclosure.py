@@ -856,12 +856,12 @@ def test_repairs_change_the_attacker_in_place_to_what_it_would_be_for_the_new_pa
         assert attacker.bounds(target) == pytest.approx(fresh.bounds(target), abs=TOL), model.keys[figure]
 
 
-def test_one_push_proves_many_bounds_even_when_every_target_is_unproven_both_ways(
+def test_the_pushes_bounds_are_proven_by_points_even_when_every_target_starts_unproven_both_ways(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Before the first push the points may prove nothing at all (here only the truth, no exploring vertex):
-    every small count then lacks both its upper and its lower bound. The pushes must still run and prove most
-    of them together, leaving few to a solve each (a target counted twice once stopped them before the first)."""
+    every small count then lacks both its upper and its lower bound. Whatever the pushes prove must be proven by
+    a point the attacker found (how few solves that takes is benchmarks/bench_attacker.py's business)."""
     monkeypatch.setattr(audit, "EXPLORE", 0)
     model = cube.build(_marts(TWO_ITEMS, [Item("A"), Item("B")])).model
     hidden = suppress(model, K, np.zeros(model.n_figures, bool), True, Level(), max_rounds=1).hidden
@@ -871,12 +871,13 @@ def test_one_push_proves_many_bounds_even_when_every_target_is_unproven_both_way
 
     lo, hi = attacker.cover(model.figures[small], values[small] + 1, values[small] - 1)
 
-    unproven = (hi < values[small] + 1 - TOL) | (lo > values[small] - 1 + TOL)
     assert len(small) >= 10
-    assert 0 < attacker.solves < len(small) / 2
-    assert unproven.sum() <= len(small) / 4
     seen_lo, seen_hi, _ = attacker.observed_many(model.figures[small])
     assert np.allclose(lo, seen_lo) and np.allclose(hi, seen_hi)  # the bounds the points prove
+    fresh = Attacker(model, hidden)
+    for i, figure in enumerate(small):  # and none beyond what an LP of its own finds
+        exact_lo, exact_hi = fresh.bounds(model.figures[figure])
+        assert exact_lo - TOL <= lo[i] and hi[i] <= exact_hi + TOL, model.keys[figure]
 
 
 def test_every_hidden_figure_gets_the_interval_an_lp_solver_finds_even_when_one_solve_pins_it() -> None:
@@ -896,14 +897,13 @@ def test_every_hidden_figure_gets_the_interval_an_lp_solver_finds_even_when_one_
         cost = np.zeros(len(attacker.unknown))
         cost[attacker.column[target.indices[~known]]] = target.data[~known]
         least, most = (linprog(sign * cost, A_ub=a_ub, b_ub=b_ub, method="highs") for sign in (1, -1))
-        before = attacker.solves
 
         lo, hi = attacker.bounds(target)
 
         assert (lo, hi) == pytest.approx((constant + least.fun, constant - most.fun), abs=TOL), model.keys[figure]
-        if attacker.solves - before == 1 and lo == hi:
+        if lo == hi:
             pinned.append(model.keys[figure])
-    assert pinned, "some hidden figure is pinned by the published equations and solved once"
+    assert pinned, "some hidden figure is pinned by the published equations"
 
 
 # verein's row: n_valid 19, value sum 74 and top-2 count 14 published with 1 = 1, 2 = 1 and 3 = 3 hidden leave
