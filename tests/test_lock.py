@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,22 +20,23 @@ from pipeline.settings import Settings
 from pipeline_flows import cli
 
 HOLD = """
-import sys, time
+import select, sys
 import duckdb
 from pathlib import Path
 from pipeline.service.lock import writer_lock
 with writer_lock(Path(sys.argv[1]), "ingest caritas-lu (run 42)", 5):
     con = duckdb.connect(sys.argv[1]) if sys.argv[3] == "open" else None  # a step writing the file
     print("held", flush=True)
-    time.sleep(float(sys.argv[2]))
+    select.select([sys.stdin], [], [], float(sys.argv[2]))  # until the test releases it, or the seconds given
 """
 
 
 @contextmanager
 def held_elsewhere(db_path: Path, seconds: float, open_file: bool = False) -> Iterator[subprocess.Popen[str]]:
-    """Another process holding the lock for about `seconds` (with `open_file`, the DuckDB file open too)."""
+    """Another process holding the lock until released (a line on its stdin) or for at most `seconds` (with
+    `open_file`, the DuckDB file open too)."""
     argv = [sys.executable, "-c", HOLD, str(db_path), str(seconds), "open" if open_file else "-"]
-    holder = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         yield holder
@@ -46,12 +48,24 @@ def held_elsewhere(db_path: Path, seconds: float, open_file: bool = False) -> It
 def test_second_writer_waits_for_the_first_then_writes(tmp_path: Path) -> None:
     db_path = tmp_path / "pipeline.duckdb"
     waits: list[str] = []
-    with held_elsewhere(db_path, 1.5) as holder:
-        started = time.monotonic()
-        with writer_lock(db_path, "publish the marts", 30, waits.append):
-            waited = time.monotonic() - started
+    granted = threading.Event()
 
-    assert 1.0 < waited < 30, "granted while the other process still held it (for 1.5 s), or never"
+    def second_writer() -> None:
+        with writer_lock(db_path, "publish the marts", 30, waits.append):
+            granted.set()
+
+    with held_elsewhere(db_path, 60) as holder:
+        writer = threading.Thread(target=second_writer)
+        writer.start()
+        while not waits and writer.is_alive():
+            time.sleep(0.05)
+        assert not granted.is_set(), "granted while the other process held it"
+        assert holder.stdin is not None
+        holder.stdin.write("release\n")
+        holder.stdin.flush()
+        writer.join(timeout=30)
+
+    assert granted.is_set(), "never granted once the other process let go"
     assert waits == [
         f"waiting up to 30 s for the writer lock {db_path}.lock, held by pid {holder.pid}: ingest caritas-lu (run 42)"
     ]

@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import shutil
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -273,12 +272,14 @@ def test_files_being_written_hidden_or_foreign_are_left_alone(partner: Partner, 
 def test_a_file_still_growing_is_taken_only_once_it_has_settled(partner: Partner, tmp_path: Path) -> None:
     path = tmp_path / "antworten.csv"
     path.write_text("Antwort-ID;Abgeschickt am\r\n1;01.06.2025 10:00\r\n", encoding="utf-8")
-    connector = _connector(partner, tmp_path, settle_seconds=0.5)
+    connector = _connector(partner, tmp_path, settle_seconds=60)
     assert _pull(connector) == []
     with path.open("a", encoding="utf-8") as out:
         out.write("2;01.06.2025 10:01\r\n")
+    written = max(path.stat().st_mtime, path.stat().st_ctime)
+    connector.clock = lambda: written + 59
     assert _pull(connector) == []
-    time.sleep(0.6)
+    connector.clock = lambda: written + 61
 
     pages = _pull(connector)
 

@@ -58,7 +58,7 @@ import stat
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
 from datetime import time as clock
 from pathlib import Path
@@ -166,6 +166,8 @@ def rejected_files(config: FilesSettings) -> list[tuple[str, str]]:
 
 class FilesConnector:
     omits_unanswered = False  # every row has every column of the file's header
+    # What "now" is when a file's settling is judged (seconds since the epoch, as file times are).
+    clock: Callable[[], float] = staticmethod(time.time)
 
     def __init__(self, partner_id: str, config: FilesSettings, drop: tuple[str, ...]) -> None:
         self.partner_id = partner_id
@@ -257,7 +259,7 @@ class FilesConnector:
                     f"archive folder {self.config.archive_folder} cannot be read ({type(exc).__name__}); give the "
                     "pipeline's user read access",
                 ) from exc
-        now = time.time()
+        now = self.clock()
         ready: list[tuple[float, str, Path, Path]] = []
         for entry, path in entries:
             try:
