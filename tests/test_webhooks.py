@@ -246,8 +246,8 @@ def test_no_secret_and_no_signature_reaches_the_log(client: Client, caplog: pyte
         assert headers["X-Signature"].removeprefix("sha256=") not in caplog.text
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="the README's recipe uses openssl")
-def test_the_readme_signing_recipe_with_openssl_gives_the_signature_the_receiver_expects() -> None:
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="the signing recipe of docs/onboarding.md uses openssl")
+def test_the_documented_signing_recipe_with_openssl_gives_the_signature_the_receiver_expects() -> None:
     timestamp = str(int(time.time()))
     body = BODY.decode()
     recipe = 'printf \'%s.%s\' "$TS" "$BODY" | openssl dgst -sha256 -hmac "$SECRET" | sed \'s/^.* //\''

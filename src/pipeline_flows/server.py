@@ -172,7 +172,7 @@ def _summary(
     lines = [
         f"Prefect UI        {ui}",
         f"Prefect API       {ui}/api   (PREFECT_API_URL for `pipeline trigger` and the prefect CLI)",
-        f"Webhooks          {webhooks}/hooks/<partner id>   (signed, see README)",
+        f"Webhooks          {webhooks}/hooks/<partner id>   (signed, see docs/onboarding.md)",
         "Deployments",
     ]
     for name in DEPLOYMENTS:

@@ -1,6 +1,6 @@
 """The webhook receiver: a partner signals "new responses are available" with a signed `POST /hooks/{partner}`.
 
-A call carries two headers (the README shows partners a curl line):
+A call carries two headers (docs/onboarding.md shows partners a curl line):
 
     X-Timestamp: <unix seconds>
     X-Signature: sha256=<hex of HMAC-SHA256(secret, "<timestamp>.<body>")>
