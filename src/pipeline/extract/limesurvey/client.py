@@ -1,47 +1,4 @@
-"""LimeSurvey RemoteControl 2 connector: the complete responses of one survey, pulled in id ranges over JSON-RPC.
-
-API: POST {base_url}{endpoint} (default /index.php/admin/remotecontrol) with {"method", "params": [positional],
-"id"}; the reply is {"id", "result", "error"}. get_session_key(username, password) opens a session (the password
-is the partner's secret), release_session_key closes it, always, also after an error. A key that has expired
-("Invalid session key", spelt "Invalid Session key" by one method) leads to one new login, never more.
-export_responses(key, survey, "json", language, completion, "code", "short", from id, to id, fields) returns the
-export as base64 of UTF-8 JSON, {"responses": [{...}]}, or on older servers each row wrapped as {"<id>": {...}};
-both are read. Values are strings (id and lastpage numbers), SQL NULL is null, an unanswered or unticked item
-"" (multiple choice is one column per option, `Q[SQ001]` holding "Y" or "").
-
-Decisions:
-- Only complete responses (submitdate set) enter the pipeline: each id range is exported with completion
-  "complete". Incomplete responses never reach raw, core or the marts; they are only counted by id, with a cheap
-  export of completion "incomplete" over the same range that asks for the id column alone.
-- The cursor is {"from_id": N}: N is the lowest id that was still incomplete at the last pull, else one past the
-  highest complete id seen. A response completed later is therefore pulled then; the complete ones re-read
-  above it count as unchanged downstream. An abandoned response keeps the cursor where it is, so every pull
-  re-reads the responses after it: cheap for the few thousand a survey has. A response edited in LimeSurvey's
-  admin after it was pulled is seen when it lies above the cursor, or else at the next full read (the API has
-  no "changed since"): every `reread_days` (default 7) a pull starts at the first id, and what it reads again
-  counts as unchanged, an edited response as updated.
-- Pages are id ranges from_id..from_id + ids_per_page - 1 (inclusive). Which ids exist comes from the data
-  itself: a range past the end exports {"responses": []}. After the first range holding no response at all, one
-  open-ended id-only export (completion "all") says whether any response lies beyond: if so the pull jumps to
-  it (a gap of deleted responses wider than a range), else it ends. "No Data, could not get max id." means a
-  survey without any response: an empty pull, not a failure. A server that ignores the range is an error, and
-  no pull reads more than MAX_RANGES ranges.
-- submitted_at is `submitdate` as sent: server-local time without a zone, read in the partner's `timezone`
-  (default Europe/Berlin; the connector's naive_timezone) and stored as UTC; the hour that exists twice when
-  daylight saving ends is read as its earlier instant, the skipped hour with the offset before it. A survey that
-  does not record dates sends 1980-01-01 00:00:00 for every complete response: `datestamp` is taken instead where
-  the row has one, otherwise the time stays missing and validation quarantines the response ("submission time
-  missing or not a date"). Such a partner has to switch on date stamps in the survey's settings (possible before
-  activation).
-- `token` and `ipaddr` are removed at extraction (direct identifiers), like the partner's identifier_fields, and
-  so is `refurl` (the referring page's URL: its query string can carry names or e-mail addresses);
-  the other metadata LimeSurvey adds is known (METADATA_FIELDS), so never reported as unmapped.
-
-Answer labels (`pipeline check --connect`): list_questions(key, survey, null, language), then
-get_question_properties(key, qid, ["title", "answeroptions"], language) for each question with answer options
-(lists, arrays, ranking); `answeroptions` maps each code to {"answer": label, ...}. An array's subquestion
-columns `Q[SQ001]` share their question's options.
-"""
+"""The JSON-RPC side of LimeSurvey: a session, exports of id ranges page by page, and the answer options."""
 
 from __future__ import annotations
 
@@ -49,18 +6,18 @@ import base64
 import binascii
 import json
 import logging
-from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import requests
-from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.errors import PartnerError, PayloadError
-from pipeline.extract import RECORD_SCHEMA, FormLabels, Page, TimeZoneName, http
-from pipeline.extract.json_records import is_identifier, parsed
+from pipeline.extract import FormLabels, Page, http
+from pipeline.extract.limesurvey.records import export_records
+from pipeline.extract.limesurvey.settings import LimeSurveySettings
 
 if TYPE_CHECKING:
     from pipeline.settings import Settings
@@ -75,45 +32,11 @@ METADATA_FIELDS = frozenset(
 )  # fmt: skip
 # Metadata that may identify a person without being named so: removed at extraction with the identifiers.
 DROPPED_METADATA = ("refurl",)
-DEFAULT_ENDPOINT = "/index.php/admin/remotecontrol"
-NOT_DATESTAMPED = "1980-01-01 00:00:00"  # LimeSurvey's submitdate where a survey records no dates
 NO_RESPONSES = "no data, could not get max id."
-MAX_IDS_PER_PAGE = 10_000  # a range is one page, held in memory whole
 # Question types whose answers are answer options: lists (L ! O), arrays (F H 1) and ranking (R).
 OPTION_TYPES = frozenset("L!OFH1R")
 MAX_RANGES = 10_000  # per pull: far more than any survey needs, so only a misbehaving server reaches it
-_log = logging.getLogger(__name__)
-
-
-class LimeSurveySettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    kind: Literal["limesurvey"]
-    base_url: str = Field(pattern=r"^https?://")
-    survey_id: int = Field(ge=1)
-    username: str = Field(min_length=1)
-    endpoint: str = Field(default=DEFAULT_ENDPOINT, pattern=r"^/")
-    language: str | None = None
-    timezone: TimeZoneName = "Europe/Berlin"
-    ids_per_page: int = Field(default=500, ge=1, le=MAX_IDS_PER_PAGE)
-    # the API lists no edits: every reread_days a pull reads all ids again, so one below the cursor is seen
-    reread_days: int | None = Field(default=7, ge=1)
-    volatile_fields: ClassVar[tuple[str, ...]] = ()  # every column exported is part of a response's version
-
-    @property
-    def source(self) -> str:
-        """Where the responses come from: ids and the cursor belong to one survey (a new wave's survey is new)."""
-        return f"limesurvey:{self.survey_id}"
-
-    def open(
-        self, partner_id: str, secret: str, settings: Settings, drop: tuple[str, ...], *, until: float | None = None
-    ) -> LimeSurveyConnector:
-        return LimeSurveyConnector(partner_id, self, secret, settings, drop, until)
-
-    def response_fields(self) -> dict[str, str]:
-        """The tool's own names of a response's id and of its submission time: what a partner reads in a
-        rejection of either."""
-        return {"source_id": "id", "submitted_at": "submitdate"}
+_log = logging.getLogger("pipeline.extract.limesurvey")  # the package's name, as before it was split
 
 
 class LimeSurveyConnector:
@@ -390,67 +313,6 @@ class LimeSurveyConnector:
         else:
             reason = f"an application error this connector does not know; see LimeSurvey's documentation of {method}"
         return PartnerError(self.partner_id, f"RemoteControl {method} answered status {status!r}: {reason}")
-
-
-def export_records(con: duckdb.DuckDBPyConnection, partner_id: str, export: bytes, drop: Iterable[str]) -> pa.Table:
-    """Records of a decoded JSON export, in one statement per step inside DuckDB (no loop over responses).
-
-    Rows wrapped under their id by older servers are unwrapped (the id joins the row). submitted_at is
-    submitdate as sent, or datestamp where submitdate is LimeSurvey's 1980 date for surveys without dates.
-    Identifier keys are removed with a JSON merge patch, as in json_records, and an export holding text that
-    is no Unicode in some responses is salvaged as json_records.parsed does.
-    """
-    drop = frozenset(drop)
-
-    def parse(text: str) -> pa.Table:
-        con.execute("create or replace temp table export as select ?::json as doc", [text])
-        (kind,) = con.execute("select json_type(doc, '$.responses') from export").fetchone()  # type: ignore[misc]
-        if kind != "ARRAY":
-            raise PayloadError(partner_id, "the export holds no 'responses' list")
-        con.execute(
-            """
-            create or replace temp table recs as
-            with listed as (
-                select unnest(json_extract(doc, '$.responses[*]')) as row from export
-            )
-            select
-                case
-                    -- the row is the target of the patch, not the patch: a patch's nulls would delete
-                    -- the columns of questions not shown
-                    when json_extract(row, '$.id') is null and len(json_keys(row)) = 1
-                        then json_merge_patch(json_extract(row, '$.*')[1], json_object('id', json_keys(row)[1]))
-                    else row
-                end as rec
-            from listed
-            """
-        )
-        keys = [k for (k,) in con.execute("select distinct unnest(json_keys(rec)) from recs").fetchall()]
-        patch = json.dumps({k: None for k in keys if is_identifier(k, drop)})
-        return con.sql(
-            """
-            select
-                row_number() over ()::bigint as ordinal,
-                json_extract_string(rec, '$.id') as source_id,
-                case
-                    when json_extract_string(rec, '$.submitdate') = ?
-                        then nullif(json_extract_string(rec, '$.datestamp'), '')
-                    else json_extract_string(rec, '$.submitdate')
-                end as submitted_at,
-                json_merge_patch(rec, ?::json)::varchar as record
-            from recs
-            """,
-            params=[NOT_DATESTAMPED, patch],
-        ).to_arrow_table()
-
-    return parsed(partner_id, "export", export, parse, _responses, drop).cast(RECORD_SCHEMA)
-
-
-def _responses(document: dict[str, Any]) -> list[Any]:
-    """The responses of a parsed export as export_records reads them: a row wrapped under its id unwrapped."""
-    rows = document["responses"]
-    return [
-        next(iter(row.values())) if isinstance(row, dict) and "id" not in row and len(row) == 1 else row for row in rows
-    ]
 
 
 def _from_id(partner_id: str, cursor: str | None) -> int:
