@@ -1187,6 +1187,29 @@ def test_a_small_count_that_published_figures_determine_is_protected_like_a_publ
     assert published_values_are_true(p.tables, marts) == []
 
 
+# every group has a few answers outside the scale ("weiß nicht", "keine Angabe"): 2, 3 and 6 of them
+OUTSIDE_THE_SCALE = {
+    ("2025", "verwaltung", "A"): [16, 15, 15, 17, 13, 1, 1],
+    ("2025", "schule", "A"): [6, 7, 8, 9, 10, 3, 0],
+    ("2025", "verein", "A"): [7, 8, 6, 9, 5, 0, 6],
+}
+
+
+def test_a_few_answers_outside_the_scale_cost_n_answered_not_the_mean() -> None:
+    """n_answered beside n_valid tells how many answered "weiß nicht" or "keine Angabe"; where that is fewer than
+    k, one of the two must go. The steering group reads the mean, which needs n_valid: n_answered is spent."""
+    marts = _marts(OUTSIDE_THE_SCALE, [Item("A")])
+
+    p = protect(marts, K)
+
+    assert p.audit.passed, p.audit.failures
+    results = p.tables["item_results"].set_index("org_type")
+    assert (results["mean_status"] == "").all(), results[["n_answered_status", "n_valid_status", "mean_status"]]
+    assert (results.loc[["verwaltung", "schule", "verein"], "n_answered_status"] == ".").all()
+    assert disclosed(p.tables, marts, K) == []
+    assert published_values_are_true(p.tables, marts) == []
+
+
 INSIDER_LEVEL = {
     ("2025", "verwaltung", "A"): [1, 6, 9, 9, 9, 0, 1],
     ("2025", "schule", "A"): [0, 3, 9, 3, 3, 2, 1],
