@@ -239,3 +239,18 @@ def test_erasing_an_unknown_id_fails_and_records_nothing(world: Demo, run_settin
     assert f"partner {GOOD}: nothing is stored under response id 'no-such-response'" in said
     assert "--force" in said
     assert query(run_settings, "select count(*) from ops.erased") == [(0,)]
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["--help"], ["quarantine", "--help"]])
+def test_the_command_starts_without_the_libraries_its_path_does_not_need(argv: list[str]) -> None:
+    """Every `pipeline` call pays for what it imports: Prefect, pandas, the disclosure control's solvers and the
+    report's charts only where a command uses them."""
+    script = (
+        "import sys\n"
+        "from pipeline_flows import cli\n"
+        f"cli.main({argv!r})\n"
+        "heavy = ('prefect', 'pandas', 'pandera', 'numba', 'scipy', 'matplotlib', 'duckdb')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -11,30 +11,25 @@ from contextlib import AbstractContextManager, closing
 from enum import StrEnum
 from importlib import metadata
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from pipeline import db
-from pipeline.contract import drift, labels, quarantine
-from pipeline.contract import validation as contract
-from pipeline.contract.codebook import Codebook, load_codebook
 from pipeline.errors import ConfigError, NothingStored, PipelineError, WorkingFileBusy
-from pipeline.extract.files import REJECTED, rejected_files
-from pipeline.load import runs
-from pipeline.maintenance.erase import erase
-from pipeline.maintenance.rebuild import rebuild
-from pipeline.publish import publish_all, release
-from pipeline.publish.release import Release
-from pipeline.registry import Registry, load_registry
 from pipeline.service import orphans
 from pipeline.service.lock import WriterLockTimeout, writer_lock
 from pipeline.settings import Settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from pipeline.contract.codebook import Codebook
+    from pipeline.publish.release import Release
+    from pipeline.registry import Registry
 
 DISTRIBUTION = "chancencheck-pipeline"  # pyproject's [project] name
 # Logs and CI are no terminal: give tables room there instead of rich's default of 80 columns.
@@ -174,6 +169,8 @@ def _private_files() -> None:
 def _cell(value: object) -> str:
     """A table cell that may carry partner data: NULL (NaN under pandas 3) shows empty, and square brackets
     show as sent (`ORGTYP[other]`, `[/x]`) instead of being read as Rich markup."""
+    import pandas as pd
+
     if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
         return ""
     return escape(str(value))
@@ -184,6 +181,10 @@ def _cell(value: object) -> str:
 )
 def quarantine_list(partner: Partner = None, as_json: AsJson = False) -> None:
     """Open rejections with field, value and reason."""
+    import pandas as pd
+
+    from pipeline.contract import quarantine
+
     settings = Settings()
     with _reading(settings, "quarantine list", as_json):
         rows = quarantine.open_rejections(settings, partner)
@@ -216,6 +217,8 @@ def quarantine_export(
     fmt: Annotated[ExportFormat | None, typer.Option("--format", help="default: from --out's suffix, else csv")] = None,
 ) -> None:
     """A partner's rejections as CSV (or XLSX) in German, in the partner's own codes, to send back."""
+    from pipeline.contract import quarantine
+
     settings = Settings()
     chosen = fmt.value if fmt else ("xlsx" if out and out.suffix.lower() == ".xlsx" else "csv")
     out = out or settings.data_dir / "quarantine" / f"{partner}.{chosen}"
@@ -227,6 +230,8 @@ def quarantine_export(
 @quarantine_app.command("replay", epilog="Example: pipeline quarantine replay --partner caritas-lu")
 def quarantine_replay(partners: Partners = None) -> None:
     """Check rejected responses again after a codebook or mapping fix: what passes now loads."""
+    from pipeline.contract import quarantine
+
     settings = Settings()
     with writer_lock(settings.db_path, "quarantine replay", settings.writer_wait_seconds, console.print):
         replayed = quarantine.replay(settings, partners)
@@ -245,6 +250,11 @@ def drift_command(
     last: Annotated[int, typer.Option("--runs", metavar="N", min=1, help="each partner's last N runs")] = 1,
 ) -> None:
     """Schema drift: unknown columns, mapped columns gone, new answer codes."""
+    from pipeline import db
+    from pipeline.contract import drift
+    from pipeline.contract.codebook import load_codebook
+    from pipeline.registry import load_registry
+
     settings = Settings()
     registry = load_registry(settings.partners_file, load_codebook(settings.codebook_file), check_secrets=False)
     with _reading(settings, "drift"), closing(db.connect(settings.db_path, settings.sql_dir)) as con:
@@ -287,6 +297,8 @@ def erase_command(
     ] = False,
 ) -> None:
     """Remove one respondent everywhere, raw included (a data subject's request). It cannot be undone."""
+    from pipeline.maintenance.erase import erase
+
     if not yes and not typer.confirm(
         f"Erase response {response} of {partner} from raw, staging, core, the quarantine and the marts?"
     ):
@@ -326,6 +338,9 @@ def schemas_command(
     check: Annotated[bool, typer.Option("--check", help="only check that the written schema is current")] = False,
 ) -> None:
     """Write the pandera schema derived from the codebook to schemas/contract/."""
+    from pipeline.contract import validation as contract
+    from pipeline.contract.codebook import load_codebook
+
     settings = Settings()
     codebook = load_codebook(settings.codebook_file)
     path = contract.schema_file(settings.project_dir / "schemas" / "contract", codebook)
@@ -345,6 +360,8 @@ def schemas_command(
 @app.command("rebuild", epilog="Example: pipeline rebuild")
 def rebuild_command() -> None:
     """Rebuild staging, core and marts from raw alone (no partner is contacted)."""
+    from pipeline.maintenance.rebuild import rebuild
+
     settings = Settings()
     with writer_lock(settings.db_path, "rebuild", settings.writer_wait_seconds, console.print):
         rebuilt = rebuild(settings)
@@ -358,6 +375,8 @@ def rebuild_command() -> None:
 @app.command("publish", epilog="Example: pipeline publish")
 def publish_command() -> None:
     """Rebuild the marts, refresh the analyst file, publish a new release if there is news."""
+    from pipeline.publish.publication import publish_all
+
     settings = Settings()
     refreshed = publish_all(
         settings,
@@ -372,6 +391,10 @@ def publish_command() -> None:
 @app.command("releases", epilog="Example: pipeline releases --json")
 def releases_command(as_json: AsJson = False) -> None:
     """The published releases and their disclosure audits; which one is current."""
+    import pandas as pd
+
+    from pipeline.publish import release
+
     settings = Settings()
     current = release.current(settings)
     if as_json:
@@ -523,6 +546,9 @@ def _reading(settings: Settings, command: str, quiet: bool = False) -> AbstractC
 def status_command(as_json: AsJson = False) -> None:
     """The last run of every partner: fetched, loaded, quarantined, duplicates, gone, error; drift and rejected
     drop files below."""
+    from pipeline import db
+    from pipeline.load import runs
+
     settings = Settings()
     if not as_json:
         _print_status(settings)
@@ -540,6 +566,12 @@ def status_command(as_json: AsJson = False) -> None:
 
 
 def _print_status(settings: Settings) -> None:
+    import pandas as pd
+
+    from pipeline import db
+    from pipeline.contract import drift
+    from pipeline.load import runs
+
     with _reading(settings, "status"), closing(db.connect(settings.db_path, settings.sql_dir)) as con:
         frame = runs.last_runs(con, settings.sql_dir)
         found = drift.report(con, settings.sql_dir)
@@ -570,6 +602,10 @@ def _print_status(settings: Settings) -> None:
 def _print_rejected_files(settings: Settings) -> None:
     """The drop-folder files moved aside as unreadable, with their reasons, until the operator removes them.
     A registry that does not load costs this list only, never the status table above it."""
+    from pipeline.contract.codebook import load_codebook
+    from pipeline.extract.files import REJECTED, rejected_files
+    from pipeline.registry import load_registry
+
     try:
         registry = load_registry(settings.partners_file, load_codebook(settings.codebook_file), check_secrets=False)
     except PipelineError as exc:
@@ -609,6 +645,11 @@ def check_command(
     ] = False,
 ) -> None:
     """Validate the codebook and the partner registry, secrets included; name the repeat groups raw holds."""
+    from pipeline import db
+    from pipeline.contract import drift
+    from pipeline.contract.codebook import load_codebook
+    from pipeline.registry import load_registry
+
     settings = Settings()
     codebook = load_codebook(settings.codebook_file)
     registry = load_registry(settings.partners_file, codebook, check_secrets=True)
@@ -626,6 +667,8 @@ def check_command(
 def _connect(settings: Settings, codebook: Codebook, registry: Registry) -> int:
     """One line per partner: reached and authorised (what was read), or why not; then each way its answer labels
     disagree with the codebook's. 1 when a partner failed or a label disagrees."""
+    from pipeline.contract import labels
+
     once = settings.model_copy(update={"http_retries": 1})  # a check, not a nightly run: say it at once
     problems = 0
     for partner in registry.partners:
@@ -652,6 +695,7 @@ def _connect(settings: Settings, codebook: Codebook, registry: Registry) -> int:
 @app.command("demo", epilog="Example: PIPELINE_DATA_DIR=/tmp/demo pipeline demo")
 def demo_command() -> None:
     """Run the whole pipeline on embedded demo partners (emulated on 127.0.0.1), then show what it published."""
+    from pipeline.publish import release
     from pipeline_testkit import demo
     from pipeline_testkit.demo import bad_input
 

@@ -11,21 +11,31 @@ A release's cells are protected (primary and secondary suppression, see disclosu
 attacked by the audit, and only a release that passes is switched to; otherwise the previous one stays. The
 same protected tables feed every artefact, so a cell is hidden the same way in the DuckDB file, Parquet, CSV,
 workbook and report.
+
+The entry points (`publish`, `publish_all`, ...) are in `publication` and loaded on first use: importing a part
+(release, analyst) must not import the disclosure control (scipy, numba), which costs the `pipeline` command a
+second at every start.
 """
 
-from pipeline.publish.publication import (
-    DUCKDB_FILE,
-    MARTS,
-    REPORT,
-    WORKBOOK,
-    Publication,
-    PublishRefused,
-    Refreshed,
-    Release,
-    When,
-    publish,
-    publish_all,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pipeline.publish.publication import (
+        DUCKDB_FILE,
+        MARTS,
+        REPORT,
+        WORKBOOK,
+        Publication,
+        PublishRefused,
+        Refreshed,
+        Release,
+        When,
+        publish,
+        publish_all,
+    )
 
 __all__ = [
     "DUCKDB_FILE",
@@ -40,3 +50,9 @@ __all__ = [
     "publish",
     "publish_all",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        return getattr(importlib.import_module("pipeline.publish.publication"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
