@@ -4,9 +4,11 @@ file of before sources were kept still working (its keys, cursor, erasures, quar
 from __future__ import annotations
 
 import copy
+import csv
 import gzip
 import hashlib
 import hmac
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -16,7 +18,7 @@ import duckdb
 import pytest
 import yaml
 
-from pipeline.contract.quarantine import replay
+from pipeline.contract.quarantine import export_for_partner, open_rejections, replay
 from pipeline.load.ingest import ingest_partner
 from pipeline.maintenance.erase import erase
 from pipeline.maintenance.rebuild import rebuild
@@ -187,3 +189,26 @@ def test_a_working_file_of_before_sources_were_kept_goes_on_working(
         rebuild(Settings())
         assert _core(Settings(), LIME) | _core(Settings(), ODK) == core_before
         assert _answers(Settings()) == answers_before
+
+
+def test_rejections_of_two_surveys_are_listed_and_exported_with_their_survey(
+    lime: demo.Demo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A partner with one survey per wave has a response 1 in each: a rejection must say which survey it is of."""
+    survey_a = lime.registry.partner(LIME).connector.survey_id
+    ingest_partner(Settings(), LIME, "run-1")
+    rejected_id = open_rejections(Settings(), LIME)["source_id"].iloc[0]
+    emulator: LimeSurveyEmulator = lime.services["limesurvey"].emulator  # type: ignore[assignment]
+    late = {**_valid_rows(lime, LIME)[5], "id": int(rejected_id), "submitdate": "2019-05-01 10:00:00"}
+    emulator.add_survey(survey_a + 1, lime.registry.partner(LIME).connector.username, [late])
+    _reconfigure(LIME, survey_id=survey_a + 1)
+    ingest_partner(Settings(), LIME, "run-2")
+    both = {f"limesurvey:{survey_a}", f"limesurvey:{survey_a + 1}"}
+
+    assert cli.main(["quarantine", "list", "--partner", LIME, "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert {row["source"] for row in listed if row["source_id"] == rejected_id} == both
+    export = tmp_path / "export.csv"
+    export_for_partner(Settings(), LIME, export, "csv")
+    rows = list(csv.DictReader(export.read_text(encoding="utf-8-sig").splitlines(), delimiter=";"))
+    assert {row["Umfrage"] for row in rows if row["Antwort-ID"] == rejected_id} == both

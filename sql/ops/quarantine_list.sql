@@ -3,6 +3,7 @@
 -- Open rejections, newest first: one row per failed check of a response version still in quarantine.
 select
     ops.quarantine.partner_id,
+    ops.quarantine.source,
     ops.quarantine.source_id,
     ops.quarantine.field,
     ops.quarantine.value,
@@ -13,4 +14,4 @@ select
     ops.quarantine.record_id
 from ops.quarantine
 where $partner_id is null or ops.quarantine.partner_id = $partner_id
-order by ops.quarantine.quarantined_at desc, ops.quarantine.partner_id, ops.quarantine.source_id, ops.quarantine.field
+order by ops.quarantine.quarantined_at desc, ops.quarantine.partner_id, ops.quarantine.source, ops.quarantine.source_id, ops.quarantine.field

@@ -190,15 +190,16 @@ def quarantine_list(partner: Partner = None, as_json: AsJson = False) -> None:
         rows = quarantine.open_rejections(settings, partner)
     rows["quarantined_at"] = rows["quarantined_at"].dt.tz_convert(settings.timezone)
     if as_json:
-        columns = ["partner_id", "source_id", "field", "value", "reason", "quarantined_at"]
+        columns = ["partner_id", "source", "source_id", "field", "value", "reason", "quarantined_at"]
         _print_json(rows[columns].assign(value=rows["value"].map(lambda v: None if pd.isna(v) else str(v))))
         return
     table = Table(title=f"Open rejections: {rows['record_id'].nunique()} responses, {len(rows)} failed checks")
-    for name in ("partner_id", "source_id", "field", "value", "reason", "quarantined_at"):
+    for name in ("partner_id", "source", "source_id", "field", "value", "reason", "quarantined_at"):
         table.add_column(name)
     for row in rows.itertuples(index=False):
         table.add_row(
             _cell(row.partner_id),
+            _cell(row.source),
             _cell(row.source_id),
             _cell(row.field),
             _cell(None if pd.isna(row.value) else str(row.value)[:40]),

@@ -44,6 +44,7 @@ EXPORT_COLUMNS = {
     "value": "Wert",
     "grund": "Grund",
     "quarantined_at": "Zurückgewiesen am",
+    "survey": "Umfrage",
 }
 # Rejections of a response as a whole, by the field checked: the tool's field it concerns (see the connectors'
 # response_fields) and what partners call it. A response outside every wave was rejected for its submission time.
@@ -100,6 +101,8 @@ def export_for_partner(settings: Settings, partner_id: str, path: Path, fmt: Exp
         .fillna(""),
         field=rows["field"].map({f: label for f, (_, label) in response_fields.items()}).fillna(rows["field"]),
         grund=reason.map(german_reason),
+        # the survey, form or folder the response came from: a partner with one per wave has a response 1 in each
+        survey=rows["source"].fillna(""),
         quarantined_at=rows["quarantined_at"].dt.tz_convert(settings.timezone).dt.tz_localize(None),
     )
     out = rows[list(EXPORT_COLUMNS)].rename(columns=EXPORT_COLUMNS)
