@@ -30,19 +30,19 @@ DEMO_TOTAL = sum(n for waves in demo.PLANS.values() for n, _ in waves.values())
 
 CHILD = """
 import json, resource, sys, time, uuid
+from pipeline.context import Context
 from pipeline.load.ingest import ingest_partner
 from pipeline.publish import publish
-from pipeline.settings import Settings
 from pipeline.transform.marts import build_marts
 
-settings = Settings()
+ctx = Context.from_environment()
 started = time.perf_counter()
 run_id = uuid.uuid4().hex
-runs = [ingest_partner(settings, partner_id, run_id) for partner_id in sys.argv[1:]]
+runs = [ingest_partner(ctx, partner_id, run_id) for partner_id in sys.argv[1:]]
 loaded = time.perf_counter()
 ingest_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-build_marts(settings)
-publish(settings)
+build_marts(ctx)
+publish(ctx)
 done = time.perf_counter()
 print(json.dumps({
     "fetched": sum(r.fetched for r in runs),

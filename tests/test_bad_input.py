@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline.context import Context
 from pipeline.load.ingest import ingest_partner
 from pipeline.settings import Settings
 from pipeline_testkit import demo
@@ -39,7 +40,7 @@ def _in_core(settings: Settings, partner_id: str, source_id: str) -> int:
 
 def test_every_planted_case_loads_or_is_quarantined_with_its_reason(world: demo.Demo) -> None:
     planted = bad_input.plant(world)
-    runs = {pid: ingest_partner(Settings(), pid, "run-1") for pid in PARTNERS}
+    runs = {pid: ingest_partner(Context.from_environment(), pid, "run-1") for pid in PARTNERS}
 
     kobo, files = runs[bad_input.KOBO_PARTNER], runs[bad_input.FILES_PARTNER]
     assert kobo.fetched == len(world.served[bad_input.KOBO_PARTNER]) + 6

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.context import Context
 from pipeline.errors import PartnerError
 from pipeline.load.ingest import ingest_partner
 from pipeline.load.runs import COUNTS
@@ -40,10 +41,10 @@ def test_status_shows_a_failed_partner_beside_a_good_one(
 ) -> None:
     """A succeeded run stores no error (NULL, NaN under pandas 3): the table must still render, with the
     failed partner's status and reason in it."""
-    ingest_partner(run_settings, GOOD, "run-1")
+    ingest_partner(Context(run_settings), GOOD, "run-1")
     monkeypatch.setenv(world.registry.partner(BROKEN).secret_env, "not-the-token")
     with pytest.raises(PartnerError):
-        ingest_partner(Settings(), BROKEN, "run-1")
+        ingest_partner(Context.from_environment(), BROKEN, "run-1")
     capsys.readouterr()
 
     assert cli.main(["status"]) == 0
@@ -62,7 +63,7 @@ def test_partner_data_with_square_brackets_is_shown_as_sent(
     scale = next(code for code, item in partner.mapping.items() if world.codebook.item_by_code[item].type == "scale")
     planted = {**served[-1], "_id": 9_501, scale: "[/x]", "ORGTYP[other]": "Verein [b]e.V.[/b]"}
     world.services["kobo"].emulator.add_submissions(partner.connector.asset_uid, [planted])
-    ingest_partner(run_settings, GOOD, "run-1")
+    ingest_partner(Context(run_settings), GOOD, "run-1")
     capsys.readouterr()
 
     assert cli.main(["quarantine", "list", "--partner", GOOD]) == 0
@@ -162,10 +163,10 @@ def test_json_output_stays_alone_on_stdout_whatever_the_log_level(tmp_path: Path
 def test_status_json_has_a_row_per_partner_with_the_tables_fields(
     world: Demo, run_settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    ingest_partner(run_settings, GOOD, "run-1")
+    ingest_partner(Context(run_settings), GOOD, "run-1")
     monkeypatch.setenv(world.registry.partner(BROKEN).secret_env, "not-the-token")
     with pytest.raises(PartnerError):
-        ingest_partner(Settings(), BROKEN, "run-1")
+        ingest_partner(Context.from_environment(), BROKEN, "run-1")
     capsys.readouterr()
 
     assert cli.main(["status", "--json"]) == 0
@@ -186,7 +187,7 @@ def test_quarantine_list_json_holds_each_failed_check_with_the_value_as_sent(
     scale = next(code for code, item in partner.mapping.items() if world.codebook.item_by_code[item].type == "scale")
     planted = {**world.served[GOOD][-1], "_id": 9_502, scale: "[/x]"}
     world.services["kobo"].emulator.add_submissions(partner.connector.asset_uid, [planted])
-    ingest_partner(run_settings, GOOD, "run-1")
+    ingest_partner(Context(run_settings), GOOD, "run-1")
     capsys.readouterr()
 
     assert cli.main(["quarantine", "list", "--json"]) == 0
@@ -206,7 +207,7 @@ def test_releases_json_lists_each_release_with_its_audit(
     assert cli.main(["releases", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == []
     for partner in world.registry.partners:
-        ingest_partner(run_settings, partner.id, "run-1")
+        ingest_partner(Context(run_settings), partner.id, "run-1")
     assert cli.main(["publish"]) == 0
     capsys.readouterr()
 
@@ -219,7 +220,7 @@ def test_releases_json_lists_each_release_with_its_audit(
 
 
 def test_erase_asks_first_and_a_no_erases_nothing(world: Demo, run_settings: Settings) -> None:
-    ingest_partner(run_settings, GOOD, "run-1")
+    ingest_partner(Context(run_settings), GOOD, "run-1")
     source_id = str(world.served[GOOD][0]["_id"])
     stored = "select count(*) from raw.records where partner_id = ? and source_id = ?"
     assert query(run_settings, stored, [GOOD, source_id]) == [(1,)]
@@ -232,7 +233,7 @@ def test_erase_asks_first_and_a_no_erases_nothing(world: Demo, run_settings: Set
 
 
 def test_erasing_an_unknown_id_fails_and_records_nothing(world: Demo, run_settings: Settings) -> None:
-    ingest_partner(run_settings, GOOD, "run-1")
+    ingest_partner(Context(run_settings), GOOD, "run-1")
 
     done = _pipeline("erase", "--partner", GOOD, "--response", "no-such-response", "--yes")
     assert done.returncode == 1

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline.context import Context
 from pipeline.contract.codebook import Codebook
 from pipeline.errors import ConfigError
 from pipeline.load.ingest import ingest_partner
@@ -42,7 +43,7 @@ def test_drift_names_lost_renamed_and_new_codes_once_per_run(
         served = _changed_form(kobo.assets[uid].submissions)
         kobo.add_asset(uid, kobo.assets[uid].token, served)
 
-        run = ingest_partner(Settings(), PARTNER, "run-1")
+        run = ingest_partner(Context.from_environment(), PARTNER, "run-1")
 
         new_codes: dict[str, int] = {}
         for row in served:
@@ -86,8 +87,8 @@ def test_a_quiet_run_reports_no_drift_and_skipped_questions_are_no_lost_column(
 ) -> None:
     """Kobo omits a question nobody answered: a handful of responses without it is not a column lost."""
     with partner_world(settings, tmp_path, monkeypatch, PARTNER):
-        first = ingest_partner(Settings(), PARTNER, "run-1")
-        second = ingest_partner(Settings(), PARTNER, "run-2")
+        first = ingest_partner(Context.from_environment(), PARTNER, "run-1")
+        second = ingest_partner(Context.from_environment(), PARTNER, "run-2")
     assert first.drift == [line for line in first.drift if "new answer code '7'" in line]
     assert second.fetched > 0 and second.drift == []
 
@@ -105,7 +106,7 @@ def test_check_names_repeat_groups_kept_in_raw_only(world, run_settings: Setting
     kobo_row["hf6/angebote"] = [{"hf6/angebote/art": "cafe"}, {"hf6/angebote/art": "feste"}]
     world.services["kobo"].emulator.add_submissions(caritas.asset_uid, [kobo_row])
     for partner_id in ("awo-lu", PARTNER):
-        ingest_partner(run_settings, partner_id, f"run-{partner_id}")
+        ingest_partner(Context(run_settings), partner_id, f"run-{partner_id}")
     capsys.readouterr()
 
     assert cli.main(["check"]) == 0
@@ -134,7 +135,7 @@ def test_questions_left_unmapped_on_purpose_are_not_reported(
         kobo.add_asset(uid, kobo.assets[uid].token, served)
         _register(PARTNER, ignore=["intern/team"])
 
-        run = ingest_partner(Settings(), PARTNER, "run-1")
+        run = ingest_partner(Context.from_environment(), PARTNER, "run-1")
 
         unknown = query(Settings(), "select field, responses from ops.drift where kind = 'unknown_column'")
         assert unknown == [("intern/neu", len(served))]
@@ -158,7 +159,7 @@ def test_a_mapped_column_gone_is_reported_from_the_first_run_without_it(
     """LimeSurvey exports every column of the survey table: three responses without one prove it gone."""
     partner_id, column = "stadt-bildung-lu", "HF1Q01"
     with partner_world(settings, tmp_path, monkeypatch, partner_id) as world:
-        first = ingest_partner(Settings(), partner_id, "run-1")
+        first = ingest_partner(Context.from_environment(), partner_id, "run-1")
         assert first.drift == [line for line in first.drift if "new answer code" in line]
 
         config = world.registry.partner(partner_id).connector
@@ -169,7 +170,7 @@ def test_a_mapped_column_gone_is_reported_from_the_first_run_without_it(
         rebuilt = [{k: v for k, v in row.items() if k != column} for row in rows + later]
         world.services["limesurvey"].emulator.add_survey(config.survey_id, config.username, rebuilt)
 
-        second = ingest_partner(Settings(), partner_id, "run-2")
+        second = ingest_partner(Context.from_environment(), partner_id, "run-2")
 
     assert second.inserted == 3
     assert second.drift == [
@@ -191,7 +192,7 @@ def test_links_to_odk_repeat_tables_are_known_metadata_not_unknown_columns(
         ]
         odk.add_submissions(config.project_id, config.form_id, linked)
 
-        run = ingest_partner(Settings(), "awo-lu", "run-1")
+        run = ingest_partner(Context.from_environment(), "awo-lu", "run-1")
 
         assert run.fetched == len(linked)
         assert run.unmapped_fields == set()

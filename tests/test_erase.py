@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from pipeline.context import Context
 from pipeline.load.ingest import ingest_partner
 from pipeline.settings import Settings
 from pipeline.transform.marts import build_marts
@@ -42,10 +43,10 @@ def test_erase_removes_the_respondent_everywhere_and_keeps_it_out(
         first.update({"hf1/q01": "4", "hf2/q08": ANSWER})
         edited = {**first, "hf1/q01": "9"}  # a later version the contract rejects: it goes to quarantine
         kobo.add_submissions(uid, [first])
-        ingest_partner(Settings(), PARTNER, "run-1")
+        ingest_partner(Context.from_environment(), PARTNER, "run-1")
         kobo.add_submissions(uid, [edited])
-        assert ingest_partner(Settings(), PARTNER, "run-2").quarantined == 1
-        build_marts(Settings())
+        assert ingest_partner(Context.from_environment(), PARTNER, "run-2").quarantined == 1
+        build_marts(Context.from_environment())
         wave = query(Settings(), "select wave from core.responses order by submitted_at desc limit 1")[0][0]
         answered = _answered(Settings(), wave)
         needles = [str(SOURCE_ID), instance, ANSWER]
@@ -72,13 +73,13 @@ def test_erase_removes_the_respondent_everywhere_and_keeps_it_out(
         con = duckdb.connect(str(Settings().db_path))
         con.execute("delete from ops.cursors")
         con.close()
-        again = ingest_partner(Settings(), PARTNER, "run-3")
+        again = ingest_partner(Context.from_environment(), PARTNER, "run-3")
         served = len(kobo.assets[uid].submissions)
         assert again.fetched == served and again.inserted == again.updated == 0
         assert again.duplicates == 2 and again.unchanged == served - 2
         assert again.fetched == again.inserted + again.updated + again.unchanged + again.quarantined + again.duplicates
         assert query(Settings(), "select refused from ops.erased") == [(2,)]
-        build_marts(Settings())
+        build_marts(Context.from_environment())
         assert _answered(Settings(), wave) == answered - 1
         assert found_in_file(Settings(), needles) == {}
 
@@ -92,6 +93,6 @@ def test_erasing_an_id_nothing_is_stored_under_still_keeps_it_out(
         source_id = str(world.served[PARTNER][0]["_id"])
         assert cli.main(["erase", "--partner", PARTNER, "--response", source_id, "--force", "--yes"]) == 0
         assert "nothing was stored under that response id" in capsys.readouterr().out
-        run = ingest_partner(Settings(), PARTNER, "run-1")
+        run = ingest_partner(Context.from_environment(), PARTNER, "run-1")
     assert run.duplicates == 1 and run.fetched == len(world.served[PARTNER])
     assert query(Settings(), "select count(*) from raw.records where source_id = ?", [source_id]) == [(0,)]

@@ -9,6 +9,7 @@ import duckdb
 import pytest
 import yaml
 
+from pipeline.context import Context
 from pipeline.load.ingest import ingest_partner
 from pipeline.publish import analyst
 from pipeline.settings import Settings
@@ -21,9 +22,9 @@ PARTNER = "hwg-lu"
 def _run(run_id: str) -> tuple[object, object, int]:
     """One partner's ingest, the marts and the analyst file; returns when each was built and the file's inode."""
     settings = Settings()
-    ingest_partner(settings, PARTNER, run_id)
-    build_marts(settings)
-    path = analyst.refresh(settings)
+    ingest_partner(Context(settings), PARTNER, run_id)
+    build_marts(Context(settings))
+    path = analyst.refresh(Context(settings))
     built = dict(query(settings, "select artefact, built_at from ops.built_from"))
     return built["marts"], built[analyst.ANALYST], path.stat().st_ino
 

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from pipeline import db
+from pipeline.context import Context
 from pipeline.errors import PartnerError, WorkingFileBusy
 from pipeline.load.ingest import ingest_partner
 from pipeline.settings import Settings
@@ -26,7 +27,7 @@ from tests.conftest import partner_world, query
 
 
 def _ingest_all(world: Demo, settings: Settings) -> dict:
-    return {p.id: ingest_partner(settings, p.id, uuid.uuid4().hex) for p in world.registry.partners}
+    return {p.id: ingest_partner(Context(settings), p.id, uuid.uuid4().hex) for p in world.registry.partners}
 
 
 def _core(settings: Settings) -> tuple[list, list]:
@@ -69,7 +70,7 @@ def test_loading_the_same_data_twice_changes_nothing(world: Demo, run_settings: 
 def test_mixed_input_is_accounted_for_response_by_response(world: Demo, run_settings: Settings) -> None:
     uid = world.registry.partner("hwg-lu").connector.asset_uid
     served = world.served["hwg-lu"]
-    first = ingest_partner(run_settings, "hwg-lu", "run-1")
+    first = ingest_partner(Context(run_settings), "hwg-lu", "run-1")
     latest = max(served, key=lambda s: s["_submission_time"])
     code = next(k for k, v in latest.items() if k.startswith("HF1_") and v in ("1", "2", "3", "4", "5"))
     edited = {**latest, code: "1" if latest[code] != "1" else "2"}
@@ -79,7 +80,7 @@ def test_mixed_input_is_accounted_for_response_by_response(world: Demo, run_sett
     duplicate = dict(new_valid)
     world.services["kobo"].emulator.add_submissions(uid, [resent, edited, new_valid, new_invalid, duplicate])
 
-    second = ingest_partner(run_settings, "hwg-lu", "run-2")
+    second = ingest_partner(Context(run_settings), "hwg-lu", "run-2")
 
     at_cursor = sum(1 for s in served if s["_submission_time"] == latest["_submission_time"])
     # On the page: the responses at the cursor's second (one of them is `latest`, listed again as
@@ -122,7 +123,7 @@ def test_an_edit_below_the_cursor_is_loaded_at_the_next_full_read(
     from the cursor misses an edit of an early response; the weekly full read (reread_days) loads it."""
     partner = world.registry.partner(partner_id)
     assert partner.connector.reread_days == 7
-    first = ingest_partner(run_settings, partner_id, "run-1")
+    first = ingest_partner(Context(run_settings), partner_id, "run-1")
     served = world.served[partner_id]
     other = served[-1]
     early, column, item = next(
@@ -144,12 +145,12 @@ def test_an_edit_below_the_cursor_is_loaded_at_the_next_full_read(
     else:
         emulator.store(partner.connector.survey_id, [edited])  # type: ignore[attr-defined]
 
-    within_the_week = ingest_partner(run_settings, partner_id, "run-2")
+    within_the_week = ingest_partner(Context(run_settings), partner_id, "run-2")
     assert within_the_week.updated == 0 and _answer(run_settings, str(early[id_field]), item) == before
     con = duckdb.connect(str(run_settings.db_path))
     con.execute("update ops.full_reads set read_at = read_at - interval 8 days where partner_id = ?", [partner_id])
     con.close()
-    a_week_later = ingest_partner(run_settings, partner_id, "run-3")
+    a_week_later = ingest_partner(Context(run_settings), partner_id, "run-3")
 
     assert a_week_later.fetched == first.fetched == len(served)
     assert (a_week_later.updated, a_week_later.inserted) == (1, 0)
@@ -169,7 +170,7 @@ def test_responses_deleted_at_the_partner_are_reported_by_the_next_full_read_and
     """A deleted response just stops being listed: only a full read can tell. The operator learns which (run
     report, `pipeline status`) and decides; nothing is removed without them."""
     partner = world.registry.partner(partner_id)
-    first = ingest_partner(run_settings, partner_id, "run-1")
+    first = ingest_partner(Context(run_settings), partner_id, "run-1")
     loaded = {row[0] for row in query(run_settings, "select source_id from staging.responses")}
     deleted = [str(row[id_field]) for row in world.served[partner_id] if str(row[id_field]) in loaded][:2]
     emulator = world.services[partner.connector.kind].emulator
@@ -181,11 +182,11 @@ def test_responses_deleted_at_the_partner_are_reported_by_the_next_full_read_and
         else:
             emulator.delete(partner.connector.survey_id, int(source_id))  # type: ignore[attr-defined]
 
-    incremental = ingest_partner(run_settings, partner_id, "run-2")
+    incremental = ingest_partner(Context(run_settings), partner_id, "run-2")
     con = duckdb.connect(str(run_settings.db_path))
     con.execute("update ops.full_reads set read_at = read_at - interval 8 days")
     con.close()
-    full = ingest_partner(run_settings, partner_id, "run-3")
+    full = ingest_partner(Context(run_settings), partner_id, "run-3")
 
     assert first.gone == 0 and incremental.gone is None, "a read from the cursor says nothing of deletions"
     assert full.gone == 2 and set(full.gone_ids) == set(deleted)
@@ -218,7 +219,7 @@ def test_no_direct_identifier_reaches_any_table(world: Demo, run_settings: Setti
 
 
 def test_respondent_key_is_a_keyed_hmac_of_partner_and_response(world: Demo, run_settings: Settings) -> None:
-    ingest_partner(run_settings, "caritas-lu", "run-1")
+    ingest_partner(Context(run_settings), "caritas-lu", "run-1")
     key = os.environ[run_settings.respondent_key_env].encode()
     rows = query(
         run_settings,
@@ -232,7 +233,7 @@ def test_respondent_key_is_a_keyed_hmac_of_partner_and_response(world: Demo, run
 def test_a_failing_partner_is_recorded_with_its_reason(world: Demo, run_settings: Settings, monkeypatch) -> None:
     monkeypatch.setenv("DEMO_TOKEN_JOBCENTER_LU", "not-the-token")
     with pytest.raises(PartnerError, match="partner jobcenter-lu"):
-        ingest_partner(run_settings, "jobcenter-lu", "run-1")
+        ingest_partner(Context(run_settings), "jobcenter-lu", "run-1")
     status, error, fetched = query(run_settings, "select status, error, fetched from ops.runs")[0]
     assert status == "failed" and fetched == 0
     assert "partner jobcenter-lu" in error and "credentials rejected" in error and "not-the-token" not in error
@@ -275,7 +276,7 @@ def test_one_column_per_option_joins_into_one_multiple_choice_answer(
             monkeypatch.setenv(name, value)
         row = world.served["hwg-lu"][-1]
         assert any(k.startswith(f"{multi.code}_") for k in row), "the option columns are served"
-        run = ingest_partner(Settings(), "hwg-lu", "run-1")
+        run = ingest_partner(Context.from_environment(), "hwg-lu", "run-1")
         ticked = query(
             Settings(),
             "select s.source_id, string_agg(a.answer_code, ' ' order by a.answer_code) from core.answers a "
@@ -297,7 +298,7 @@ def test_a_reader_holding_the_working_file_gets_a_message_that_points_to_the_ana
 ) -> None:
     """DuckDB admits one process per file: someone who opened the working file (read-only or not) blocks every
     load. The error says who and where analysts read instead, not only DuckDB's lock message."""
-    ingest_partner(run_settings, "hwg-lu", "run-1")
+    ingest_partner(Context(run_settings), "hwg-lu", "run-1")
     script = (
         "import duckdb, sys, time; con = duckdb.connect(sys.argv[1], read_only=True); "
         "print('open', flush=True); time.sleep(60)"
@@ -308,7 +309,7 @@ def test_a_reader_holding_the_working_file_gets_a_message_that_points_to_the_ana
     try:
         assert reader.stdout is not None and reader.stdout.readline().strip() == "open"
         with pytest.raises(WorkingFileBusy) as raised:
-            ingest_partner(run_settings, "hwg-lu", "run-2")
+            ingest_partner(Context(run_settings), "hwg-lu", "run-2")
     finally:
         reader.kill()
         reader.wait()
@@ -328,7 +329,7 @@ def test_one_bad_multiple_choice_answer_quarantines_only_its_response(
         valid = [r for r, g in zip(served, world.generated["stadt-bildung-lu"], strict=True) if not g.invalid]
         bad = {**valid[11], "HF2Q07[SQ002]": "vielleicht"}
         world.services["limesurvey"].emulator.store(survey_id, [bad])
-        run = ingest_partner(Settings(), "stadt-bildung-lu", "run-1")
+        run = ingest_partner(Context.from_environment(), "stadt-bildung-lu", "run-1")
         rejected = query(
             Settings(), "select distinct source_id, field, value from ops.quarantine where field = ?", ["HF2_07"]
         )
@@ -359,7 +360,7 @@ def test_multiple_choice_as_the_tools_send_it_loads_option_by_option(
     """ODK: a select_multiple's choice names in one field ("englisch other"), recoded option by option, and the
     or_other text field; LimeSurvey: a Y/"" column per option and the [other] text column. Both tick sonstiges."""
     with partner_world(settings, tmp_path, monkeypatch, partner_id) as world:
-        run = ingest_partner(Settings(), partner_id, "run-1")
+        run = ingest_partner(Context.from_environment(), partner_id, "run-1")
         generated = world.generated[partner_id]
         served = {r.id: s for r, s in zip(generated, world.served[partner_id], strict=True)}
         multis = [i.code for i in codebook.items if i.type == "multi"]
@@ -389,8 +390,8 @@ def test_limesurvey_multiple_choice_shown_and_not_ticked_is_answered_not_shown_i
         shown = {**valid[0], **{c: "" for c in columns}}
         hidden = {**valid[1], **{c: None for c in columns}}
         world.services["limesurvey"].emulator.store(partner.connector.survey_id, [shown, hidden])
-        ingest_partner(Settings(), partner_id, "run-1")
-        build_marts(Settings())
+        ingest_partner(Context.from_environment(), partner_id, "run-1")
+        build_marts(Context.from_environment())
         ticked = _ticked(Settings(), "HF2_07")
         answered = query(
             Settings(),

@@ -17,6 +17,7 @@ from datetime import datetime
 import duckdb
 import pytest
 
+from pipeline.context import Context
 from pipeline.contract.codebook import Codebook, Item
 from pipeline.load.ingest import ingest_partner
 from pipeline.settings import Settings
@@ -84,9 +85,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
         run_settings = Settings()
         sent = _send_free_texts(world)
         for partner in world.registry.partners:
-            ingest_partner(run_settings, partner.id, uuid.uuid4().hex)
+            ingest_partner(Context(run_settings), partner.id, uuid.uuid4().hex)
         _plant_group(run_settings)
-        build_marts(run_settings)
+        build_marts(Context(run_settings))
         yield Built(world, run_settings, _truth(world, sent) + _planted_truth())
 
 

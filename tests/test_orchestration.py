@@ -30,6 +30,7 @@ import pytest
 import requests
 import yaml
 
+from pipeline.context import Context
 from pipeline.load.ingest import ingest_partner
 from pipeline.publish import analyst, release
 from pipeline.service.lock import writer_lock
@@ -576,9 +577,9 @@ def _assert_equal_to_a_sequential_run(service: Service, tmp_path: Path) -> None:
     partners = [pid for (pid,) in _served(service, "select distinct partner_id from ops.runs order by 1")]
     reference = Settings(data_dir=tmp_path / "sequential")
     for partner in partners:
-        ingest_partner(reference, partner, "sequential")
-    build_marts(reference)
-    analyst.refresh(reference)
+        ingest_partner(Context(reference), partner, "sequential")
+    build_marts(Context(reference))
+    analyst.refresh(Context(reference))
     for mart in MARTS:
         rows = f"select * from marts.{mart} order by all"
         con = duckdb.connect(str(reference.db_path), read_only=True)

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from pipeline import db
+from pipeline.context import Context
 from pipeline.contract import drift, quarantine
 from pipeline.load.ingest import ingest_partner
 from pipeline.load.runs import PartnerRun
@@ -73,8 +74,8 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loaded]:
             env.setenv(name, value)
         run_settings = Settings()
         _send_unknown_and_missing(world)
-        runs = {p.id: ingest_partner(run_settings, p.id, uuid.uuid4().hex) for p in world.registry.partners}
-        build_marts(run_settings)
+        runs = {p.id: ingest_partner(Context(run_settings), p.id, uuid.uuid4().hex) for p in world.registry.partners}
+        build_marts(Context(run_settings))
         yield Loaded(world, run_settings, runs)
 
 
@@ -154,7 +155,7 @@ def test_an_unknown_or_missing_org_type_is_quarantined_naming_partner_response_f
 
 def test_the_partner_reads_its_own_question_and_codes_in_the_export(loaded: Loaded, tmp_path: Path) -> None:
     out = tmp_path / "bildung.csv"
-    quarantine.export_for_partner(loaded.settings, ASKING, out)
+    quarantine.export_for_partner(Context(loaded.settings), ASKING, out)
     sheet = pd.read_csv(out, sep=";", encoding="utf-8-sig", dtype=str, keep_default_na=False)
     columns = ["Frage (Ihr Code)", "Item (ChancenCheckLU)", "Wert", "Grund"]
     by_id = {row["Antwort-ID"]: [row[c] for c in columns] for _, row in sheet.iterrows()}
@@ -189,11 +190,11 @@ def test_rebuild_and_replay_take_the_org_type_from_raw(
         for name, value in world.env.items():
             monkeypatch.setenv(name, value)
         _send_unknown_and_missing(world)
-        ingest_partner(Settings(), ASKING, "run-1")
+        ingest_partner(Context.from_environment(), ASKING, "run-1")
     core = "select c.org_type, s.source_id from core.responses c join staging.responses s using (record_id) order by 2"
     before = query(Settings(), core)
 
-    rebuild(Settings())
+    rebuild(Context.from_environment())
 
     assert query(Settings(), core) == before
     assert query(Settings(), "select source_id from ops.quarantine where field = 'org_type' order by 1") == [
@@ -206,7 +207,7 @@ def test_rebuild_and_replay_take_the_org_type_from_raw(
     asking["org_type"]["recode"]["A9"] = "ehrenamt"
     registry_file.write_text(yaml.safe_dump(written, allow_unicode=True, sort_keys=False), encoding="utf-8")
 
-    quarantine.replay(Settings(), [ASKING])
+    quarantine.replay(Context.from_environment(), [ASKING])
 
     assert query(Settings(), core) == sorted([*before, ("ehrenamt", str(UNKNOWN_ID))], key=lambda row: row[1])
     assert query(Settings(), "select source_id from ops.quarantine where field = 'org_type'") == [(str(MISSING_ID),)]

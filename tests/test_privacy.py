@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from pipeline.context import Context
 from pipeline.errors import PayloadError
 from pipeline.extract.json_records import page_records
 from pipeline.load.ingest import ingest_partner
@@ -82,7 +83,7 @@ def test_planted_identifiers_reach_no_table_file_or_log(
     needles = _identifiers_served(world) | set(PLANTED_KOBO.values())
     assert {"erika.pflanzmann@beispiel.de", "Erika Mustermann-1"} <= needles and len(needles) > 500
 
-    runs = [ingest_partner(run_settings, p.id, "run-1") for p in world.registry.partners]
+    runs = [ingest_partner(Context(run_settings), p.id, "run-1") for p in world.registry.partners]
 
     assert all(run.status == "ok" and run.inserted > 0 for run in runs)
     log = debug_log.read_text(encoding="utf-8")
@@ -126,7 +127,7 @@ def test_identifiers_inside_repeat_groups_are_removed_and_the_rest_kept(
     planted = {**kobo.served[partner.id][-1], **repeats, "_id": 880_002, "_uuid": str(uuid.uuid4())}
     kobo.emulator.add_submissions(partner.connector.asset_uid, [planted])
 
-    run = ingest_partner(run_settings, partner.id, "run-1")
+    run = ingest_partner(Context(run_settings), partner.id, "run-1")
 
     assert run.status == "ok" and run.inserted > 0
     needles = ["Ahmad Wiederholer", "Myriam Wiederholer", "Erika Wiederholer", "a@w.de"]

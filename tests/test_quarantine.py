@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from pipeline.context import Context
 from pipeline.contract import quarantine
 from pipeline.contract.codebook import Codebook
 from pipeline.load.ingest import ingest_partner
@@ -47,19 +48,19 @@ def _answers_dont_know(response, codebook: Codebook) -> bool:
 def test_replay_after_a_mapping_fix_loads_what_now_passes(without_recode, codebook: Codebook) -> None:
     world, registry_file, recode = without_recode
     generated = world.generated[PARTNER]
-    run = ingest_partner(Settings(), PARTNER, "run-1")
+    run = ingest_partner(Context.from_environment(), PARTNER, "run-1")
     rejected = {str(r.id) for r in generated if r.invalid or _answers_dont_know(r, codebook)}
     assert run.quarantined == len(rejected) > sum(r.invalid for r in generated)
-    assert {row.source_id for row in quarantine.open_rejections(Settings()).itertuples()} == rejected
+    assert {row.source_id for row in quarantine.open_rejections(Context.from_environment()).itertuples()} == rejected
 
     fixed = yaml.safe_load(registry_file.read_text(encoding="utf-8"))
     fixed["partners"][0]["recode"] = recode
     registry_file.write_text(yaml.safe_dump(fixed, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    (still, inserted, updated) = quarantine.replay(Settings())[PARTNER]
+    (still, inserted, updated) = quarantine.replay(Context.from_environment())[PARTNER]
 
     invalid = {str(r.id) for r in generated if r.invalid}
     assert (still, inserted, updated) == (len(invalid), len(rejected - invalid), 0)
-    left = quarantine.open_rejections(Settings())
+    left = quarantine.open_rejections(Context.from_environment())
     assert set(left["source_id"]) == invalid
     assert set(left["check_name"]) == {"answer code not among 1 2 3 4 5 wn ka"}
     assert (left["record_id"].str.len() > 0).all() and set(left["reason"]) == set(left["check_name"])
@@ -69,9 +70,9 @@ def test_replay_after_a_mapping_fix_loads_what_now_passes(without_recode, codebo
 
 def test_export_gives_the_partner_its_own_codes_and_german_reasons(without_recode, tmp_path: Path) -> None:
     world, _, _ = without_recode
-    ingest_partner(Settings(), PARTNER, "run-1")
+    ingest_partner(Context.from_environment(), PARTNER, "run-1")
     out = tmp_path / "jobcenter.csv"
-    n = quarantine.export_for_partner(Settings(), PARTNER, out)
+    n = quarantine.export_for_partner(Context.from_environment(), PARTNER, out)
     assert out.read_bytes().startswith(b"\xef\xbb\xbf"), "UTF-8 with BOM for German Excel"
     sheet = pd.read_csv(out, sep=";", encoding="utf-8-sig", dtype=str)
     assert len(sheet) == n > 0
@@ -98,9 +99,9 @@ def test_export_names_allowed_codes_and_the_time_column_as_the_partner_sends_the
                 {**template, "id": 901, "submitdate": "2024-01-15 10:00:00", "datestamp": "2024-01-15 10:00:00"},
             ],
         )
-        ingest_partner(Settings(), partner_id, "run-1")
+        ingest_partner(Context.from_environment(), partner_id, "run-1")
         out = tmp_path / "bildung.csv"
-        quarantine.export_for_partner(Settings(), partner_id, out)
+        quarantine.export_for_partner(Context.from_environment(), partner_id, out)
 
     sheet = pd.read_csv(out, sep=";", encoding="utf-8-sig", dtype=str, keep_default_na=False)
     columns = ["Frage (Ihr Code)", "Item (ChancenCheckLU)", "Wert", "Grund"]
@@ -117,7 +118,7 @@ def test_export_names_allowed_codes_and_the_time_column_as_the_partner_sends_the
 
 def test_rebuild_from_raw_equals_the_incremental_state(world: demo.Demo, run_settings: Settings) -> None:
     for partner in world.registry.partners:
-        ingest_partner(run_settings, partner.id, "run-1")
+        ingest_partner(Context(run_settings), partner.id, "run-1")
     kobo = world.services["kobo"]
     served = world.served["caritas-lu"]
     latest = max(served, key=lambda s: s["_submission_time"])
@@ -125,11 +126,11 @@ def test_rebuild_from_raw_equals_the_incremental_state(world: demo.Demo, run_set
     edited = {**latest, code: "1" if latest[code] != "1" else "2"}
     broken_edit = {**edited, "_id": served[0]["_id"], "_submission_time": latest["_submission_time"], code: "9"}
     kobo.emulator.add_submissions(world.registry.partner("caritas-lu").connector.asset_uid, [edited, broken_edit])
-    ingest_partner(run_settings, "caritas-lu", "run-2")
-    build_marts(run_settings)
+    ingest_partner(Context(run_settings), "caritas-lu", "run-2")
+    build_marts(Context(run_settings))
     before = _state(run_settings)
 
-    results = rebuild(run_settings)
+    results = rebuild(Context(run_settings))
 
     assert _state(run_settings) == before
     assert set(results) == {p.id for p in world.registry.partners}
@@ -154,7 +155,7 @@ def test_excel_export_has_german_headers_a_frozen_header_and_only_text(without_r
     formula = {**kobo.served[PARTNER][-1], "_id": 90_001, "fragen/q_hf1_01": '=HYPERLINK("http://x.invalid")'}
     control = {**formula, "_id": 90_002, "fragen/q_hf1_01": "Zeile\x07mit Steuerzeichen"}
     kobo.emulator.add_submissions(uid, [formula, control])
-    ingest_partner(Settings(), PARTNER, "run-1")
+    ingest_partner(Context.from_environment(), PARTNER, "run-1")
     out = tmp_path / "jobcenter.xlsx"
 
     assert cli.main(["quarantine", "export", "--partner", PARTNER, "--out", str(out)]) == 0
@@ -163,7 +164,7 @@ def test_excel_export_has_german_headers_a_frozen_header_and_only_text(without_r
     rows = list(sheet.iter_rows(values_only=True))
     assert list(rows[0]) == list(quarantine.EXPORT_COLUMNS.values())
     assert sheet.freeze_panes == "A2" and all(cell.font.bold for cell in sheet[1])
-    expected = len(quarantine.open_rejections(Settings(), PARTNER))
+    expected = len(quarantine.open_rejections(Context.from_environment(), PARTNER))
     assert len(rows) - 1 == expected > 2
     widths = [sheet.column_dimensions[letter].width for letter in "ABCDEF"]
     assert all(10 <= width <= 60 for width in widths)
@@ -184,7 +185,7 @@ def test_csv_export_defuses_formulas_a_partner_sent(without_recode, tmp_path: Pa
     base = kobo.served[PARTNER][-1]
     planted = [{**base, "_id": 91_000 + i, "fragen/q_hf1_02": value} for i, value in enumerate(hostile)]
     kobo.emulator.add_submissions(uid, planted)
-    ingest_partner(Settings(), PARTNER, "run-1")
+    ingest_partner(Context.from_environment(), PARTNER, "run-1")
     out = tmp_path / "jobcenter.csv"
 
     assert cli.main(["quarantine", "export", "--partner", PARTNER, "--out", str(out)]) == 0

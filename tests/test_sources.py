@@ -18,6 +18,7 @@ import duckdb
 import pytest
 import yaml
 
+from pipeline.context import Context
 from pipeline.contract.quarantine import export_for_partner, open_rejections, replay
 from pipeline.load.ingest import ingest_partner
 from pipeline.maintenance.erase import erase
@@ -80,14 +81,14 @@ def lime(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 def test_a_new_limesurvey_survey_with_the_same_ids_loads_beside_the_old_one(lime: demo.Demo) -> None:
     survey_a = lime.registry.partner(LIME).connector.survey_id
-    first = ingest_partner(Settings(), LIME, "run-1")
+    first = ingest_partner(Context.from_environment(), LIME, "run-1")
     before = _core(Settings(), LIME)
     overlap = sorted(k for k in before if k[1] in {"1", "2", "3"})
     assert len(before) == first.inserted and overlap, "survey A holds responses 1, 2, 3 too"
 
     rows_b = _lime_survey_b(lime, survey_a + 1)
     _reconfigure(LIME, survey_id=survey_a + 1)
-    second = ingest_partner(Settings(), LIME, "run-2")
+    second = ingest_partner(Context.from_environment(), LIME, "run-2")
 
     assert (second.fetched, second.inserted, second.updated) == (3, 3, 0), "B's first responses are not skipped"
     after = _core(Settings(), LIME)
@@ -99,7 +100,7 @@ def test_a_new_limesurvey_survey_with_the_same_ids_loads_beside_the_old_one(lime
     }
     assert before[overlap[0]] == _key(LIME, overlap[0][1]), "the first survey keeps HMAC(partner:id)"
 
-    third = ingest_partner(Settings(), LIME, "run-3")
+    third = ingest_partner(Context.from_environment(), LIME, "run-3")
     assert (third.fetched, third.inserted) == (0, 0), "B's cursor is B's own"
 
 
@@ -108,7 +109,7 @@ def test_a_new_odk_form_with_the_same_instance_ids_loads_beside_the_old_one(
 ) -> None:
     with partner_world(settings, tmp_path, monkeypatch, ODK) as world:
         config = world.registry.partner(ODK).connector
-        first = ingest_partner(Settings(), ODK, "run-1")
+        first = ingest_partner(Context.from_environment(), ODK, "run-1")
         before = _core(Settings(), ODK)
 
         emulator: OdkEmulator = world.services["odk"].emulator  # type: ignore[assignment]
@@ -120,7 +121,7 @@ def test_a_new_odk_form_with_the_same_instance_ids_loads_beside_the_old_one(
             rows_b.append(row)
         emulator.add_form(config.project_id, "chancencheck_awo_2027", {config.email}, rows_b)
         _reconfigure(ODK, form_id="chancencheck_awo_2027")
-        second = ingest_partner(Settings(), ODK, "run-2")
+        second = ingest_partner(Context.from_environment(), ODK, "run-2")
 
     assert (first.inserted, second.fetched, second.inserted, second.updated) == (len(before), 3, 3, 0)
     after = _core(Settings(), ODK)
@@ -155,7 +156,7 @@ def test_a_working_file_of_before_sources_were_kept_goes_on_working(
     assert erased_key == _key(LIME, "2") and quarantined == 4
 
     with registry_world(settings, tmp_path, monkeypatch, demo_registry_of(LIME, ODK)) as world:
-        runs = {pid: ingest_partner(Settings(), pid, "run-after") for pid in (LIME, ODK)}
+        runs = {pid: ingest_partner(Context.from_environment(), pid, "run-after") for pid in (LIME, ODK)}
         # The emulators send some answers otherwise than when the file was made (multiple choice as the tools
         # send it), so versions may be updated or quarantined again; none is a new respondent.
         assert [(r.fetched, r.inserted, r.duplicates) for r in runs.values()] == [
@@ -171,22 +172,22 @@ def test_a_working_file_of_before_sources_were_kept_goes_on_working(
 
         _lime_survey_b(world, survey_a + 1)
         _reconfigure(LIME, survey_id=survey_a + 1)
-        assert ingest_partner(Settings(), LIME, "run-b").inserted == 3
+        assert ingest_partner(Context.from_environment(), LIME, "run-b").inserted == 3
         lime_b = f"limesurvey:{survey_a + 1}"
         keys = _core(Settings(), LIME)
         both = next(i for i in ("1", "3") if (lime_a, i) in keys and (lime_b, i) in keys)
-        erase(Settings(), LIME, both, "test")  # in survey B, the one configured
+        erase(Context.from_environment(), LIME, both, "test")  # in survey B, the one configured
         assert set(keys) - set(_core(Settings(), LIME)) == {(lime_b, both)}, "survey A's response stays"
-        erase(Settings(), LIME, both, "test", source=lime_a)
+        erase(Context.from_environment(), LIME, both, "test", source=lime_a)
         assert set(keys) - set(_core(Settings(), LIME)) == {(lime_b, both), (lime_a, both)}
         assert query(Settings(), "select count(*) from ops.erased") == [(3,)]
-        assert ingest_partner(Settings(), LIME, "run-b2").inserted == 0
+        assert ingest_partner(Context.from_environment(), LIME, "run-b2").inserted == 0
 
         core_before, answers_before = _core(Settings(), LIME) | _core(Settings(), ODK), _answers(Settings())
-        assert sum(replay(Settings()).get(LIME, (0, 0, 0))) >= 0
+        assert sum(replay(Context.from_environment()).get(LIME, (0, 0, 0))) >= 0
         assert cli.main(["drift"]) == 0 and cli.main(["quarantine", "list"]) == 0
         capsys.readouterr()
-        rebuild(Settings())
+        rebuild(Context.from_environment())
         assert _core(Settings(), LIME) | _core(Settings(), ODK) == core_before
         assert _answers(Settings()) == answers_before
 
@@ -196,19 +197,19 @@ def test_rejections_of_two_surveys_are_listed_and_exported_with_their_survey(
 ) -> None:
     """A partner with one survey per wave has a response 1 in each: a rejection must say which survey it is of."""
     survey_a = lime.registry.partner(LIME).connector.survey_id
-    ingest_partner(Settings(), LIME, "run-1")
-    rejected_id = open_rejections(Settings(), LIME)["source_id"].iloc[0]
+    ingest_partner(Context.from_environment(), LIME, "run-1")
+    rejected_id = open_rejections(Context.from_environment(), LIME)["source_id"].iloc[0]
     emulator: LimeSurveyEmulator = lime.services["limesurvey"].emulator  # type: ignore[assignment]
     late = {**_valid_rows(lime, LIME)[5], "id": int(rejected_id), "submitdate": "2019-05-01 10:00:00"}
     emulator.add_survey(survey_a + 1, lime.registry.partner(LIME).connector.username, [late])
     _reconfigure(LIME, survey_id=survey_a + 1)
-    ingest_partner(Settings(), LIME, "run-2")
+    ingest_partner(Context.from_environment(), LIME, "run-2")
     both = {f"limesurvey:{survey_a}", f"limesurvey:{survey_a + 1}"}
 
     assert cli.main(["quarantine", "list", "--partner", LIME, "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert {row["source"] for row in listed if row["source_id"] == rejected_id} == both
     export = tmp_path / "export.csv"
-    export_for_partner(Settings(), LIME, export, "csv")
+    export_for_partner(Context.from_environment(), LIME, export, "csv")
     rows = list(csv.DictReader(export.read_text(encoding="utf-8-sig").splitlines(), delimiter=";"))
     assert {row["Umfrage"] for row in rows if row["Antwort-ID"] == rejected_id} == both

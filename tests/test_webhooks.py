@@ -19,6 +19,7 @@ import requests
 import uvicorn
 from fastapi import FastAPI
 
+from pipeline.context import Context
 from pipeline.service.webhooks import EVENT, create_app, sign
 from pipeline.settings import Settings
 from pipeline_testkit import demo
@@ -83,7 +84,7 @@ def hook_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 @pytest.fixture
 def client(emitted: Recorder, hook_settings: Settings) -> Iterator[Client]:
-    with Client(create_app(hook_settings, emitted, clock=lambda: NOW)) as running:
+    with Client(create_app(Context(hook_settings), emitted, clock=lambda: NOW)) as running:
         yield running
 
 
@@ -153,9 +154,9 @@ def test_the_same_call_received_twice_emits_once(client: Client, emitted: Record
 
 def test_a_call_received_before_the_receiver_restarted_is_still_a_replay(hook_settings: Settings) -> None:
     before, after = Recorder(), Recorder()
-    with Client(create_app(hook_settings, before, clock=lambda: NOW)) as client:
+    with Client(create_app(Context(hook_settings), before, clock=lambda: NOW)) as client:
         first = client.post(f"/hooks/{PARTNER}", content=BODY, headers=_headers())
-    with Client(create_app(hook_settings, after, clock=lambda: NOW + 60)) as restarted:
+    with Client(create_app(Context(hook_settings), after, clock=lambda: NOW + 60)) as restarted:
         again = restarted.post(f"/hooks/{PARTNER}", content=BODY, headers=_headers())
         other = restarted.post(f"/hooks/{PARTNER}", content=BODY, headers=_headers(timestamp=NOW + 1))
 
@@ -165,7 +166,7 @@ def test_a_call_received_before_the_receiver_restarted_is_still_a_replay(hook_se
 
 def test_the_remembered_calls_are_the_operators_alone_and_forgotten_once_expired(hook_settings: Settings) -> None:
     now = [float(NOW)]
-    with Client(create_app(hook_settings, Recorder(), clock=lambda: now[0])) as client:
+    with Client(create_app(Context(hook_settings), Recorder(), clock=lambda: now[0])) as client:
         for age in range(5):
             client.post(f"/hooks/{PARTNER}", content=BODY, headers=_headers(timestamp=NOW - age))
         remembered = _remembered(hook_settings.data_dir)
@@ -221,7 +222,7 @@ def test_partner_whose_secret_is_not_set_is_503_naming_the_variable_to_the_opera
 
 def test_event_that_cannot_be_emitted_is_503_and_the_same_call_may_be_sent_again(hook_settings: Settings) -> None:
     emitter = Recorder(works=False)
-    app = create_app(hook_settings, emitter, clock=lambda: NOW)
+    app = create_app(Context(hook_settings), emitter, clock=lambda: NOW)
 
     with Client(app) as client:
         failed = client.post(f"/hooks/{PARTNER}", content=BODY, headers=_headers())

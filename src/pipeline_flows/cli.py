@@ -27,6 +27,7 @@ from pipeline.settings import Settings
 if TYPE_CHECKING:
     import pandas as pd
 
+    from pipeline.context import Context
     from pipeline.contract.codebook import Codebook
     from pipeline.publish.release import Release
     from pipeline.registry import Registry
@@ -157,6 +158,13 @@ def _options(
     _private_files()
 
 
+def _context() -> Context:
+    """What the command works with, from the environment; built once per command and passed in."""
+    from pipeline.context import Context
+
+    return Context.from_environment()
+
+
 def _private_files() -> None:
     """Everything the pipeline and the processes it starts write (the working and analyst files, Prefect's
     database, logs, the quarantine exports) is for the operator's account alone: files 0600, folders 0700."""
@@ -185,9 +193,10 @@ def quarantine_list(partner: Partner = None, as_json: AsJson = False) -> None:
 
     from pipeline.contract import quarantine
 
-    settings = Settings()
+    ctx = _context()
+    settings = ctx.settings
     with _reading(settings, "quarantine list", as_json):
-        rows = quarantine.open_rejections(settings, partner)
+        rows = quarantine.open_rejections(ctx, partner)
     rows["quarantined_at"] = rows["quarantined_at"].dt.tz_convert(settings.timezone)
     if as_json:
         columns = ["partner_id", "source", "source_id", "field", "value", "reason", "quarantined_at"]
@@ -220,11 +229,12 @@ def quarantine_export(
     """A partner's rejections as CSV (or XLSX) in German, in the partner's own codes, to send back."""
     from pipeline.contract import quarantine
 
-    settings = Settings()
+    ctx = _context()
+    settings = ctx.settings
     chosen = fmt.value if fmt else ("xlsx" if out and out.suffix.lower() == ".xlsx" else "csv")
     out = out or settings.data_dir / "quarantine" / f"{partner}.{chosen}"
     with _reading(settings, "quarantine export"):
-        n = quarantine.export_for_partner(settings, partner, out, chosen)
+        n = quarantine.export_for_partner(ctx, partner, out, chosen)
     console.print(escape(f"{n} rejected answers of {partner} written to {out}"))
 
 
@@ -233,9 +243,10 @@ def quarantine_replay(partners: Partners = None) -> None:
     """Check rejected responses again after a codebook or mapping fix: what passes now loads."""
     from pipeline.contract import quarantine
 
-    settings = Settings()
+    ctx = _context()
+    settings = ctx.settings
     with writer_lock(settings.db_path, "quarantine replay", settings.writer_wait_seconds, console.print):
-        replayed = quarantine.replay(settings, partners)
+        replayed = quarantine.replay(ctx, partners)
     for partner_id, (still, inserted, updated) in replayed.items():
         console.print(
             escape(
@@ -251,16 +262,13 @@ def drift_command(
     last: Annotated[int, typer.Option("--runs", metavar="N", min=1, help="each partner's last N runs")] = 1,
 ) -> None:
     """Schema drift: unknown columns, mapped columns gone, new answer codes."""
-    from pipeline import db
     from pipeline.contract import drift
-    from pipeline.contract.codebook import load_codebook
-    from pipeline.registry import load_registry
 
-    settings = Settings()
-    registry = load_registry(settings.partners_file, load_codebook(settings.codebook_file), check_secrets=False)
-    with _reading(settings, "drift"), closing(db.connect(settings.db_path, settings.sql_dir)) as con:
+    ctx = _context()
+    settings = ctx.settings
+    with _reading(settings, "drift"), closing(ctx.connect()) as con:
         found = drift.report(con, settings.sql_dir, partner, last)
-    partners = {p.id: p for p in registry.partners}
+    partners = {p.id: p for p in ctx.registry.partners}
     table = Table(title=f"Schema drift in each partner's last {last} run(s): {len(found)} findings")
     for name in ("partner_id", "run started", "finding", "first seen"):
         table.add_column(name)
@@ -305,12 +313,13 @@ def erase_command(
     ):
         console.print("nothing erased")
         raise typer.Exit(FAILED)
-    settings = Settings()
+    ctx = _context()
+    settings = ctx.settings
     try:
         with writer_lock(
             settings.db_path, f"erase a respondent of {partner}", settings.writer_wait_seconds, console.print
         ):
-            done = erase(settings, partner, response, by or getpass.getuser(), source, record_unknown=force)
+            done = erase(ctx, partner, response, by or getpass.getuser(), source, record_unknown=force)
     except NothingStored as exc:
         err_console.print(
             f"[red]error:[/red] {escape(str(exc))}: nothing erased. Check the id; to keep a response not pulled "
@@ -340,10 +349,9 @@ def schemas_command(
 ) -> None:
     """Write the pandera schema derived from the codebook to schemas/contract/."""
     from pipeline.contract import validation as contract
-    from pipeline.contract.codebook import load_codebook
 
-    settings = Settings()
-    codebook = load_codebook(settings.codebook_file)
+    ctx = _context()
+    settings, codebook = ctx.settings, ctx.codebook
     path = contract.schema_file(settings.project_dir / "schemas" / "contract", codebook)
     text = contract.schema_yaml(codebook, settings.codebook_file.name)
     current = path.read_text(encoding="utf-8") if path.exists() else None
@@ -363,9 +371,10 @@ def rebuild_command() -> None:
     """Rebuild staging, core and marts from raw alone (no partner is contacted)."""
     from pipeline.maintenance.rebuild import rebuild
 
-    settings = Settings()
+    ctx = _context()
+    settings = ctx.settings
     with writer_lock(settings.db_path, "rebuild", settings.writer_wait_seconds, console.print):
-        rebuilt = rebuild(settings)
+        rebuilt = rebuild(ctx)
     for partner_id, (quarantined, inserted, updated) in rebuilt.items():
         console.print(
             escape(f"{partner_id}: loaded {inserted} responses ({updated} later versions), quarantined {quarantined}")
@@ -378,9 +387,10 @@ def publish_command() -> None:
     """Rebuild the marts, refresh the analyst file, publish a new release if there is news."""
     from pipeline.publish.publication import publish_all
 
-    settings = Settings()
+    ctx = _context()
+    settings = ctx.settings
     refreshed = publish_all(
-        settings,
+        ctx,
         writer=lambda holder: writer_lock(settings.db_path, holder, settings.writer_wait_seconds, console.print),
     )
     console.print(f"analyst file refreshed: {refreshed.analyst_file}")
@@ -501,25 +511,26 @@ def trigger_command(partners: Partners = None) -> None:
     The server is the one `pipeline server` runs, or the one PREFECT_API_URL names."""
     from pipeline_flows import server
 
-    settings = Settings()
-    os.environ.setdefault("PREFECT_API_URL", server.api_url(settings.prefect_port))
+    ctx = _context()
+    os.environ.setdefault("PREFECT_API_URL", server.api_url(ctx.settings.prefect_port))
     from pipeline_flows.deployments import trigger
 
-    for url in trigger(settings, partners):
+    for url in trigger(ctx, partners):
         console.print(f"started: {url}")
 
 
 @app.command("run", epilog="Example: pipeline run --partner caritas-lu --partner stadt-lu")
 def run_command(partners: Partners = None) -> None:
     """Run the nightly flow now, in-process without a server (all partners, or those named)."""
-    _done(_flow(Settings(), partners))
+    _done(_flow(_context(), partners))
 
 
-def _flow(settings: Settings, partners: list[str] | None) -> int:
+def _flow(ctx: Context, partners: list[str] | None) -> int:
     """Run the nightly flow in-process (Prefect's ephemeral mode without a server) and print the outcome.
 
     Prefect's temporary API servers left running by killed runs on this data folder are stopped first, and
     this run is marked as the one starting its own (see pipeline.service.orphans)."""
+    settings = ctx.settings
     for pid in orphans.stop_left_behind(settings.data_dir):
         console.print(f"[yellow]stopped Prefect's temporary server (pid {pid}), left running by a killed run[/yellow]")
     orphans.mark(settings.data_dir)
@@ -528,8 +539,8 @@ def _flow(settings: Settings, partners: list[str] | None) -> int:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     from pipeline_flows.nightly import nightly
 
-    state = nightly(partners, return_state=True)
-    _print_status(settings)
+    state = nightly(partners, settings, return_state=True)
+    _print_status(ctx)
     colour = "green" if state.is_completed() else "red"
     console.print(f"[{colour}]{state.type.value}[/{colour}]: {escape(str(state.message))}")
     return 0 if state.is_completed() else 1
@@ -547,14 +558,14 @@ def _reading(settings: Settings, command: str, quiet: bool = False) -> AbstractC
 def status_command(as_json: AsJson = False) -> None:
     """The last run of every partner: fetched, loaded, quarantined, duplicates, gone, error; drift and rejected
     drop files below."""
-    from pipeline import db
     from pipeline.load import runs
 
-    settings = Settings()
+    ctx = _context()
+    settings = ctx.settings
     if not as_json:
-        _print_status(settings)
+        _print_status(ctx)
         return
-    with _reading(settings, "status", quiet=True), closing(db.connect(settings.db_path, settings.sql_dir)) as con:
+    with _reading(settings, "status", quiet=True), closing(ctx.connect()) as con:
         frame = runs.last_runs(con, settings.sql_dir)
     columns = ["partner_id", "status", "finished_at", *runs.COUNTS]
     rows = frame[columns].assign(
@@ -566,14 +577,14 @@ def status_command(as_json: AsJson = False) -> None:
     _print_json(rows)
 
 
-def _print_status(settings: Settings) -> None:
+def _print_status(ctx: Context) -> None:
     import pandas as pd
 
-    from pipeline import db
     from pipeline.contract import drift
     from pipeline.load import runs
 
-    with _reading(settings, "status"), closing(db.connect(settings.db_path, settings.sql_dir)) as con:
+    settings = ctx.settings
+    with _reading(settings, "status"), closing(ctx.connect()) as con:
         frame = runs.last_runs(con, settings.sql_dir)
         found = drift.report(con, settings.sql_dir)
     table = Table(title=f"Last run per partner — {settings.db_path}")
@@ -597,18 +608,16 @@ def _print_status(settings: Settings) -> None:
     for row in frame[frame["gone"].fillna(0) > 0].itertuples(index=False):
         console.print(escape(runs.gone_note(row.partner_id, int(row.gone), list(row.gone_ids))))
     _print_drift_summary(found)
-    _print_rejected_files(settings)
+    _print_rejected_files(ctx)
 
 
-def _print_rejected_files(settings: Settings) -> None:
+def _print_rejected_files(ctx: Context) -> None:
     """The drop-folder files moved aside as unreadable, with their reasons, until the operator removes them.
     A registry that does not load costs this list only, never the status table above it."""
-    from pipeline.contract.codebook import load_codebook
     from pipeline.extract.files import REJECTED, rejected_files
-    from pipeline.registry import load_registry
 
     try:
-        registry = load_registry(settings.partners_file, load_codebook(settings.codebook_file), check_secrets=False)
+        registry = ctx.registry
     except PipelineError as exc:
         console.print(f"[yellow]rejected drop files not listed:[/yellow] {escape(str(exc))}")
         return
@@ -646,20 +655,18 @@ def check_command(
     ] = False,
 ) -> None:
     """Validate the codebook and the partner registry, secrets included; name the repeat groups raw holds."""
-    from pipeline import db
     from pipeline.contract import drift
-    from pipeline.contract.codebook import load_codebook
     from pipeline.registry import load_registry
 
-    settings = Settings()
-    codebook = load_codebook(settings.codebook_file)
+    ctx = _context()
+    settings, codebook = ctx.settings, ctx.codebook
     registry = load_registry(settings.partners_file, codebook, check_secrets=True)
     console.print(
         f"codebook {codebook.instrument.code} {codebook.latest_version}: {len(codebook.items)} items; "
         f"registry: {len(registry.partners)} partners, {len(registry.waves)} waves — valid"
     )
     if settings.db_path.exists():
-        with _reading(settings, "check"), closing(db.connect(settings.db_path, settings.sql_dir)) as con:
+        with _reading(settings, "check"), closing(ctx.connect()) as con:
             for line in drift.repeat_groups(con, settings.sql_dir):
                 console.print(escape(line))
     _done(_connect(settings, codebook, registry) if connect else OK)
@@ -696,21 +703,21 @@ def _connect(settings: Settings, codebook: Codebook, registry: Registry) -> int:
 @app.command("demo", epilog="Example: PIPELINE_DATA_DIR=/tmp/demo pipeline demo")
 def demo_command() -> None:
     """Run the whole pipeline on embedded demo partners (emulated on 127.0.0.1), then show what it published."""
+    from pipeline.context import Context
     from pipeline.publish import release
     from pipeline_testkit import demo
     from pipeline_testkit.demo import bad_input
 
     default = Settings()
-    default_env = dict(os.environ)
     data_dir = default.data_dir / "demo" if "PIPELINE_DATA_DIR" not in os.environ else default.data_dir
-    settings = Settings(data_dir=data_dir)
-    with demo.running(settings) as world:
-        os.environ.update(world.env)
-        settings = Settings()
+    with demo.running(default.model_copy(update={"data_dir": data_dir})) as world:
+        settings = world.settings
+        generated_key = settings.respondent_key_env not in os.environ
+        os.environ.update(world.secrets)
         for kind, service in world.services.items():
             where = f" on {service.url}" if service.server else ""
             console.print(f"{kind} emulator{where} serving {len(service.served)} demo partners")
-        if settings.respondent_key_env not in default_env:
+        if generated_key:
             console.print(
                 f"Respondent key: generated for the demo and kept in {settings.data_dir / 'respondent.key'} "
                 f"(in production it comes from {settings.respondent_key_env})"
@@ -718,7 +725,7 @@ def demo_command() -> None:
         for case in bad_input.plant(world):
             planted = f"Bad input planted at {case.partner_id}, response {case.source_id}: {case.case}"
             console.print(escape(f"{planted} → {case.outcome}"))
-        code = _flow(settings, None)
+        code = _flow(Context(settings), None)
     console.print(f"Working DuckDB:    {settings.db_path}")
     console.print(f"Analyst DuckDB:    {settings.analyst_db_path}")
     current = release.current(settings)

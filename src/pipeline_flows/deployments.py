@@ -22,9 +22,8 @@ from prefect.schedules import Cron
 from prefect.settings import get_current_settings
 from prefect.utilities.urls import url_for
 
-from pipeline.contract.codebook import load_codebook
+from pipeline.context import Context
 from pipeline.errors import PipelineError
-from pipeline.registry import load_registry
 from pipeline.service.webhooks import EVENT, resource_id
 from pipeline.settings import Settings
 from pipeline_flows.ingest_partner import ingest_partner
@@ -79,15 +78,14 @@ def main() -> None:
     serve(*deployments(settings), limit=settings.served_runs_at_once)
 
 
-def trigger(settings: Settings, partner_ids: list[str] | None) -> list[str]:
+def trigger(ctx: Context, partner_ids: list[str] | None) -> list[str]:
     """Start runs on the server now: the nightly run, or one ingest-partner run per partner named. Returns the
     runs' addresses in the UI."""
     if get_current_settings().api.url is None:
         raise ServerUnavailable("PREFECT_API_URL is not set: point it at the server `pipeline server` started")
     if partner_ids:
-        registry = load_registry(settings.partners_file, load_codebook(settings.codebook_file), check_secrets=False)
         for partner_id in partner_ids:
-            registry.partner(partner_id)
+            ctx.registry.partner(partner_id)
         requests = [(INGEST_PARTNER, {"partner_id": partner_id}) for partner_id in partner_ids]
     else:
         requests = [(NIGHTLY, {})]

@@ -29,8 +29,7 @@ from prefect.client.schemas.sorting import FlowRunSort
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
 
-from pipeline.contract.codebook import load_codebook
-from pipeline.registry import load_registry
+from pipeline.context import Context
 from pipeline.service.lock import writer_lock
 from pipeline.settings import Settings
 from pipeline_flows.publish import INGEST_FLOW, request_publish
@@ -47,13 +46,13 @@ _ACTIVE = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING]
 def ingest_partner(partner_id: str) -> State:
     """Pull what is new at the partner; publish only when something changed (or a failure may have left part
     of a pull loaded), so a call that finds nothing new ends within seconds."""
-    settings = Settings()
-    registry = load_registry(settings.partners_file, load_codebook(settings.codebook_file), check_secrets=False)
-    registry.partner(partner_id)
+    ctx = Context.from_environment()
+    settings = ctx.settings
+    ctx.registry.partner(partner_id)
     if against_server() and (merged_into := _take_turn(settings, partner_id)) is not None:
         return Completed(message=f"merged into run {merged_into}, which has not begun to pull {partner_id} yet")
     run_id = str(flow_run.get_id() or uuid.uuid4())
-    outcome = ingest_each([partner_id], run_id)[partner_id]
+    outcome = ingest_each(ctx, [partner_id], run_id)[partner_id]
     create_markdown_artifact(
         report({partner_id: outcome}), key="ingest-partner-report", description=f"Counts for {partner_id}"
     )

@@ -9,24 +9,23 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
 
-from pipeline.contract.codebook import load_codebook
-from pipeline.registry import load_registry
+from pipeline.context import Context
 from pipeline.settings import Settings
 from pipeline_flows.tasks import ingest_each, refresh_and_publish, report
 
 
 @flow(name="nightly")
-def nightly(partner_ids: list[str] | None = None) -> State:
+def nightly(partner_ids: list[str] | None = None, settings: Settings | None = None) -> State:
     """Every partner (or the ones named) in turn; a failing partner does not stop the others, but the run
-    ends Failed naming each failed partner and its reason."""
-    settings = Settings()
-    registry = load_registry(settings.partners_file, load_codebook(settings.codebook_file), check_secrets=False)
-    ids = partner_ids or [p.id for p in registry.partners]
+    ends Failed naming each failed partner and its reason. settings: those of the environment when None (as
+    the server's deployments run it)."""
+    ctx = Context(settings or Settings())
+    ids = partner_ids or [p.id for p in ctx.registry.partners]
     for partner_id in ids:
-        registry.partner(partner_id)
+        ctx.registry.partner(partner_id)
     run_id = str(flow_run.get_id() or uuid.uuid4())
-    outcomes = ingest_each(ids, run_id)
-    published = refresh_and_publish("changed", return_state=True)
+    outcomes = ingest_each(ctx, ids, run_id)
+    published = refresh_and_publish(ctx, "changed", return_state=True)
     create_markdown_artifact(report(outcomes), key="nightly-run-report", description="Counts per partner")
     failures = [reason for pid, outcome in outcomes.items() if (reason := outcome.reason(pid)) is not None]
     if published.is_failed():

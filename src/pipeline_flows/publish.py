@@ -24,6 +24,7 @@ from prefect.deployments import run_deployment
 from prefect.runtime import flow_run
 from prefect.states import Completed, State
 
+from pipeline.context import Context
 from pipeline.publish import Publication, When
 from pipeline.settings import Settings
 from pipeline_flows.tasks import refresh_and_publish
@@ -40,9 +41,10 @@ _WAITING = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING]
 def publish_flow(when: When = "wave_closed") -> State:
     """After partner events: the analyst file always, the steering release only when a wave closed since the
     last one (`when="changed"`, as an operator asks for it from the UI or `pipeline publish`, also on news)."""
+    ctx = Context.from_environment()
     if against_server():
-        _let_ingests_finish(Settings())
-    refreshed = refresh_and_publish(when)
+        _let_ingests_finish(ctx.settings)
+    refreshed = refresh_and_publish(ctx, when)
     create_markdown_artifact(_report(refreshed.publication), key="publication-report", description="Published release")
     return Completed(message=refreshed.message)
 

@@ -11,8 +11,8 @@ from typing import Any
 import uvicorn
 from prefect.events import emit_event
 
+from pipeline.context import Context
 from pipeline.service.webhooks import create_app
-from pipeline.settings import Settings
 
 
 def emit(event: str, resource: dict[str, str], payload: dict[str, Any]) -> str | None:
@@ -22,11 +22,11 @@ def emit(event: str, resource: dict[str, str], payload: dict[str, Any]) -> str |
 
 
 def main() -> None:
-    settings = Settings()
+    ctx = Context.from_environment()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Its INFO lines are every request to the Prefect API, which drown the partners' calls.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    uvicorn.run(create_app(settings, emit), host="127.0.0.1", port=settings.webhook_port, log_level="info")
+    uvicorn.run(create_app(ctx, emit), host="127.0.0.1", port=ctx.settings.webhook_port, log_level="info")
 
 
 if __name__ == "__main__":

@@ -8,17 +8,19 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
 from prefect.context import TaskRunContext
 from prefect.states import State
 
+from pipeline.context import Context
 from pipeline.errors import PartnerUnreachable, PipelineError
 from pipeline.load.ingest import ingest_partner
 from pipeline.load.runs import PartnerRun, gone_note
 from pipeline.publish import Refreshed, When, publish_all
-from pipeline.settings import Settings
 from pipeline_flows.writer import sole_writer
 
 # The wait before a partner's next attempt; attempts stop when the next would begin beyond its budget.
@@ -31,10 +33,9 @@ def _spent(task_run: TaskRun) -> float:
     return 0.0 if started is None else (datetime.now(UTC) - started).total_seconds()
 
 
-def _transient(task: object, task_run: TaskRun, state: State) -> bool:
-    """Retry only when the partner could not be reached and its budget leaves time for another attempt; a
-    rejected token or a bad payload will not heal."""
-    budget = Settings().partner_budget_seconds
+def _transient(budget: float, task: object, task_run: TaskRun, state: State) -> bool:
+    """Retry only when the partner could not be reached and its budget (seconds) leaves time for another
+    attempt; a rejected token or a bad payload will not heal."""
     return isinstance(state.data, PartnerUnreachable) and _spent(task_run) + RETRY_SECONDS < budget
 
 
@@ -43,15 +44,15 @@ def _transient(task: object, task_run: TaskRun, state: State) -> bool:
     task_run_name="ingest-{partner_id}",
     retries=2,
     retry_delay_seconds=RETRY_SECONDS,
-    retry_condition_fn=_transient,
+    cache_policy=NO_CACHE,
 )
-def ingest(partner_id: str, run_id: str) -> PartnerRun:
+def ingest(ctx: Context, partner_id: str, run_id: str) -> PartnerRun:
     """The writer's right is taken per batch (see pipeline.load.ingest): partners pulled at once load in turn. The
     partner is asked nothing once its budget, counted from its first attempt, is spent."""
-    settings = Settings()
+    settings = ctx.settings
     task_run = TaskRunContext.get().task_run  # type: ignore[union-attr]
     until = time.monotonic() + settings.partner_budget_seconds - _spent(task_run)
-    run = ingest_partner(settings, partner_id, run_id, writer=lambda holder: sole_writer(settings, holder), until=until)
+    run = ingest_partner(ctx, partner_id, run_id, writer=lambda holder: sole_writer(settings, holder), until=until)
     get_run_logger().info(
         "%s: fetched %d, inserted %d, updated %d, unchanged %d, quarantined %d, duplicates %d",
         partner_id, run.fetched, run.inserted, run.updated, run.unchanged, run.quarantined, run.duplicates,
@@ -59,12 +60,12 @@ def ingest(partner_id: str, run_id: str) -> PartnerRun:
     return run
 
 
-@task(name="refresh-and-publish")
-def refresh_and_publish(when: When) -> Refreshed:
+@task(name="refresh-and-publish", cache_policy=NO_CACHE)
+def refresh_and_publish(ctx: Context, when: When) -> Refreshed:
     """The marts, the analyst file, and a new steering release when there is news (see pipeline.publish.When);
     a refused audit fails the task."""
-    settings = Settings()
-    refreshed = publish_all(settings, when, writer=lambda holder: sole_writer(settings, holder))
+    settings = ctx.settings
+    refreshed = publish_all(ctx, when, writer=lambda holder: sole_writer(settings, holder))
     get_run_logger().info(refreshed.message)
     return refreshed
 
@@ -88,18 +89,20 @@ class Outcome:
         return f"partner {partner_id}: {self.state.message}"
 
 
-def ingest_each(partner_ids: list[str], run_id: str) -> dict[str, Outcome]:
+def ingest_each(ctx: Context, partner_ids: list[str], run_id: str) -> dict[str, Outcome]:
     """Ingest the partners, `partners_at_once` of them at a time; one failing or slow does not stop the others.
 
     Each runs as a task of the calling flow in a thread of its own (the flow's context copied to it, as Prefect's
     thread pool task runner does), timed there, so a partner's duration leaves out its wait for a thread."""
 
+    attempt = ingest.with_options(retry_condition_fn=partial(_transient, ctx.settings.partner_budget_seconds))
+
     def timed(partner_id: str) -> Outcome:
         started = time.monotonic()
-        state = ingest(partner_id, run_id, return_state=True)
+        state = attempt(ctx, partner_id, run_id, return_state=True)
         return Outcome(state, time.monotonic() - started)
 
-    at_once = Settings().partners_at_once
+    at_once = ctx.settings.partners_at_once
     with ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="ingest") as pool:
         futures = {pid: pool.submit(contextvars.copy_context().run, timed, pid) for pid in partner_ids}
     return {pid: future.result() for pid, future in futures.items()}

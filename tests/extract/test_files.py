@@ -15,6 +15,7 @@ import duckdb
 import pytest
 from pydantic import ValidationError
 
+from pipeline.context import Context
 from pipeline.contract.codebook import Codebook
 from pipeline.errors import PartnerError, PartnerUnreachable
 from pipeline.extract import Page
@@ -411,7 +412,7 @@ def test_one_unreadable_file_is_moved_aside_and_the_partners_other_files_load(
         bad = folder / "0_kaputt.csv"
         bad.write_bytes(b"ID;Datum\r\n1;01.06.2025 10:00\r\n")
         os.utime(bad, (1, 1))  # the oldest file: read first
-        run = ingest_partner(Settings(), PARTNER, "run-1")
+        run = ingest_partner(Context.from_environment(), PARTNER, "run-1")
         assert cli.main(["status"]) == 0
     truth = world.generated[PARTNER]
     assert run.status == "ok" and run.fetched == len(truth) and run.pages == 2
@@ -465,12 +466,12 @@ def test_ingest_loads_the_drops_into_core_as_generated_and_only_once(
     settings: Settings, codebook: Codebook, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with partner_world(settings, tmp_path, monkeypatch, PARTNER) as world:
-        first = ingest_partner(Settings(), PARTNER, "run-1")
-        again = ingest_partner(Settings(), PARTNER, "run-2")
+        first = ingest_partner(Context.from_environment(), PARTNER, "run-1")
+        again = ingest_partner(Context.from_environment(), PARTNER, "run-2")
         con = duckdb.connect(str(Settings().db_path))
         con.execute("delete from ops.cursors")  # forget the cursor: the next pull reads the archive again
         con.close()
-        reread = ingest_partner(Settings(), PARTNER, "run-3")
+        reread = ingest_partner(Context.from_environment(), PARTNER, "run-3")
         answers = query(
             Settings(),
             "select s.source_id, a.item_code, coalesce(a.answer_code, a.answer_text) from core.answers a "
@@ -509,7 +510,7 @@ def test_an_edited_response_in_a_later_drop_replaces_the_loaded_one(
     settings: Settings, codebook: Codebook, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with partner_world(settings, tmp_path, monkeypatch, PARTNER) as world:
-        ingest_partner(Settings(), PARTNER, "run-1")
+        ingest_partner(Context.from_environment(), PARTNER, "run-1")
         partner = world.registry.partner(PARTNER)
         row = next(r for r, g in zip(world.served[PARTNER], world.generated[PARTNER], strict=True) if not g.invalid)
         edited = {**row, "F1.1 Leitbild": "5" if row.get("F1.1 Leitbild") != "5" else "4"}
@@ -517,7 +518,7 @@ def test_an_edited_response_in_a_later_drop_replaces_the_loaded_one(
         folder = Path(world.services["files"].overrides[PARTNER]["folder"])
         drops.write_csv(folder / "Nachtrag.csv", drops.header(partner), [edited, new])
 
-        run = ingest_partner(Settings(), PARTNER, "run-2")
+        run = ingest_partner(Context.from_environment(), PARTNER, "run-2")
         value = query(
             Settings(),
             "select a.answer_code from core.answers a join core.responses r using (respondent_key) "

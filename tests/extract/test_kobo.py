@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from pipeline.context import Context
 from pipeline.errors import PartnerError, PartnerNotConnected, PartnerUnreachable
 from pipeline.extract.kobo import KoboConnector, KoboSettings
 from pipeline.load.ingest import ingest_partner
@@ -78,14 +79,14 @@ def test_a_future_or_malformed_submission_time_never_becomes_the_cursor(world: D
     odd = [{**template, "_id": 80_001, "_submission_time": "2099-01-01T00:00:00"},
            {**template, "_id": 80_002, "_submission_time": "not-a-date"}]  # fmt: skip
     emulator.add_submissions(uid, odd)
-    first = ingest_partner(run_settings, "hwg-lu", "run-1")
+    first = ingest_partner(Context(run_settings), "hwg-lu", "run-1")
     assert first.quarantined >= 2
     [(cursor,)] = query(run_settings, "select cursor from ops.cursors where partner_id = 'hwg-lu'")
     assert cursor == template["_submission_time"]
 
     recent = (datetime.now(UTC) - timedelta(minutes=5)).replace(tzinfo=None).isoformat(timespec="seconds")
     emulator.add_submissions(uid, [{**template, "_id": 80_003, "_submission_time": recent}])
-    ingest_partner(run_settings, "hwg-lu", "run-2")
+    ingest_partner(Context(run_settings), "hwg-lu", "run-2")
     fetched = query(run_settings, "select source_id from raw.records where source_id = '80003'")
     assert fetched == [("80003",)]
     [(cursor,)] = query(run_settings, "select cursor from ops.cursors where partner_id = 'hwg-lu'")

@@ -15,6 +15,7 @@ import pytest
 import requests
 import yaml
 
+from pipeline.context import Context
 from pipeline.contract.codebook import Codebook
 from pipeline.errors import ConfigError, PartnerError, PartnerNotConnected, PartnerUnreachable, PayloadError
 from pipeline.extract import Page
@@ -437,7 +438,7 @@ def _truth(world: Demo, codebook: Codebook) -> tuple[dict[str, datetime], set[tu
 
 
 def test_ingest_loads_core_as_generated_and_later_completions_on_later_runs(lime: Demo, codebook: Codebook) -> None:
-    run = ingest_partner(Settings(), PARTNER, "run-1")
+    run = ingest_partner(Context.from_environment(), PARTNER, "run-1")
     generated = lime.generated[PARTNER]
     invalid = sum(r.invalid for r in generated)
     assert (run.fetched, run.inserted, run.quarantined, run.unchanged) == (65, 65 - invalid, invalid, 0)
@@ -447,11 +448,11 @@ def test_ingest_loads_core_as_generated_and_later_completions_on_later_runs(lime
     emulator, survey, served = _emulator(lime), _survey(lime), lime.served[PARTNER]
     valid = next(i for i, r in enumerate(generated) if not r.invalid)
     emulator.store(survey, [_row(served[valid], 66), _row(served[valid], 68)])
-    run = ingest_partner(Settings(), PARTNER, "run-2")
+    run = ingest_partner(Context.from_environment(), PARTNER, "run-2")
     assert (run.fetched, run.inserted, run.unchanged) == (2, 2, 0), "66 completed, 68 new; 67 still incomplete"
 
     emulator.store(survey, [_row(served[valid], 67)])
-    run = ingest_partner(Settings(), PARTNER, "run-3")
+    run = ingest_partner(Context.from_environment(), PARTNER, "run-3")
     assert (run.fetched, run.inserted, run.unchanged) == (2, 1, 1), "67 completed; 68 read again, unchanged"
     times, _ = _core(Settings())
     assert {k: times[k] for k in ("66", "67", "68")} == dict.fromkeys(("66", "67", "68"), generated[valid].submitted_at)
@@ -466,7 +467,7 @@ def test_times_are_read_in_the_partners_time_zone(
         sent = world.served[PARTNER][0]["submitdate"]
         new_york = first.submitted_at.replace(tzinfo=UTC).astimezone(ZoneInfo("America/New_York"))
         assert sent == new_york.strftime("%Y-%m-%d %H:%M:%S")
-        ingest_partner(Settings(), PARTNER, "run-1")
+        ingest_partner(Context.from_environment(), PARTNER, "run-1")
         times, _ = _core(Settings())
     assert times == _truth(world, codebook)[0]
 
@@ -494,7 +495,7 @@ def test_times_in_the_repeated_and_the_skipped_hour_load_as_one_instant_each(
         rows = [_row(template, int(i), submitdate=t, datestamp=t) for i, t in sent.items()]
         _emulator(world).store(_survey(world), rows)
 
-        run = ingest_partner(Settings(), PARTNER, "run-1")
+        run = ingest_partner(Context.from_environment(), PARTNER, "run-1")
         times, _ = _core(Settings())
 
     assert not query(Settings(), "select * from ops.quarantine where source_id in ('201', '202')")

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from pipeline.context import Context
 from pipeline.errors import PartnerError, PartnerNotConnected, PartnerUnreachable
 from pipeline.extract.odk import OdkConnector, OdkSettings
 from pipeline.load.ingest import ingest_partner
@@ -424,7 +425,7 @@ def test_utc_times_are_kept_and_fall_into_the_citys_local_wave_days(awo: demo.De
     early["__id"], early["__system"]["submissionDate"] = "uuid:frueh", "2025-06-30T22:30:00.000Z"  # 1 July, 00:30
     emulator.add_submissions(project, form, [late, early])
 
-    ingest_partner(Settings(), PARTNER, "run-1")
+    ingest_partner(Context.from_environment(), PARTNER, "run-1")
 
     loaded = query(
         Settings(),
@@ -456,7 +457,7 @@ def test_ingest_loads_core_as_generated_and_an_edit_replaces_the_earlier_version
     served, generated = awo.served[PARTNER], awo.generated[PARTNER]
     multi = {item.code for item in codebook.items if item.type == "multi"}
 
-    first = ingest_partner(settings, PARTNER, "run-1")
+    first = ingest_partner(Context(settings), PARTNER, "run-1")
 
     expected = {
         s["__id"]: {item: " ".join(sorted(v.split())) if item in multi else v for item, v in r.answers.items()}
@@ -471,7 +472,7 @@ def test_ingest_loads_core_as_generated_and_an_edit_replaces_the_earlier_version
     new_code = "1" if target["hf1"]["q01"] != "1" else "5"
     emulator.edit(project, form, target["__id"], {"hf1/q01": new_code})
 
-    second = ingest_partner(settings, PARTNER, "run-2")
+    second = ingest_partner(Context(settings), PARTNER, "run-2")
 
     latest = max(s["__system"]["submissionDate"] for s in served)
     at_cursor = sum(s["__system"]["submissionDate"] == latest for s in served)
@@ -528,13 +529,13 @@ def test_a_rejection_removes_the_response_from_core_and_a_review_alone_is_no_new
     test_entry, approved, later_rejected = valid[0], valid[1], valid[2]
     emulator.review(project, form, test_entry, "rejected")
 
-    first = ingest_partner(settings, PARTNER, "run-1")
+    first = ingest_partner(Context(settings), PARTNER, "run-1")
     assert (first.fetched, first.inserted, first.quarantined) == (64, 62, 2), "the test entry is not loaded"
     assert test_entry not in _core_answers(settings) and first.gone == 0, "nothing loaded was rejected"
 
     emulator.review(project, form, approved, "approved")
     emulator.review(project, form, later_rejected, "rejected")
-    second = ingest_partner(settings, PARTNER, "run-2")
+    second = ingest_partner(Context(settings), PARTNER, "run-2")
 
     assert second.updated == 0 and second.inserted == 0, "a review state alone changes no answer"
     assert second.fetched == second.unchanged + second.duplicates
@@ -545,11 +546,11 @@ def test_a_rejection_removes_the_response_from_core_and_a_review_alone_is_no_new
     assert versions == [(1,)], "no new version stored for a review"
 
     emulator.review(project, form, later_rejected, "approved")  # the reviewer changed their mind
-    third = ingest_partner(settings, PARTNER, "run-3")
+    third = ingest_partner(Context(settings), PARTNER, "run-3")
     assert (third.inserted, third.gone) == (1, None) and later_rejected in _core_answers(settings)
 
     emulator.review(project, form, later_rejected, "rejected")
-    assert ingest_partner(settings, PARTNER, "run-4").gone == 1
+    assert ingest_partner(Context(settings), PARTNER, "run-4").gone == 1
     before = _core_answers(settings)
-    rebuild(settings)
+    rebuild(Context(settings))
     assert _core_answers(settings) == before, "a rebuild from raw keeps the rejected response out"

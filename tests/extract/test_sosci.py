@@ -15,6 +15,7 @@ import duckdb
 import pytest
 import yaml
 
+from pipeline.context import Context
 from pipeline.contract.codebook import Codebook
 from pipeline.errors import ConfigError, PartnerError, PartnerNotConnected, PartnerUnreachable
 from pipeline.extract.sosci import SosciConnector, SosciSettings
@@ -244,7 +245,7 @@ def _truth(world: Demo, codebook: Codebook) -> tuple[dict[str, datetime], set[tu
 def test_ingest_loads_core_as_generated_and_accounts_for_every_case(sosci: Demo, codebook: Codebook) -> None:
     """Server-local times (Berlin, summer and winter) become the generated UTC; -1 and -2 are recoded to
     'weiß nicht' and 'keine Angabe', -9 is an unanswered item, ticked checkboxes are the options."""
-    first = ingest_partner(Settings(), PARTNER, "run-1")
+    first = ingest_partner(Context.from_environment(), PARTNER, "run-1")
     generated = sosci.generated[PARTNER]
     invalid = sum(r.invalid for r in generated)
     assert (first.fetched, first.inserted, first.quarantined, first.unchanged) == (44, 44 - invalid, invalid, 0)
@@ -256,19 +257,19 @@ def test_ingest_loads_core_as_generated_and_accounts_for_every_case(sosci: Demo,
     case = served[valid]
     changed_item = next(k for k, v in case.items() if k.startswith("A101_") and v in (1, 2, 3, 4, 5))
     emulator.store(project, [{**case, changed_item: case[changed_item] % 5 + 1}])  # the respondent resumed
-    resumed = ingest_partner(Settings(), PARTNER, "run-2")
+    resumed = ingest_partner(Context.from_environment(), PARTNER, "run-2")
     assert (resumed.fetched, resumed.updated, resumed.inserted) == (1, 1, 0) and _invariant_holds(resumed)
 
     # an edit in SoSci's data view that keeps the data time is seen by the next full read, as is a deletion
     other = served[next(i for i, r in enumerate(generated) if not r.invalid and i > valid)]
     emulator.store(project, [{**other, changed_item: other.get(changed_item, 1) % 5 + 1}], touch=False)
     emulator.delete(project, int(served[-1]["CASE"]))
-    within_the_week = ingest_partner(Settings(), PARTNER, "run-3")
+    within_the_week = ingest_partner(Context.from_environment(), PARTNER, "run-3")
     assert (within_the_week.fetched, within_the_week.unchanged) == (1, 1), "the resumed case, within the overlap"
     con = duckdb.connect(str(Settings().db_path))
     con.execute("update ops.full_reads set read_at = read_at - interval 8 days where partner_id = ?", [PARTNER])
     con.close()
-    full = ingest_partner(Settings(), PARTNER, "run-4")
+    full = ingest_partner(Context.from_environment(), PARTNER, "run-4")
     assert (full.fetched, full.updated, full.inserted, full.gone) == (43, 1, 0, 1) and _invariant_holds(full)
     assert full.gone_ids == [str(served[-1]["CASE"])]
 

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from pipeline import publish
+from pipeline.context import Context
 from pipeline.load.ingest import ingest_partner
 from pipeline.maintenance.erase import erase
 from pipeline.publish import analyst, release, report
@@ -43,8 +44,8 @@ def _load_demo(data_dir: Path, source: Path = demo.DEMO_REGISTRY) -> dict[str, s
             patch.setenv(name, value)
         loaded = Settings()
         for partner in world.registry.partners:
-            ingest_partner(loaded, partner.id, "setup")
-        build_marts(loaded)
+            ingest_partner(Context(loaded), partner.id, "setup")
+        build_marts(Context(loaded))
         return dict(world.env)
 
 
@@ -68,7 +69,7 @@ def settings(loaded: tuple[Path, dict[str, str]], tmp_path: Path, monkeypatch: p
 
 
 def test_a_release_holds_every_artefact_sealed_and_described_by_its_manifest(settings: Settings) -> None:
-    outcome = publish.publish(settings)
+    outcome = publish.publish(Context(settings))
 
     assert outcome.new and outcome.release is not None
     made = release.current(settings)
@@ -94,7 +95,7 @@ def test_a_release_holds_every_artefact_sealed_and_described_by_its_manifest(set
 
 
 def test_a_cell_is_hidden_the_same_way_in_the_duckdb_file_parquet_and_csv(settings: Settings) -> None:
-    made = publish.publish(settings).release
+    made = publish.publish(Context(settings)).release
     con = duckdb.connect(str(made.directory / publish.DUCKDB_FILE), read_only=True)
     try:
         from_duckdb = con.execute("select * from item_results").df()
@@ -125,7 +126,7 @@ def test_a_cell_is_hidden_the_same_way_in_the_duckdb_file_parquet_and_csv(settin
 def test_the_manifest_reports_what_the_protection_cost(settings: Settings) -> None:
     """Information loss per table and column, and the share of key figures published, recounted here from the
     published tables and the working file's true figures."""
-    made = publish.publish(settings).release
+    made = publish.publish(Context(settings)).release
     loss = made.manifest["information_loss"]
     hidden_cells = set(made.hidden_cells())
     for name, columns in loss["cells"].items():
@@ -160,7 +161,7 @@ def test_the_manifest_reports_what_the_protection_cost(settings: Settings) -> No
 
 
 def test_the_report_shows_multiple_choice_options_as_shares_of_published_counts(settings: Settings) -> None:
-    made = publish.publish(settings).release
+    made = publish.publish(Context(settings)).release
     html = (made.directory / publish.REPORT).read_text(encoding="utf-8")
     tables = {
         name: pd.read_parquet(made.directory / "tables" / f"{name}.parquet")
@@ -202,14 +203,14 @@ def _overflowing_tables(report: Path, width: int, media: str) -> list[str]:
 def test_the_reports_tables_fit_a_1280_px_screen_and_an_a4_landscape_page(settings: Settings) -> None:
     """The demo's seven organisation types side by side: no table scrolls sideways on a 1280 px screen, none
     is cut on A4 landscape (277 mm between the margins: 1,047 CSS pixels)."""
-    report = publish.publish(settings).release.directory / publish.REPORT
+    report = publish.publish(Context(settings)).release.directory / publish.REPORT
     assert _overflowing_tables(report, 1280, "screen") == []
     assert _overflowing_tables(report, 1047, "print") == []
 
 
 def test_nothing_new_makes_no_new_release(settings: Settings) -> None:
-    first = publish.publish(settings)
-    again = publish.publish(settings)
+    first = publish.publish(Context(settings))
+    again = publish.publish(Context(settings))
 
     assert first.new and not again.new
     assert again.release.id == first.release.id and "nothing new" in again.message
@@ -219,7 +220,7 @@ def test_nothing_new_makes_no_new_release(settings: Settings) -> None:
 def test_a_crash_while_building_leaves_the_previous_release_published(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first = publish.publish(settings).release
+    first = publish.publish(Context(settings)).release
     # new figures arrive (an operator changed k), and the report cannot be written this time
     monkeypatch.setenv("PIPELINE_DISCLOSURE_K", "6")
 
@@ -228,7 +229,7 @@ def test_a_crash_while_building_leaves_the_previous_release_published(
 
     monkeypatch.setattr(report, "write_report", broken)
     with pytest.raises(OSError, match="disk full"):
-        publish.publish(Settings())
+        publish.publish(Context.from_environment())
 
     assert release.current(settings).id == first.id
     assert {p.name for p in settings.releases_dir.iterdir()} == {first.id, release.CURRENT}, "no half-built folder"
@@ -237,13 +238,13 @@ def test_a_crash_while_building_leaves_the_previous_release_published(
 def test_a_release_whose_audit_fails_is_refused_and_the_previous_stays(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first = publish.publish(settings).release
+    first = publish.publish(Context(settings)).release
     # a protection level no suppression pattern can give: every primary cell must stay wider than any count
     monkeypatch.setenv("PIPELINE_DISCLOSURE_MIN_INTERVAL", "100000")
     monkeypatch.setenv("PIPELINE_DISCLOSURE_K", "6")
 
     with pytest.raises(PublishRefused, match=f"release {first.id} stays published"):
-        publish.publish(Settings())
+        publish.publish(Context.from_environment())
 
     assert release.current(settings).id == first.id
     assert [r.id for r in release.history(settings)] == [first.id]
@@ -252,10 +253,10 @@ def test_a_release_whose_audit_fails_is_refused_and_the_previous_stays(
 def test_stable_patterns_a_later_release_keeps_every_cell_hidden_before(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first = publish.publish(settings).release
+    first = publish.publish(Context(settings)).release
     monkeypatch.setenv("PIPELINE_DISCLOSURE_K", "3")  # lower k: fewer primary cells
 
-    second = publish.publish(Settings()).release
+    second = publish.publish(Context.from_environment()).release
 
     assert second.id != first.id and second.manifest["previous_release"] == first.id
     still = first.hidden_cells() & second.hidden_cells()
@@ -272,15 +273,15 @@ def test_open_waves_are_not_published_and_a_closing_wave_brings_a_release(settin
     _registry_with_wave_2026_open(settings, "2099-06-30")
     _refresh_reference(settings)
 
-    first = publish.publish(settings, "wave_closed")
+    first = publish.publish(Context(settings), "wave_closed")
     assert [w["wave"] for w in first.release.manifest["waves"]] == ["2025"]
     tables = pd.read_parquet(first.release.directory / "tables" / "item_results.parquet")
     assert set(tables["wave"]) == {"2025"}
-    assert not publish.publish(settings, "wave_closed").new
+    assert not publish.publish(Context(settings), "wave_closed").new
 
     _registry_with_wave_2026_open(settings, "2026-06-30")
     _refresh_reference(settings)
-    closed = publish.publish(settings, "wave_closed")
+    closed = publish.publish(Context(settings), "wave_closed")
     assert closed.new and [w["wave"] for w in closed.release.manifest["waves"]] == ["2025", "2026"]
 
 
@@ -289,11 +290,11 @@ def test_open_waves_published_on_request_do_not_give_newcomers_away_between_rele
     _registry_with_wave_2026_open(settings, "2099-06-30")
     _refresh_reference(settings)
     settings = settings.model_copy(update={"publish_open_waves": True})
-    first = publish.publish(settings)
+    first = publish.publish(Context(settings))
     assert {w["wave"]: w["open"] for w in first.release.manifest["waves"]} == {"2025": False, "2026": True}
     _add_newcomers(settings, wave="2026", n=2)
 
-    second = publish.publish(settings)
+    second = publish.publish(Context(settings))
     assert second.new and second.release.manifest["audited_with_release"] == first.release.id
     assert second.release.manifest["audit"]["passed"]
     cells = [r.manifest["audit"]["cells"] for r in (first.release, second.release)]
@@ -315,7 +316,7 @@ def test_a_closed_wave_changed_between_releases_gives_no_respondent_away(setting
     one edited: the next release is audited with the previous one (without open waves), and an attacker with
     both releases proves no count's change as large as it is."""
     assert not settings.publish_open_waves
-    first = publish.publish(settings)
+    first = publish.publish(Context(settings))
     truth_first = release.figures(settings, first.release.id)
     folder = _own_drop_folder(settings, tmp_path / "ablage")
     read = next(folder.rglob("ChancenCheckLU_Welle_2025_Export*.csv"))  # the connector archived it
@@ -326,10 +327,10 @@ def test_a_closed_wave_changed_between_releases_gives_no_respondent_away(setting
     edited[answer] = "keine Angabe" if edited[answer].iat[0] != "keine Angabe" else "weiß nicht"
     dropped = folder / "Nachlieferung_Welle_2025.csv"
     pd.concat([late, edited]).to_csv(dropped, sep=";", index=False, encoding="utf-8-sig")
-    ingest_partner(settings, FILES_PARTNER, "late")
-    erase(settings, FILES_PARTNER, export["Antwort-ID"].iat[3], "test")
+    ingest_partner(Context(settings), FILES_PARTNER, "late")
+    erase(Context(settings), FILES_PARTNER, export["Antwort-ID"].iat[3], "test")
 
-    second = publish.publish(settings)
+    second = publish.publish(Context(settings))
 
     assert second.new and second.release.manifest["audited_with_release"] == first.release.id
     assert second.release.manifest["audit"]["passed"]
@@ -380,7 +381,7 @@ def _add_newcomers(settings: Settings, wave: str, n: int) -> None:
             )
     finally:
         con.close()
-    build_marts(settings)
+    build_marts(Context(settings))
 
 
 def _published_counts(made: release.Release) -> dict[tuple[str, ...], float]:
@@ -405,23 +406,19 @@ def _grand_total(key: tuple[str, ...]) -> bool:
 
 
 def _refresh_reference(settings: Settings) -> None:
-    from pipeline import db
-    from pipeline.contract.codebook import load_codebook
     from pipeline.load import loader as load
-    from pipeline.registry import load_registry
 
-    codebook = load_codebook(settings.codebook_file)
-    registry = load_registry(settings.partners_file, codebook, check_secrets=False)
-    con = db.connect(settings.db_path, settings.sql_dir)
+    ctx = Context(settings)
+    con = ctx.connect()
     try:
-        load.refresh_reference(con, settings, codebook, registry)
+        load.refresh_reference(con, ctx)
     finally:
         con.close()
-    build_marts(settings)
+    build_marts(ctx)
 
 
 def test_analysts_read_their_file_while_a_run_writes(settings: Settings) -> None:
-    analyst.refresh(settings)
+    analyst.refresh(Context(settings))
     reader = duckdb.connect(str(settings.analyst_db_path), read_only=True)
     before = reader.execute("select count(*) from core.responses").fetchone()[0]
     errors: list[BaseException] = []
@@ -436,8 +433,8 @@ def test_analysts_read_their_file_while_a_run_writes(settings: Settings) -> None
                 con.execute(f"delete from core.responses where respondent_key in ({gone})")
             finally:
                 con.close()
-            build_marts(settings)
-            analyst.refresh(settings)
+            build_marts(Context(settings))
+            analyst.refresh(Context(settings))
         except BaseException as exc:  # noqa: BLE001 - reported by the main thread
             errors.append(exc)
         finally:
@@ -466,7 +463,7 @@ def test_analysts_read_their_file_while_a_run_writes(settings: Settings) -> None
 
 
 def test_the_analyst_file_documents_itself_and_holds_no_identifiers(settings: Settings) -> None:
-    analyst.refresh(settings)
+    analyst.refresh(Context(settings))
     con = duckdb.connect(str(settings.analyst_db_path), read_only=True)
     try:
         relations = con.execute(
@@ -502,7 +499,7 @@ def single_respondent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
 
 
 def test_a_single_respondents_answers_cannot_be_read_from_any_artefact(single_respondent: Settings) -> None:
-    made = publish.publish(single_respondent).release
+    made = publish.publish(Context(single_respondent)).release
     assert made.manifest["audit"]["passed"] is True
     con = duckdb.connect(str(single_respondent.db_path), read_only=True)
     try:

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pytest
 
 from pipeline import db
+from pipeline.context import Context
 from pipeline.load.ingest import ingest_partner
 from pipeline.settings import Settings
 from pipeline_testkit import demo
@@ -47,7 +48,7 @@ def test_hostile_records_of_odk_central_are_loaded_or_quarantined_one_by_one(awo
     emulator: OdkEmulator = awo.services["odk"].emulator  # type: ignore[assignment]
     emulator.add_submissions(config.project_id, config.form_id, [umlaut, far_future, quote, backslash])
 
-    run = ingest_partner(Settings(), PARTNER, "run-1")
+    run = ingest_partner(Context.from_environment(), PARTNER, "run-1")
 
     assert run.status == "ok", run.error
     assert run.fetched == len(served) + 4
@@ -142,7 +143,7 @@ def test_text_that_is_no_unicode_quarantines_its_response_and_the_page_loads(
             proxy.rewrites.update(SENT)
             _through(proxy, partner_id)
 
-        run = ingest_partner(Settings(), partner_id, "run-1")
+        run = ingest_partner(Context.from_environment(), partner_id, "run-1")
 
     assert run.status == "ok", run.error
     assert run.fetched == run.inserted + run.quarantined > 0
@@ -181,7 +182,7 @@ def test_an_unknown_option_quarantines_its_response_alone(
         )
         served[12][multi] = "de klingonisch"
 
-        run = ingest_partner(Settings(), "hwg-lu", "run-1")
+        run = ingest_partner(Context.from_environment(), "hwg-lu", "run-1")
 
     rejected = {sid for (sid,) in query(Settings(), "select distinct source_id from ops.quarantine")}
     assert rejected == {str(served[12]["_id"])} | {str(r.id) for r in generated if r.invalid}

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline.context import Context
 from pipeline.errors import PartnerUnreachable
 from pipeline.load.ingest import ingest_partner
 from pipeline.settings import Settings
@@ -42,7 +43,7 @@ def test_a_pull_through_faults_loses_no_record(
             reruns = 0
             while True:
                 try:
-                    run = ingest_partner(Settings(), partner_id, f"run-{reruns}")
+                    run = ingest_partner(Context.from_environment(), partner_id, f"run-{reruns}")
                     break
                 except PartnerUnreachable:
                     # a body cut short is read past the HTTP retries: the run fails, stores nothing of that page,

@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pipeline.context import Context
 from pipeline.contract.codebook import Codebook
 from pipeline.load.ingest import ingest_partner
 from pipeline.registry import Partner
@@ -227,7 +228,7 @@ def test_every_fuzzed_record_is_loaded_or_quarantined_and_no_valid_one_is_quaran
     emulator.add_asset(partner.connector.asset_uid, world.env[partner.secret_env], planted.submissions)
     here = Settings(data_dir=tmp_path / f"draw-{seed}", partners_file=Settings().partners_file)
 
-    run = ingest_partner(here, PARTNER, f"fuzz-{seed}")
+    run = ingest_partner(Context(here), PARTNER, f"fuzz-{seed}")
 
     assert run.status == "ok", run.error
     assert run.fetched == run.inserted + run.updated + run.unchanged + run.quarantined + run.duplicates

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline.context import Context
 from pipeline.load.ingest import ingest_partner
 from pipeline.publish import release
 from pipeline.settings import Settings
@@ -168,7 +169,7 @@ def test_a_partner_killed_mid_run_shows_interrupted_and_its_next_run_marks_it_so
         assert f"INTERRUPTED {PARTNER}: partner {PARTNER}: run interrupted: its process (pid {pid})" in shown
         assert query(run_settings, "select status from ops.runs") == [("running",)], "status only reads"
 
-        run = ingest_partner(Settings(), PARTNER, "next")
+        run = ingest_partner(Context.from_environment(), PARTNER, "next")
 
     rows = {
         run_id: (status, error)
@@ -227,8 +228,8 @@ def test_a_publication_killed_while_building_leaves_no_build_folder_after_the_ne
     world: Demo, run_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for partner in world.registry.partners:
-        ingest_partner(run_settings, partner.id, "setup")
-    build_marts(run_settings)
+        ingest_partner(Context(run_settings), partner.id, "setup")
+    build_marts(Context(run_settings))
     log = tmp_path / "killed.log"
     with pipeline("publish", log=log) as killed:
         # the named point: the release's DuckDB file is written in its build folder

@@ -14,11 +14,11 @@ from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
 from pipeline import db
-from pipeline.contract.codebook import Codebook, load_codebook
+from pipeline.context import Context
+from pipeline.contract.codebook import Codebook
 from pipeline.contract.validation import recode_by_item
 from pipeline.load.loader import reload_partner
-from pipeline.registry import ORG_TYPE, Partner, load_registry
-from pipeline.settings import Settings
+from pipeline.registry import ORG_TYPE, Partner
 
 # Reasons as partners read them (contract.py writes them in English for the operator and the logs).
 _GERMAN = [
@@ -61,10 +61,10 @@ _WIDTH_MIN, _WIDTH_MAX = 10, 60
 _CELL_MAX = 32_767  # characters an Excel cell holds; a longer rejected free text is cut, marked with "…"
 
 
-def open_rejections(settings: Settings, partner_id: str | None = None) -> pd.DataFrame:
-    con = db.connect(settings.db_path, settings.sql_dir)
+def open_rejections(ctx: Context, partner_id: str | None = None) -> pd.DataFrame:
+    con = ctx.connect()
     try:
-        return db.run(con, settings.sql_dir, "ops/quarantine_list", {"partner_id": partner_id}).df()
+        return db.run(con, ctx.settings.sql_dir, "ops/quarantine_list", {"partner_id": partner_id}).df()
     finally:
         con.close()
 
@@ -76,15 +76,15 @@ def german_reason(reason: str) -> str:
     return reason
 
 
-def export_for_partner(settings: Settings, partner_id: str, path: Path, fmt: ExportFormat = "csv") -> int:
+def export_for_partner(ctx: Context, partner_id: str, path: Path, fmt: ExportFormat = "csv") -> int:
     """Write a partner's open rejections in the partner's language, so it can be sent back as it is: its own
     question codes (the column its tool sends the id or the submission time in, for a rejection of those), the
     answer codes allowed as it sends them (before the registry's recode), reasons in German. As CSV for German
     Excel (UTF-8 with BOM, ';') or as an Excel workbook (header row frozen, columns sized, every value as text).
     Returns the number of rows."""
-    codebook = load_codebook(settings.codebook_file)
-    partner = load_registry(settings.partners_file, codebook, check_secrets=False).partner(partner_id)
-    rows = open_rejections(settings, partner.id)
+    codebook = ctx.codebook
+    partner = ctx.registry.partner(partner_id)
+    rows = open_rejections(ctx, partner.id)
     theirs = partner.connector.response_fields()
     response_fields = {field: (theirs[key], label) for field, (key, label) in _RESPONSE_FIELDS.items()}
     allowed = rows["field"].map(_allowed_codes(partner, codebook))
@@ -103,7 +103,7 @@ def export_for_partner(settings: Settings, partner_id: str, path: Path, fmt: Exp
         grund=reason.map(german_reason),
         # the survey, form or folder the response came from: a partner with one per wave has a response 1 in each
         survey=rows["source"].fillna(""),
-        quarantined_at=rows["quarantined_at"].dt.tz_convert(settings.timezone).dt.tz_localize(None),
+        quarantined_at=rows["quarantined_at"].dt.tz_convert(ctx.settings.timezone).dt.tz_localize(None),
     )
     out = rows[list(EXPORT_COLUMNS)].rename(columns=EXPORT_COLUMNS)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -182,17 +182,15 @@ def _spelt(recode: dict[str, str], codes: list[str]) -> str:
     return " ".join(s for code in codes for s in spellings.get(code, [code]))
 
 
-def replay(settings: Settings, partner_ids: list[str] | None = None) -> dict[str, tuple[int, int, int]]:
+def replay(ctx: Context, partner_ids: list[str] | None = None) -> dict[str, tuple[int, int, int]]:
     """Check the quarantined versions again with today's codebook and registry: those that pass load and leave
     quarantine, the others stay with fresh reasons. Returns per partner (still quarantined, inserted, updated)."""
-    codebook = load_codebook(settings.codebook_file)
-    registry = load_registry(settings.partners_file, codebook, check_secrets=False)
     run_id = f"replay-{uuid.uuid4().hex[:12]}"
-    con = db.connect(settings.db_path, settings.sql_dir)
+    con = ctx.connect()
     try:
         return {
-            pid: reload_partner(con, settings, codebook, registry, pid, True, run_id)
-            for pid in partner_ids or [p.id for p in registry.partners]
+            pid: reload_partner(con, ctx, pid, True, run_id)
+            for pid in partner_ids or [p.id for p in ctx.registry.partners]
         }
     finally:
         con.close()

@@ -14,22 +14,19 @@ from datetime import UTC, datetime
 import duckdb
 import pyarrow as pa
 
-from pipeline import db
+from pipeline.context import Context
 from pipeline.contract import drift
-from pipeline.contract.codebook import load_codebook
 from pipeline.errors import PipelineError
 from pipeline.extract import Connector, Page
 from pipeline.load import runs
 from pipeline.load.loader import PartnerLoader, gone_at_partner, record_full_read, start_from
-from pipeline.registry import load_registry
 from pipeline.service.lock import Writer, file_writer
-from pipeline.settings import Settings
 
 Writing = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 
 
 def ingest_partner(
-    settings: Settings, partner_id: str, run_id: str, writer: Writer | None = None, until: float | None = None
+    ctx: Context, partner_id: str, run_id: str, writer: Writer | None = None, until: float | None = None
 ) -> runs.PartnerRun:
     """Pull what is new at the partner since its cursor and load it (everything, when the connector's
     `reread_days` have passed since the last full read: edits the tool cannot list are seen then).
@@ -40,10 +37,9 @@ def ingest_partner(
     (file_writer by default); until: the time.monotonic() after which the partner is asked nothing more (its
     budget in the run), None for no bound.
     """
-    codebook = load_codebook(settings.codebook_file)
-    registry = load_registry(settings.partners_file, codebook, check_secrets=False)
-    partner = registry.partner(partner_id)
-    writing = _writing(settings, writer or file_writer(settings), f"ingest {partner.id} (run {run_id})")
+    settings = ctx.settings
+    partner = ctx.registry.partner(partner_id)
+    writing = _writing(ctx, writer or file_writer(settings), f"ingest {partner.id} (run {run_id})")
     with writing() as con:
         runs.mark_interrupted(con, settings.sql_dir, partner.id)
         run = runs.resume(con, run_id, partner.id)
@@ -54,9 +50,7 @@ def ingest_partner(
         )
         started = datetime.now(UTC)
         with writing() as con:
-            loader = PartnerLoader(
-                con, settings, codebook, registry, partner, run, omits_unanswered=connector.omits_unanswered
-            )
+            loader = PartnerLoader(con, ctx, partner, run, omits_unanswered=connector.omits_unanswered)
             start = start_from(con, loader.source, partner.connector.reread_days, started)
         full = start is None and partner.connector.reread_days is not None
         listed: list[pa.ChunkedArray] = []  # a full read's source ids: what is not among them is gone
@@ -90,13 +84,13 @@ def ingest_partner(
     return run
 
 
-def _writing(settings: Settings, writer: Writer, holder: str) -> Writing:
+def _writing(ctx: Context, writer: Writer, holder: str) -> Writing:
     """The writer's right and a connection, for one step: both end with it."""
 
     @contextmanager
     def writing() -> Iterator[duckdb.DuckDBPyConnection]:
         with writer(holder):
-            con = db.connect(settings.db_path, settings.sql_dir)
+            con = ctx.connect()
             try:
                 yield con
             finally:

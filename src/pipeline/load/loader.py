@@ -21,13 +21,12 @@ import pandas as pd
 import pyarrow as pa
 
 from pipeline import db
+from pipeline.context import Context
 from pipeline.contract import drift
 from pipeline.contract import validation as contract
-from pipeline.contract.codebook import Codebook
 from pipeline.extract import Connector, Page, json_records
 from pipeline.load import runs, sources
-from pipeline.registry import ORG_TYPE, Partner, Registry, parse_target
-from pipeline.settings import Settings
+from pipeline.registry import ORG_TYPE, Partner, parse_target
 
 # The responses met so far in a run (raw/seen_in_batch): a later batch listing one again counts it as a duplicate.
 _SEEN_SCHEMA = pa.schema([("source_id", pa.string()), ("record_sha256", pa.string())])
@@ -46,20 +45,19 @@ class PartnerLoader:
     def __init__(
         self,
         con: duckdb.DuckDBPyConnection,
-        settings: Settings,
-        codebook: Codebook,
-        registry: Registry,
+        ctx: Context,
         partner: Partner,
         run: runs.PartnerRun,
         omits_unanswered: bool = True,
     ) -> None:
+        settings, codebook = ctx.settings, ctx.codebook
         self.con = con
         self.sql_dir = settings.sql_dir
         self.codebook = codebook
         self.partner = partner
         self.run = run
         self.batch_rows = settings.batch_rows
-        self.windows = registry.wave_windows()
+        self.windows = ctx.registry.wave_windows()
         self.timezone = settings.timezone
         self.schema = contract.schema(codebook)
         # omits_unanswered: whether the tool leaves unanswered questions out (see drift.MISSING_AFTER).
@@ -70,7 +68,7 @@ class PartnerLoader:
         volatile = partner.connector.volatile_fields
         self.source = sources.claim(con, self.sql_dir, partner.id, partner.connector.source, volatile)
         self._volatile = sources.volatile_patch(volatile)
-        refresh_reference(con, settings, codebook, registry)
+        refresh_reference(con, ctx)
         self._mapping = _extraction(partner)
         self._seen: list[pa.Table] = [_SEEN_SCHEMA.empty_table()]
 
@@ -320,10 +318,9 @@ def record_full_read(con: duckdb.DuckDBPyConnection, sql_dir: Path, partner_id: 
     db.run(con, sql_dir, "ops/set_full_read", {"partner_id": partner_id, "read_at": started})
 
 
-def refresh_reference(
-    con: duckdb.DuckDBPyConnection, settings: Settings, codebook: Codebook, registry: Registry
-) -> None:
+def refresh_reference(con: duckdb.DuckDBPyConnection, ctx: Context) -> None:
     """Replace the labelled reference tables from the codebook and the registry."""
+    codebook, registry = ctx.codebook, ctx.registry
     frames = {
         "ref_items": codebook.items_frame(),
         "ref_options": codebook.options_frame(),
@@ -356,22 +353,16 @@ def refresh_reference(
         con.register(name, frame)
     try:
         with db.transaction(con):
-            db.run(con, settings.sql_dir, "core/refresh_reference")
+            db.run(con, ctx.settings.sql_dir, "core/refresh_reference")
     finally:
         for name in frames:
             con.unregister(name)
 
 
 def reload_partner(
-    con: duckdb.DuckDBPyConnection,
-    settings: Settings,
-    codebook: Codebook,
-    registry: Registry,
-    partner_id: str,
-    only_quarantined: bool,
-    run_id: str,
+    con: duckdb.DuckDBPyConnection, ctx: Context, partner_id: str, only_quarantined: bool, run_id: str
 ) -> tuple[int, int, int]:
     """Load a partner's stored versions again (see PartnerLoader.reload); no partner is contacted."""
-    partner = registry.partner(partner_id)
-    loader = PartnerLoader(con, settings, codebook, registry, partner, runs.PartnerRun(run_id, partner.id))
+    partner = ctx.registry.partner(partner_id)
+    loader = PartnerLoader(con, ctx, partner, runs.PartnerRun(run_id, partner.id))
     return loader.reload(only_quarantined)

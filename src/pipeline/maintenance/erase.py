@@ -12,13 +12,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pipeline import db
-from pipeline.contract.codebook import load_codebook
+from pipeline.context import Context
 from pipeline.errors import NothingStored
 from pipeline.extract.files import FilesSettings
 from pipeline.load import sources
 from pipeline.publish import analyst
-from pipeline.registry import load_registry
-from pipeline.settings import Settings
 from pipeline.transform.marts import build_marts
 
 
@@ -35,7 +33,7 @@ class Erasure:
 
 
 def erase(
-    settings: Settings,
+    ctx: Context,
     partner_id: str,
     source_id: str,
     erased_by: str,
@@ -48,9 +46,9 @@ def erase(
     working file. The caller holds the writer lock. An id that nothing is stored under raises NothingStored
     (and changes nothing), unless record_unknown: then it is kept in ops.erased all the same, so a response
     erased before it was pulled is never loaded."""
-    codebook = load_codebook(settings.codebook_file)
-    partner = load_registry(settings.partners_file, codebook, check_secrets=False).partner(partner_id)
-    con = db.connect(settings.db_path, settings.sql_dir)
+    settings = ctx.settings
+    partner = ctx.registry.partner(partner_id)
+    con = ctx.connect()
     try:
         configured = sources.claim(con, settings.sql_dir, partner.id, partner.connector.source)
         origin = configured if source in (None, configured.name) else sources.known(con, partner.id, source)
@@ -79,9 +77,9 @@ def erase(
             con.execute("drop table erase_records")
     finally:
         con.close()
-    build_marts(settings)
+    build_marts(ctx)
     if settings.analyst_db_path.exists():
-        analyst.refresh(settings)
+        analyst.refresh(ctx)
     db.compact(settings.db_path, settings.sql_dir)
     notes = []
     if isinstance(partner.connector, FilesSettings):

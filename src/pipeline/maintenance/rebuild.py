@@ -5,21 +5,18 @@ from __future__ import annotations
 import uuid
 
 from pipeline import db
-from pipeline.contract.codebook import load_codebook
+from pipeline.context import Context
 from pipeline.errors import ConfigError
 from pipeline.load.loader import reload_partner
-from pipeline.registry import load_registry
-from pipeline.settings import Settings
 from pipeline.transform.marts import build_marts
 
 
-def rebuild(settings: Settings) -> dict[str, tuple[int, int, int]]:
+def rebuild(ctx: Context) -> dict[str, tuple[int, int, int]]:
     """Empty staging, core and the quarantine, then load every stored version again in the order it was fetched,
     with today's codebook and registry; the result equals the incremental state. Returns per partner
     (quarantined, inserted, updated)."""
-    codebook = load_codebook(settings.codebook_file)
-    registry = load_registry(settings.partners_file, codebook, check_secrets=False)
-    con = db.connect(settings.db_path, settings.sql_dir)
+    settings, registry = ctx.settings, ctx.registry
+    con = ctx.connect()
     try:
         stored = {pid for (pid,) in con.execute("select distinct partner_id from raw.records").fetchall()}
         unknown = stored - {p.id for p in registry.partners}
@@ -32,11 +29,8 @@ def rebuild(settings: Settings) -> dict[str, tuple[int, int, int]]:
         db.run(con, settings.sql_dir, "ops/empty_derived")
         con.commit()
         run_id = f"rebuild-{uuid.uuid4().hex[:12]}"
-        results = {
-            partner.id: reload_partner(con, settings, codebook, registry, partner.id, False, run_id)
-            for partner in registry.partners
-        }
+        results = {partner.id: reload_partner(con, ctx, partner.id, False, run_id) for partner in registry.partners}
     finally:
         con.close()
-    build_marts(settings)
+    build_marts(ctx)
     return results

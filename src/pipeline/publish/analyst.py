@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 
 from pipeline import db
+from pipeline.context import Context
 from pipeline.publish.documentation import document
 from pipeline.settings import Settings
 from pipeline.transform import marts as transform
@@ -23,11 +24,12 @@ from pipeline.transform import marts as transform
 ANALYST = "analyst_file"
 
 
-def refresh(settings: Settings) -> Path:
+def refresh(ctx: Context) -> Path:
     """Write the analyst file from the working file (the caller holds the writer lock), unless the file there
     was made from the same core rows, SQL and documentation (a run with nothing new leaves it as it is)."""
+    settings = ctx.settings
     target = settings.analyst_db_path
-    con = db.connect(settings.db_path, settings.sql_dir)
+    con = ctx.connect()
     try:
         made_of = [*sorted((settings.sql_dir / "analyst").glob("*.sql")), settings.documentation_file]
         marts = con.execute("select inputs_sha256 from ops.built_from where artefact = 'marts'").fetchone()

@@ -14,6 +14,7 @@ import duckdb
 import pandas as pd
 
 from pipeline import db
+from pipeline.context import Context
 from pipeline.disclosure.protection import Level, protect
 from pipeline.publish import analyst, release
 from pipeline.publish.documentation import document
@@ -53,19 +54,19 @@ class Refreshed:
         return f"marts {', '.join(self.marts)} rebuilt; analyst file {self.analyst_file}; {self.publication.message}"
 
 
-def publish_all(settings: Settings, when: When = "changed", writer: Writer | None = None) -> Refreshed:
+def publish_all(ctx: Context, when: When = "changed", writer: Writer | None = None) -> Refreshed:
     """Everything downstream of core, in order: the marts, the analyst file from them, a release from them.
 
     Each step holds the right to write on its own (writer, the file lock by default), so a partner's batch may
     load between two of them; a step reads what the one before it committed.
     """
-    hold = writer or file_writer(settings)
+    hold = writer or file_writer(ctx.settings)
     with hold("rebuild the marts"):
-        marts = build_marts(settings)
+        marts = build_marts(ctx)
     with hold("refresh the analyst file"):
-        analyst_file = analyst.refresh(settings)
+        analyst_file = analyst.refresh(ctx)
     with hold("publish a release"):
-        outcome = publish(settings, when)
+        outcome = publish(ctx, when)
     return Refreshed(marts, analyst_file, outcome)
 
 
@@ -76,11 +77,12 @@ class _Inputs:
     partners: pd.DataFrame
 
 
-def publish(settings: Settings, when: When = "changed") -> Publication:
+def publish(ctx: Context, when: When = "changed") -> Publication:
     """Build, audit and switch to a new release if there is something new; the caller holds the writer lock."""
+    settings = ctx.settings
     release.remove_stale_builds(settings)
     today = datetime.now(ZoneInfo(settings.timezone)).date()
-    con = db.connect(settings.db_path, settings.sql_dir)
+    con = ctx.connect()
     try:
         inputs = _inputs(con, today, settings.publish_open_waves)
     finally:

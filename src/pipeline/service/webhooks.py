@@ -36,9 +36,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from pipeline.contract.codebook import load_codebook
+from pipeline.context import Context
 from pipeline.errors import ConfigError
-from pipeline.registry import Partner, load_registry
+from pipeline.registry import Partner
 from pipeline.settings import Settings
 
 EVENT = "survey.responses.available"
@@ -111,10 +111,10 @@ def _digest(signature: str) -> str:
     return hashlib.sha256(signature.encode("latin-1")).hexdigest()
 
 
-def create_app(settings: Settings, emit: Emitter, clock: Callable[[], float] = time.time) -> FastAPI:
-    """The receiver for the partners of settings.partners_file (read once, at start), emitting through emit."""
-    registry = load_registry(settings.partners_file, load_codebook(settings.codebook_file), check_secrets=False)
-    partners = {p.id: p for p in registry.partners}
+def create_app(ctx: Context, emit: Emitter, clock: Callable[[], float] = time.time) -> FastAPI:
+    """The receiver for the partners of ctx's registry (read once, at start), emitting through emit."""
+    settings = ctx.settings
+    partners = {p.id: p for p in ctx.registry.partners}
     seen = _SeenSignatures(settings.webhook_calls_path, settings.webhook_replay_window_seconds)
     app = FastAPI(title="ChancenCheckLU webhook receiver", docs_url=None, redoc_url=None, openapi_url=None)
 

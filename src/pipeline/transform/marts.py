@@ -11,15 +11,16 @@ from pathlib import Path
 import duckdb
 
 from pipeline import db
-from pipeline.settings import Settings
+from pipeline.context import Context
 
 MARTS = "marts"
 
 
-def build_marts(settings: Settings) -> list[str]:
+def build_marts(ctx: Context) -> list[str]:
     """The marts' names; they are rebuilt only when their inputs changed (see `changed`)."""
+    settings = ctx.settings
     names = sorted(p.stem for p in (settings.sql_dir / "marts").glob("*.sql"))
-    con = db.connect(settings.db_path, settings.sql_dir)
+    con = ctx.connect()
     try:
         digest = inputs_digest(con, settings.sql_dir, [settings.sql_dir / "marts" / f"{n}.sql" for n in names])
         if not changed(con, MARTS, digest):

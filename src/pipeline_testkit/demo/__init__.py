@@ -55,13 +55,25 @@ SERVICES: dict[str, ServeDemo] = {
 
 @dataclass
 class Demo:
-    """A running demo world: the emulators, what they serve, and the environment pointing the pipeline at them."""
+    """A running demo world: the emulators, what they serve, and the settings and secrets pointing the pipeline
+    at them."""
 
     registry: Registry
     codebook: Codebook
     services: dict[str, DemoService]
     generated: dict[str, list[Response]]
-    env: dict[str, str]
+    settings: Settings
+    # the partners' tokens and the respondent key, which the pipeline reads from the environment only
+    secrets: dict[str, str]
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment of a process started on the demo (a `pipeline` command, a served flow run)."""
+        return {
+            **self.secrets,
+            "PIPELINE_PARTNERS_FILE": str(self.settings.partners_file),
+            "PIPELINE_DATA_DIR": str(self.settings.data_dir),
+        }
 
     @property
     def served(self) -> dict[str, list[Any]]:
@@ -100,13 +112,12 @@ def running(settings: Settings, scale: float = 1.0, source: Path = DEMO_REGISTRY
         partners_file = settings.data_dir / "partners.yaml"
         overrides = {pid: o for service in services.values() for pid, o in service.overrides.items()}
         _write_pointing_at(source, partners_file, overrides)
-        env = {name: value for service in services.values() for name, value in service.env.items()}
-        env.update({
-            "PIPELINE_PARTNERS_FILE": str(partners_file),
-            "PIPELINE_DATA_DIR": str(settings.data_dir),
-            settings.respondent_key_env: os.environ.get(settings.respondent_key_env) or _demo_key(settings.data_dir),
-        })  # fmt: skip
-        yield Demo(registry, codebook, services, generated, env)
+        secrets = {name: value for service in services.values() for name, value in service.env.items()}
+        secrets[settings.respondent_key_env] = os.environ.get(settings.respondent_key_env) or _demo_key(
+            settings.data_dir
+        )
+        pointed = settings.model_copy(update={"partners_file": partners_file})
+        yield Demo(registry, codebook, services, generated, pointed, secrets)
 
 
 def _write_pointing_at(source: Path, target: Path, overrides: dict[str, dict[str, Any]]) -> None:
