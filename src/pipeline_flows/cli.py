@@ -469,7 +469,8 @@ def _print_audit(made: Release) -> None:
         f"{audit.get('primary')} primary and {audit.get('secondary')} secondary suppressions, "
         f"narrowest interval {_narrowest(audit)}{_jointly(made)}\n"
         f"  published means of groups with at least k valid answers: items {_share(made, 'item_means')} "
-        f"(insgesamt {_share(made, 'item_means_insgesamt')}), Handlungsfelder {_share(made, 'field_means')}"
+        f"(insgesamt {_share(made, 'item_means_insgesamt')}), Handlungsfelder {_share(made, 'field_means')}\n"
+        f"  organisation types of k or more respondents without a published Handlungsfeld mean: {_without_column(made)}"
     )
 
 
@@ -487,6 +488,19 @@ def _share(made: Release, figures: str) -> str:
     if not counts["groups"]:
         return "none"
     return f"{counts['published'] / counts['groups']:.0%} of {counts['groups']}"
+
+
+def _without_column(made: Release) -> str:
+    """The organisation types (per wave) whose whole column of the overview is hidden."""
+    by_type = made.manifest.get("information_loss", {}).get("key_figures", {}).get("by_org_type")
+    if by_type is None:
+        return "—"
+    hidden = [
+        f"{escape(row['org_type'])} {row['wave']}"
+        for row in by_type
+        if row["field_means"]["groups"] and not row["field_means"]["published"]
+    ]
+    return ", ".join(hidden) or "none"
 
 
 def _narrowest(audit: dict) -> str:

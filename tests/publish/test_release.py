@@ -158,6 +158,12 @@ def test_the_manifest_reports_what_the_protection_cost(settings: Settings) -> No
         "published": int(insgesamt["mean_status"].fillna("").eq("").sum()),
     }
     assert 0 < figures["field_means"]["published"] <= figures["field_means"]["groups"]
+    per_type = {(row["wave"], row["org_type"]): row["item_means"] for row in figures["by_org_type"]}
+    recounted = {
+        (str(wave), org_type): {"groups": len(group), "published": int(group["mean_status"].fillna("").eq("").sum())}
+        for (wave, org_type), group in eligible.groupby(["wave", "org_type"])
+    }
+    assert {key: counts for key, counts in per_type.items() if counts["groups"]} == recounted
 
 
 def test_the_report_shows_multiple_choice_options_as_shares_of_published_counts(settings: Settings) -> None:
@@ -402,7 +408,7 @@ def _published_counts(made: release.Release) -> dict[tuple[str, ...], float]:
 
 
 def _grand_total(key: tuple[str, ...]) -> bool:
-    return key[2] == "insgesamt" and key[-1] in {"n_answered", "n_respondents"}
+    return key[2] == "insgesamt" and key[-1] in {"n_respondents", "n_texts"}
 
 
 def _refresh_reference(settings: Settings) -> None:

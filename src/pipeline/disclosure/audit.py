@@ -334,8 +334,8 @@ class Attacker:
         lo = hi = constant
         for block, cols, coefs in parts:
             if not len(self.block_rows[block]):
-                lo += 0.0
-                hi = INF
+                free_lo, free_hi = _free(coefs)
+                lo, hi = lo + free_lo, hi + free_hi
                 continue
             values = self._seen(block, self._points(block)[:, cols] @ coefs)
             lo += values.min()
@@ -381,15 +381,6 @@ class Attacker:
             touched[seen.blocks[block][0]] = True
         return seen.lo, seen.hi, touched
 
-    def _block_values(self, targets: sp.csr_matrix) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
-        """Per block the targets reach into: which do, and their values at the block's points (None for a
-        block nothing published constrains: unbounded above)."""
-        for terms in self._block_terms(targets):
-            if not len(self.block_rows[terms.block]):
-                yield terms.block, terms.reaches, None
-                continue
-            yield terms.block, terms.reaches, terms.values(self._points(terms.block))
-
     def _block_terms(self, targets: sp.csr_matrix) -> Iterator[_Terms]:
         """The targets' unknown terms, per block they reach into."""
         terms = targets.tocoo()
@@ -409,7 +400,8 @@ class Attacker:
         lo = hi = constant
         for block, cols, coefs in parts:
             if not len(self.block_rows[block]):
-                hi = INF  # cells nothing published constrains
+                free_lo, free_hi = _free(coefs)
+                lo, hi = lo + free_lo, hi + free_hi
                 continue
             seen = self._seen(block, self._points(block)[:, cols] @ coefs)
             if sense > 0:
@@ -548,14 +540,15 @@ class Attacker:
         in force), for `observed_many` and the many questions of `fixed_each`."""
         lo, hi = self._constant(targets), self._constant(targets)
         blocks: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
-        for b, reaches, values in self._block_values(targets):
-            if values is None:
-                hi[reaches] = INF
+        for terms in self._block_terms(targets):
+            values = None
+            if len(self.block_rows[terms.block]):
+                values = self._seen(terms.block, terms.values(self._points(terms.block)))
+                lo[terms.reaches] += values.min(axis=0)
+                hi[terms.reaches] += values.max(axis=0)
             else:
-                values = self._seen(b, values)
-                lo[reaches] += values.min(axis=0)
-                hi[reaches] += values.max(axis=0)
-            blocks[b] = np.flatnonzero(reaches), values
+                lo, hi = terms.free(lo, hi)
+            blocks[terms.block] = np.flatnonzero(terms.reaches), values
         return _Seen(lo, hi, blocks)
 
     def at_ceiling(self, targets: sp.csr_matrix) -> np.ndarray:
@@ -825,6 +818,15 @@ class _Terms:
         """points × the targets that reach into the block."""
         return _values(points, self.columns, self.coefs, self.rows)
 
+    def free(self, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The targets' bounds with a block nothing published constrains added: its cells are only >= 0, so a
+        target with a positive term there is unbounded above, one with a negative term (a change, the new
+        count minus the old) unbounded below."""
+        hi, lo = hi.copy(), lo.copy()
+        hi[self.rows[self.coefs > 0]] = INF
+        lo[self.rows[self.coefs < 0]] = -INF
+        return lo, hi
+
 
 class _Watch:
     """Many targets' proven bounds while points arrive (`Attacker.cover`): each point is evaluated once, not
@@ -833,13 +835,10 @@ class _Watch:
     def __init__(self, attacker: Attacker, targets: sp.csr_matrix) -> None:
         self.attacker = attacker
         self.constant = attacker._constant(targets)
-        self.unbounded = np.zeros(targets.shape[0], bool)  # reaching into a block nothing published constrains
         self.terms: list[_Terms] = []
+        self.free: list[_Terms] = []  # the targets' terms in blocks nothing published constrains
         for terms in attacker._block_terms(targets):
-            if len(attacker.block_rows[terms.block]):
-                self.terms.append(terms)
-            else:
-                self.unbounded |= terms.reaches
+            (self.terms if len(attacker.block_rows[terms.block]) else self.free).append(terms)
         self.seen = [0] * len(self.terms)  # points evaluated per block
         self.least = [np.full(int(t.reaches.sum()), INF) for t in self.terms]
         self.most = [np.full(int(t.reaches.sum()), -INF) for t in self.terms]
@@ -857,7 +856,8 @@ class _Watch:
                 self.seen[i] = len(points)
             lo[terms.reaches] += self.least[i]
             hi[terms.reaches] += self.most[i]
-        hi[self.unbounded] = INF
+        for terms in self.free:
+            lo, hi = terms.free(lo, hi)
         return lo, hi
 
 
@@ -1324,6 +1324,12 @@ def narrow(lo: Any, hi: Any, value: Any, level: Level) -> tuple[Any, Any]:
     lower = np.ceil(np.asarray(lo, dtype=float) - TOL)
     upper = np.floor(np.asarray(hi, dtype=float) + TOL)
     return upper < value + level.upper - TOL, upper - lower < level.width - TOL
+
+
+def _free(coefs: np.ndarray) -> tuple[float, float]:
+    """What a block nothing published constrains adds to the bounds of a target with these terms there (its
+    cells are only >= 0): unbounded above with a positive term, below with a negative one."""
+    return (-INF if (coefs < 0).any() else 0.0), (INF if (coefs > 0).any() else 0.0)
 
 
 def proven_as_large(lo: Any, value: Any) -> Any:

@@ -15,6 +15,7 @@ Cell keys, stable across releases (a release stores the keys of its hidden cells
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,10 +59,11 @@ class Cube:
     cells: dict[str, dict[str, np.ndarray]]
 
     def information_loss(self, tables: dict[str, pd.DataFrame], primary: set[str], k: int) -> dict[str, Any]:
-        """What the protection cost, as statistical offices report it: per published table and value column the
-        cells published, hidden by the primary rules and hidden by secondary suppression (cells that do not
-        apply, "x", are none of them), and the share of key figures published: the scale means of items and
-        Handlungsfelder of groups with at least k valid answers, per organisation type and "insgesamt"."""
+        """What the protection cost, as statistical offices report it: per published table and value column the cells
+        published, hidden by the primary rules and hidden by secondary suppression (cells that do not apply, "x", are
+        none of them), and the share of key figures published: the scale means of items and Handlungsfelder of groups
+        with at least k valid answers (and k respondents), over the organisation types and "insgesamt", and per wave and
+        organisation type (`by_org_type`: a type that loses its whole column shows there)."""
         cells: dict[str, dict[str, dict[str, int]]] = {}
         for name, frame in self.frames.items():
             cells[name] = {}
@@ -75,8 +77,11 @@ class Cube:
                 }
         results, fields = self.frames["item_results"], self.frames["field_results"]
         item_means = _is_scale(results) & (results["n_valid"].to_numpy() >= k)
+        # a Handlungsfeld's n_valid counts answers, several per respondent: its group needs k respondents too
         field_means = fields["level"].eq("handlungsfeld").to_numpy() & (fields["n_valid"].to_numpy() >= k)
-        key_figures = {}
+        field_means &= fields["n_respondents"].to_numpy() >= k
+        key_figures: dict[str, Any] = {}
+        by_type = []
         for label, name, eligible in (
             ("item_means", "item_results", item_means),
             ("field_means", "field_results", field_means),
@@ -85,6 +90,18 @@ class Cube:
             total = self.frames[name]["org_type"].eq(TOTAL).to_numpy()
             for scope, rows in (("", eligible), ("_insgesamt", eligible & total), ("_org_types", eligible & ~total)):
                 key_figures[label + scope] = {"groups": int(rows.sum()), "published": int((rows & shown).sum())}
+            groups = self.frames[name][["wave", "org_type"]].assign(groups=eligible, published=eligible & shown)
+            by_type.append(groups.groupby(["wave", "org_type"], sort=True)[["groups", "published"]].sum())
+        per_type = pd.concat(by_type, axis=1, keys=["item_means", "field_means"]).fillna(0).astype(int)
+        key_figures["by_org_type"] = [
+            {
+                "wave": str(wave),
+                "org_type": str(org_type),
+                **{label: {"groups": int(row[label, "groups"]), "published": int(row[label, "published"])}
+                   for label in ("item_means", "field_means")},
+            }
+            for (wave, org_type), row in per_type.iterrows()
+        ]  # fmt: skip
         return {"cells": cells, "key_figures": key_figures}
 
     def tables(
@@ -146,7 +163,7 @@ class _Builder:
         self.frames = frames
         self.rows: list[pd.DataFrame] = []  # figure, var, coef
         self.keys: list[np.ndarray] = []
-        self.wave_org: list[pd.DataFrame] = []  # each figure's wave and organisation type
+        self.wave_org: list[pd.DataFrame] = []  # each figure's wave, organisation type and Handlungsfeld
         self.kind: list[np.ndarray] = []
         self.basis: list[np.ndarray] = []
         self.total: list[np.ndarray] = []
@@ -178,7 +195,6 @@ class _Builder:
         result_table = (results["wave"].astype(str) + "|" + results["item_code"].astype(str)).to_numpy()
         self._figures(
             "item_results", "n_answered", results, _with_total(answered_terms, _ITEM_KEY), _ITEM_KEY, result_table,
-            grand_total=results["org_type"].eq(TOTAL).to_numpy(),
         )  # fmt: skip
         scale = counts[counts["answer_value"].notna()]
         self._scale_figures("item_results", results, _with_total(scale, _ITEM_KEY), _ITEM_KEY, result_table)
@@ -210,6 +226,7 @@ class _Builder:
         groups, group_answered, special = self._groups(dist, results)
         respondents_of = self._respondents_of(dist, results, fields, texts)
         keys = np.concatenate(self.keys).astype(object)
+        wave_org = pd.concat(self.wave_org, ignore_index=True)
         model = LinearModel(
             values=values,
             figures=figures,
@@ -222,7 +239,8 @@ class _Builder:
             group_answered=group_answered,
             special=special,
             respondents_of=respondents_of,
-            type_respondents=self._type_respondents(pd.concat(self.wave_org, ignore_index=True)),
+            type_respondents=self._type_respondents(wave_org),
+            turn=_turns(wave_org),
             knowledge=knowledge,
             knowledge_lo=lo,
             knowledge_hi=hi,
@@ -282,7 +300,7 @@ class _Builder:
         self.unpublished_rows.append((table, np.arange(self.n_figures, self.n_figures + len(rows)), rows))
         self.n_figures += len(rows)
         self.keys.append(_cell_keys(table, frame.iloc[rows], column))
-        self.wave_org.append(frame[["wave", "org_type"]].iloc[rows])
+        self.wave_org.append(_wave_org(frame.iloc[rows]))
         self.kind.append(np.full(len(rows), COUNT, dtype=np.int8))
         self.basis.append(np.full(len(rows), -1))
         self.total.append(np.zeros(len(rows), bool))
@@ -321,7 +339,7 @@ class _Builder:
             pd.DataFrame({"figure": figure_of_row[terms["row"].to_numpy()], "var": terms["var"], "coef": terms["coef"]})
         )
         self.keys.append(_cell_keys(table, frame.iloc[rows], column))
-        self.wave_org.append(frame[["wave", "org_type"]].iloc[rows])
+        self.wave_org.append(_wave_org(frame.iloc[rows]))
         self.kind.append(np.full(len(rows), kind, dtype=np.int8))
         self.basis.append(np.full(len(rows), -1) if basis is None else basis)
         self.total.append(np.zeros(len(rows), bool) if grand_total is None else grand_total[rows])
@@ -557,6 +575,7 @@ def with_previous(model: LinearModel, previous: LinearModel) -> LinearModel:
         type_respondents=np.concatenate(
             [model.type_respondents, previous.type_respondents, model.type_respondents[mine]]
         ),
+        turn=np.concatenate([model.turn, previous.turn, model.turn[mine]]),
         knowledge=sp.block_diag([model.knowledge, previous.knowledge], format="csr"),
         knowledge_lo=np.concatenate([model.knowledge_lo, previous.knowledge_lo]),
         knowledge_hi=np.concatenate([model.knowledge_hi, previous.knowledge_hi]),
@@ -609,6 +628,23 @@ def _stack(frame: pd.DataFrame, a: str, ca: float, b: str, cb: float) -> pd.Data
         ],
         ignore_index=True,
     )
+
+
+def _wave_org(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows' wave, organisation type and Handlungsfeld (the item of one without)."""
+    field = frame["field_code"].astype(object)
+    if "item_code" in frame:
+        field = field.where(field.notna(), frame["item_code"].astype(object))
+    return pd.DataFrame({"wave": frame["wave"], "org_type": frame["org_type"], "field": field.astype(str)})
+
+
+def _turns(wave_org: pd.DataFrame) -> np.ndarray:
+    """A number in [0, 1) per figure of a real organisation type, the same for all its figures of one wave and
+    Handlungsfeld, drawn from their names (stable from release to release); 0 for the margin."""
+    group = wave_org["wave"].astype(str) + "|" + wave_org["org_type"].astype(str) + "|" + wave_org["field"]
+    names, codes = np.unique(group.to_numpy(dtype=str), return_inverse=True)
+    drawn = np.array([zlib.crc32(name.encode()) / 2**32 for name in names])
+    return np.where(wave_org["org_type"].eq(TOTAL).to_numpy(), 0.0, drawn[codes])
 
 
 def _field_code(frame: pd.DataFrame) -> pd.Series:

@@ -61,6 +61,8 @@ class LinearModel:
     free-text count, the figure counting the respondents of its group (n_answered, n_respondents); else -1.
     `type_respondents[f]` is, for a figure of a real organisation type, the most respondents that type has in
     one item or Handlungsfeld of the wave (as much as the marts tell of its size); -1 for the margin.
+    `turn[f]` in [0, 1), the same for a real organisation type's figures of one wave and Handlungsfeld (0 for
+    the margin), decides whose turn it is to be hidden beside a small type among types of about its size.
     `table[f]` numbers the table a figure belongs to (one item, field or free-text table of one wave): an
     insider's knowledge is followed within it.
     `unpublished` flags figures no table shows (derived counts, changes between releases): hidden always.
@@ -79,6 +81,7 @@ class LinearModel:
     special: np.ndarray
     respondents_of: np.ndarray
     type_respondents: np.ndarray
+    turn: np.ndarray
     knowledge: sp.csr_matrix
     knowledge_lo: np.ndarray
     knowledge_hi: np.ndarray
@@ -219,6 +222,7 @@ class LinearModel:
             special=self.special[groups],
             respondents_of=local(self.respondents_of[figures]),
             type_respondents=self.type_respondents[figures],
+            turn=self.turn[figures],
             knowledge=self.knowledge[rows][:, variables].tocsr(),
             knowledge_lo=self.knowledge_lo[rows],
             knowledge_hi=self.knowledge_hi[rows],

@@ -17,9 +17,11 @@ Secondary suppression (`gauss_suppress`): the Gaussian-elimination method of Sta
     packages SSBtools/GaussSuppression). The candidates are taken in order of preference for publication and
     used to reduce the model by Gaussian elimination; a candidate that would completely eliminate a primary
     cell (make it a linear combination of what is published) is suppressed instead. Our order, most
-    preferred to publish first: the grand totals (an item's or field's 'insgesamt' n_answered or
-    n_respondents, never hidden unless primary) and every zero (a zero protects nothing: hidden beside a small
-    cell it leaves the cell's upper bound at its true value, so zeros are never partners); then by the
+    preferred to publish first: the grand totals (a Handlungsfeld's or theme's 'insgesamt' n_respondents and
+    free-text count, never hidden unless primary; not an item's n_answered 'insgesamt', which beside its
+    n_valid tells how many answered outside the scale, where the mean needs n_valid) and every zero (a zero
+    protects nothing: hidden beside a small cell it leaves the cell's upper bound at its true value, so zeros
+    are never partners); then by the
     information a figure carries, its count (margins before the cells they sum, n_valid before the mean and
     share it allows), so small counts are suppressed before large ones and before margins. A mean or share
     is published only with its n_valid. Zeros known from published zero margins are taken out of the model
@@ -535,12 +537,18 @@ def _eligible(model: LinearModel, primary: np.ndarray, previous_hidden: np.ndarr
     return ~primary & ~model.hiding(previous_hidden) & ~_forced(model, primary, previous_hidden)
 
 
+TURNS = 0.5  # a type up to 1.5 times the size of the smallest one may be a small type's partner in its turn
+
+
 def _cost(model: LinearModel) -> np.ndarray:
     """How much a figure is worth publishing: its count; a margin a little more than a cell of the same size,
     and a mean or share just less than the n_valid it needs (so n_valid is decided first). n_answered and
     n_respondents count half: beside n_valid they tell how many answered outside the scale, one of the two must
     often go, and the steering group reads the mean, which needs n_valid (item means published on the demo:
-    36 % → 80 %; benchmarks/README.md)."""
+    36 % → 80 %; benchmarks/README.md). A real organisation type's figures of one wave and Handlungsfeld cost up
+    to `TURNS` more by their `turn`: the partners a small type needs go by turns, per Handlungsfeld, to types
+    of about its size, so that no type loses its whole column to protect a small one (on the demo: the
+    cultural institutions' whole 2025 column before; as many means published)."""
     values = model.figure_values
     margin = np.diff(model.figures.indptr) > 1
     cost = values + 0.5 * margin
@@ -552,4 +560,4 @@ def _cost(model: LinearModel) -> np.ndarray:
     results = np.char.startswith(keys, "item_results|") | np.char.startswith(keys, "field_results|")
     counted = np.char.endswith(keys, "|n_answered") | np.char.endswith(keys, "|n_respondents")
     cost[results & counted] *= 0.5
-    return cost
+    return cost * (1 + TURNS * model.turn)
