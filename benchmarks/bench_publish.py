@@ -131,8 +131,12 @@ def main() -> None:
     shares = ", ".join(
         f"{name} {f['published']:,} of {f['groups']:,} ({f['published'] / max(f['groups'], 1):.0%})"
         for name, f in figures.items()
+        if name != "by_org_type"
     )
     print(f"key figures published (groups of at least k valid answers): {shares}")
+    columns = [row for row in figures["by_org_type"] if row["field_means"]["groups"]]
+    lost = [row for row in columns if not row["field_means"]["published"]]
+    print(f"organisation types (per wave) without a published Handlungsfeld mean: {len(lost)} of {len(columns)}")
 
     compare(marts, protection, args.compare)
 
