@@ -1337,7 +1337,7 @@ def _shown_anyway(tables: dict[str, pd.DataFrame], marts: dict[str, pd.DataFrame
     'insgesamt'; and an item's n_answered 'insgesamt' where it is as large as its field's or theme's
     n_respondents 'insgesamt': no item has more respondents than its field, so an attacker who knows that reads
     it off that grand total, which this attacker leaves out) and its published zeros; everything else hidden."""
-    at_most = _as_many_as_their_field(marts["item_results"], marts["field_results"])
+    at_most = cube._as_many_as_their_field(marts["item_results"], marts["field_results"])
     out = {}
     for name, table in tables.items():
         table = table.copy()
@@ -1354,20 +1354,6 @@ def _shown_anyway(tables: dict[str, pd.DataFrame], marts: dict[str, pd.DataFrame
             table[column] = table[column].where(table[f"{column}_status"] == cube.PUBLISHED)
         out[name] = table
     return out
-
-
-def _as_many_as_their_field(results: pd.DataFrame, fields: pd.DataFrame) -> np.ndarray:
-    """Per row of item_results: whether its n_answered equals its Handlungsfeld's or theme's n_respondents."""
-    rows = results[["wave", "org_type", "field_code", "theme_code", "n_answered"]].reset_index(drop=True)
-    equal = np.zeros(len(rows), bool)
-    for level, on in (
-        ("handlungsfeld", ["wave", "org_type", "field_code"]),
-        ("thema", ["wave", "org_type", "field_code", "theme_code"]),
-    ):
-        sizes = fields.loc[fields["level"].eq(level), [*on, "n_respondents"]]
-        joined = rows.merge(sizes, on=on, how="left")
-        equal |= (joined["n_answered"] == joined["n_respondents"]).fillna(False).to_numpy(bool)
-    return equal
 
 
 def _proven_as_large(lo: float, hi: float, d: float) -> bool:

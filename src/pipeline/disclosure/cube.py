@@ -195,6 +195,7 @@ class _Builder:
         result_table = (results["wave"].astype(str) + "|" + results["item_code"].astype(str)).to_numpy()
         self._figures(
             "item_results", "n_answered", results, _with_total(answered_terms, _ITEM_KEY), _ITEM_KEY, result_table,
+            grand_total=results["org_type"].eq(TOTAL).to_numpy() & _as_many_as_their_field(results, fields),
         )  # fmt: skip
         scale = counts[counts["answer_value"].notna()]
         self._scale_figures("item_results", results, _with_total(scale, _ITEM_KEY), _ITEM_KEY, result_table)
@@ -628,6 +629,25 @@ def _stack(frame: pd.DataFrame, a: str, ca: float, b: str, cb: float) -> pd.Data
         ],
         ignore_index=True,
     )
+
+
+def _as_many_as_their_field(results: pd.DataFrame, fields: pd.DataFrame) -> np.ndarray:
+    """Per row of item_results: whether its n_answered equals its Handlungsfeld's or theme's n_respondents.
+
+    No item has more respondents than its field (`_knowledge`), so an attacker reads such an n_answered off the
+    field's figure: for the margin, a grand total, it is as good as published, and hiding it protects nothing.
+    Any other n_answered "insgesamt" may be spent, beside its n_valid, to protect those who answered outside
+    the scale (the steering group reads the mean, which needs n_valid)."""
+    rows = results[["wave", "org_type", "field_code", "theme_code", "n_answered"]].reset_index(drop=True)
+    equal = np.zeros(len(rows), bool)
+    for level, on in (
+        ("handlungsfeld", ["wave", "org_type", "field_code"]),
+        ("thema", ["wave", "org_type", "field_code", "theme_code"]),
+    ):
+        sizes = fields.loc[fields["level"].eq(level), [*on, "n_respondents"]]
+        joined = rows.merge(sizes, on=on, how="left")
+        equal |= (joined["n_answered"] == joined["n_respondents"]).fillna(False).to_numpy(bool)
+    return equal
 
 
 def _wave_org(frame: pd.DataFrame) -> pd.DataFrame:

@@ -16,14 +16,14 @@ Secondary suppression (`gauss_suppress`): the Gaussian-elimination method of Sta
     Handling Issues with Zeros and Singletons". Privacy in Statistical Databases, LNCS 14915, 75-91; the R
     packages SSBtools/GaussSuppression). The candidates are taken in order of preference for publication and
     used to reduce the model by Gaussian elimination; a candidate that would completely eliminate a primary
-    cell (make it a linear combination of what is published) is suppressed instead. Our order, most
-    preferred to publish first: the grand totals (a Handlungsfeld's or theme's 'insgesamt' n_respondents and
-    free-text count, never hidden unless primary; not an item's n_answered 'insgesamt', which beside its
-    n_valid tells how many answered outside the scale, where the mean needs n_valid) and every zero (a zero
-    protects nothing: hidden beside a small cell it leaves the cell's upper bound at its true value, so zeros
-    are never partners); then by the
-    information a figure carries, its count (margins before the cells they sum, n_valid before the mean and
-    share it allows), so small counts are suppressed before large ones and before margins. A mean or share
+    cell (make it a linear combination of what is published) is suppressed instead. Our order, most preferred to
+    publish first: the grand totals (a Handlungsfeld's or theme's 'insgesamt' n_respondents and free-text count,
+    never hidden unless primary; an item's n_answered 'insgesamt' only where its field's n_respondents gives it
+    away; else beside its n_valid it tells how many answered outside the scale, where the mean needs n_valid) and
+    every zero (a zero protects nothing: hidden beside a small cell it leaves the cell's upper bound at its true
+    value, so zeros are never partners); then by the information a figure carries, its count (margins before the
+    cells they sum, n_valid before the mean and share it allows), so small counts are suppressed before large ones
+    and before margins. A mean or share
     is published only with its n_valid. Zeros known from published zero margins are taken out of the model
     (GaussSuppression's zero handling); the group rule adds, as GaussSuppression's `xExtraPrimary`, the sum
     of a group's other codes as a virtual primary cell.
