@@ -59,7 +59,7 @@ def main() -> None:
                 print(printed)
                 api = re.search(r"Prefect API\s+(\S+)", printed).group(1)  # type: ignore[union-attr]
                 hooks = re.search(r"Webhooks\s+(\S+)/hooks/", printed).group(1)  # type: ignore[union-attr]
-                poll = env.get("PREFECT_RUNNER_POLL_FREQUENCY", "10 (Prefect's default)")
+                poll = env.get("PREFECT_RUNNER_POLL_FREQUENCY", "2 (the server's default)")
                 print(f"publish window {Settings().publish_window_seconds} s; the runner polls every {poll} s")
                 rows = [_one_call(world, settings, api, hooks, args.partner, i) for i in range(args.calls)]
             finally:

@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     # The nightly run's schedule, in the city's time zone (`timezone`).
     nightly_cron: str = "0 2 * * *"
     # A requested publish waits this long for further partner ingests, which join it: one publish per burst.
-    publish_window_seconds: int = Field(default=30, ge=1)
+    publish_window_seconds: int = Field(default=5, ge=1)
     # Flow runs the served deployments run at once (one process each); further runs wait, still scheduled.
     served_runs_at_once: int = Field(default=4, ge=1)
     webhook_max_body_bytes: int = Field(default=64 * 1024, ge=1)
