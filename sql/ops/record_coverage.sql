@@ -2,9 +2,10 @@
 --     batch_classified (temp table of raw/classify_batch or raw/reload_batch),
 --     batch_versions (registered by pipeline.contract.drift)
 -- writes: ops.column_coverage
--- How many of the batch's responses could have carried each mapped partner field and how many did (counted into
--- the run's totals). A field counts as carried when it, or another field mapped to the same target, is a key of
--- the response, answered or not: tools that omit unanswered questions leave only skipped ones out. Reads
+-- How many of the batch's new versions could have carried each mapped partner field and how many did (counted
+-- into the run's totals; a version read again unchanged was counted when it was new). A field counts as carried
+-- when it, or another field mapped to the same target, is a key of the response, answered or not: tools that
+-- omit unanswered questions leave only skipped ones out. Reads
 -- batch_classified, batch_versions (record_id, instrument_version) and asked_items (instrument_version,
 -- item_code). $missing_after: how many responses without a field prove it gone for this tool.
 insert into ops.column_coverage (run_id, partner_id, field, expected, carried, missing_after)
@@ -16,6 +17,7 @@ with keyed as (
         unnest($item_codes::varchar[]) as item_code,
         unnest(json_extract(record::json, $json_paths::varchar[])) is not null as present
     from batch_classified
+    where disposition = 'new'
 ),
 
 by_target as (

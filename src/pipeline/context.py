@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import duckdb
 
@@ -16,6 +17,9 @@ from pipeline import db
 from pipeline.contract.codebook import Codebook, load_codebook
 from pipeline.registry import Registry, load_registry
 from pipeline.settings import Settings
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
 
 
 @dataclass(frozen=True, eq=False)
@@ -35,6 +39,14 @@ class Context:
     def registry(self) -> Registry:
         """Partners' secrets are checked when a connector opens, not here: listing or replaying needs none."""
         return load_registry(self.settings.partners_file, self.codebook, check_secrets=False)
+
+    @cached_property
+    def batch_schema(self) -> pa.DataFrameSchema:
+        """The pandera schema of a batch (pipeline.contract.validation), derived once: every partner's ingest
+        validates with it, and deriving it costs more than validating a small batch."""
+        from pipeline.contract import validation  # pandas and pandera only where a batch is validated
+
+        return validation.schema(self.codebook)
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         """The working file, its schema brought up to date; the caller closes it."""

@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import TypeVar
@@ -52,6 +53,17 @@ def connect(path: Path, sql_dir: Path, memory_limit: str = "2GB") -> duckdb.Duck
     con.execute("set time zone 'UTC'")
     migrate(con, sql_dir / "migrations")
     return con
+
+
+def changed(con: duckdb.DuckDBPyConnection, artefact: str, digest: str) -> bool:
+    """Whether what `artefact` is made of changed since it was last built (ops.built_from): a run with
+    nothing new skips rebuilding it."""
+    rows = con.execute("select inputs_sha256 from ops.built_from where artefact = ?", [artefact]).fetchall()
+    return rows != [(digest,)]
+
+
+def built(con: duckdb.DuckDBPyConnection, artefact: str, digest: str) -> None:
+    con.execute("insert or replace into ops.built_from values (?, ?, ?)", [artefact, digest, datetime.now(UTC)])
 
 
 @contextmanager

@@ -40,7 +40,6 @@ class DriftRecorder:
         run_id: str,
         windows: list[tuple[str, str, datetime, datetime]],
         timezone: str,
-        omits_unanswered: bool = True,
     ) -> None:
         self.con = con
         self.sql_dir = sql_dir
@@ -51,8 +50,6 @@ class DriftRecorder:
         self.timezone = timezone
         # the question giving the organisation type is known, never an unknown partner column
         self._org_type_field = {partner.asked_org_type.field} if partner.asked_org_type else set()
-        # the tool leaves unanswered questions out: a missing column proves little (MISSING_AFTER)
-        self.missing_after = MISSING_AFTER if omits_unanswered else 1
         self._coverage = {
             "partner_codes": list(partner.mapping),
             "targets": list(partner.mapping.values()),
@@ -62,12 +59,18 @@ class DriftRecorder:
         self._asked = codebook.items_frame()[["instrument_version", "item_code"]]
 
     def record(
-        self, failures: pd.DataFrame, naive_timezone: str, metadata_fields: frozenset[str], now: datetime
+        self,
+        failures: pd.DataFrame,
+        naive_timezone: str,
+        metadata_fields: frozenset[str],
+        now: datetime,
+        omits_unanswered: bool = True,
     ) -> set[str]:
         """Add the drift of the batch in batch_classified (its validation failures given) to the run's; returns
         the unknown fields (for ops.runs.unmapped_fields). metadata_fields: what the tool adds to every response
-        (as the connector knows it after pulling the batch), never an unknown partner column."""
-        self._coverage_of(naive_timezone)
+        (as the connector knows it after pulling the batch), never an unknown partner column. omits_unanswered:
+        the tool leaves unanswered questions out, so a missing column proves little (MISSING_AFTER)."""
+        self._coverage_of(naive_timezone, MISSING_AFTER if omits_unanswered else 1)
         unknown = db.run(
             self.con,
             self.sql_dir,
@@ -98,8 +101,9 @@ class DriftRecorder:
                 self.con.unregister("batch_drift")
         return set(unknown["field"])
 
-    def _coverage_of(self, naive_timezone: str) -> None:
-        meta = self.con.execute("select record_id, submitted_at from batch_classified").df()
+    def _coverage_of(self, naive_timezone: str, missing_after: int) -> None:
+        """Coverage of the batch's new versions: one read again unchanged was counted when it was new."""
+        meta = self.con.execute("select record_id, submitted_at from batch_classified where disposition = 'new'").df()
         if meta.empty or not self.partner.mapping:
             return
         versions = contract.instrument_versions(meta, self.windows, naive_timezone, self.timezone)
@@ -108,7 +112,7 @@ class DriftRecorder:
         try:
             db.run(self.con, self.sql_dir, "ops/record_coverage", {
                 **self._coverage, "run_id": self.run_id, "partner_id": self.partner.id,
-                "missing_after": self.missing_after,
+                "missing_after": missing_after,
             })  # fmt: skip
         finally:
             self.con.unregister("batch_versions")

@@ -20,6 +20,7 @@ from pipeline.errors import PipelineError
 from pipeline.extract import Connector, Page
 from pipeline.load import runs
 from pipeline.load.loader import PartnerLoader, gone_at_partner, record_full_read, start_from
+from pipeline.registry import Partner
 from pipeline.service.lock import Writer, file_writer
 
 Writing = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
@@ -40,18 +41,21 @@ def ingest_partner(
     settings = ctx.settings
     partner = ctx.registry.partner(partner_id)
     writing = _writing(ctx, writer or file_writer(settings), f"ingest {partner.id} (run {run_id})")
-    with writing() as con:
-        runs.mark_interrupted(con, settings.sql_dir, partner.id)
-        run = runs.resume(con, run_id, partner.id)
-        runs.record(con, settings.sql_dir, run)
+    started = datetime.now(UTC)
+    run: runs.PartnerRun | None = None
+    recorded = False
+    # Opening the working file costs more than most steps do in it (a night with nothing new is mostly opens):
+    # one step before the pull, one per full batch, and one for the last batch with the run's end.
     try:
+        with writing() as con:
+            runs.mark_interrupted(con, settings.sql_dir, partner.id)
+            run = runs.resume(con, run_id, partner.id)
+            runs.record(con, settings.sql_dir, run)
+            loader = PartnerLoader(con, ctx, partner, run)
+            start = start_from(con, loader.source, partner.connector.reread_days, started)
         connector = partner.connector.open(
             partner.id, partner.secret(), settings, partner.identifier_fields, until=until
         )
-        started = datetime.now(UTC)
-        with writing() as con:
-            loader = PartnerLoader(con, ctx, partner, run, omits_unanswered=connector.omits_unanswered)
-            start = start_from(con, loader.source, partner.connector.reread_days, started)
         full = start is None and partner.connector.reread_days is not None
         listed: list[pa.ChunkedArray] = []  # a full read's source ids: what is not among them is gone
         batch: list[Page] = []
@@ -60,28 +64,39 @@ def ingest_partner(
                 listed.append(page.records.column("source_id"))
             batch.append(page)
             if sum(p.records.num_rows for p in batch) >= settings.batch_rows:
-                _load(writing, loader, batch, connector)
+                with writing() as con:
+                    _load(con, loader, batch, connector)
                 batch = []
-        if batch:
-            _load(writing, loader, batch, connector)
-        if full:
-            with writing() as con:
+        with writing() as con:
+            if batch:
+                _load(con, loader, batch, connector)
+            if full:
                 run.add_gone(gone_at_partner(con, settings.sql_dir, loader.source, listed))
                 record_full_read(con, settings.sql_dir, partner.id, started)
-        run.finish()
+            run.finish()
+            _ended(con, ctx, partner, run)
+            recorded = True
     except PipelineError as exc:
-        run.finish(str(exc))
+        if run is not None:
+            run.finish(str(exc))
         raise
     except Exception as exc:
         # A defect rather than a partner's problem: still on the record, with the partner it hit.
-        run.finish(f"partner {partner.id}: unexpected {type(exc).__name__}: {exc}")
+        if run is not None:
+            run.finish(f"partner {partner.id}: unexpected {type(exc).__name__}: {exc}")
         raise
     finally:
-        with writing() as con:
-            runs.record(con, settings.sql_dir, run)
-            found = drift.report(con, settings.sql_dir, partner.id, run_id=run.run_id)
-        run.drift = drift.lines(found, {partner.id: partner})
+        if run is not None and not recorded:
+            with writing() as con:
+                _ended(con, ctx, partner, run)
     return run
+
+
+def _ended(con: duckdb.DuckDBPyConnection, ctx: Context, partner: Partner, run: runs.PartnerRun) -> None:
+    """The run's record as it ended, and the drift it showed (on the run, for the report)."""
+    runs.record(con, ctx.settings.sql_dir, run)
+    found = drift.report(con, ctx.settings.sql_dir, partner.id, run_id=run.run_id)
+    run.drift = drift.lines(found, {partner.id: partner})
 
 
 def _writing(ctx: Context, writer: Writer, holder: str) -> Writing:
@@ -99,8 +114,8 @@ def _writing(ctx: Context, writer: Writer, holder: str) -> Writing:
     return writing
 
 
-def _load(writing: Writing, loader: PartnerLoader, batch: list[Page], connector: Connector) -> None:
-    with writing() as con:
-        loader.attach(con)
-        loader.load(batch, connector)
+def _load(con: duckdb.DuckDBPyConnection, loader: PartnerLoader, batch: list[Page], connector: Connector) -> None:
+    """One batch in its transaction; the connector hears of it once committed (a drop folder archives its files)."""
+    loader.attach(con)
+    loader.load(batch, connector)
     connector.loaded(batch)

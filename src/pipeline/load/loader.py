@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
@@ -48,7 +49,6 @@ class PartnerLoader:
         ctx: Context,
         partner: Partner,
         run: runs.PartnerRun,
-        omits_unanswered: bool = True,
     ) -> None:
         settings, codebook = ctx.settings, ctx.codebook
         self.con = con
@@ -59,11 +59,8 @@ class PartnerLoader:
         self.batch_rows = settings.batch_rows
         self.windows = ctx.registry.wave_windows()
         self.timezone = settings.timezone
-        self.schema = contract.schema(codebook)
-        # omits_unanswered: whether the tool leaves unanswered questions out (see drift.MISSING_AFTER).
-        self.drift = drift.DriftRecorder(
-            con, self.sql_dir, codebook, partner, run.run_id, self.windows, self.timezone, omits_unanswered
-        )
+        self.schema = ctx.batch_schema
+        self.drift = drift.DriftRecorder(con, self.sql_dir, codebook, partner, run.run_id, self.windows, self.timezone)
         self._pads = sources.respondent_pads(settings)
         volatile = partner.connector.volatile_fields
         self.source = sources.claim(con, self.sql_dir, partner.id, partner.connector.source, volatile)
@@ -125,9 +122,11 @@ class PartnerLoader:
                 classified = "select disposition, count(*) from batch_classified group by disposition"
                 counts = dict(self.con.execute(classified).fetchall())
                 quarantined, inserted, updated, failures = self._load_new(now, naive_timezone)
-                self.run.unmapped_fields |= self.drift.record(
-                    failures, naive_timezone, connector.metadata_fields | {json_records.UNDECODABLE}, now
-                )
+                if counts.get("new"):  # drift is read from new versions only
+                    known = connector.metadata_fields | {json_records.UNDECODABLE}
+                    self.run.unmapped_fields |= self.drift.record(
+                        failures, naive_timezone, known, now, connector.omits_unanswered
+                    )
                 db.run(self.con, self.sql_dir, "ops/forget_unrejected", {
                     "partner_id": self.partner.id, "source": self.source.name,
                 })  # fmt: skip
@@ -318,10 +317,35 @@ def record_full_read(con: duckdb.DuckDBPyConnection, sql_dir: Path, partner_id: 
     db.run(con, sql_dir, "ops/set_full_read", {"partner_id": partner_id, "read_at": started})
 
 
+REFERENCE = "reference"
+
+
 def refresh_reference(con: duckdb.DuckDBPyConnection, ctx: Context) -> None:
-    """Replace the labelled reference tables from the codebook and the registry."""
+    """Replace the labelled reference tables from the codebook and the registry, when they differ from what
+    the working file holds (ops.built_from keeps their digest): every partner's ingest asks, most find nothing
+    changed."""
+    frames = _reference_frames(ctx)
+    digest = hashlib.sha256()
+    for name, frame in frames.items():
+        digest.update(name.encode() + pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    if not db.changed(con, REFERENCE, digest.hexdigest()):
+        return
+    for name, frame in frames.items():
+        con.register(name, frame)
+    try:
+        with db.transaction(con):
+            db.run(con, ctx.settings.sql_dir, "core/refresh_reference")
+            db.built(con, REFERENCE, digest.hexdigest())
+    finally:
+        for name in frames:
+            con.unregister(name)
+
+
+@lru_cache(maxsize=4)
+def _reference_frames(ctx: Context) -> dict[str, pd.DataFrame]:
+    """The reference tables as the context's codebook and registry give them (made once per context)."""
     codebook, registry = ctx.codebook, ctx.registry
-    frames = {
+    return {
         "ref_items": codebook.items_frame(),
         "ref_options": codebook.options_frame(),
         "ref_org_types": pd.DataFrame(
@@ -349,14 +373,6 @@ def refresh_reference(con: duckdb.DuckDBPyConnection, ctx: Context) -> None:
             ]
         ),
     }
-    for name, frame in frames.items():
-        con.register(name, frame)
-    try:
-        with db.transaction(con):
-            db.run(con, ctx.settings.sql_dir, "core/refresh_reference")
-    finally:
-        for name in frames:
-            con.unregister(name)
 
 
 def reload_partner(

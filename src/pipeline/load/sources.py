@@ -62,7 +62,10 @@ def claim(
 ) -> Source:
     """Make the partner's configured source known before anything of the partner is read or written: the first
     source met also claims the rows and the cursor stored before sources were kept, whose version hashes are
-    then taken without the connector's volatile_fields, as the loader takes them now."""
+    then taken without the connector's volatile_fields, as the loader takes them now. A source met before has
+    nothing left to claim: it is only looked up."""
+    if source in _keyed(con, partner_id):
+        return known(con, partner_id, source)
     with db.transaction(con):
         con.execute(
             "create or replace temp table claimed_source as select ?::varchar as partner_id, ?::varchar as source, "
@@ -76,12 +79,16 @@ def claim(
 
 def known(con: duckdb.DuckDBPyConnection, partner_id: str, source: str) -> Source:
     """A source the pipeline has met for the partner; an error naming the known ones otherwise."""
-    keyed = dict(
-        con.execute("select source, keyed_with_source from ops.sources where partner_id = ?", [partner_id]).fetchall()
-    )
+    keyed = _keyed(con, partner_id)
     if source not in keyed:
         raise ConfigError(
             f"partner {partner_id}: nothing was ever pulled from source {source!r} "
             f"(known: {', '.join(sorted(keyed)) or 'none'})"
         )
     return Source(partner_id, source, f"{source}:" if keyed[source] else "")
+
+
+def _keyed(con: duckdb.DuckDBPyConnection, partner_id: str) -> dict[str, bool]:
+    """The partner's known sources, each with whether its respondent keys include it."""
+    rows = con.execute("select source, keyed_with_source from ops.sources where partner_id = ?", [partner_id])
+    return dict(rows.fetchall())

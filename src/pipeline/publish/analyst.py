@@ -35,10 +35,10 @@ def refresh(ctx: Context) -> Path:
         marts = con.execute("select inputs_sha256 from ops.built_from where artefact = 'marts'").fetchone()
         own = transform.inputs_digest(con, settings.sql_dir, made_of)
         digest = hashlib.sha256(f"{own}:{marts[0] if marts else ''}".encode()).hexdigest()
-        if target.exists() and not transform.changed(con, ANALYST, digest):
+        if target.exists() and not db.changed(con, ANALYST, digest):
             return target
         _write(con, settings, target)
-        transform.built(con, ANALYST, digest)
+        db.built(con, ANALYST, digest)
     finally:
         con.close()
     return target

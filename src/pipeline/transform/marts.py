@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -23,12 +22,12 @@ def build_marts(ctx: Context) -> list[str]:
     con = ctx.connect()
     try:
         digest = inputs_digest(con, settings.sql_dir, [settings.sql_dir / "marts" / f"{n}.sql" for n in names])
-        if not changed(con, MARTS, digest):
+        if not db.changed(con, MARTS, digest):
             return names
         with db.transaction(con):
             for name in names:
                 db.run(con, settings.sql_dir, f"marts/{name}")
-            built(con, MARTS, digest)
+            db.built(con, MARTS, digest)
     finally:
         con.close()
     return names
@@ -40,12 +39,3 @@ def inputs_digest(con: duckdb.DuckDBPyConnection, sql_dir: Path, files: Iterable
     for path in files:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
-
-
-def changed(con: duckdb.DuckDBPyConnection, artefact: str, digest: str) -> bool:
-    row = con.execute("select inputs_sha256 from ops.built_from where artefact = ?", [artefact]).fetchone()
-    return row is None or row[0] != digest
-
-
-def built(con: duckdb.DuckDBPyConnection, artefact: str, digest: str) -> None:
-    con.execute("insert or replace into ops.built_from values (?, ?, ?)", [artefact, digest, datetime.now(UTC)])

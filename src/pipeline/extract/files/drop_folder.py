@@ -18,7 +18,7 @@ import duckdb
 import pyarrow as pa
 
 from pipeline.errors import PartnerError, PartnerUnreachable, PayloadError
-from pipeline.extract import RECORD_SCHEMA, FormLabels, Page
+from pipeline.extract import RECORD_SCHEMA, FormLabels, Page, json_records
 from pipeline.extract.files.csv_file import csv_rows, decode
 from pipeline.extract.files.records import partner_codes, select_records
 from pipeline.extract.files.settings import FilesSettings
@@ -64,7 +64,7 @@ class FilesConnector:
         """
         hashes = self._hashes(cursor)
         stored, seen = set(hashes), set(hashes)
-        duck = duckdb.connect()
+        duck = json_records.scratch()
         try:
             with tempfile.TemporaryDirectory(prefix="drop-") as scratch:
                 for entry, path in self._ready_files(with_archive=cursor is None):

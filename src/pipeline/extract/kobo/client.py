@@ -7,12 +7,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-import duckdb
 import pyarrow as pa
 import requests
 
 from pipeline.errors import PayloadError
-from pipeline.extract import FormLabels, Page, http
+from pipeline.extract import FormLabels, Page, http, json_records
 from pipeline.extract.json_records import page_records
 from pipeline.extract.kobo.records import TIME_FORMAT, asset_labels, latest
 from pipeline.extract.kobo.settings import MAX_LIMIT, KoboSettings
@@ -55,7 +54,7 @@ class KoboConnector:
         url = f"{self.config.base_url.rstrip('/')}/api/v2/assets/{self.config.asset_uid}/data/"
         began = datetime.now(UTC).strftime(TIME_FORMAT)
         newest, after = None, None
-        duck = duckdb.connect()
+        duck = json_records.scratch()
         try:
             while True:
                 response = self._get(url, self._params(cursor, after))

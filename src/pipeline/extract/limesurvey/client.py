@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 import requests
 
 from pipeline.errors import PartnerError, PayloadError
-from pipeline.extract import FormLabels, Page, http
+from pipeline.extract import FormLabels, Page, http, json_records
 from pipeline.extract.limesurvey.records import export_records
 from pipeline.extract.limesurvey.settings import LimeSurveySettings
 
@@ -66,7 +66,7 @@ class LimeSurveyConnector:
         """Pages of complete responses from the cursor's id on (from the first when None), range by range."""
         start = _from_id(self.partner_id, cursor)
         self._key = self._login()
-        duck = duckdb.connect()
+        duck = json_records.scratch()
         try:
             yield from self._ranges(duck, start)
         finally:

@@ -13,7 +13,7 @@ import duckdb
 import requests
 
 from pipeline.errors import PartnerError, PartnerUnreachable, PayloadError
-from pipeline.extract import FormLabels, Page, http
+from pipeline.extract import FormLabels, Page, http, json_records
 from pipeline.extract.odk import xform
 from pipeline.extract.odk.records import central_time, earlier, parse_page
 from pipeline.extract.odk.settings import OdkSettings
@@ -68,7 +68,7 @@ class OdkConnector:
             query["$filter"] = f"__system/submissionDate ge {cursor} or __system/updatedAt ge {cursor}"
         url = f"{self._base}/v1/projects/{self.config.project_id}/forms/{form}.svc/Submissions?"
         self._token, self._logged_in_again = self._login(), False
-        duck = duckdb.connect()
+        duck = json_records.scratch()
         try:
             yield from self._pages(duck, url + urlencode(query, quote_via=quote), cursor)
         finally:

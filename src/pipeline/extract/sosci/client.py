@@ -14,7 +14,7 @@ import pyarrow as pa
 import requests
 
 from pipeline.errors import PartnerError, PartnerUnreachable, PayloadError
-from pipeline.extract import FormLabels, Page, http
+from pipeline.extract import FormLabels, Page, http, json_records
 from pipeline.extract.json_records import page_records
 from pipeline.extract.sosci.records import SERVER_TIME, changed_since, filtered
 from pipeline.extract.sosci.settings import SosciSettings
@@ -89,7 +89,7 @@ class SosciConnector:
     def pull(self, cursor: str | None) -> Iterator[Page]:
         """Pages of the finished cases changed since the cursor's time (all when None), range by range."""
         changed = changed_since(self.partner_id, cursor)
-        duck = duckdb.connect()
+        duck = json_records.scratch()
         try:
             listing, doc = self._get({"vList": LISTING_VARIABLES, "changed": changed})
             listed = page_records(duck, self.partner_id, listing, "$.data.*", "CASE", "LASTDATA", ())
