@@ -3,6 +3,8 @@ transformed and published by the pipeline in a separate process, whose time and 
 
     ./dev bench                      # 10k and 100k responses
     ./dev bench --responses 20000    # any sizes
+    ./dev bench --stages             # and the seconds of each stage of the ingest (benchmarks/stages.py)
+    ./dev bench --compare            # the Kobo partners only, beside the HTTP and DuckDB limits (limits.py)
 
 The emulator (and the generated data) live in this process; the pipeline runs in a child process so that its
 peak RSS is its own. Prefect is left out: its fixed start-up (about 15 s for the ephemeral server) says
@@ -25,11 +27,14 @@ import yaml
 from pipeline.settings import Settings
 from pipeline_testkit import demo
 
-PAGE_SETTINGS = ("page_size", "ids_per_page")
+PAGE_SETTINGS = ("page_size", "ids_per_page", "cases_per_page")
 DEMO_TOTAL = sum(n for waves in demo.PLANS.values() for n, _ in waves.values())
 
 CHILD = """
 import json, resource, sys, time, uuid
+if sys.argv[1] == "--stages":
+    import stages
+    stages.install()
 from pipeline.context import Context
 from pipeline.load.ingest import ingest_partner
 from pipeline.publish import publish
@@ -38,7 +43,7 @@ from pipeline.transform.marts import build_marts
 ctx = Context.from_environment()
 started = time.perf_counter()
 run_id = uuid.uuid4().hex
-runs = [ingest_partner(ctx, partner_id, run_id) for partner_id in sys.argv[1:]]
+runs = [ingest_partner(ctx, partner_id, run_id) for partner_id in sys.argv[2:]]
 loaded = time.perf_counter()
 ingest_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 build_marts(ctx)
@@ -52,6 +57,7 @@ print(json.dumps({
     "total_s": done - started,
     "ingest_rss_mb": ingest_rss,
     "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "stages": stages.table(loaded - started) if sys.argv[1] == "--stages" else [],
 }))
 """
 
@@ -68,42 +74,80 @@ def _registry_with_default_pages(folder: Path) -> Path:
     return path
 
 
-def bench(responses: int) -> dict:
+def bench(responses: int, stages: bool = False, compare: bool = False) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         settings = Settings(data_dir=Path(tmp))
         source = _registry_with_default_pages(Path(tmp))
         generating = time.perf_counter()
         with demo.running(settings, scale=responses / DEMO_TOTAL, source=source) as world:
             generated = time.perf_counter() - generating
-            served = sum(len(s) for s in world.served.values())
-            child = subprocess.run(
-                [sys.executable, "-c", CHILD, *[p.id for p in world.registry.partners]],
-                env={**os.environ, **world.env},
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-    if child.returncode:
-        raise SystemExit(f"the pipeline failed:\n{child.stderr[-3000:]}")
-    result = json.loads(child.stdout.strip().splitlines()[-1])
+            partners = [p for p in world.registry.partners if not compare or p.connector.kind == "kobo"]
+            served = sum(len(world.served[p.id]) for p in partners)
+            env = {**os.environ, **world.env, "PYTHONPATH": str(Path(__file__).parent)}
+            result = _child(["-c", CHILD, "--stages" if stages else "--", *[p.id for p in partners]], env)
+            if compare:
+                assets = [f"{p.connector.asset_uid}={world.secrets[p.secret_env]}" for p in partners]  # type: ignore[union-attr]
+                limits = _child([str(Path(__file__).with_name("limits.py")), world.services["kobo"].url, *assets], env)
+                assert limits["responses"] == served, (limits, served)
+                result["limits"] = limits
     assert result["fetched"] == served, (result, served)
     return {"responses": served, "generated_s": generated, **result}
+
+
+def _child(args: list[str], env: dict[str, str]) -> dict:
+    """Run python with args in a process of its own; its last line of output, a JSON object."""
+    child = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, check=False)
+    if child.returncode:
+        raise SystemExit(f"{args[0]} failed:\n{child.stderr[-3000:]}")
+    return json.loads(child.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--responses", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--stages", action="store_true", help="time the ingest's stages (benchmarks/stages.py)")
+    parser.add_argument("--compare", action="store_true", help="Kobo partners only, beside the limits (limits.py)")
     args = parser.parse_args()
     print("| responses | ingest s | end to end s | responses/s (end to end) | peak RSS MiB ingest | peak RSS MiB end |")
     print("|---:|---:|---:|---:|---:|---:|")
+    profiles = {}
     for n in args.responses:
-        r = bench(n)
+        r = bench(n, args.stages, args.compare)
+        profiles[r["responses"]] = dict(r["stages"])
         rate = r["responses"] / r["total_s"]
         print(
             f"| {r['responses']:,} | {r['ingest_s']:.1f} | {r['total_s']:.1f} | {rate:,.0f} "
             f"| {r['ingest_rss_mb']:.0f} | {r['peak_rss_mb']:.0f} |",
             flush=True,
         )
+        if args.compare:
+            _print_limits(r)
+    if args.stages:
+        _print_stages(profiles)
+
+
+def _print_limits(r: dict) -> None:
+    """The pipeline's ingest beside the limits on the same pages (see limits.py), as ratios of seconds."""
+    limits = r["limits"]
+    http_s = limits["fetch_s"] + limits["decode_s"]
+    duckdb_s = limits["fetch_s"] + limits["duckdb_s"]
+    print(
+        f"  {r['responses']:,} responses: ingest {r['ingest_s']:.1f} s ({r['responses'] / r['ingest_s']:,.0f}/s); "
+        f"HTTP fetch + JSON decode {http_s:.1f} s ({r['responses'] / http_s:,.0f}/s); "
+        f"DuckDB read_json {duckdb_s:.1f} s ({r['responses'] / duckdb_s:,.0f}/s)"
+    )
+    print(f"  ratio to HTTP limit: {r['ingest_s'] / http_s:.1f}")
+    print(f"  ratio to DuckDB limit: {r['ingest_s'] / duckdb_s:.1f}", flush=True)
+
+
+def _print_stages(profiles: dict[int, dict[str, float]]) -> None:
+    """Seconds per stage and size, the stages in the order of the largest size's seconds."""
+    sizes = sorted(profiles)
+    print()
+    print("| stage | " + " | ".join(f"{n:,} s" for n in sizes) + " |")
+    print("|---|" + "---:|" * len(sizes))
+    for stage in sorted(profiles[sizes[-1]], key=lambda s: -profiles[sizes[-1]][s]):
+        print(f"| {stage} | " + " | ".join(f"{profiles[n].get(stage, 0.0):.2f}" for n in sizes) + " |")
 
 
 if __name__ == "__main__":

@@ -5,43 +5,55 @@
 -- How many of the batch's new versions could have carried each mapped partner field and how many did (counted
 -- into the run's totals; a version read again unchanged was counted when it was new). A field counts as carried
 -- when it, or another field mapped to the same target, is a key of the response, answered or not: tools that
--- omit unanswered questions leave only skipped ones out. Reads
--- batch_classified, batch_versions (record_id, instrument_version) and asked_items (instrument_version,
--- item_code). $missing_after: how many responses without a field prove it gone for this tool.
+-- omit unanswered questions leave only skipped ones out. Reads batch_classified, batch_versions (record_id,
+-- instrument_version) and asked_items (instrument_version, item_code). $missing_after: how many responses without a field prove it gone for this tool.
 insert into ops.column_coverage (run_id, partner_id, field, expected, carried, missing_after)
-with keyed as (
+with mapped as (
     select
-        record_id,
         unnest($partner_codes::varchar[]) as field,
         unnest($targets::varchar[]) as target,
-        unnest($item_codes::varchar[]) as item_code,
-        unnest(json_extract(record::json, $json_paths::varchar[])) is not null as present
-    from batch_classified
-    where disposition = 'new'
+        unnest($item_codes::varchar[]) as item_code
 ),
 
-by_target as (
+new_versions as (
     select
-        record_id,
-        field,
-        item_code,
-        bool_or(present) over (partition by record_id, target) as carried
-    from keyed
+        batch_classified.record_id,
+        batch_classified.record,
+        batch_versions.instrument_version
+    from batch_classified
+    join batch_versions on batch_versions.record_id = batch_classified.record_id
+    where batch_classified.disposition = 'new'
+),
+
+-- the targets each response carries a field of (one look at its keys, not one per mapped field)
+carrying as (
+    select distinct
+        keys.record_id,
+        mapped.target
+    from (select record_id, unnest(json_keys(record::json)) as field from new_versions) as keys
+    join mapped on mapped.field = keys.field
+),
+
+expected as (
+    select
+        new_versions.record_id,
+        mapped.field,
+        mapped.target
+    from new_versions
+    join asked_items on asked_items.instrument_version = new_versions.instrument_version
+    join mapped on mapped.item_code = asked_items.item_code
 )
 
 select
     $run_id as run_id,
     $partner_id as partner_id,
-    by_target.field,
+    expected.field,
     count(*) as expected,
-    count(*) filter (where by_target.carried) as carried,
+    count(carrying.target) as carried,
     $missing_after as missing_after
-from by_target
-join batch_versions on batch_versions.record_id = by_target.record_id
-join asked_items
-    on asked_items.instrument_version = batch_versions.instrument_version
-    and asked_items.item_code = by_target.item_code
-group by by_target.field
+from expected
+left join carrying on carrying.record_id = expected.record_id and carrying.target = expected.target
+group by expected.field
 on conflict (run_id, partner_id, field) do update set
     expected = ops.column_coverage.expected + excluded.expected,
     carried = ops.column_coverage.carried + excluded.carried

@@ -50,4 +50,4 @@ class Context:
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         """The working file, its schema brought up to date; the caller closes it."""
-        return db.connect(self.settings.db_path, self.settings.sql_dir)
+        return db.connect(self.settings.db_path, self.settings.sql_dir, self.settings.duckdb_memory_limit)

@@ -34,11 +34,8 @@ PORTABLE_STORAGE_VERSION = "v1.0.0"
 
 
 def connect(path: Path, sql_dir: Path, memory_limit: str = "2GB") -> duckdb.DuckDBPyConnection:
-    """Open the working file and bring its schema up to date before anyone writes to it.
-
-    DuckDB's buffer pool would otherwise grow towards 80% of the machine's memory as the file grows; a
-    nightly job shares the machine, so it gets a bound (DuckDB spills to disk beyond it).
-    """
+    """Open the working file and bring its schema up to date before anyone writes to it; memory_limit bounds
+    DuckDB's buffer pool (settings.duckdb_memory_limit)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         con = duckdb.connect(str(path), config={"memory_limit": memory_limit})

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     page_size: int = Field(default=1000, ge=1)
     # Responses validated and loaded together (pages are never split): bounds memory, shares fixed costs.
     batch_rows: int = Field(default=5000, ge=1)
+    # DuckDB's buffer pool for the working file (it spills to disk beyond): it would otherwise grow towards 80%
+    # of the machine's memory as the file grows, and a nightly job shares the machine.
+    duckdb_memory_limit: str = Field(default="2GB", pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$")
     # A run waits this long for another run writing the DuckDB file (one writer at a time), then gives up.
     writer_wait_seconds: float = Field(default=3600.0, gt=0)
     # A run pulls this many partners at once (each holds the writer lock only while it loads a batch), and

@@ -54,7 +54,6 @@ class DriftRecorder:
             "partner_codes": list(partner.mapping),
             "targets": list(partner.mapping.values()),
             "item_codes": [target.partition("=")[0] for target in partner.mapping.values()],
-            "json_paths": ['$."' + code + '"' for code in partner.mapping],
         }
         self._asked = codebook.items_frame()[["instrument_version", "item_code"]]
 
