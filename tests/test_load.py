@@ -16,7 +16,7 @@ import yaml
 
 from pipeline import db
 from pipeline.context import Context
-from pipeline.errors import PartnerError, WorkingFileBusy
+from pipeline.errors import ConfigError, PartnerError, WorkingFileBusy
 from pipeline.load.ingest import ingest_partner
 from pipeline.settings import Settings
 from pipeline.transform.marts import build_marts
@@ -237,6 +237,25 @@ def test_a_failing_partner_is_recorded_with_its_reason(world: Demo, run_settings
     status, error, fetched = query(run_settings, "select status, error, fetched from ops.runs")[0]
     assert status == "failed" and fetched == 0
     assert "partner jobcenter-lu" in error and "credentials rejected" in error and "not-the-token" not in error
+
+
+def test_a_partner_whose_secret_is_gone_is_recorded_failed_and_the_next_loads(
+    world: Demo, run_settings: Settings, monkeypatch
+) -> None:
+    """The connector opens (and reads the secret) after the run is on the record: a secret removed from the
+    environment fails that partner's run with a reason naming the variable, and the next partner loads."""
+    monkeypatch.delenv("DEMO_TOKEN_JOBCENTER_LU")
+    ctx = Context(run_settings)
+    with pytest.raises(ConfigError, match="DEMO_TOKEN_JOBCENTER_LU is not set"):
+        ingest_partner(ctx, "jobcenter-lu", "run-1")
+    loaded = ingest_partner(ctx, "hwg-lu", "run-1")
+    rows = query(run_settings, "select partner_id, status, error, finished_at is not null from ops.runs order by 1")
+    assert [(partner, status, done) for partner, status, _, done in rows] == [
+        ("hwg-lu", "ok", True),
+        ("jobcenter-lu", "failed", True),
+    ]
+    assert "DEMO_TOKEN_JOBCENTER_LU is not set" in rows[1][2]
+    assert loaded.inserted + loaded.quarantined == len(world.served["hwg-lu"])
 
 
 def test_migrations_are_recorded_and_applied_once(settings: Settings, tmp_path) -> None:

@@ -327,7 +327,8 @@ def refresh_reference(con: duckdb.DuckDBPyConnection, ctx: Context) -> None:
     frames = _reference_frames(ctx)
     digest = hashlib.sha256()
     for name, frame in frames.items():
-        digest.update(name.encode() + pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+        digest.update("|".join([name, *frame.columns]).encode())
+        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     if not db.changed(con, REFERENCE, digest.hexdigest()):
         return
     for name, frame in frames.items():
