@@ -90,6 +90,45 @@ def test_no_connection_fails_at_once_naming_partner_url_and_what_to_check(
     assert ("connection refused" if ":" in hostname else f"the host name {hostname} is not known") in said
 
 
+class _FlakyNameServer:
+    """The resolver as a night with a DNS hiccup shows it: `host` fails with EAI_AGAIN (no name server answered)
+    `failures` times, then resolves to 127.0.0.1; every other name resolves as usual."""
+
+    def __init__(self, host: str, failures: int) -> None:
+        self.host, self.failures, self.asked = host, failures, 0
+        self._resolve = socket.getaddrinfo
+
+    def __call__(self, host: str, port: object, *args: object, **kwargs: object) -> list:
+        if host != self.host:
+            return self._resolve(host, port, *args, **kwargs)
+        self.asked += 1
+        if self.asked <= self.failures:
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return self._resolve("127.0.0.1", port, *args, **kwargs)
+
+
+def test_a_name_server_that_does_not_answer_for_now_is_asked_again(
+    kobo: demo.Demo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unlike a host name nobody knows, a temporary DNS failure is retried, and the night's pull loads everything;
+    one that lasts past the retries fails as unreachable (so the flow's task retries it), naming the host."""
+    port = kobo.services["kobo"].url.rsplit(":", 1)[1]
+    base_url = f"http://partner.flaky.test:{port}"
+    settings = Settings(data_dir=tmp_path / "dns", http_retries=3)
+    flaky = _FlakyNameServer("partner.flaky.test", failures=2)
+    monkeypatch.setattr(socket, "getaddrinfo", flaky)
+    pages = list(_open(kobo, KOBO, settings, base_url).pull(None))
+    assert sum(p.records.num_rows for p in pages) == len(kobo.generated[KOBO])
+    assert flaky.asked >= 3
+
+    monkeypatch.setattr(socket, "getaddrinfo", _FlakyNameServer("partner.flaky.test", failures=100))
+    with pytest.raises(errors.PartnerUnreachable) as excinfo:
+        list(_open(kobo, KOBO, settings, base_url).pull(None))
+    said = str(excinfo.value)
+    assert said.startswith(f"partner {KOBO}: GET {base_url}/api/v2/assets/"), said
+    assert said.endswith("no name server answered for partner.flaky.test (a temporary DNS failure)"), said
+
+
 @pytest.mark.parametrize("partner_id", HTTP_PARTNERS)
 def test_a_partner_out_of_time_is_asked_nothing(
     partner_id: str, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
@@ -32,8 +33,9 @@ class _NoTimeToWait(Exception):
 
 class _Retry(Retry):
     """urllib3's Retry, but a connection refused or a host name unknown is not tried again (a wrong base_url or a
-    server down: trying for minutes mends neither), a server's Retry-After is waited at most `wait_max`, and no
-    wait ends past the request's deadline (`ends`) or the partner's (`until`), both time.monotonic() values."""
+    server down: trying for minutes mends neither; a name server that did not answer is, see `_dns_for_now`), a
+    server's Retry-After is waited at most `wait_max`, and no wait ends past the request's deadline (`ends`) or
+    the partner's (`until`), both time.monotonic() values."""
 
     def __init__(
         self, *args: Any, wait_max: float = 0.0, ends: float | None = None, until: float | None = None, **kwargs: Any
@@ -47,7 +49,7 @@ class _Retry(Retry):
 
     def increment(self, method: str | None = None, url: str | None = None, *args: Any, **kwargs: Any) -> Self:
         error = kwargs.get("error")
-        if isinstance(error, NewConnectionError):
+        if isinstance(error, NewConnectionError) and not _dns_for_now(error):
             raise MaxRetryError(kwargs.get("_pool"), url, error) from error
         return super().increment(method, url, *args, **kwargs)
 
@@ -162,6 +164,11 @@ class PartnerSession:
 
     def _failed(self, where: str, url: str, exc: requests.RequestException) -> PartnerError:
         reason = exc.args[0].reason if exc.args and isinstance(exc.args[0], MaxRetryError) else None
+        if isinstance(reason, NewConnectionError) and _dns_for_now(reason):
+            host = urlsplit(url).hostname
+            return PartnerUnreachable(
+                self.partner_id, f"{where} failed: no name server answered for {host} (a temporary DNS failure)"
+            )
         if not isinstance(reason, NewConnectionError):
             return PartnerUnreachable(self.partner_id, f"{where} failed: {type(exc).__name__}")
         if isinstance(reason, NameResolutionError):
@@ -180,6 +187,18 @@ class PartnerSession:
             f"{where} {state}: the partner's time in this run is used up (partner_budget_seconds = "
             f"{self._budget:g}); the next run goes on from where this one stopped",
         )
+
+
+def _dns_for_now(error: NewConnectionError) -> bool:
+    """A host name that could not be resolved because no name server answered (EAI_AGAIN, "temporary failure in
+    name resolution"): the name may well exist, and unlike one that does not (EAI_NONAME), a while later it may
+    resolve, so it is retried like a server that did not answer."""
+    cause = error.__cause__
+    return (
+        isinstance(error, NameResolutionError)
+        and isinstance(cause, socket.gaierror)
+        and cause.errno == socket.EAI_AGAIN
+    )
 
 
 def session(partner_id: str, settings: Settings, until: float | None = None) -> PartnerSession:
