@@ -161,6 +161,69 @@ def test_an_edit_below_the_cursor_is_loaded_at_the_next_full_read(
     assert (datetime.now(UTC) - read_at).total_seconds() < 120, "the full read is recorded when it ends"
 
 
+def _in_core(settings: Settings, source_id: str) -> bool:
+    return bool(
+        query(
+            settings,
+            "select 1 from core.responses r join staging.responses s on s.record_id = r.record_id "
+            "where s.source_id = ?",
+            [source_id],
+        )
+    )
+
+
+def _a_week_passes(settings: Settings, partner_id: str) -> None:
+    con = duckdb.connect(str(settings.db_path))
+    con.execute("update ops.full_reads set read_at = read_at - interval 8 days where partner_id = ?", [partner_id])
+    con.close()
+
+
+def test_a_kobo_submission_a_reviewer_marks_not_approved_leaves_core_until_approved(
+    world: Demo, run_settings: Settings
+) -> None:
+    """KPI's validation status is the partner's review, as ODK Central's review state is: a submission marked
+    "Not Approved" (a test entry, an unusable one) leaves core at the next full read and is counted with the gone
+    ones; one marked "Approved" changes no answer, so it is no new version; approved again, the first returns."""
+    partner = world.registry.partner("hwg-lu")
+    uid = partner.connector.asset_uid  # type: ignore[union-attr]
+    emulator = world.services["kobo"].emulator
+    first = ingest_partner(Context(run_settings), partner.id, "run-1")
+    loaded = [str(r["_id"]) for r in world.served[partner.id] if _in_core(run_settings, str(r["_id"]))]
+    refused, approved = int(loaded[0]), int(loaded[1])
+    emulator.review(uid, refused, "validation_status_not_approved", "Not Approved")
+    emulator.review(uid, approved, "validation_status_approved", "Approved")
+
+    _a_week_passes(run_settings, partner.id)
+    reviewed = ingest_partner(Context(run_settings), partner.id, "run-2")
+    assert (reviewed.gone, reviewed.updated, reviewed.inserted) == (1, 0, 0)
+    assert reviewed.gone_ids == [str(refused)]
+    assert reviewed.fetched == first.fetched - 1 and _invariant_holds(reviewed)
+    assert not _in_core(run_settings, str(refused)) and _in_core(run_settings, str(approved))
+    assert query(run_settings, "select source_id from ops.rejected_by_partner") == [(str(refused),)]
+
+    emulator.review(uid, refused, "validation_status_approved", "Approved")
+    _a_week_passes(run_settings, partner.id)
+    again = ingest_partner(Context(run_settings), partner.id, "run-3")
+    assert again.inserted + again.updated == 1 and _in_core(run_settings, str(refused))
+    assert query(run_settings, "select count(*) from ops.rejected_by_partner") == [(0,)]
+
+
+def test_kobo_versions_stored_before_reviews_were_volatile_are_not_reloaded(
+    world: Demo, run_settings: Settings
+) -> None:
+    """A working file whose Kobo versions were hashed whole (before 2026-12-06) is migrated: the next full read
+    finds every submission unchanged instead of loading each again as updated."""
+    first = ingest_partner(Context(run_settings), "hwg-lu", "run-1")
+    con = duckdb.connect(str(run_settings.db_path))
+    con.execute("update raw.records set record_sha256 = sha256(record::varchar) where source like 'kobo:%'")
+    con.execute("delete from ops.migrations where name = '120_kobo_review_no_version.sql'")
+    con.close()
+    _a_week_passes(run_settings, "hwg-lu")
+    again = ingest_partner(Context(run_settings), "hwg-lu", "run-2")
+    assert (again.updated, again.inserted) == (0, 0)
+    assert again.unchanged == first.fetched - again.duplicates
+
+
 @pytest.mark.parametrize(
     ("partner_id", "id_field"), [("hwg-lu", "_id"), ("stadt-bildung-lu", "id"), ("awo-lu", "__id")]
 )

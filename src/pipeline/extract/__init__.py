@@ -41,7 +41,8 @@ class Page:
     records has RECORD_SCHEMA: the partner's response id, its submission time as sent, and the response as
     a flat JSON object with direct identifiers already removed. cursor is what to store once this page is
     loaded, so an interrupted pull resumes after the last loaded page. rejected: ids of responses the page lists
-    as rejected in the partner's review (ODK Central), not among records: one loaded earlier leaves core.
+    as rejected in the partner's review (ODK Central's rejected, Kobo's Not Approved), not among records: one
+    loaded earlier leaves core.
     """
 
     request: str

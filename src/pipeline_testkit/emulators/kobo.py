@@ -90,6 +90,16 @@ class KoboEmulator:
             rows[at] = {**submission, "_submission_time": rows[at]["_submission_time"]}
             self._views = {}
 
+    def review(self, uid: str, submission_id: int, status: str, label: str) -> None:
+        """A reviewer sets a submission's validation status (PATCH .../data/{id}/validation_status/ in KPI): the
+        status object changes, the answers and the _submission_time stay."""
+        with self._lock:
+            row = next(row for row in self.assets[uid].submissions if row["_id"] == submission_id)
+            row["_validation_status"] = {
+                "timestamp": int(time.time()), "uid": status, "by_whom": "reviewer", "label": label,
+            }  # fmt: skip
+            self._views = {}
+
     def delete(self, uid: str, submission_id: int) -> None:
         """A submission deleted in the project's data table: the data API no longer lists it."""
         with self._lock:

@@ -17,6 +17,11 @@ An edit (in Enketo) keeps a submission's `_id` and `_submission_time`, and the d
 last change (kpi issue #7259), so every `reread_days` (default 7) a pull reads all submissions again: those
 unchanged count as such, an edited one is a new version ("updated").
 
+Review: a submission whose `_validation_status.uid` is `validation_status_not_approved` is the partner's "do not
+use" (as ODK Central's rejected review state): its id goes with the page (Page.rejected), not its record, so one
+loaded earlier leaves core until it is listed otherwise (unless `include_not_approved`). The validation status,
+`_notes` and `_tags` are volatile: a reviewer's annotation is no new version.
+
 Answer labels (`pipeline check --connect`): GET {base}/api/v2/assets/{uid}/ with the same token; its
 `content.choices` (list_name, name, label per translation) are the labels of the `select_from_list_name` of
 each `content.survey` row, under the row's group path as the data API names it.

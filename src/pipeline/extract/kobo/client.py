@@ -7,7 +7,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import requests
 
 from pipeline.errors import PayloadError
@@ -27,6 +29,10 @@ METADATA_FIELDS = frozenset(
         "meta/deprecatedID", "start", "end", "today", "_attachments", "_geolocation", "_submitted_by",
     }
 )  # fmt: skip
+
+
+# The validation status a reviewer gives a submission that is not to be used (KPI's own uid).
+NOT_APPROVED = "validation_status_not_approved"
 
 
 class KoboConnector:
@@ -64,7 +70,9 @@ class KoboConnector:
                 newest = latest(newest, records, began)
                 last = self._last_id(records, after)
                 more = last is not None and self._has_next(response)
-                yield Page(http.redact(response.url), response.content, records, None if more else newest or cursor)
+                kept, rejected = self._reviewed(duck, records)
+                cursor_now = None if more else newest or cursor
+                yield Page(http.redact(response.url), response.content, kept, cursor_now, rejected)
                 if not more:
                     return
                 after = last
@@ -112,6 +120,23 @@ class KoboConnector:
         if after is not None and last <= after:
             raise PayloadError(self.partner_id, f"pagination does not advance: _id {last} after {after}")
         return last
+
+    def _reviewed(self, duck: duckdb.DuckDBPyConnection, records: pa.Table) -> tuple[pa.Table, tuple[str, ...]]:
+        """The page's submissions without those a reviewer marked Not Approved, and the ids of those (unless the
+        registry says include_not_approved)."""
+        if self.config.include_not_approved or records.num_rows == 0:
+            return records, ()
+        duck.register("kobo_page", records)
+        try:
+            flags = duck.execute(
+                "select coalesce(json_extract_string(record, '$._validation_status.uid') = ?, false) from kobo_page",
+                [NOT_APPROVED],
+            ).fetchnumpy()
+        finally:
+            duck.unregister("kobo_page")
+        not_approved = pa.array(next(iter(flags.values())), pa.bool_())
+        rejected = records.column("source_id").filter(not_approved).to_pylist()
+        return records.filter(pc.invert(not_approved)), tuple(rejected)
 
     def _has_next(self, response: requests.Response) -> bool:
         try:

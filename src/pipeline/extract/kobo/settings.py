@@ -22,7 +22,10 @@ class KoboSettings(BaseModel):
     page_size: int | None = Field(default=None, ge=1, le=MAX_LIMIT)
     # Kobo lists no edits (an edit keeps _id and _submission_time): every reread_days a pull reads all again
     reread_days: int | None = Field(default=7, ge=1)
-    volatile_fields: ClassVar[tuple[str, ...]] = ()  # every field sent is part of a response's version
+    # submissions a reviewer marked "Not Approved" (validation status) are not loaded, and leave core
+    include_not_approved: bool = False
+    # a reviewer's validation status, notes and tags change no answer: no new version of a submission
+    volatile_fields: ClassVar[tuple[str, ...]] = ("_validation_status", "_notes", "_tags")
 
     @property
     def source(self) -> str:
