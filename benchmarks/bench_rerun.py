@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import yaml
+from bench_e2e import DEMO_TOTAL
 
 from pipeline.context import Context
 from pipeline.load.ingest import ingest_partner
@@ -99,7 +100,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--responses", type=int, default=0, help="responses of the demo's nine (default: its own)")
     args = parser.parse_args()
-    scale = args.responses / sum(n for waves in demo.PLANS.values() for n, _ in waves.values()) or 1.0
+    scale = args.responses / DEMO_TOTAL or 1.0
     with tempfile.TemporaryDirectory(prefix="bench-rerun-") as tmp:
         settings = Settings(data_dir=Path(tmp))
         with demo.running(settings, scale=scale, source=_registry(Path(tmp), args.partners)) as world:

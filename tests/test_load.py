@@ -105,6 +105,12 @@ def test_mixed_input_is_accounted_for_response_by_response(world: Demo, run_sett
     assert reasons == [("70002", code, "9", "answer code not among 1 2 3 4 5 wn ka")]
 
 
+def _a_week_passes(settings: Settings, partner_id: str) -> None:
+    con = duckdb.connect(str(settings.db_path))
+    con.execute("update ops.full_reads set read_at = read_at - interval 8 days where partner_id = ?", [partner_id])
+    con.close()
+
+
 def _answer(settings: Settings, source_id: str, item: str) -> str | None:
     found = query(
         settings,
@@ -147,9 +153,7 @@ def test_an_edit_below_the_cursor_is_loaded_at_the_next_full_read(
 
     within_the_week = ingest_partner(Context(run_settings), partner_id, "run-2")
     assert within_the_week.updated == 0 and _answer(run_settings, str(early[id_field]), item) == before
-    con = duckdb.connect(str(run_settings.db_path))
-    con.execute("update ops.full_reads set read_at = read_at - interval 8 days where partner_id = ?", [partner_id])
-    con.close()
+    _a_week_passes(run_settings, partner_id)
     a_week_later = ingest_partner(Context(run_settings), partner_id, "run-3")
 
     assert a_week_later.fetched == first.fetched == len(served)
@@ -170,12 +174,6 @@ def _in_core(settings: Settings, source_id: str) -> bool:
             [source_id],
         )
     )
-
-
-def _a_week_passes(settings: Settings, partner_id: str) -> None:
-    con = duckdb.connect(str(settings.db_path))
-    con.execute("update ops.full_reads set read_at = read_at - interval 8 days where partner_id = ?", [partner_id])
-    con.close()
 
 
 def test_a_kobo_submission_a_reviewer_marks_not_approved_leaves_core_until_approved(
