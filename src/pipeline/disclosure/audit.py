@@ -1,4 +1,7 @@
-"""The disclosure audit: attack a suppression pattern by linear programming before anything is published.
+"""The search's disclosure audit: attack a suppression pattern by linear programming, to find what to repair.
+
+This attacker is tuned for speed (the shortcuts below) and serves the search (suppression.py); whether a pattern
+is published is decided by the plain verifier of verify.py, which restates these rules without shortcuts.
 
 For every primary cell the attacker's interval is the minimum and maximum of its value over everything the
 release publishes about its block, jointly: every published figure fixed to its value, every inner cell >= 0,
@@ -125,6 +128,9 @@ class Audit:
     solves: int = 0
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
     problems: list[Failure] = field(default_factory=list, repr=False)
+    # the publish gate's own check of the pattern found (verify.py): its LP solves and seconds
+    gate_solves: int = 0
+    gate_seconds: float = 0.0
 
     @classmethod
     def combine(cls, audits: list[Audit]) -> Audit:
@@ -141,6 +147,8 @@ class Audit:
             seconds=sum(a.seconds for a in audits),
             solves=sum(a.solves for a in audits),
             intervals={cell: b for a in audits for cell, b in a.intervals.items()},
+            gate_solves=sum(a.gate_solves for a in audits),
+            gate_seconds=sum(a.gate_seconds for a in audits),
         )
 
     def summary(self) -> dict[str, Any]:
@@ -155,6 +163,8 @@ class Audit:
             "blocks": self.blocks,
             "lp_solves": self.solves,
             "seconds": round(self.seconds, 3),
+            "gate_lp_solves": self.gate_solves,
+            "gate_seconds": round(self.gate_seconds, 3),
         }
 
 

@@ -7,7 +7,8 @@ the free-text counts.
 
 Each part of the model that shares nothing with the rest is suppressed and audited on its own
 (suppression.py: primary cells, Gaussian-elimination secondary suppression, the LP audit and its repairs),
-by this process and helper processes together; the release's audit combines the parts' audits.
+by this process and helper processes together, and its pattern then checked by the publish gate (verify.py:
+a plain LP verifier, apart from the search's tuned attacker); the release's audit combines the parts' audits.
 
 Stable patterns: keys in `previous_hidden` (the previous release's hidden cells) stay hidden.
 

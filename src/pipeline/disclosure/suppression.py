@@ -70,6 +70,7 @@ from pipeline.disclosure.linear_model import (
     split_by,
 )
 from pipeline.disclosure.row_check import Rows
+from pipeline.disclosure.verify import verify
 from pipeline.vocabulary import TOTAL
 
 # Audits (each but the last followed by repairs) before a part is given up and the release refused. Each round
@@ -90,6 +91,7 @@ class Pattern:
     audit: Audit
     rounds: int
     seconds: dict[str, float]
+    groups: list[tuple[np.ndarray, int]] = dataclasses.field(default_factory=list)
 
 
 def suppress_part(
@@ -102,12 +104,23 @@ def suppress_part(
     level: Level,
     max_rounds: int,
 ) -> Pattern:
-    """`suppress` for one part, as disclosure.py hands it to this process or a helper process."""
+    """`suppress` for one part, as protection.py hands it to this process or a helper process, and the gate:
+    a pattern the search found is checked by the plain verifier (verify.py) before it may be published."""
     pattern = suppress(
         part, k, previous_hidden, group_rule, level, max_rounds, published_before=published_before,
         settled_before=settled_before,
     )  # fmt: skip
-    return dataclasses.replace(pattern, audit=dataclasses.replace(pattern.audit, problems=[]))  # stays here
+    audit = dataclasses.replace(pattern.audit, problems=[])  # the problems stay here
+    if audit.passed:
+        verdict = verify(part, pattern.hidden, pattern.primary, k, pattern.groups, level)
+        audit = dataclasses.replace(
+            audit,
+            passed=verdict.passed,
+            failures=[f"gate: {text}" for text in verdict.failures],
+            gate_solves=verdict.solves,
+            gate_seconds=verdict.seconds,
+        )
+    return dataclasses.replace(pattern, audit=audit)
 
 
 def ready() -> None:
@@ -173,7 +186,7 @@ def suppress(
         hidden = repaired
         timing["suppression"] += time.perf_counter() - t0
     timing["last_audit"] = audit.seconds
-    return Pattern(hidden, primary, audit, rounds, timing)
+    return Pattern(hidden, primary, audit, rounds, timing, groups)
 
 
 def primary_cells(

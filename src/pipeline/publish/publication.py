@@ -285,5 +285,6 @@ def _table_counts(frame: pd.DataFrame) -> dict[str, int]:
 def _audit_line(summary: dict[str, Any]) -> str:
     return (
         f"{summary.get('cells')} cells, {summary.get('primary')} primary and {summary.get('secondary')} "
-        f"secondary suppressions, audit {'passed' if summary.get('passed') else 'FAILED'}"
+        f"secondary suppressions, audit {'passed' if summary.get('passed') else 'FAILED'}, "
+        f"gate by {summary.get('gate_lp_solves', 0)} LP solves"
     )
