@@ -122,6 +122,7 @@ def main() -> None:
         f"audit {'passed' if audit.passed else 'FAILED'}: {audit.cells:,} cells, {audit.primary:,} primary, "
         f"{audit.secondary:,} secondary, {audit.blocks:,} blocks, {audit.solves:,} LP solves"
     )
+    print(f"publish gate (verify.py): {audit.gate_solves:,} LP solves, {audit.gate_seconds:.2f} s over the parts")
     if audit.narrowest:
         n = audit.narrowest
         print(f"narrowest: {n.cell} = {n.value:g} in [{n.lower:g}, {n.upper:g}]")
