@@ -19,8 +19,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' independent marts helper
 
-from pipeline.disclosure import audit, cube, linear_model  # noqa: E402
-from pipeline.disclosure.audit import Attacker  # noqa: E402
+from pipeline.disclosure import attacker as search_attacker  # noqa: E402
+from pipeline.disclosure import cube, linear_model  # noqa: E402
+from pipeline.disclosure.attacker import Attacker  # noqa: E402
 from pipeline.disclosure.protection import Level  # noqa: E402
 from pipeline.disclosure.suppression import suppress  # noqa: E402
 from tests.publish.test_disclosure import TOL, TWO_ITEMS, Item, K, _marts  # noqa: E402
@@ -32,7 +33,7 @@ def model_and_pattern() -> tuple[linear_model.Model, np.ndarray]:
 
 
 def pushes() -> None:
-    audit.EXPLORE = 0
+    search_attacker.EXPLORE = 0
     model, hidden = model_and_pattern()
     values = model.figure_values
     small = np.flatnonzero(hidden & (model.kind == linear_model.COUNT) & (values > 0) & (values < K))

@@ -145,7 +145,7 @@ def main() -> None:
 def compare(marts: dict[str, pd.DataFrame], protection: Protection, n: int) -> None:
     """The same primary cells' intervals, solved per block and as one problem."""
     from pipeline.disclosure import cube
-    from pipeline.disclosure.audit import Attacker
+    from pipeline.disclosure.attacker import Attacker
 
     model = cube.build(marts).model
     hidden = cube.among(model.keys, protection.hidden_cells)

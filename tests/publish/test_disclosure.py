@@ -19,9 +19,11 @@ from hypothesis import strategies as st
 from scipy.optimize import linprog
 from scipy.sparse.csgraph import connected_components
 
-from pipeline.disclosure import audit, cube, linear_model, suppression
+from pipeline.disclosure import attacker as search_attacker
+from pipeline.disclosure import cube, linear_model, suppression
 from pipeline.disclosure import protection as disclosure
-from pipeline.disclosure.audit import Attacker, attack
+from pipeline.disclosure.attacker import Attacker
+from pipeline.disclosure.audit import attack
 from pipeline.disclosure.protection import Level, Protection, protect
 from pipeline.disclosure.row_check import Rows
 from pipeline.disclosure.suppression import primary_cells, suppress
@@ -886,7 +888,7 @@ def test_the_pushes_bounds_are_proven_by_points_even_when_every_target_starts_un
     """Before the first push the points may prove nothing at all (here only the truth, no exploring vertex):
     every small count then lacks both its upper and its lower bound. Whatever the pushes prove must be proven by
     a point the attacker found (how few solves that takes is benchmarks/bench_attacker.py's business)."""
-    monkeypatch.setattr(audit, "EXPLORE", 0)
+    monkeypatch.setattr(search_attacker, "EXPLORE", 0)
     model = cube.build(_marts(TWO_ITEMS, [Item("A"), Item("B")])).model
     hidden = suppress(model, K, np.zeros(model.n_figures, bool), True, Level(), max_rounds=1).hidden
     values = model.figure_values
@@ -1081,7 +1083,7 @@ def test_the_insider_check_by_combined_points_decides_as_the_lp_over_their_combi
     cells, moves = np.array(insiders).T, np.array(targets).T  # points in rows
     needed_ = np.array(needed[: moves.shape[1]])
 
-    reached = audit._reaches(cells, moves, needed_)
+    reached = search_attacker._reaches(cells, moves, needed_)
 
     for i in range(cells.shape[1]):
         for j in range(moves.shape[1]):

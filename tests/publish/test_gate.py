@@ -11,8 +11,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from pipeline.disclosure import cube, suppression
-from pipeline.disclosure.audit import Audit, Level, attack
+from pipeline.disclosure.audit import Audit, attack
 from pipeline.disclosure.protection import protect
+from pipeline.disclosure.rules import Level
 from pipeline.disclosure.suppression import primary_cells
 from pipeline.disclosure.verify import verify
 from tests.publish.test_disclosure import (

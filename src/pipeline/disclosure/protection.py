@@ -33,8 +33,9 @@ import numpy as np
 import pandas as pd
 
 from pipeline.disclosure import cube
-from pipeline.disclosure.audit import Audit, Level
+from pipeline.disclosure.audit import Audit
 from pipeline.disclosure.linear_model import LinearModel
+from pipeline.disclosure.rules import Level
 from pipeline.disclosure.suppression import MAX_ROUNDS, Pattern, primary_cells, ready, suppress_part
 
 __all__ = ["Level", "Protection", "protect"]

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from pipeline.disclosure.audit import Level, narrow
 from pipeline.disclosure.linear_model import COUNT, LinearModel
+from pipeline.disclosure.rules import Level, narrow
 
 MAX_UNKNOWNS = 12  # a row with more hidden counts is left to the audit (4,096 subsets to try)
 

@@ -58,7 +58,8 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
-from pipeline.disclosure.audit import Attacker, Audit, Failure, Level, attack, cured, shown_anyway
+from pipeline.disclosure.attacker import Attacker
+from pipeline.disclosure.audit import Audit, attack, cured, shown_anyway
 from pipeline.disclosure.linear_model import (
     CHANGE,
     COUNT,
@@ -70,6 +71,7 @@ from pipeline.disclosure.linear_model import (
     split_by,
 )
 from pipeline.disclosure.row_check import Rows
+from pipeline.disclosure.rules import Failure, Level
 from pipeline.disclosure.verify import verify
 from pipeline.vocabulary import TOTAL
 

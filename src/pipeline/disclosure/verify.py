@@ -38,8 +38,8 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
-from pipeline.disclosure.audit import Level
 from pipeline.disclosure.linear_model import CHANGE, COUNT, LinearModel, others_of
+from pipeline.disclosure.rules import Level
 
 TOL = 1e-6  # HiGHS' feasibility tolerance is 1e-7: a point off by more is not taken as a witness
 COUNT_RULE, INEXACT_RULE, CHANGE_RULE = 0, 1, 2
