@@ -39,7 +39,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from pipeline.disclosure.linear_model import CHANGE, COUNT, LinearModel, others_of
-from pipeline.disclosure.rules import Level
+from pipeline.disclosure.rules import Level, narrow, proven_as_large, single_integers
 
 TOL = 1e-6  # HiGHS' feasibility tolerance is 1e-7: a point off by more is not taken as a witness
 COUNT_RULE, INEXACT_RULE, CHANGE_RULE = 0, 1, 2
@@ -296,10 +296,8 @@ _BANNER_SHOWN = False
 
 
 def _holds(lo: np.ndarray, hi: np.ndarray, values: np.ndarray, rules: np.ndarray, level: Level) -> np.ndarray:
-    """Whether the attacker's intervals [lo, hi] keep each claim. Counts are whole numbers: the interval is
-    first rounded inwards to the whole numbers in it."""
-    low, high = np.ceil(lo - TOL), np.floor(hi + TOL)
-    count = (high >= values + level.upper - TOL) & (high - low >= level.width - TOL)
-    inexact = high - low >= 1
-    change = low <= values - 1 + TOL
-    return np.select([rules == COUNT_RULE, rules == INEXACT_RULE], [count, inexact], change)
+    """Whether the attacker's intervals [lo, hi] keep each claim (rules.py: whole numbers, bounds rounded
+    inwards)."""
+    too_low, too_narrow = narrow(lo, hi, values, level)
+    count, inexact = ~too_low & ~too_narrow, ~single_integers(lo, hi)
+    return np.select([rules == COUNT_RULE, rules == INEXACT_RULE], [count, inexact], ~proven_as_large(lo, values))
