@@ -165,6 +165,7 @@ class _Builder:
         self.keys: list[np.ndarray] = []
         self.wave_org: list[pd.DataFrame] = []  # each figure's wave, organisation type and Handlungsfeld
         self.kind: list[np.ndarray] = []
+        self.columns: list[np.ndarray] = []
         self.basis: list[np.ndarray] = []
         self.total: list[np.ndarray] = []
         self.tables: list[np.ndarray] = []
@@ -224,7 +225,7 @@ class _Builder:
         unpublished = np.arange(self.n_figures) >= n_published
         knowledge, lo, hi = self._knowledge(counts, respondents_of_multi, field_respondents, answered_terms)
         table_ids, _ = pd.factorize(np.concatenate(self.tables), sort=True)  # hashed: np.unique sorts strings
-        groups, group_answered, special = self._groups(dist, results)
+        groups, group_answered, special, group_margin = self._groups(dist, results)
         respondents_of = self._respondents_of(dist, results, fields, texts)
         keys = np.concatenate(self.keys).astype(object)
         wave_org = pd.concat(self.wave_org, ignore_index=True)
@@ -246,6 +247,9 @@ class _Builder:
             knowledge_lo=lo,
             knowledge_hi=hi,
             unpublished=unpublished,
+            margin=wave_org["org_type"].eq(TOTAL).to_numpy(),
+            column=np.concatenate(self.columns),
+            group_margin=group_margin,
         )
         _check(model, np.concatenate(self.expected))
         return Cube(model, self.frames, self.cells)
@@ -303,6 +307,7 @@ class _Builder:
         self.keys.append(_cell_keys(table, frame.iloc[rows], column))
         self.wave_org.append(_wave_org(frame.iloc[rows]))
         self.kind.append(np.full(len(rows), COUNT, dtype=np.int8))
+        self.columns.append(np.full(len(rows), column, dtype=object))
         self.basis.append(np.full(len(rows), -1))
         self.total.append(np.zeros(len(rows), bool))
         self.tables.append(tables[rows])
@@ -342,6 +347,7 @@ class _Builder:
         self.keys.append(_cell_keys(table, frame.iloc[rows], column))
         self.wave_org.append(_wave_org(frame.iloc[rows]))
         self.kind.append(np.full(len(rows), kind, dtype=np.int8))
+        self.columns.append(np.full(len(rows), column, dtype=object))
         self.basis.append(np.full(len(rows), -1) if basis is None else basis)
         self.total.append(np.zeros(len(rows), bool) if grand_total is None else grand_total[rows])
         self.tables.append(tables[rows])
@@ -505,9 +511,9 @@ class _Builder:
 
     def _groups(
         self, dist: pd.DataFrame, results: pd.DataFrame
-    ) -> tuple[tuple[np.ndarray, ...], np.ndarray, np.ndarray]:
+    ) -> tuple[tuple[np.ndarray, ...], np.ndarray, np.ndarray, np.ndarray]:
         """The answer counts of every group (wave, organisation type, item), the figure of its respondents
-        (n_answered), and which groups are of special-category items."""
+        (n_answered), which groups are of special-category items, and each group's margin group."""
         special = set(results.loc[results["special_category"].fillna(False).astype(bool), "item_code"])
         figures = self.cells["item_distribution"]["n"]
         by_group = dist.groupby(_ITEM_KEY, sort=False).indices
@@ -515,7 +521,9 @@ class _Builder:
         row_of = {key: row for row, key in enumerate(results[_ITEM_KEY].itertuples(index=False, name=None))}
         answered = self.cells["item_results"]["n_answered"][[row_of[key] for key in by_group]]
         is_special = np.array([key[2] in special for key in by_group], dtype=bool)
-        return members, answered, is_special
+        number = {key: g for g, key in enumerate(by_group)}
+        margin = np.array([number.get((wave, TOTAL, item), -1) for wave, _, item in by_group], dtype=int)
+        return members, answered, is_special, margin
 
 
 PREVIOUS, CHANGED = "previous|", "change|"
@@ -582,6 +590,9 @@ def with_previous(model: LinearModel, previous: LinearModel) -> LinearModel:
         knowledge_hi=np.concatenate([model.knowledge_hi, previous.knowledge_hi]),
         # the change of a grand total is published by both releases: the others are not
         unpublished=np.concatenate([model.unpublished, previous.unpublished, ~model.grand_total[mine]]),
+        margin=np.concatenate([model.margin, previous.margin, model.margin[mine]]),
+        column=np.concatenate([model.column, previous.column, model.column[mine]]),
+        group_margin=np.concatenate([model.group_margin, shifted(previous.group_margin, len(model.groups))]),
     )
 
 

@@ -66,6 +66,10 @@ class LinearModel:
     `table[f]` numbers the table a figure belongs to (one item, field or free-text table of one wave): an
     insider's knowledge is followed within it.
     `unpublished` flags figures no table shows (derived counts, changes between releases): hidden always.
+    `margin` flags the figures of the margin 'insgesamt', `column` names the value column a figure is of
+    ("n", "n_answered", "n_valid", "mean", "top2_share", "n_respondents", "n_texts", or a derived count's),
+    and `group_margin[g]` is the group of the margin 'insgesamt' of group g (the same wave and item; a margin
+    group is its own): what the rules ask of a figure's place, without parsing its key.
     The attacker also knows `knowledge_lo <= knowledge @ x <= knowledge_hi` and x >= 0.
     """
 
@@ -86,6 +90,9 @@ class LinearModel:
     knowledge_lo: np.ndarray
     knowledge_hi: np.ndarray
     unpublished: np.ndarray
+    margin: np.ndarray
+    column: np.ndarray
+    group_margin: np.ndarray
 
     @property
     def n_figures(self) -> int:
@@ -205,6 +212,8 @@ class LinearModel:
     def _part(self, figures: np.ndarray, variables: np.ndarray, rows: np.ndarray, groups: np.ndarray) -> LinearModel:
         position = np.full(self.n_figures, -1)
         position[figures] = np.arange(len(figures))
+        group_position = np.full(len(self.groups), -1)
+        group_position[groups] = np.arange(len(groups))  # a group and its margin share cells: one part
 
         def local(refs: np.ndarray) -> np.ndarray:
             return np.where(refs >= 0, position[np.maximum(refs, 0)], -1)
@@ -227,6 +236,9 @@ class LinearModel:
             knowledge_lo=self.knowledge_lo[rows],
             knowledge_hi=self.knowledge_hi[rows],
             unpublished=self.unpublished[figures],
+            margin=self.margin[figures],
+            column=self.column[figures],
+            group_margin=group_position[self.group_margin[groups]],
         )
 
 

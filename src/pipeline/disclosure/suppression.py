@@ -73,7 +73,6 @@ from pipeline.disclosure.linear_model import (
 from pipeline.disclosure.row_check import Rows
 from pipeline.disclosure.rules import Failure, Level
 from pipeline.disclosure.verify import verify
-from pipeline.vocabulary import TOTAL
 
 # Audits (each but the last followed by repairs) before a part is given up and the release refused. Each round
 # hides at least one more figure or the loop ends, so this only bounds the time spent on a hard part: the
@@ -172,7 +171,7 @@ def suppress(
     timing["suppression"] += time.perf_counter() - t0
     # the margins 'Insgesamt' are what the steering group reads first: a repair hides one only when nothing
     # else would help
-    preferred = np.char.find(model.keys.astype(str), f"|{TOTAL}|") < 0
+    preferred = ~model.margin
     rounds = 0
     while True:
         rounds += 1
@@ -219,32 +218,26 @@ def primary_cells(
     primary |= in_group & (group_size > 0) & (group_size < k)
     primary |= (model.type_respondents >= 0) & (model.type_respondents < k)
     groups: list[tuple[np.ndarray, int]] = []
-    with_small_in_one_code: set[str] = set()  # the margins of small groups whose answers are all in one code
-    for members, respondents, special in zip(model.groups, model.group_answered, model.special, strict=True):
+    with_small_in_one_code: set[int] = set()  # the margin groups of small groups whose answers are all in one code
+    for g, (members, respondents, special) in enumerate(
+        zip(model.groups, model.group_answered, model.special, strict=True)
+    ):
         answered = members[values[members] > 0]
         small = 0 < values[respondents] < k
         if small or (group_rule and special and len(answered) == 1):
             primary[members] = True
             if len(answered) == 1 and len(members) > 1:
                 groups.append((members, int(answered[0])))
-                with_small_in_one_code.add(_margin(model.keys[members[0]]))
-    for members in model.groups:
+                with_small_in_one_code.add(int(model.group_margin[g]))
+    for g, members in enumerate(model.groups):
         answered = members[values[members] > 0]
-        key = str(model.keys[members[0]])
-        margin = f"|{TOTAL}|" in key and _margin(key) in with_small_in_one_code
+        margin = model.group_margin[g] == g and g in with_small_in_one_code
         if margin and len(answered) == 1 and not primary[members].all():
             primary[members] = True  # its published zeros would prove every small group in it one-code
             groups.append((members, int(answered[0])))
     change = model.kind == CHANGE  # between two releases: a change of 0 < d < k respondents, whatever its group
     primary[change] = (values[change] > 0) & (values[change] < k)
     return primary, groups
-
-
-def _margin(count_key: str) -> str:
-    """The key of the margin 'insgesamt' of an answer count's group, without the answer code (a previous
-    release's keys in a joint audit carry a prefix)."""
-    *table, wave, _, item, column, _ = count_key.split("|")
-    return "|".join([*table, wave, TOTAL, item, column])
 
 
 def gauss_suppress(
@@ -569,10 +562,7 @@ def _cost(model: LinearModel) -> np.ndarray:
     cost = values + 0.5 * margin
     derived = np.flatnonzero(model.kind == DERIVED)
     basis_value = values[model.basis[derived]]
-    top2 = np.array(["top2_share" in key for key in model.keys[derived]], dtype=bool)
+    top2 = model.column[derived] == "top2_share"
     cost[derived] = basis_value + 0.4 - 0.1 * top2
-    keys = model.keys.astype(str)
-    results = np.char.startswith(keys, "item_results|") | np.char.startswith(keys, "field_results|")
-    counted = np.char.endswith(keys, "|n_answered") | np.char.endswith(keys, "|n_respondents")
-    cost[results & counted] *= 0.5
+    cost[np.isin(model.column, ["n_answered", "n_respondents"])] *= 0.5
     return cost * (1 + TURNS * model.turn)
