@@ -10,6 +10,12 @@ with answers as (
         core.responses.org_type,
         core.responses.instrument_version,
         core.answers.respondent_key,
+        -- the record key of the cell key method (pipeline.disclosure.cell_key): uniform in [0, 2^20), from the
+        -- first hex digits of the key (a SHA-256 digest; a key the pipeline did not make falls back to a hash)
+        coalesce(
+            try_cast('0x' || left(core.answers.respondent_key, 5) as integer),
+            hash(core.answers.respondent_key) % 1048576
+        ) as record_key,
         core.answers.item_code,
         core.answers.answer_code,
         core.answers.value,

@@ -4,14 +4,15 @@
 -- Per item, organisation type and wave: respondents per answer code, zeros included, so every option of every
 -- group appears (every item of the wave's instrument for every organisation type with responses in the wave);
 -- the margin over organisation types is the org_type 'insgesamt'. Free text has no codes and is not counted
--- here.
+-- here. Each count has its cell key (the sum of its respondents' record keys, modulo 2^20).
 create or replace table marts.item_distribution as
 with coded as (
     select
         wave,
         org_type,
         item_code,
-        answer_code
+        answer_code,
+        record_key
     from marts.answers_in_scope
     where item_type <> 'text'
 ),
@@ -23,7 +24,8 @@ counts as (
         org_type,
         item_code,
         answer_code,
-        count(*) as n
+        count(*) as n,
+        (sum(record_key) % 1048576)::integer as n_cell_key
     from marts.with_margin(coded)
     group by wave, org_type, item_code, answer_code
 )
@@ -39,7 +41,8 @@ select
     core.answer_options.ordinal as answer_ordinal,
     -- null for answers outside the scale ("weiß nicht", "keine Angabe", yes/no, options)
     core.answer_options.value as answer_value,
-    coalesce(counts.n, 0) as n
+    coalesce(counts.n, 0) as n,
+    coalesce(counts.n_cell_key, 0) as n_cell_key
 from marts.item_groups as groups
 join core.waves on core.waves.wave = groups.wave
 join core.items

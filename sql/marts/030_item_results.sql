@@ -5,6 +5,7 @@
 -- Per item, organisation type and wave: who answered, and the mean and top-2 box of the scale answers, with
 -- the change since the previous wave; the margin over organisation types is the org_type 'insgesamt'.
 -- "weiß nicht" and "keine Angabe" count as answered but carry no value, so they never enter a mean.
+-- n_answered has its cell key (the sum of its respondents' record keys, modulo 2^20).
 create or replace table marts.item_results as
 with ticking as (
     -- multiple choice has a row per ticked option; its respondents are counted once
@@ -12,7 +13,8 @@ with ticking as (
         wave,
         org_type,
         item_code,
-        respondent_key
+        respondent_key,
+        record_key
     from marts.answers_in_scope
     where item_type = 'multi'
 ),
@@ -23,7 +25,8 @@ answered as (
         wave,
         org_type,
         item_code,
-        value
+        value,
+        record_key
     from marts.answers_in_scope
     where item_type in ('scale', 'yesno')
     union all
@@ -31,7 +34,8 @@ answered as (
         wave,
         org_type,
         item_code,
-        null::double as value
+        null::double as value,
+        record_key
     from ticking
 ),
 
@@ -43,7 +47,8 @@ aggregated as (
         count(*) as n_answered,
         count(value) as n_valid,
         coalesce(sum(value), 0) as value_sum,
-        count(*) filter (where value >= 4) as n_top2
+        count(*) filter (where value >= 4) as n_top2,
+        (sum(record_key) % 1048576)::integer as n_answered_cell_key
     from marts.with_margin(answered)
     group by wave, org_type, item_code
 ),
@@ -58,6 +63,7 @@ results as (
         coalesce(aggregated.n_valid, 0) as n_valid,
         coalesce(aggregated.value_sum, 0) as value_sum,
         coalesce(aggregated.n_top2, 0) as n_top2,
+        coalesce(aggregated.n_answered_cell_key, 0) as n_answered_cell_key,
         aggregated.value_sum / nullif(aggregated.n_valid, 0) as mean,
         aggregated.n_top2 / nullif(aggregated.n_valid, 0) as top2_share
     from marts.item_groups as groups
@@ -94,6 +100,7 @@ select
     core.items.item_type,
     core.items.special_category,
     compared.n_answered,
+    compared.n_answered_cell_key,
     compared.n_valid,
     compared.value_sum,
     compared.n_top2,

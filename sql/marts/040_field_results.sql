@@ -7,6 +7,7 @@
 -- scale answers given in it (each answer weighs the same), with the change since the previous wave; the
 -- margin over organisation types is the org_type 'insgesamt'. Every field and theme of the wave's instrument has
 -- a row for every organisation type of the wave, answered or not. Free text and special categories stay out.
+-- n_respondents has its cell key (the sum of its respondents' record keys, modulo 2^20).
 create or replace table marts.field_results as
 with fields as (
     select distinct
@@ -33,6 +34,7 @@ scored as (
         field_code,
         theme_code,
         respondent_key,
+        record_key,
         value
     from marts.answers_in_scope
     where field_code is not null
@@ -48,6 +50,7 @@ per_theme as (
         field_code,
         theme_code,
         respondent_key,
+        record_key,
         count(value) as n_valid,
         coalesce(sum(value), 0) as value_sum,
         count(*) filter (where value >= 4) as n_top2
@@ -57,7 +60,8 @@ per_theme as (
         org_type,
         field_code,
         theme_code,
-        respondent_key
+        respondent_key,
+        record_key
 ),
 
 per_respondent as (
@@ -67,6 +71,7 @@ per_respondent as (
         org_type,
         field_code,
         null::varchar as theme_code,
+        record_key,
         sum(n_valid) as n_valid,
         sum(value_sum) as value_sum,
         sum(n_top2) as n_top2
@@ -75,7 +80,8 @@ per_respondent as (
         wave,
         org_type,
         field_code,
-        respondent_key
+        respondent_key,
+        record_key
     union all
     select
         'thema' as level,
@@ -83,6 +89,7 @@ per_respondent as (
         org_type,
         field_code,
         theme_code,
+        record_key,
         n_valid,
         value_sum,
         n_top2
@@ -98,6 +105,7 @@ aggregated as (
         field_code,
         theme_code,
         count(*) as n_respondents,
+        (sum(record_key) % 1048576)::integer as n_respondents_cell_key,
         sum(n_valid)::bigint as n_valid,
         sum(value_sum) as value_sum,
         sum(n_top2)::bigint as n_top2
@@ -131,6 +139,7 @@ results as (
         groups.field_code,
         groups.theme_code,
         coalesce(aggregated.n_respondents, 0) as n_respondents,
+        coalesce(aggregated.n_respondents_cell_key, 0) as n_respondents_cell_key,
         coalesce(aggregated.n_valid, 0) as n_valid,
         coalesce(aggregated.value_sum, 0) as value_sum,
         coalesce(aggregated.n_top2, 0) as n_top2,
@@ -157,6 +166,7 @@ select
     results.theme_code,
     themes.theme_label,
     results.n_respondents,
+    results.n_respondents_cell_key,
     results.n_valid,
     results.value_sum,
     results.n_top2,

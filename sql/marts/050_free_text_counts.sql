@@ -4,6 +4,7 @@
 -- Per Handlungsfeld, organisation type and wave: respondents who wrote a free text in it. The steering group
 -- sees free text only as these counts; zeros included for every field with a free-text item in the wave's
 -- instrument, for every organisation type with responses in the wave; the margin is the org_type 'insgesamt'.
+-- n_texts has its cell key (the sum of its writers' record keys, modulo 2^20).
 create or replace table marts.free_text_counts as
 with text_fields as (
     select distinct
@@ -23,7 +24,8 @@ writers as (
         wave,
         org_type,
         field_code,
-        respondent_key
+        respondent_key,
+        record_key
     from marts.answers_in_scope
     -- the test on answer_text reaches the scan of core.answers, so only free texts are joined
     where item_type = 'text'
@@ -35,7 +37,8 @@ counts as (
         wave,
         org_type,
         field_code,
-        count(*) as n_texts
+        count(*) as n_texts,
+        (sum(record_key) % 1048576)::integer as n_texts_cell_key
     from marts.with_margin(writers)
     group by wave, org_type, field_code
 )
@@ -47,7 +50,8 @@ select
     org_types.org_type_label,
     text_fields.field_code,
     text_fields.field_label,
-    coalesce(counts.n_texts, 0) as n_texts
+    coalesce(counts.n_texts, 0) as n_texts,
+    coalesce(counts.n_texts_cell_key, 0) as n_texts_cell_key
 from marts.wave_org_types as groups
 join core.waves on core.waves.wave = groups.wave
 join marts.org_types on org_types.org_type = groups.org_type

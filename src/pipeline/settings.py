@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -51,6 +52,12 @@ class Settings(BaseSettings):
     # and the interval at least min_interval wide.
     disclosure_upper_margin: float = Field(default=1.0, ge=0)
     disclosure_min_interval: float = Field(default=2.0, ge=0)
+    # How small counts are protected: "suppression" hides them and what gives them back (checked by the LP
+    # gate); "cell_key" publishes every count with small consistent noise instead (pipeline.disclosure.cell_key:
+    # counts 1..k-1 appear as 0 or k, the others within ±max_deviation, unbiased, with the variance given).
+    disclosure_method: Literal["suppression", "cell_key"] = "suppression"
+    cell_key_max_deviation: int = Field(default=2, ge=1, le=5)
+    cell_key_variance: float = Field(default=1.0, gt=0)
     # Publish waves still open too (by default only closed waves are published): every release then shows the
     # running wave's figures so far, and its audit covers the previous release jointly, so that comparing two
     # releases does not give away what the newcomers answered.

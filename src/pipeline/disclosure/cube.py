@@ -59,50 +59,8 @@ class Cube:
     cells: dict[str, dict[str, np.ndarray]]
 
     def information_loss(self, tables: dict[str, pd.DataFrame], primary: set[str], k: int) -> dict[str, Any]:
-        """What the protection cost, as statistical offices report it: per published table and value column the cells
-        published, hidden by the primary rules and hidden by secondary suppression (cells that do not apply, "x", are
-        none of them), and the share of key figures published: the scale means of items and Handlungsfelder of groups
-        with at least k valid answers (and k respondents), over the organisation types and "insgesamt", and per wave and
-        organisation type (`by_org_type`: a type that loses its whole column shows there)."""
-        cells: dict[str, dict[str, dict[str, int]]] = {}
-        for name, frame in self.frames.items():
-            cells[name] = {}
-            for column in _value_columns(name):
-                status = tables[name][f"{column}_status"].to_numpy()
-                in_primary = np.isin(_cell_keys(name, frame, column), list(primary))
-                cells[name][column] = {
-                    "published": int((status == PUBLISHED).sum()),
-                    "primary": int(((status == HIDDEN) & in_primary).sum()),
-                    "secondary": int(((status == HIDDEN) & ~in_primary).sum()),
-                }
-        results, fields = self.frames["item_results"], self.frames["field_results"]
-        item_means = _is_scale(results) & (results["n_valid"].to_numpy() >= k)
-        # a Handlungsfeld's n_valid counts answers, several per respondent: its group needs k respondents too
-        field_means = fields["level"].eq("handlungsfeld").to_numpy() & (fields["n_valid"].to_numpy() >= k)
-        field_means &= fields["n_respondents"].to_numpy() >= k
-        key_figures: dict[str, Any] = {}
-        by_type = []
-        for label, name, eligible in (
-            ("item_means", "item_results", item_means),
-            ("field_means", "field_results", field_means),
-        ):
-            shown = tables[name]["mean_status"].to_numpy() == PUBLISHED
-            total = self.frames[name]["org_type"].eq(TOTAL).to_numpy()
-            for scope, rows in (("", eligible), ("_insgesamt", eligible & total), ("_org_types", eligible & ~total)):
-                key_figures[label + scope] = {"groups": int(rows.sum()), "published": int((rows & shown).sum())}
-            groups = self.frames[name][["wave", "org_type"]].assign(groups=eligible, published=eligible & shown)
-            by_type.append(groups.groupby(["wave", "org_type"], sort=True)[["groups", "published"]].sum())
-        per_type = pd.concat(by_type, axis=1, keys=["item_means", "field_means"]).fillna(0).astype(int)
-        key_figures["by_org_type"] = [
-            {
-                "wave": str(wave),
-                "org_type": str(org_type),
-                **{label: {"groups": int(row[label, "groups"]), "published": int(row[label, "published"])}
-                   for label in ("item_means", "field_means")},
-            }
-            for (wave, org_type), row in per_type.iterrows()
-        ]  # fmt: skip
-        return {"cells": cells, "key_figures": key_figures}
+        """What the protection cost (see `information_loss`)."""
+        return information_loss(self.frames, tables, primary, k)
 
     def tables(
         self, hidden: np.ndarray, previous_hidden: set[str] | frozenset[str] = frozenset()
@@ -122,7 +80,7 @@ class Cube:
                 status[name][column] = s
         for name in ("item_results", "field_results"):
             frame, st = self.frames[name], status[name]
-            applicable = _is_scale(frame)
+            applicable = is_scale(frame)
             st["n_valid"][~applicable] = NOT_APPLICABLE
             for column in ("mean", "top2_share"):
                 no_figure = (self.cells[name][column] < 0) & applicable
@@ -133,23 +91,70 @@ class Cube:
                 else ["org_type", "level", "field_code", "theme_code"]
             )
             for column, mean in (("mean_change", "mean"), ("top2_change", "top2_share")):
-                st[column] = _change_status(frame, st[mean], key, column)
+                st[column] = change_status(frame, st[mean], key, column)
         out: dict[str, pd.DataFrame] = {}
         hidden_keys: set[str] = set()
         for name, frame in self.frames.items():
-            table = _published_frame(name, frame, self.frames["item_results"])
-            for column in _value_columns(name):
-                keys = _cell_keys(name, frame, column)
+            table = published_frame(name, frame, self.frames["item_results"])
+            for column in value_columns(name):
+                keys = cell_keys(name, frame, column)
                 s = status[name][column]
                 again = among(keys, previous_hidden) & (s == PUBLISHED) if previous_hidden else None
                 if again is not None:
                     s[again] = HIDDEN
                 hidden_keys.update(keys[s == HIDDEN])
-                values = table[column].astype("Int64" if column in _COUNTS else "Float64")
-                table[column] = values.mask(s != PUBLISHED)
-                table[f"{column}_status"] = pd.Series(s, index=table.index, dtype=object).astype(str)
+                with_status(table, column, s)
             out[name] = table
         return out, hidden_keys
+
+
+def information_loss(
+    frames: dict[str, pd.DataFrame], tables: dict[str, pd.DataFrame], primary: set[str], k: int
+) -> dict[str, Any]:
+    """What the protection cost, as statistical offices report it: per published table and value column the cells
+    published, hidden by the primary rules and hidden by secondary suppression (cells that do not apply, "x", are
+    none of them), and the share of key figures published: the scale means of items and Handlungsfelder of groups
+    with at least k valid answers (and k respondents), over the organisation types and "insgesamt", and per wave and
+    organisation type (`by_org_type`: a type that loses its whole column shows there)."""
+    cells: dict[str, dict[str, dict[str, int]]] = {}
+    for name, frame in frames.items():
+        cells[name] = {}
+        for column in value_columns(name):
+            status = tables[name][f"{column}_status"].to_numpy()
+            in_primary = np.isin(cell_keys(name, frame, column), list(primary))
+            cells[name][column] = {
+                "published": int((status == PUBLISHED).sum()),
+                "primary": int(((status == HIDDEN) & in_primary).sum()),
+                "secondary": int(((status == HIDDEN) & ~in_primary).sum()),
+            }
+    results, fields = frames["item_results"], frames["field_results"]
+    item_means = is_scale(results) & (results["n_valid"].to_numpy() >= k)
+    # a Handlungsfeld's n_valid counts answers, several per respondent: its group needs k respondents too
+    field_means = fields["level"].eq("handlungsfeld").to_numpy() & (fields["n_valid"].to_numpy() >= k)
+    field_means &= fields["n_respondents"].to_numpy() >= k
+    key_figures: dict[str, Any] = {}
+    by_type = []
+    for label, name, eligible in (
+        ("item_means", "item_results", item_means),
+        ("field_means", "field_results", field_means),
+    ):
+        shown = tables[name]["mean_status"].to_numpy() == PUBLISHED
+        total = frames[name]["org_type"].eq(TOTAL).to_numpy()
+        for scope, rows in (("", eligible), ("_insgesamt", eligible & total), ("_org_types", eligible & ~total)):
+            key_figures[label + scope] = {"groups": int(rows.sum()), "published": int((rows & shown).sum())}
+        groups = frames[name][["wave", "org_type"]].assign(groups=eligible, published=eligible & shown)
+        by_type.append(groups.groupby(["wave", "org_type"], sort=True)[["groups", "published"]].sum())
+    per_type = pd.concat(by_type, axis=1, keys=["item_means", "field_means"]).fillna(0).astype(int)
+    key_figures["by_org_type"] = [
+        {
+            "wave": str(wave),
+            "org_type": str(org_type),
+            **{label: {"groups": int(row[label, "groups"]), "published": int(row[label, "published"])}
+               for label in ("item_means", "field_means")},
+        }
+        for (wave, org_type), row in per_type.iterrows()
+    ]  # fmt: skip
+    return {"cells": cells, "key_figures": key_figures}
 
 
 def build(marts: dict[str, pd.DataFrame]) -> Cube:
@@ -304,7 +309,7 @@ class _Builder:
         the rows they belong to (a derived count is of its row's respondents, see `_respondents_of`)."""
         self.unpublished_rows.append((table, np.arange(self.n_figures, self.n_figures + len(rows)), rows))
         self.n_figures += len(rows)
-        self.keys.append(_cell_keys(table, frame.iloc[rows], column))
+        self.keys.append(cell_keys(table, frame.iloc[rows], column))
         self.wave_org.append(_wave_org(frame.iloc[rows]))
         self.kind.append(np.full(len(rows), COUNT, dtype=np.int8))
         self.columns.append(np.full(len(rows), column, dtype=object))
@@ -344,7 +349,7 @@ class _Builder:
         self.rows.append(
             pd.DataFrame({"figure": figure_of_row[terms["row"].to_numpy()], "var": terms["var"], "coef": terms["coef"]})
         )
-        self.keys.append(_cell_keys(table, frame.iloc[rows], column))
+        self.keys.append(cell_keys(table, frame.iloc[rows], column))
         self.wave_org.append(_wave_org(frame.iloc[rows]))
         self.kind.append(np.full(len(rows), kind, dtype=np.int8))
         self.columns.append(np.full(len(rows), column, dtype=object))
@@ -373,7 +378,7 @@ class _Builder:
     ) -> None:
         """n_valid, and where it is positive the sums behind the mean (value_sum) and top-2 share (n_top2)."""
         terms = _terms(frame, members, on)
-        scale_rows = np.flatnonzero(_is_scale(frame))
+        scale_rows = np.flatnonzero(is_scale(frame))
         in_scale = terms[np.isin(terms["row"], scale_rows)]
         self._add(
             table, "n_valid", frame, scale_rows, in_scale, COUNT, frame["n_valid"].to_numpy(float)[scale_rows], tables
@@ -625,7 +630,7 @@ def _multi_items(results: pd.DataFrame) -> set[str]:
     return set(results.loc[results["item_type"].eq("multi"), "item_code"])
 
 
-def _is_scale(frame: pd.DataFrame) -> np.ndarray:
+def is_scale(frame: pd.DataFrame) -> np.ndarray:
     if "item_type" in frame:
         return frame["item_type"].eq("scale").to_numpy()
     return np.ones(len(frame), bool)
@@ -684,7 +689,7 @@ def _field_code(frame: pd.DataFrame) -> pd.Series:
     return code.where(theme.isna(), code + "." + theme.astype(str))
 
 
-def _cell_keys(table: str, frame: pd.DataFrame, column: str) -> np.ndarray:
+def cell_keys(table: str, frame: pd.DataFrame, column: str) -> np.ndarray:
     wave, org = frame["wave"].astype(str), frame["org_type"].astype(str)
     if table == "item_distribution":
         keys = table + "|" + wave + "|" + org + "|" + frame["item_code"].astype(str) + "|n|"
@@ -698,7 +703,7 @@ def _cell_keys(table: str, frame: pd.DataFrame, column: str) -> np.ndarray:
     return keys.to_numpy(dtype=object)
 
 
-def _value_columns(table: str) -> list[str]:
+def value_columns(table: str) -> list[str]:
     return {
         "item_distribution": ["n"],
         "item_results": ["n_answered", "n_valid", "mean", "top2_share", "mean_change", "top2_change"],
@@ -707,7 +712,15 @@ def _value_columns(table: str) -> list[str]:
     }[table]
 
 
-def _change_status(frame: pd.DataFrame, mean_status: np.ndarray, key: list[str], change: str) -> np.ndarray:
+def with_status(table: pd.DataFrame, column: str, status: np.ndarray) -> None:
+    """Set a value column as published: its value where `status` says published, NULL otherwise, and beside it
+    `<column>_status`."""
+    values = table[column].astype("Int64" if column in _COUNTS else "Float64")
+    table[column] = values.mask(status != PUBLISHED)
+    table[f"{column}_status"] = pd.Series(status, index=table.index, dtype=object).astype(str)
+
+
+def change_status(frame: pd.DataFrame, mean_status: np.ndarray, key: list[str], change: str) -> np.ndarray:
     """A change is shown where this and the previous wave's mean are; "x" where either is not applicable."""
     this = frame[["wave", "previous_wave", *key]].assign(status=mean_status, row=np.arange(len(frame)))
     before = this[["wave", *key, "status"]].rename(columns={"wave": "previous_wave", "status": "before"})
@@ -724,7 +737,7 @@ def _change_status(frame: pd.DataFrame, mean_status: np.ndarray, key: list[str],
     return out
 
 
-def _published_frame(name: str, frame: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
+def published_frame(name: str, frame: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
     """The mart's published columns (labels of the distribution taken from item_results)."""
     if name == "item_distribution":
         labels = [c for c in ("wave_label", "org_type_label", "field_label", "item_label") if c not in frame]

@@ -191,7 +191,7 @@ def suppress(
 
 
 def primary_cells(
-    model: LinearModel, k: int, group_rule: bool = True
+    model: LinearModel, k: int, group_rule: bool = True, small_counts: bool = True
 ) -> tuple[np.ndarray, list[tuple[np.ndarray, int]]]:
     """Primary figures, and the groups whose every answer is in one code (their counts, and that code).
 
@@ -205,13 +205,16 @@ def primary_cells(
     such one-code groups the audit demands that the other codes could together hold an answer. In the joint
     model of two releases, so is every change of a count by 0 < d < k respondents (the audit demands that
     it cannot be proven as large as it is).
+
+    `small_counts` False leaves out the first rule, a count of 1 to k-1 itself (the cell key method publishes
+    such counts perturbed); the rules on groups stay.
     """
     values = model.figure_values
     counts = model.kind == COUNT
-    primary = counts & (values > 0) & (values < k)
+    primary = counts & (values > 0) & (values < k) & small_counts
     derived = model.kind == DERIVED
     basis = model.basis[derived]
-    primary[np.flatnonzero(derived)] = values[basis] < k
+    primary[np.flatnonzero(derived)] = (values[basis] < k) & small_counts
     of = model.respondents_of
     in_group = of >= 0
     group_size = values[np.maximum(of, 0)]

@@ -15,7 +15,8 @@ import pandas as pd
 
 from pipeline import db
 from pipeline.context import Context
-from pipeline.disclosure.protection import Level, protect
+from pipeline.disclosure import cell_key
+from pipeline.disclosure.protection import Level, Protection, protect
 from pipeline.publish import analyst, release
 from pipeline.publish.documentation import document
 from pipeline.publish.release import PublishRefused, Release
@@ -100,16 +101,8 @@ def publish(ctx: Context, when: When = "changed") -> Publication:
     # an attacker holds this release and the previous one, and whatever changed between them (newcomers to an
     # open wave, late responses, edits and erasures in a closed one) is what a few respondents gave: both are
     # audited together whenever the previous release's true figures were kept
-    jointly = release.figures(settings, previous.id) if previous else None
-    protection = protect(
-        inputs.marts,
-        settings.disclosure_k,
-        previous_hidden=previous.hidden_cells() if previous else None,
-        group_rule=settings.disclosure_group_rule,
-        level=_level(settings),
-        previous_marts=jointly,
-        previous_k=previous.manifest.get("disclosure", {}).get("k") if previous else None,
-    )
+    jointly = release.figures(settings, previous.id) if previous and not _perturbed(settings) else None
+    protection = _protect(inputs.marts, settings, previous, jointly)
     keeps = f"release {previous.id} stays published" if previous else "nothing is published"
     if not protection.audit.passed:
         failures = "; ".join(protection.audit.failures[:5])
@@ -130,7 +123,39 @@ def publish(ctx: Context, when: When = "changed") -> Publication:
         manifest["tables"] = {name: _table_counts(frame) for name, frame in tables.items()}
         made = release.switch(settings, folder, release_id, manifest)
     release.forget_figures(settings, keep=made.id)
-    return Publication(made, True, f"release {made.id} published ({_audit_line(protection.audit.summary())})")
+    line = _audit_line(protection.audit.summary(), settings)
+    return Publication(made, True, f"release {made.id} published ({line})")
+
+
+def _perturbed(settings: Settings) -> bool:
+    return settings.disclosure_method == "cell_key"
+
+
+def _protect(
+    marts: dict[str, pd.DataFrame],
+    settings: Settings,
+    previous: Release | None,
+    jointly: dict[str, pd.DataFrame] | None,
+) -> Protection | cell_key.Perturbed:
+    """The published tables by the method the settings name: suppression, audited with the previous release,
+    or the cell key method (whose noise is the same for the same respondents in every release)."""
+    if _perturbed(settings):
+        return cell_key.protect(
+            marts,
+            settings.disclosure_k,
+            settings.cell_key_max_deviation,
+            settings.cell_key_variance,
+            settings.disclosure_group_rule,
+        )
+    return protect(
+        marts,
+        settings.disclosure_k,
+        previous_hidden=previous.hidden_cells() if previous else None,
+        group_rule=settings.disclosure_group_rule,
+        level=_level(settings),
+        previous_marts=jointly,
+        previous_k=previous.manifest.get("disclosure", {}).get("k") if previous else None,
+    )
 
 
 def _state(settings: Settings) -> str:
@@ -213,7 +238,11 @@ def _level(settings: Settings) -> Level:
 
 
 def _disclosure(settings: Settings) -> dict[str, Any]:
+    method: dict[str, Any] = {"method": settings.disclosure_method}
+    if _perturbed(settings):
+        method |= {"max_deviation": settings.cell_key_max_deviation, "variance": settings.cell_key_variance}
     return {
+        **method,
         "k": settings.disclosure_k,
         "group_rule": settings.disclosure_group_rule,
         "upper_margin": settings.disclosure_upper_margin,
@@ -229,6 +258,7 @@ def _meta(manifest: dict[str, Any], inputs: _Inputs, timezone: str) -> dict[str,
         "published_at": manifest["published_at"],
         "timezone": timezone,
         "disclosure_k": manifest["disclosure"]["k"],
+        "disclosure": manifest["disclosure"],
         "waves": [
             {"wave": w["wave"], "wave_label": w["wave_label"] + (" (vorläufig)" if w["open"] else "")}
             for w in manifest["waves"]
@@ -282,9 +312,15 @@ def _table_counts(frame: pd.DataFrame) -> dict[str, int]:
     }
 
 
-def _audit_line(summary: dict[str, Any]) -> str:
+def _audit_line(summary: dict[str, Any], settings: Settings) -> str:
+    verdict = "passed" if summary.get("passed") else "FAILED"
+    if _perturbed(settings):
+        return (
+            f"{summary.get('cells')} cells, every count perturbed by the cell key method, {summary.get('primary')} "
+            f"hidden in groups of fewer than k, audit {verdict}"
+        )
     return (
         f"{summary.get('cells')} cells, {summary.get('primary')} primary and {summary.get('secondary')} "
-        f"secondary suppressions, audit {'passed' if summary.get('passed') else 'FAILED'}, "
+        f"secondary suppressions, audit {verdict}, "
         f"gate by {summary.get('gate_lp_solves', 0)} LP solves"
     )

@@ -68,7 +68,7 @@ def legend_entries(meta: dict, waves: Waves) -> list[tuple[str, str]]:
     return [
         (HIDDEN, LEGEND[HIDDEN]),
         (NOT_APPLICABLE, f"{LEGEND[NOT_APPLICABLE]} (z. B. Mittelwert einer Ja/Nein-Frage, Veränderung ohne Vorwelle)"),
-        (f"k = {k}", "Mindestzahl der Antworten hinter jedem veröffentlichten Wert; kleinere Zahlen sind gesperrt"),
+        (f"k = {k}", _k_meaning(meta)),
         ("Mittelwert", "Durchschnitt der gültigen Antworten auf der Skala von 1 (niedrigste) bis 5 (höchste Stufe)"),
         ("Top-2-Anteil", "Anteil der gültigen Skalenantworten in den beiden obersten Stufen (4 und 5)"),
         ("Veränderung", "Wert dieser Welle minus Wert der vorigen Welle; Top-2-Anteil in Prozentpunkten"),
@@ -76,6 +76,42 @@ def legend_entries(meta: dict, waves: Waves) -> list[tuple[str, str]]:
             "Quelle",
             f"{SOURCE}; {meta['partners']} Partner; Wellen {', '.join(waves.labels.values())}; Fragebogenfassungen "
             f"{', '.join(meta['instrument_versions'])}; Veröffentlichung {meta['release_id']} vom {published_on(meta)}",
+        ),
+    ]
+
+
+def _perturbed(meta: dict) -> bool:
+    return meta.get("disclosure", {}).get("method") == "cell_key"
+
+
+def _k_meaning(meta: dict) -> str:
+    if _perturbed(meta):
+        return "Keine veröffentlichte Anzahl liegt zwischen 1 und k − 1; alle Anzahlen sind leicht überlagert"
+    return "Mindestzahl der Antworten hinter jedem veröffentlichten Wert; kleinere Zahlen sind gesperrt"
+
+
+def cell_key_notes(meta: dict) -> list[tuple[str, str]]:
+    """The notes on the cell key method that replace those on suppression."""
+    k = meta["disclosure_k"]
+    method = meta["disclosure"]
+    deviation, variance = method["max_deviation"], german_number(method["variance"])
+    return [
+        (
+            "Geheimhaltung: Cell-Key-Verfahren",
+            "Keine Zahl wird gesperrt; stattdessen wird jede Anzahl mit einer kleinen Abweichung veröffentlicht "
+            "(das Verfahren des Zensus 2022 der statistischen Ämter und des britischen Census 2021). Anzahlen "
+            f"von 1 bis {k - 1} erscheinen als 0 oder {k}, und zwar im Mittel richtig (eine 2 erscheint in zwei "
+            f"von {k} Fällen als {k}, sonst als 0); Anzahlen ab {k} weichen um höchstens {deviation} ab, im Mittel "
+            f"um 0 (Varianz {variance}). Eine 0 bleibt 0. Dieselben Befragten ergeben in jeder Tabelle und jeder "
+            "Veröffentlichung dieselbe Abweichung: Wer Veröffentlichungen vergleicht oder Tabellen verrechnet, "
+            "erhält keine genaueren Zahlen. Mittelwerte, Anteile und gültige Antworten werden aus den "
+            "überlagerten Anzahlen berechnet; Summen über Organisationsarten ergeben deshalb nicht genau die "
+            "Zeile „Insgesamt“, die ihre eigene Abweichung hat.",
+        ),
+        (
+            "Was das Verfahren zusichert",
+            f"Keine veröffentlichte Anzahl liegt zwischen 1 und {k - 1}, und keine Anzahl von 1 bis {k - 1} wird "
+            "unverändert gezeigt. Die Prüfung vor der Veröffentlichung rechnet beides für jedes Tabellenfeld nach.",
         ),
     ]
 
@@ -88,8 +124,13 @@ def method_notes(meta: dict, waves: Waves) -> list[tuple[str, str]]:
         waves_note = (
             "Laufende Welle",
             f"{', '.join(running)} läuft noch: Ihre Zahlen sind vorläufig und ändern sich mit jeder "
-            "Veröffentlichung. Wie jede Veröffentlichung wird sie zusammen mit der vorigen geprüft und gesperrt "
-            "(siehe „Vergleich mit der vorigen Veröffentlichung“).",
+            "Veröffentlichung. "
+            + (
+                "Die Abweichungen des Cell-Key-Verfahrens bleiben für dieselben Befragten gleich."
+                if _perturbed(meta)
+                else "Wie jede Veröffentlichung wird sie zusammen mit der vorigen geprüft und gesperrt "
+                "(siehe „Vergleich mit der vorigen Veröffentlichung“)."
+            ),
         )
     else:
         waves_note = (
@@ -108,9 +149,9 @@ def method_notes(meta: dict, waves: Waves) -> list[tuple[str, str]]:
         "beide Veröffentlichungen ohnehin zeigen: wie viele ein Item insgesamt beantwortet haben und was sich "
         "daraus mit veröffentlichten Nullen ergibt.",
     )
+    protection = cell_key_notes(meta) if _perturbed(meta) else [since, *_suppression_notes(k)]
     return [
         waves_note,
-        since,
         (
             "Mittelwert und Top-2-Anteil",
             "Der Mittelwert ist der Durchschnitt der gültigen Antworten auf der fünfstufigen Skala (1 = niedrigste, "
@@ -123,6 +164,24 @@ def method_notes(meta: dict, waves: Waves) -> list[tuple[str, str]]:
             f"Wert dieser Welle minus Wert der vorigen Welle ({waves.since()}), bei Items nur, wenn das Item in "
             "beiden Fassungen des Fragebogens enthalten ist; beim Top-2-Anteil in Prozentpunkten.",
         ),
+        *protection,
+        ("Prüfung vor der Veröffentlichung", audit_note(meta["audit"], _perturbed(meta))),
+        (
+            "Handlungsbedarfe",
+            "Rangfolge aus den veröffentlichten Mittelwerten, aufsteigend (Rang 1 = schwächster Wert), bei Gleichstand "
+            "nach dem Top-2-Anteil; gesperrte Werte nehmen nicht teil. Items: die zehn schwächsten je Welle und "
+            "Organisationsart; Handlungsfelder: alle.",
+        ),
+        (
+            "Freitexte",
+            "Veröffentlicht wird nur, wie viele Personen je Handlungsfeld einen Freitext geschrieben haben. Die Texte "
+            "selbst bleiben intern.",
+        ),
+    ]
+
+
+def _suppression_notes(k: int) -> list[tuple[str, str]]:
+    return [
         (
             "Geheimhaltung, primär",
             f"Jede Anzahl von 1 bis {k - 1} Antworten und jeder Mittelwert, Anteil oder jede Veränderung aus weniger "
@@ -143,24 +202,17 @@ def method_notes(meta: dict, waves: Waves) -> list[tuple[str, str]]:
             "eingrenzen lässt. Einmal gesperrte Werte bleiben in späteren Veröffentlichungen gesperrt. Jeder Wert "
             "ist in Arbeitsmappe, Bericht und Datendateien gleich gesperrt.",
         ),
-        ("Prüfung vor der Veröffentlichung", audit_note(meta["audit"])),
-        (
-            "Handlungsbedarfe",
-            "Rangfolge aus den veröffentlichten Mittelwerten, aufsteigend (Rang 1 = schwächster Wert), bei Gleichstand "
-            "nach dem Top-2-Anteil; gesperrte Werte nehmen nicht teil. Items: die zehn schwächsten je Welle und "
-            "Organisationsart; Handlungsfelder: alle.",
-        ),
-        (
-            "Freitexte",
-            "Veröffentlicht wird nur, wie viele Personen je Handlungsfeld einen Freitext geschrieben haben. Die Texte "
-            "selbst bleiben intern.",
-        ),
     ]
 
 
-def audit_note(audit: dict) -> str:
+def audit_note(audit: dict, perturbed: bool = False) -> str:
     """The audit in words, without the cell or the true value of the narrowest interval."""
     verdict = "bestanden" if audit.get("passed") else "nicht bestanden"
+    if perturbed:
+        return (
+            f"Vor jeder Veröffentlichung wird jedes Tabellenfeld nachgerechnet: Prüfung {verdict}; "
+            f"{german_int(audit.get('cells', 0))} Tabellenfelder geprüft, keines gesperrt."
+        )
     text = (
         "Vor jeder Veröffentlichung werden alle Tabellen gemeinsam angegriffen (lineare Optimierung): Für jeden "
         "gesperrten Wert wird das Intervall bestimmt, in dem er sich beweisbar befinden muss (als ganze Zahlen), "
