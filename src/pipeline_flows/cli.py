@@ -441,6 +441,7 @@ def _release_fields(made: Release, current: Release | None) -> dict[str, object]
         "release": made.id,
         "published_at": made.manifest["published_at"],
         "waves": [{"wave": w["wave"], "open": bool(w.get("open"))} for w in made.manifest.get("waves", [])],
+        "method": _method(made),
         "cells": audit.get("cells"),
         "primary": audit.get("primary"),
         "secondary": audit.get("secondary"),
@@ -465,13 +466,19 @@ def _print_audit(made: Release) -> None:
     audit = made.manifest["audit"]
     console.print(
         f"release {made.id}: {made.directory}\n"
-        f"  disclosure audit {'passed' if audit.get('passed') else 'FAILED'}: {audit.get('cells')} cells, "
+        f"  disclosure audit {'passed' if audit.get('passed') else 'FAILED'} ({_method(made).replace('_', ' ')}): "
+        f"{audit.get('cells')} cells, "
         f"{audit.get('primary')} primary and {audit.get('secondary')} secondary suppressions, "
         f"narrowest interval {_narrowest(audit)}{_jointly(made)}\n"
         f"  published means of groups with at least k valid answers: items {_share(made, 'item_means')} "
         f"(insgesamt {_share(made, 'item_means_insgesamt')}), Handlungsfelder {_share(made, 'field_means')}\n"
         f"  organisation types of k or more respondents without a published Handlungsfeld mean: {_without_column(made)}"
     )
+
+
+def _method(made: Release) -> str:
+    """How the release was protected: "suppression" (releases before the setting existed) or "cell_key"."""
+    return str(made.manifest.get("disclosure", {}).get("method", "suppression"))
 
 
 def _jointly(made: Release) -> str:
