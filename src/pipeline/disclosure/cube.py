@@ -121,7 +121,7 @@ def information_loss(
         cells[name] = {}
         for column in value_columns(name):
             status = tables[name][f"{column}_status"].to_numpy()
-            in_primary = np.isin(cell_keys(name, frame, column), list(primary))
+            in_primary = among(cell_keys(name, frame, column), primary)
             cells[name][column] = {
                 "published": int((status == PUBLISHED).sum()),
                 "primary": int(((status == HIDDEN) & in_primary).sum()),
