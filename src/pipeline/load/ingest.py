@@ -7,8 +7,11 @@ takes the lock, a connection and one transaction to load.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+import contextvars
+import queue
+import threading
+from collections.abc import Callable, Generator, Iterator
+from contextlib import AbstractContextManager, closing, contextmanager
 from datetime import UTC, datetime
 
 import duckdb
@@ -24,6 +27,9 @@ from pipeline.registry import Partner
 from pipeline.service.lock import Writer, file_writer
 
 Writing = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
+# Pages pulled ahead of the load (about two batches of Kobo's or ODK's pages of 1,000): memory stays bounded by
+# a few batches, and the partner is asked while DuckDB loads.
+PREFETCH_PAGES = 8
 
 
 def ingest_partner(
@@ -59,14 +65,15 @@ def ingest_partner(
         full = start is None and partner.connector.reread_days is not None
         listed: list[pa.ChunkedArray] = []  # a full read's source ids: what is not among them is gone
         batch: list[Page] = []
-        for page in connector.pull(start):
-            if full:
-                listed.append(page.records.column("source_id"))
-            batch.append(page)
-            if sum(p.records.num_rows for p in batch) >= settings.batch_rows:
-                with writing() as con:
-                    _load(con, loader, batch, connector)
-                batch = []
+        with closing(_prefetched(connector.pull(start), PREFETCH_PAGES, partner.id)) as pages:
+            for page in pages:
+                if full:
+                    listed.append(page.records.column("source_id"))
+                batch.append(page)
+                if sum(p.records.num_rows for p in batch) >= settings.batch_rows:
+                    with writing() as con:
+                        _load(con, loader, batch, connector)
+                    batch = []
         with writing() as con:
             if batch:
                 _load(con, loader, batch, connector)
@@ -119,3 +126,49 @@ def _load(con: duckdb.DuckDBPyConnection, loader: PartnerLoader, batch: list[Pag
     loader.attach(con)
     loader.load(batch, connector)
     connector.loaded(batch)
+
+
+def _prefetched(pages: Iterator[Page], depth: int, partner_id: str) -> Generator[Page, None, None]:
+    """The pages, pulled by a thread of their own up to `depth` ahead of the caller: the pull waits on the
+    partner and the load on DuckDB, so each goes on while the other waits (issue 26). The pull's error is
+    raised here, where the page it did not deliver would have been; when the caller stops early, the pull stops
+    after the request in flight (its deadline bounds the wait)."""
+    ahead: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def hand(item: tuple[str, object]) -> bool:
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def pull() -> None:
+        try:
+            for page in pages:
+                if not hand(("page", page)):
+                    return
+            hand(("end", None))
+        except BaseException as exc:  # handed to the caller, who raises it
+            hand(("error", exc))
+        finally:
+            close = getattr(pages, "close", None)  # a generator's own clean-up (its scratch files, sessions)
+            if close is not None:
+                close()
+
+    # the caller's context (a Prefect run's logger, settings overrides) goes with the pull
+    worker = threading.Thread(target=contextvars.copy_context().run, args=(pull,), name=f"pull {partner_id}")
+    worker.start()
+    try:
+        while True:
+            kind, item = ahead.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item  # type: ignore[misc]
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        worker.join()
