@@ -7,7 +7,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -27,6 +27,12 @@ def _home() -> Path:
     """Where the operator's files live by default (data/, partners.yaml): the checkout, or the working directory
     of an installed pipeline."""
     return _checkout() or Path.cwd()
+
+
+def largest_cell_key_variance(max_deviation: int) -> float:
+    """The most variance the cell key method's noise can have with deviations up to max_deviation (none of it on
+    0, the same on each of ±1..±max_deviation)."""
+    return sum(d * d for d in range(1, max_deviation + 1)) / max_deviation
 
 
 class Settings(BaseSettings):
@@ -95,6 +101,17 @@ class Settings(BaseSettings):
     # A signed webhook call older than this is a replay; one further in the future than the skew is refused.
     webhook_replay_window_seconds: int = Field(default=300, ge=1)
     webhook_clock_skew_seconds: int = Field(default=30, ge=0)
+
+    @field_validator("cell_key_variance")
+    @classmethod
+    def _variance_within_deviation(cls, variance: float, info: ValidationInfo) -> float:
+        deviation = info.data.get("cell_key_max_deviation")
+        if deviation is not None and variance > largest_cell_key_variance(deviation):
+            raise ValueError(
+                f"a variance of {variance} is more than a maximum deviation of {deviation} allows "
+                f"(at most {largest_cell_key_variance(deviation):g})"
+            )
+        return variance
 
     @property
     def sql_dir(self) -> Path:

@@ -8,6 +8,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 
 from pipeline import publish
 from pipeline.context import Context
@@ -47,9 +48,13 @@ def test_the_perturbation_table_keeps_the_promises_of_the_method_note(k: int, de
             assert spread == pytest.approx(variance, abs=1e-3), f"{n}: variance {spread}"
 
 
-def test_a_variance_the_deviation_cannot_carry_is_refused() -> None:
+def test_a_variance_the_deviation_cannot_carry_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError, match="variance of 3.5 is more than a maximum deviation of 2 allows"):
         PTable(5, 2, 3.5)
+    monkeypatch.setenv("PIPELINE_CELL_KEY_MAX_DEVIATION", "2")
+    monkeypatch.setenv("PIPELINE_CELL_KEY_VARIANCE", "3.5")
+    with pytest.raises(ValidationError, match="at most 2.5"):
+        Settings()
 
 
 def _true(settings: Settings, table: str, columns: list[str]) -> pd.DataFrame:

@@ -32,6 +32,7 @@ import pandas as pd
 from pipeline.disclosure import cube
 from pipeline.disclosure.audit import Audit
 from pipeline.disclosure.suppression import primary_cells
+from pipeline.settings import largest_cell_key_variance
 from pipeline.vocabulary import MARTS, NOT_APPLICABLE, PUBLISHED
 
 KEY_RANGE = 1 << 20  # record and cell keys are integers below this (sql/marts: "modulo 2^20")
@@ -57,11 +58,10 @@ class PTable:
     variance: float
 
     def __post_init__(self) -> None:
-        squares = sum(d * d for d in range(1, self.max_deviation + 1))
-        if self.variance * self.max_deviation > squares:
+        if self.variance > largest_cell_key_variance(self.max_deviation):
             raise ValueError(
                 f"cell key method: a variance of {self.variance} is more than a maximum deviation of "
-                f"{self.max_deviation} allows (at most {squares / self.max_deviation:g})"
+                f"{self.max_deviation} allows (at most {largest_cell_key_variance(self.max_deviation):g})"
             )
 
     def noise(self, reach: int) -> tuple[np.ndarray, np.ndarray]:
