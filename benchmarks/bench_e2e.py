@@ -26,6 +26,7 @@ import yaml
 
 from pipeline.settings import Settings
 from pipeline_testkit import demo
+from pipeline_testkit.emulators.server import JsonHandler
 
 PAGE_SETTINGS = ("page_size", "ids_per_page", "cases_per_page")
 DEMO_TOTAL = sum(n for waves in demo.PLANS.values() for n, _ in waves.values())
@@ -114,7 +115,9 @@ def main() -> None:
     parser.add_argument("--responses", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--stages", action="store_true", help="time the ingest's stages (benchmarks/stages.py)")
     parser.add_argument("--compare", action="store_true", help="Kobo partners only, beside the limits (limits.py)")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="each emulator answer waits this long first")
     args = parser.parse_args()
+    JsonHandler.latency_seconds = args.latency_ms / 1000
     print("| responses | ingest s | end to end s | responses/s (end to end) | peak RSS MiB ingest | peak RSS MiB end |")
     print("|---:|---:|---:|---:|---:|---:|")
     profiles = {}

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     page_size: int = Field(default=1000, ge=1)
     # Responses validated and loaded together (pages are never split): bounds memory, shares fixed costs.
     batch_rows: int = Field(default=5000, ge=1)
+    # Pages pulled ahead of the load by a thread of its own (about a batch of Kobo's or ODK's pages of 1,000), so
+    # that the partner is asked while DuckDB loads; 0 pulls and loads by turns in one thread.
+    prefetch_pages: int = Field(default=8, ge=0)
     # DuckDB's buffer pool for the working file (it spills to disk beyond): it would otherwise grow towards 80%
     # of the machine's memory as the file grows, and a nightly job shares the machine.
     duckdb_memory_limit: str = Field(default="2GB", pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$")

@@ -27,9 +27,6 @@ from pipeline.registry import Partner
 from pipeline.service.lock import Writer, file_writer
 
 Writing = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
-# Pages pulled ahead of the load (about two batches of Kobo's or ODK's pages of 1,000): memory stays bounded by
-# a few batches, and the partner is asked while DuckDB loads.
-PREFETCH_PAGES = 8
 
 
 def ingest_partner(
@@ -65,7 +62,7 @@ def ingest_partner(
         full = start is None and partner.connector.reread_days is not None
         listed: list[pa.ChunkedArray] = []  # a full read's source ids: what is not among them is gone
         batch: list[Page] = []
-        with closing(_prefetched(connector.pull(start), PREFETCH_PAGES, partner.id)) as pages:
+        with closing(_prefetched(connector.pull(start), settings.prefetch_pages, partner.id)) as pages:
             for page in pages:
                 if full:
                     listed.append(page.records.column("source_id"))
@@ -132,7 +129,10 @@ def _prefetched(pages: Iterator[Page], depth: int, partner_id: str) -> Generator
     """The pages, pulled by a thread of their own up to `depth` ahead of the caller: the pull waits on the
     partner and the load on DuckDB, so each goes on while the other waits (issue 26). The pull's error is
     raised here, where the page it did not deliver would have been; when the caller stops early, the pull stops
-    after the request in flight (its deadline bounds the wait)."""
+    after the request in flight (its deadline bounds the wait). A depth of 0 pulls in the caller's thread."""
+    if depth == 0:
+        yield from pages
+        return
     ahead: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 

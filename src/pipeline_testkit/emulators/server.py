@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -89,8 +90,11 @@ class FaultQueue:
 
 class JsonHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # the round trip of a partner's server out on the internet (benchmarks set it; loopback has none)
+    latency_seconds = 0.0
 
     def send_json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        time.sleep(self.latency_seconds)
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
