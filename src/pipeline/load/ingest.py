@@ -159,7 +159,9 @@ def _prefetched(pages: Iterator[Page], depth: int, partner_id: str) -> Generator
                 close()
 
     # the caller's context (a Prefect run's logger, settings overrides) goes with the pull
-    worker = threading.Thread(target=contextvars.copy_context().run, args=(pull,), name=f"pull {partner_id}")
+    worker = threading.Thread(
+        target=contextvars.copy_context().run, args=(pull,), name=f"pull {partner_id}", daemon=True
+    )
     worker.start()
     try:
         while True:
