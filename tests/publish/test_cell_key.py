@@ -109,6 +109,7 @@ def test_a_cell_key_release_publishes_every_key_figure_and_no_count_below_k(
     assert set(hidden["org_type"]) == {"ehrenamt"}
     report = (made.directory / publish.REPORT).read_text(encoding="utf-8")
     assert "Cell-Key-Verfahren" in report and "Geheimhaltung, sekundär" not in report
+    assert "Zu jeder Zahl stehen mindestens" not in report, "the report promises what the method does not"
 
 
 def test_the_same_respondents_carry_the_same_noise_into_the_next_release(
