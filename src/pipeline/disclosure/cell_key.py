@@ -66,8 +66,8 @@ class PTable:
 
     def noise(self, reach: int) -> tuple[np.ndarray, np.ndarray]:
         """The deviations -reach..reach and their probabilities (the base row, truncated to |d| <= reach)."""
-        squares = sum(d * d for d in range(1, self.max_deviation + 1))
-        step = self.variance / (2 * squares)
+        # P(d) for each d != 0: the variance V spread over 2 * (1² + ... + D²)
+        step = self.variance / (2 * self.max_deviation * largest_cell_key_variance(self.max_deviation))
         deviations = np.arange(-reach, reach + 1)
         weights = np.where(deviations == 0, 1 - 2 * self.max_deviation * step, step)
         return deviations, weights / weights.sum()
@@ -121,7 +121,9 @@ def protect(
     _derive(noisy)
     _publish_noisy(tables, noisy)
     failures = _audit(frames, tables, k)
-    cells = sum(int((t[f"{c}_status"] != NOT_APPLICABLE).sum()) for t in tables.values() for c in _columns(t))
+    cells = sum(
+        int((t[f"{c}_status"] != NOT_APPLICABLE).sum()) for name, t in tables.items() for c in cube.value_columns(name)
+    )
     shown = ~model_cube.model.unpublished
     audit = Audit(
         passed=not failures, cells=cells, primary=int((primary & shown).sum()), secondary=0, narrowest=None,
@@ -189,7 +191,6 @@ def _audit(frames: dict[str, pd.DataFrame], tables: dict[str, pd.DataFrame], k: 
     no count from 1 to k-1 is published as it is."""
     failures = []
     for name, columns in _COUNTS.items():
-        keys_of = cube.cell_keys
         for column in columns:
             shown = tables[name][column].to_numpy(dtype=float, na_value=np.nan)
             true = frames[name][column].to_numpy(dtype=float)
@@ -197,7 +198,7 @@ def _audit(frames: dict[str, pd.DataFrame], tables: dict[str, pd.DataFrame], k: 
             exact = (true > 0) & (true < k) & (shown == true)
             for i in np.flatnonzero(small | exact)[:20]:
                 failures.append(
-                    f"{keys_of(name, frames[name].iloc[[i]], column)[0]}: published {shown[i]:g} "
+                    f"{cube.cell_keys(name, frames[name].iloc[[i]], column)[0]}: published {shown[i]:g} "
                     f"({'below k' if small[i] else 'a small count published as it is'})"
                 )
     return failures
@@ -225,7 +226,3 @@ def _deviations(frames: dict[str, pd.DataFrame], tables: dict[str, pd.DataFrame]
                 "max_absolute_deviation": round(float(gap.max()), 4) if gap.size else 0.0,
             }
     return out
-
-
-def _columns(table: pd.DataFrame) -> list[str]:
-    return [c.removesuffix("_status") for c in table.columns if c.endswith("_status")]

@@ -58,10 +58,6 @@ class Cube:
     # table -> column -> the figure behind each row's value (-1: no figure, e.g. the mean of a yes/no item)
     cells: dict[str, dict[str, np.ndarray]]
 
-    def information_loss(self, tables: dict[str, pd.DataFrame], primary: set[str], k: int) -> dict[str, Any]:
-        """What the protection cost (see `information_loss`)."""
-        return information_loss(self.frames, tables, primary, k)
-
     def tables(
         self, hidden: np.ndarray, previous_hidden: set[str] | frozenset[str] = frozenset()
     ) -> tuple[dict[str, pd.DataFrame], set[str]]:

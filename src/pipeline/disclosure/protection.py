@@ -49,7 +49,7 @@ class Protection:
     hidden_cells: set[str]
     audit: Audit
     primary_cells: set[str] = field(default_factory=set)
-    # what the protection cost (cube.Cube.information_loss): the manifest reports it with every release
+    # what the protection cost (cube.information_loss): the manifest reports it with every release
     information_loss: dict[str, Any] = field(default_factory=dict)
     rounds: int = 1
     seconds: dict[str, float] = field(default_factory=dict)
@@ -118,7 +118,7 @@ def protect(
             secondary=int((hidden & ~primary & shown).sum()),
         ),
         primary_cells=primary_keys,
-        information_loss=model_cube.information_loss(tables, primary_keys, k),
+        information_loss=cube.information_loss(model_cube.frames, tables, primary_keys, k),
         rounds=max((p.rounds for p in patterns), default=0),
         seconds=seconds,
     )
