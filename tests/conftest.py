@@ -120,11 +120,13 @@ def uncompressed_storage(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(db, "connect", uncompressed)
 
 
-def found_in_file(settings: Settings, needles: Iterable[str]) -> dict[str, list[str]]:
-    """Where each needle still is: in the DuckDB file's bytes after a checkpoint (any freed block and the
-    write-ahead log included) or in any text column of any table. Empty when none is found anywhere."""
+def found_in_file(settings: Settings, needles: Iterable[str], path: Path | None = None) -> dict[str, list[str]]:
+    """Where each needle still is: in the DuckDB file's bytes (the working file unless `path` is given) after a
+    checkpoint (any freed block and the write-ahead log included) or in any text column of any table. Empty when
+    none is found anywhere."""
     needles = list(needles)
-    con = duckdb.connect(str(settings.db_path))
+    path = path or settings.db_path
+    con = duckdb.connect(str(path))
     try:
         con.execute("checkpoint")
         columns = con.execute(
@@ -141,7 +143,7 @@ def found_in_file(settings: Settings, needles: Iterable[str]) -> dict[str, list[
                     where.setdefault(needle, []).append(f"{schema}.{table}.{column}")
     finally:
         con.close()
-    stored = b"".join(p.read_bytes() for p in settings.db_path.parent.glob(f"{settings.db_path.name}*") if p.is_file())
+    stored = b"".join(p.read_bytes() for p in path.parent.glob(f"{path.name}*") if p.is_file())
     for needle in needles:
         if needle.encode() in stored:
             where.setdefault(needle, []).append("file bytes")

@@ -3,6 +3,10 @@ file, and any change of what they are made of (responses, labels) rebuilds both.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
+import uuid
 from pathlib import Path
 
 import duckdb
@@ -11,22 +15,21 @@ import yaml
 
 from pipeline.context import Context
 from pipeline.load.ingest import ingest_partner
+from pipeline.load.runs import PartnerRun
 from pipeline.publish import analyst
 from pipeline.settings import Settings
 from pipeline.transform.marts import build_marts
-from tests.conftest import partner_world, query
+from pipeline_flows import cli
+from tests.conftest import found_in_file, partner_world, query
 
 PARTNER = "hwg-lu"
 
 
 def _run(run_id: str) -> tuple[object, object, int]:
     """One partner's ingest, the marts and the analyst file; returns when each was built and the file's inode."""
-    settings = Settings()
-    ingest_partner(Context(settings), PARTNER, run_id)
-    build_marts(Context(settings))
-    path = analyst.refresh(Context(settings))
-    built = dict(query(settings, "select artefact, built_at from ops.built_from"))
-    return built["marts"], built[analyst.ANALYST], path.stat().st_ino
+    _run_partner(PARTNER, run_id)
+    built = dict(query(Settings(), "select artefact, built_at from ops.built_from"))
+    return built["marts"], built[analyst.ANALYST], Settings().analyst_db_path.stat().st_ino
 
 
 def _analyst_wave_labels(path: Path) -> set[str]:
@@ -53,3 +56,67 @@ def test_nothing_new_rebuilds_nothing_and_a_renamed_wave_rebuilds_both(
         labels = {label for (label,) in query(Settings(), "select distinct wave_label from marts.item_results")}
         assert "Welle 2026 (umbenannt)" in labels
         assert "Welle 2026 (umbenannt)" in _analyst_wave_labels(Settings().analyst_db_path)
+
+
+KOBO_PARTNER = "caritas-lu"
+
+
+def _analyst_content(path: Path) -> dict[str, object]:
+    """Everything an analyst reads in the file: every table's rows (in order), the views' rows, the comments."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        relations = con.execute(
+            "select schema_name || '.' || table_name from duckdb_tables() union all "
+            "select schema_name || '.' || view_name from duckdb_views() where not internal order by 1"
+        ).fetchall()
+        content: dict[str, object] = {
+            name: sorted(map(repr, con.execute(f"from {name}").fetchall())) for (name,) in relations
+        }
+        content["comments"] = con.execute(
+            "select schema_name, table_name, column_name, comment from duckdb_columns() "
+            "where database_name = current_database() order by all"
+        ).fetchall()
+        return content
+    finally:
+        con.close()
+
+
+def test_the_analyst_file_follows_new_edited_and_erased_respondents_as_a_whole_write_would(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uncompressed_storage: None
+) -> None:
+    """The next analyst file starts from the previous one and takes in only the respondents that changed; what
+    analysts then read equals a file written whole. An erased respondent leaves no byte in it."""
+    with partner_world(settings, tmp_path, monkeypatch, KOBO_PARTNER) as world:
+        _run_partner(KOBO_PARTNER, "run-1")
+        kobo = world.services["kobo"].emulator
+        uid = world.registry.partner(KOBO_PARTNER).connector.asset_uid
+        latest = max(world.served[KOBO_PARTNER], key=lambda s: s["_submission_time"])
+        instance = str(uuid.uuid4())
+        new = {**latest, "_id": 77_000_001, "_uuid": instance, "meta/instanceID": f"uuid:{instance}"}
+        edited = {**latest, "hf1/q01": "5" if latest.get("hf1/q01") != "5" else "4"}
+        kobo.add_submissions(uid, [new, edited])
+        run = _run_partner(KOBO_PARTNER, "run-2")
+        assert (run.inserted, run.updated) == (1, 1)
+
+        path = Settings().analyst_db_path
+        followed = _analyst_content(path)
+        path.unlink()
+        analyst.refresh(Context(Settings()))
+        assert _analyst_content(path) == followed, "the file brought up to date equals the file written whole"
+
+        key = hmac.new(
+            os.environ[Settings().respondent_key_env].encode(), f"{KOBO_PARTNER}:{new['_id']}".encode(), hashlib.sha256
+        ).hexdigest()
+        _run_partner(KOBO_PARTNER, "run-3")  # nothing new: the file as it was, the new respondent in it
+        assert "file bytes" in found_in_file(Settings(), [key], path).get(key, []), "the search sees it before"
+        erase = ["erase", "--partner", KOBO_PARTNER, "--response", str(new["_id"]), "--by", "Datenschutz", "--yes"]
+        assert cli.main(erase) == 0
+        assert found_in_file(Settings(), [key], path) == {}, "the erased respondent is in no byte of the analyst file"
+
+
+def _run_partner(partner: str, run_id: str) -> PartnerRun:
+    settings = Settings()
+    run = ingest_partner(Context(settings), partner, run_id)
+    build_marts(Context(settings))
+    analyst.refresh(Context(settings))
+    return run

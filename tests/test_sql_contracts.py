@@ -17,6 +17,9 @@ FILES = sorted(p.relative_to(SQL_DIR).with_suffix("").as_posix() for p in SQL_DI
 FILES = [name for name in FILES if not name.startswith("migrations/")]
 
 _NAME = r"[a-z_]\w*(?:\.[a-z_]\w*){0,2}"
+_CREATE = (
+    rf"\bcreate\s+(?:or\s+replace\s+)?(?:temp\s+|temporary\s+)?(?:table|view)\s+(?:if\s+not\s+exists\s+)?({_NAME})"
+)
 # what may follow a relation in a FROM list without being its alias
 _CLAUSES = {
     "where", "group", "order", "join", "left", "right", "inner", "full", "cross", "on", "union", "qualify", "limit",
@@ -71,15 +74,13 @@ def relations(text: str) -> tuple[set[str], set[str]]:
     from. Reads: every other relation in a FROM, JOIN or USING, less the file's CTEs and what it creates itself."""
     bare = _bare(text)
     writes = set(
-        re.findall(rf"\bcreate\s+(?:or\s+replace\s+)?(?:temp\s+|temporary\s+)?(?:table|view)\s+({_NAME})", bare)
+        re.findall(_CREATE, bare)
         + re.findall(rf"\bdrop\s+(?:table|view)\s+(?:if\s+exists\s+)?({_NAME})", bare)
         + re.findall(rf"\binsert\s+(?:or\s+\w+\s+)?into\s+({_NAME})", bare)
         + re.findall(rf"\bdelete\s+from\s+({_NAME})", bare)
         + [name for name in re.findall(rf"(?<!do )\bupdate\s+({_NAME})", bare) if name != "set"]
     )
-    created = set(
-        re.findall(rf"\bcreate\s+(?:or\s+replace\s+)?(?:temp\s+|temporary\s+)?(?:table|view)\s+({_NAME})", bare)
-    )
+    created = set(re.findall(_CREATE, bare))
     ctes = set(
         re.findall(rf"(?:\bwith\s+(?:recursive\s+)?|\)\s*,\s*)({_NAME})\s+as\s+(?:not\s+)?(?:materialized\s+)?\(", bare)
     )

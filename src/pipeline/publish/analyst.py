@@ -3,14 +3,19 @@
 Analysts query it with SQL at any time, also while a run writes: the pipeline's working file admits one
 writer and no reader beside it, so analysts get a file of their own. It is built under a temporary name and
 renamed over the previous one; a connection already open keeps reading the old file, a new one opens the new
-file whole. `COMMENT ON` every table, view and column (schemas/documentation.yaml) makes `duckdb_tables()`
-and `duckdb_columns()` its documentation.
+file whole. The new file starts as a copy of the previous one, whose responses and answers are brought up to
+date by the respondents that changed: a night with few new responses costs a file copy and the change, not a
+write of every answer. It is written whole when the SQL or documentation that shape it changed, and when a
+respondent it holds was erased or withdrawn (their bytes would outlive a delete in the copy). `COMMENT ON`
+every table, view and column (schemas/documentation.yaml) makes `duckdb_tables()` and `duckdb_columns()` its
+documentation.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -22,6 +27,7 @@ from pipeline.settings import Settings
 from pipeline.transform import marts as transform
 
 ANALYST = "analyst_file"
+SHAPE = "analyst_file_shape"
 
 
 def refresh(ctx: Context) -> Path:
@@ -37,31 +43,50 @@ def refresh(ctx: Context) -> Path:
         digest = hashlib.sha256(f"{own}:{marts[0] if marts else ''}".encode()).hexdigest()
         if target.exists() and not db.changed(con, ANALYST, digest):
             return target
-        _write(con, settings, target)
+        shape = transform.files_digest(made_of)
+        from_previous = target.exists() and not db.changed(con, SHAPE, shape) and not _gone(con, settings, target)
+        _write(con, settings, target, from_previous)
         db.built(con, ANALYST, digest)
+        db.built(con, SHAPE, shape)
     finally:
         con.close()
     return target
 
 
-def _write(con: duckdb.DuckDBPyConnection, settings: Settings, target: Path) -> None:
+def _gone(con: duckdb.DuckDBPyConnection, settings: Settings, target: Path) -> int:
+    con.execute("attach ? as previous (read_only)", [str(target)])
+    try:
+        return db.run(con, settings.sql_dir, "analyst/005_gone").fetchone()[0]  # type: ignore[index]
+    finally:
+        con.execute("detach previous")
+
+
+def _write(con: duckdb.DuckDBPyConnection, settings: Settings, target: Path, from_previous: bool) -> None:
     tmp = target.with_name(f".{target.name}.new")
-    db.create_portable(tmp).close()
+    if from_previous:
+        shutil.copyfile(target, tmp)
+    else:
+        db.create_portable(tmp).close()
     con.execute("attach ? as analyst", [str(tmp)])
     try:
         db.run(con, settings.sql_dir, "analyst/010_core")
+        (stale,) = db.run(con, settings.sql_dir, "analyst/020_changes").fetchone()  # type: ignore[misc]
+        if stale:
+            db.run(con, settings.sql_dir, "analyst/030_remove_stale")
+        db.run(con, settings.sql_dir, "analyst/040_add_changed")
+        con.execute("drop schema if exists analyst.marts cascade")
         con.execute("create schema analyst.marts")
         for (name,) in con.execute(
             "select table_name from duckdb_tables() where database_name = current_database() and schema_name = 'marts'"
         ).fetchall():
-            con.execute(f'create table analyst.marts."{name}" as select * from marts."{name}"')
+            con.execute(f'create or replace table analyst.marts."{name}" as select * from marts."{name}"')
     finally:
         con.execute("detach analyst")
     # Views and comments are made in the file itself, so they name its tables without a catalog and keep
     # working whatever name a reader attaches the file under.
     own = duckdb.connect(str(tmp))
     try:
-        db.run(own, settings.sql_dir, "analyst/020_views")
+        db.run(own, settings.sql_dir, "analyst/050_views")
         document(own, settings.documentation_file)
         own.execute("checkpoint")
     finally:

@@ -35,7 +35,13 @@ def build_marts(ctx: Context) -> list[str]:
 
 def inputs_digest(con: duckdb.DuckDBPyConnection, sql_dir: Path, files: Iterable[Path]) -> str:
     """A digest of the core rows derived artefacts read and of the files (SQL, documentation) that make them."""
-    digest = hashlib.sha256(db.run(con, sql_dir, "ops/marts_inputs").fetchone()[0].encode())  # type: ignore[index]
+    rows = db.run(con, sql_dir, "ops/marts_inputs").fetchone()[0]  # type: ignore[index]
+    return hashlib.sha256(f"{rows}\0{files_digest(files)}".encode()).hexdigest()
+
+
+def files_digest(files: Iterable[Path]) -> str:
+    """A digest of the files' names and contents."""
+    digest = hashlib.sha256()
     for path in files:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()

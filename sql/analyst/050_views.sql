@@ -1,12 +1,14 @@
--- reads: core.answer_options (analyst/010_core), core.answers (analyst/010_core), core.items (analyst/010_core),
---     core.org_types (analyst/010_core), core.responses (analyst/010_core), core.waves (analyst/010_core),
+-- reads: core.answer_options (analyst/010_core), core.answers (analyst/040_add_changed),
+--     core.items (analyst/010_core), core.org_types (analyst/010_core), core.responses (analyst/040_add_changed),
+--     core.waves (analyst/010_core),
 --     marts.field_results (marts/040_field_results, copied by pipeline.publish.analyst),
 --     marts.item_results (marts/030_item_results, copied by pipeline.publish.analyst)
 -- writes: auswertung.antworten, auswertung.handlungsfeld_ergebnisse, auswertung.item_ergebnisse
--- German-labelled views for analysts who think in the questionnaire's words. Run inside the analyst file.
-create schema auswertung;
+-- German-labelled views for analysts who think in the questionnaire's words. Run inside the analyst file, on
+-- every refresh (a refresh that starts from the previous file finds them there).
+create schema if not exists auswertung;
 
-create view auswertung.antworten as
+create or replace view auswertung.antworten as
 select
     responses.respondent_key as befragten_schluessel,
     waves.wave_label as welle,
@@ -29,7 +31,7 @@ left join core.answer_options as answer_options
     on answer_options.item_code = answers.item_code
     and answer_options.answer_code = answers.answer_code;
 
-create view auswertung.item_ergebnisse as
+create or replace view auswertung.item_ergebnisse as
 select
     wave_label as welle,
     org_type_label as organisationstyp,
@@ -43,7 +45,7 @@ select
     mean_change as veraenderung_mittelwert
 from marts.item_results;
 
-create view auswertung.handlungsfeld_ergebnisse as
+create or replace view auswertung.handlungsfeld_ergebnisse as
 select
     wave_label as welle,
     org_type_label as organisationstyp,
