@@ -81,11 +81,12 @@ def _analyst_content(path: Path) -> dict[str, object]:
         con.close()
 
 
-def test_the_analyst_file_follows_new_edited_and_erased_respondents_as_a_whole_write_would(
+def test_marts_and_analyst_file_follow_new_edited_and_erased_respondents_as_a_whole_build_would(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uncompressed_storage: None
 ) -> None:
-    """The next analyst file starts from the previous one and takes in only the respondents that changed; what
-    analysts then read equals a file written whole. An erased respondent leaves no byte in it."""
+    """The marts are rebuilt for the waves whose responses changed, and the next analyst file starts from the
+    previous one and takes in only the respondents that changed; both then equal what a whole build makes. An
+    erased respondent leaves no byte in the analyst file."""
     with partner_world(settings, tmp_path, monkeypatch, KOBO_PARTNER) as world:
         _run_partner(KOBO_PARTNER, "run-1")
         kobo = world.services["kobo"].emulator
@@ -98,6 +99,7 @@ def test_the_analyst_file_follows_new_edited_and_erased_respondents_as_a_whole_w
         run = _run_partner(KOBO_PARTNER, "run-2")
         assert (run.inserted, run.updated) == (1, 1)
 
+        assert _marts_content() == _marts_rebuilt_whole(), "the open wave rebuilt: marts as if built whole"
         path = Settings().analyst_db_path
         followed = _analyst_content(path)
         path.unlink()
@@ -112,6 +114,41 @@ def test_the_analyst_file_follows_new_edited_and_erased_respondents_as_a_whole_w
         erase = ["erase", "--partner", KOBO_PARTNER, "--response", str(new["_id"]), "--by", "Datenschutz", "--yes"]
         assert cli.main(erase) == 0
         assert found_in_file(Settings(), [key], path) == {}, "the erased respondent is in no byte of the analyst file"
+
+        # an erasure in the first wave: that wave rebuilt, and the changes of the next one computed again
+        [(first,)] = query(
+            Settings(),
+            "select s.source_id from core.responses as r join staging.responses as s on s.record_id = r.record_id "
+            "order by r.submitted_at limit 1",
+        )
+        erase = ["erase", "--partner", KOBO_PARTNER, "--response", first, "--by", "Datenschutz", "--yes"]
+        before = _marts_content()
+        assert cli.main(erase) == 0
+        after = _marts_content()
+        assert after != before and after == _marts_rebuilt_whole(), "the first wave rebuilt: marts as if built whole"
+
+
+def _marts_content() -> dict[str, list[tuple]]:
+    """Every mart's rows in the table's order (the release reads them in that order)."""
+    con = duckdb.connect(str(Settings().db_path), read_only=True)
+    try:
+        tables = con.execute(
+            "select table_name from duckdb_tables() where schema_name = 'marts' order by table_name"
+        ).fetchall()
+        return {name: con.execute(f'from marts."{name}"').fetchall() for (name,) in tables}
+    finally:
+        con.close()
+
+
+def _marts_rebuilt_whole() -> dict[str, list[tuple]]:
+    """The marts built again from all of core, every wave (what they were last built from forgotten)."""
+    con = duckdb.connect(str(Settings().db_path))
+    try:
+        con.execute("delete from ops.built_from where artefact like 'marts%'")
+    finally:
+        con.close()
+    build_marts(Context(Settings()))
+    return _marts_content()
 
 
 def _run_partner(partner: str, run_id: str) -> PartnerRun:

@@ -12,5 +12,3 @@ join batch_responses on batch_responses.record_id = valid_answers.record_id
 left join core.answer_options
     on core.answer_options.item_code = valid_answers.item_code
     and core.answer_options.answer_code = valid_answers.answer_code
--- a respondent's answers side by side: DuckDB then stores each row group's keys as a small dictionary
-order by batch_responses.respondent_key, valid_answers.item_code

@@ -1,11 +1,12 @@
 -- reads: core.answer_options, core.items, core.waves, marts.answers_in_scope (marts/010_answers_in_scope),
---     marts.item_groups (marts/005_reference)
--- writes: marts.item_distribution
+--     marts.item_groups (marts/005_reference), marts_waves (registered by pipeline.transform.marts)
+-- writes: item_distribution_fresh, marts.item_distribution
 -- Per item, organisation type and wave: respondents per answer code, zeros included, so every option of every
 -- group appears (every item of the wave's instrument for every organisation type with responses in the wave);
 -- the margin over organisation types is the org_type 'insgesamt'. Free text has no codes and is not counted
 -- here. Each count has its cell key (the sum of its respondents' record keys, modulo 2^20).
-create or replace table marts.item_distribution as
+-- Computed for the waves in marts_waves (those whose responses changed); the other waves' rows are kept.
+create or replace temp table item_distribution_fresh as
 with coded as (
     select
         wave,
@@ -15,6 +16,7 @@ with coded as (
         record_key
     from marts.answers_in_scope
     where item_type <> 'text'
+        and wave in (select wave from marts_waves)
 ),
 
 counts as (
@@ -45,6 +47,7 @@ select
     coalesce(counts.n_cell_key, 0) as n_cell_key
 from marts.item_groups as groups
 join core.waves on core.waves.wave = groups.wave
+join marts_waves on marts_waves.wave = groups.wave
 join core.items
     on core.items.item_code = groups.item_code
     and core.items.instrument_version = core.waves.instrument_version
@@ -53,10 +56,18 @@ left join counts
     on counts.wave = groups.wave
     and counts.org_type = groups.org_type
     and counts.item_code = groups.item_code
-    and counts.answer_code = core.answer_options.answer_code
+    and counts.answer_code = core.answer_options.answer_code;
+
+create table if not exists marts.item_distribution as from item_distribution_fresh with no data;
+
+create or replace table marts.item_distribution as
+from marts.item_distribution
+anti join marts_waves using (wave)
+union all by name
+from item_distribution_fresh
 order by
-    groups.wave,
-    groups.org_type = 'insgesamt',
-    groups.org_type,
-    groups.item_code,
+    wave,
+    org_type = 'insgesamt',
+    org_type,
+    item_code,
     answer_ordinal

@@ -1,12 +1,14 @@
 -- reads: core.items, marts.answers_in_scope (marts/010_answers_in_scope),
 --     marts.item_groups (marts/005_reference), marts.org_types (marts/005_reference),
---     marts.wave_order (marts/005_reference)
--- writes: marts.item_results
+--     marts.wave_order (marts/005_reference), marts_waves (registered by pipeline.transform.marts)
+-- writes: item_results_fresh, marts.item_results
 -- Per item, organisation type and wave: who answered, and the mean and top-2 box of the scale answers, with
 -- the change since the previous wave; the margin over organisation types is the org_type 'insgesamt'.
 -- "weiß nicht" and "keine Angabe" count as answered but carry no value, so they never enter a mean.
 -- n_answered has its cell key (the sum of its respondents' record keys, modulo 2^20).
-create or replace table marts.item_results as
+-- Computed for the waves in marts_waves (those whose responses changed); the other waves' rows are kept, and the
+-- changes are computed again for all (a rebuilt wave is the previous one of the next).
+create or replace temp table item_results_fresh as
 with ticking as (
     -- multiple choice has a row per ticked option; its respondents are counted once
     select distinct
@@ -17,6 +19,7 @@ with ticking as (
         record_key
     from marts.answers_in_scope
     where item_type = 'multi'
+        and wave in (select wave from marts_waves)
 ),
 
 answered as (
@@ -29,6 +32,7 @@ answered as (
         record_key
     from marts.answers_in_scope
     where item_type in ('scale', 'yesno')
+        and wave in (select wave from marts_waves)
     union all
     select
         wave,
@@ -67,55 +71,81 @@ results as (
         aggregated.value_sum / nullif(aggregated.n_valid, 0) as mean,
         aggregated.n_top2 / nullif(aggregated.n_valid, 0) as top2_share
     from marts.item_groups as groups
+    join marts_waves on marts_waves.wave = groups.wave
     left join aggregated
         on aggregated.wave = groups.wave
         and aggregated.org_type = groups.org_type
         and aggregated.item_code = groups.item_code
 ),
 
+labelled as (
+    select
+        results.wave,
+        waves.wave_label,
+        results.org_type,
+        org_types.org_type_label,
+        core.items.field_number,
+        core.items.field_code,
+        core.items.field_label,
+        core.items.theme_code,
+        core.items.theme_label,
+        results.item_code,
+        core.items.item_label,
+        core.items.item_type,
+        core.items.special_category,
+        results.n_answered,
+        results.n_answered_cell_key,
+        results.n_valid,
+        results.value_sum,
+        results.n_top2,
+        results.mean,
+        results.top2_share
+    from results
+    join marts.wave_order as waves on waves.wave = results.wave
+    join marts.org_types on org_types.org_type = results.org_type
+    join core.items
+        on core.items.item_code = results.item_code
+        and core.items.instrument_version = waves.instrument_version
+)
+
+-- the columns of the changes, filled below, so that the table can be made from this one when it is new
+select
+    *,
+    null::varchar as previous_wave,
+    null::double as mean_change,
+    null::double as top2_change
+from labelled;
+
+create table if not exists marts.item_results as from item_results_fresh with no data;
+
+create or replace table marts.item_results as
+with figures as (
+    select * exclude (previous_wave, mean_change, top2_change)
+    from marts.item_results
+    anti join marts_waves using (wave)
+    union all by name
+    select * exclude (previous_wave, mean_change, top2_change)
+    from item_results_fresh
+),
+
 compared as (
     -- a change only for an item asked in both instrument versions: a new item has nothing to compare with
     select
-        results.*,
+        figures.*,
         case when previous_items.item_code is not null then waves.previous_wave end as previous_wave
-    from results
-    join marts.wave_order as waves on waves.wave = results.wave
+    from figures
+    join marts.wave_order as waves on waves.wave = figures.wave
     left join core.items as previous_items
         on previous_items.instrument_version = waves.previous_version
-        and previous_items.item_code = results.item_code
+        and previous_items.item_code = figures.item_code
 )
 
 select
-    compared.wave,
-    waves.wave_label,
-    compared.org_type,
-    org_types.org_type_label,
-    core.items.field_number,
-    core.items.field_code,
-    core.items.field_label,
-    core.items.theme_code,
-    core.items.theme_label,
-    compared.item_code,
-    core.items.item_label,
-    core.items.item_type,
-    core.items.special_category,
-    compared.n_answered,
-    compared.n_answered_cell_key,
-    compared.n_valid,
-    compared.value_sum,
-    compared.n_top2,
-    compared.mean,
-    compared.top2_share,
-    compared.previous_wave,
+    compared.*,
     compared.mean - previous.mean as mean_change,
     compared.top2_share - previous.top2_share as top2_change
 from compared
-join marts.wave_order as waves on waves.wave = compared.wave
-join marts.org_types on org_types.org_type = compared.org_type
-join core.items
-    on core.items.item_code = compared.item_code
-    and core.items.instrument_version = waves.instrument_version
-left join results as previous
+left join figures as previous
     on previous.wave = compared.previous_wave
     and previous.org_type = compared.org_type
     and previous.item_code = compared.item_code
@@ -123,5 +153,5 @@ order by
     compared.wave,
     compared.org_type = 'insgesamt',
     compared.org_type,
-    core.items.field_number nulls last,
+    compared.field_number nulls last,
     compared.item_code

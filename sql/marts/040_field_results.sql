@@ -1,14 +1,16 @@
 -- reads: core.items, core.waves, marts.answers_in_scope (marts/010_answers_in_scope),
 --     marts.org_types (marts/005_reference), marts.wave_order (marts/005_reference),
---     marts.wave_org_types (marts/005_reference)
--- writes: marts.field_results
+--     marts.wave_org_types (marts/005_reference), marts_waves (registered by pipeline.transform.marts)
+-- writes: field_results_fresh, marts.field_results
 -- Per Handlungsfeld (level 'handlungsfeld') and per theme of a field that has themes (level 'thema'),
 -- organisation type and wave: respondents who answered any item of it, and the mean and top-2 box over all
 -- scale answers given in it (each answer weighs the same), with the change since the previous wave; the
 -- margin over organisation types is the org_type 'insgesamt'. Every field and theme of the wave's instrument has
 -- a row for every organisation type of the wave, answered or not. Free text and special categories stay out.
 -- n_respondents has its cell key (the sum of its respondents' record keys, modulo 2^20).
-create or replace table marts.field_results as
+-- Computed for the waves in marts_waves (those whose responses changed); the other waves' rows are kept, and the
+-- changes are computed again for all (a rebuilt wave is the previous one of the next).
+create or replace temp table field_results_fresh as
 with fields as (
     select distinct
         field_code,
@@ -39,6 +41,7 @@ scored as (
     from marts.answers_in_scope
     where field_code is not null
         and item_type <> 'text'
+        and wave in (select wave from marts_waves)
 ),
 
 per_theme as (
@@ -122,6 +125,7 @@ field_groups as (
         core.items.field_code,
         case when level.is_theme then core.items.theme_code end as theme_code
     from marts.wave_org_types as types
+    join marts_waves on marts_waves.wave = types.wave
     join core.waves on core.waves.wave = types.wave
     join core.items on core.items.instrument_version = core.waves.instrument_version
     cross join (values (false), (true)) as level (is_theme)
@@ -154,6 +158,7 @@ results as (
         and aggregated.theme_code is not distinct from groups.theme_code
 )
 
+-- the columns of the changes, filled below, so that the table can be made from this one when it is new
 select
     results.wave,
     waves.wave_label,
@@ -173,25 +178,43 @@ select
     results.mean,
     results.top2_share,
     waves.previous_wave,
-    results.mean - previous.mean as mean_change,
-    results.top2_share - previous.top2_share as top2_change
+    null::double as mean_change,
+    null::double as top2_change
 from results
 join marts.wave_order as waves on waves.wave = results.wave
 join marts.org_types on org_types.org_type = results.org_type
 join fields on fields.field_code = results.field_code
 left join themes
     on themes.field_code = results.field_code
-    and themes.theme_code = results.theme_code
-left join results as previous
-    on previous.wave = waves.previous_wave
-    and previous.org_type = results.org_type
-    and previous.level = results.level
-    and previous.field_code = results.field_code
-    and previous.theme_code is not distinct from results.theme_code
+    and themes.theme_code = results.theme_code;
+
+create table if not exists marts.field_results as from field_results_fresh with no data;
+
+create or replace table marts.field_results as
+with figures as (
+    select * exclude (mean_change, top2_change)
+    from marts.field_results
+    anti join marts_waves using (wave)
+    union all by name
+    select * exclude (mean_change, top2_change)
+    from field_results_fresh
+)
+
+select
+    figures.*,
+    figures.mean - previous.mean as mean_change,
+    figures.top2_share - previous.top2_share as top2_change
+from figures
+left join figures as previous
+    on previous.wave = figures.previous_wave
+    and previous.org_type = figures.org_type
+    and previous.level = figures.level
+    and previous.field_code = figures.field_code
+    and previous.theme_code is not distinct from figures.theme_code
 order by
-    results.wave,
-    results.org_type = 'insgesamt',
-    results.org_type,
-    fields.field_number,
-    results.level,
-    results.theme_code nulls first
+    figures.wave,
+    figures.org_type = 'insgesamt',
+    figures.org_type,
+    figures.field_number,
+    figures.level,
+    figures.theme_code nulls first

@@ -1,24 +1,25 @@
 -- reads: core.items, core.waves, marts.answers_in_scope (marts/010_answers_in_scope),
---     marts.org_types (marts/005_reference), marts.wave_org_types (marts/005_reference)
--- writes: marts.free_text_counts
+--     marts.org_types (marts/005_reference), marts.wave_org_types (marts/005_reference),
+--     marts_waves (registered by pipeline.transform.marts)
+-- writes: free_text_counts_fresh, marts.free_text_counts, text_fields
 -- Per Handlungsfeld, organisation type and wave: respondents who wrote a free text in it. The steering group
 -- sees free text only as these counts; zeros included for every field with a free-text item in the wave's
 -- instrument, for every organisation type with responses in the wave; the margin is the org_type 'insgesamt'.
 -- n_texts has its cell key (the sum of its writers' record keys, modulo 2^20).
-create or replace table marts.free_text_counts as
-with text_fields as (
-    select distinct
-        core.waves.wave,
-        core.items.field_code,
-        core.items.field_number,
-        core.items.field_label
-    from core.waves
-    join core.items on core.items.instrument_version = core.waves.instrument_version
-    where core.items.item_type = 'text'
-        and core.items.field_code is not null
-),
+-- Computed for the waves in marts_waves (those whose responses changed); the other waves' rows are kept.
+create or replace temp view text_fields as
+select distinct
+    core.waves.wave,
+    core.items.field_code,
+    core.items.field_number,
+    core.items.field_label
+from core.waves
+join core.items on core.items.instrument_version = core.waves.instrument_version
+where core.items.item_type = 'text'
+    and core.items.field_code is not null;
 
-writers as (
+create or replace temp table free_text_counts_fresh as
+with writers as (
     -- a respondent with several free-text items in a field counts once
     select distinct
         wave,
@@ -30,6 +31,7 @@ writers as (
     -- the test on answer_text reaches the scan of core.answers, so only free texts are joined
     where item_type = 'text'
         and answer_text is not null
+        and wave in (select wave from marts_waves)
 ),
 
 counts as (
@@ -53,15 +55,32 @@ select
     coalesce(counts.n_texts, 0) as n_texts,
     coalesce(counts.n_texts_cell_key, 0) as n_texts_cell_key
 from marts.wave_org_types as groups
+join marts_waves on marts_waves.wave = groups.wave
 join core.waves on core.waves.wave = groups.wave
 join marts.org_types on org_types.org_type = groups.org_type
 join text_fields on text_fields.wave = groups.wave
 left join counts
     on counts.wave = groups.wave
     and counts.org_type = groups.org_type
-    and counts.field_code = text_fields.field_code
+    and counts.field_code = text_fields.field_code;
+
+create table if not exists marts.free_text_counts as from free_text_counts_fresh with no data;
+
+create or replace table marts.free_text_counts as
+with merged as (
+    from marts.free_text_counts
+    anti join marts_waves using (wave)
+    union all by name
+    from free_text_counts_fresh
+)
+
+select merged.*
+from merged
+join text_fields
+    on text_fields.wave = merged.wave
+    and text_fields.field_code = merged.field_code
 order by
-    groups.wave,
-    groups.org_type = 'insgesamt',
-    groups.org_type,
+    merged.wave,
+    merged.org_type = 'insgesamt',
+    merged.org_type,
     text_fields.field_number

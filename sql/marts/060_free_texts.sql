@@ -1,11 +1,12 @@
--- reads: marts.answers_in_scope (marts/010_answers_in_scope)
--- writes: marts.free_texts
+-- reads: marts.answers_in_scope (marts/010_answers_in_scope), marts_waves (registered by pipeline.transform.marts)
+-- writes: free_texts_fresh, marts.free_texts
 -- The free-text answers for analysts only (never published), with e-mail addresses, URLs and phone numbers
 -- replaced. E-mail goes first, so that an address on a www. host is removed whole, and URLs before phone
 -- numbers, so that digits in a path are removed with their URL. The phone patterns are German forms:
 -- +49 621 5041234, 0049 621 ..., (0621) 50412, 0621 504-1234, 0621/504-1234; a date or postal code has too
--- few digits after a leading zero to match.
-create or replace table marts.free_texts as
+-- few digits after a leading zero to match. Computed for the waves in marts_waves (those whose responses
+-- changed); the other waves' rows are kept.
+create or replace temp table free_texts_fresh as
 with texts as (
     select
         wave,
@@ -18,6 +19,7 @@ with texts as (
     -- the test on answer_text reaches the scan of core.answers, so only free texts are joined
     where item_type = 'text'
         and answer_text is not null
+        and wave in (select wave from marts_waves)
 ),
 
 without_emails as (
@@ -56,7 +58,15 @@ without_phones as (
     from without_urls
 )
 
-select * from without_phones
+select * from without_phones;
+
+create table if not exists marts.free_texts as from free_texts_fresh with no data;
+
+create or replace table marts.free_texts as
+from marts.free_texts
+anti join marts_waves using (wave)
+union all by name
+from free_texts_fresh
 order by
     wave,
     org_type,
