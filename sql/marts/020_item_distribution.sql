@@ -61,10 +61,7 @@ left join counts
 create table if not exists marts.item_distribution as from item_distribution_fresh with no data;
 
 create or replace table marts.item_distribution as
-from marts.item_distribution
-anti join marts_waves using (wave)
-union all by name
-from item_distribution_fresh
+from marts.with_fresh('marts.item_distribution', 'item_distribution_fresh')
 order by
     wave,
     org_type = 'insgesamt',

@@ -121,11 +121,7 @@ create table if not exists marts.item_results as from item_results_fresh with no
 create or replace table marts.item_results as
 with figures as (
     select * exclude (previous_wave, mean_change, top2_change)
-    from marts.item_results
-    anti join marts_waves using (wave)
-    union all by name
-    select * exclude (previous_wave, mean_change, top2_change)
-    from item_results_fresh
+    from marts.with_fresh('marts.item_results', 'item_results_fresh')
 ),
 
 compared as (

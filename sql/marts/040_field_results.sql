@@ -193,11 +193,7 @@ create table if not exists marts.field_results as from field_results_fresh with 
 create or replace table marts.field_results as
 with figures as (
     select * exclude (mean_change, top2_change)
-    from marts.field_results
-    anti join marts_waves using (wave)
-    union all by name
-    select * exclude (mean_change, top2_change)
-    from field_results_fresh
+    from marts.with_fresh('marts.field_results', 'field_results_fresh')
 )
 
 select

@@ -67,15 +67,8 @@ left join counts
 create table if not exists marts.free_text_counts as from free_text_counts_fresh with no data;
 
 create or replace table marts.free_text_counts as
-with merged as (
-    from marts.free_text_counts
-    anti join marts_waves using (wave)
-    union all by name
-    from free_text_counts_fresh
-)
-
 select merged.*
-from merged
+from marts.with_fresh('marts.free_text_counts', 'free_text_counts_fresh') as merged
 join text_fields
     on text_fields.wave = merged.wave
     and text_fields.field_code = merged.field_code

@@ -63,10 +63,7 @@ select * from without_phones;
 create table if not exists marts.free_texts as from free_texts_fresh with no data;
 
 create or replace table marts.free_texts as
-from marts.free_texts
-anti join marts_waves using (wave)
-union all by name
-from free_texts_fresh
+from marts.with_fresh('marts.free_texts', 'free_texts_fresh')
 order by
     wave,
     org_type,
