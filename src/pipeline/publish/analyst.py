@@ -79,7 +79,7 @@ def _write(con: duckdb.DuckDBPyConnection, settings: Settings, target: Path, fro
         for (name,) in con.execute(
             "select table_name from duckdb_tables() where database_name = current_database() and schema_name = 'marts'"
         ).fetchall():
-            con.execute(f'create or replace table analyst.marts."{name}" as select * from marts."{name}"')
+            con.execute(f'create table analyst.marts."{name}" as select * from marts."{name}"')
     finally:
         con.execute("detach analyst")
     # Views and comments are made in the file itself, so they name its tables without a catalog and keep

@@ -28,7 +28,7 @@ def build_marts(ctx: Context) -> list[str]:
     files = [settings.sql_dir / "marts" / f"{n}.sql" for n in names]
     con = ctx.connect()
     try:
-        parts = inputs(con, settings.sql_dir)
+        parts = _inputs(con, settings.sql_dir)
         digest = _digest(parts, files)
         if not db.changed(con, MARTS, digest):
             return names
@@ -75,14 +75,14 @@ def _waves_to_build(
     return sorted(waves)
 
 
-def inputs(con: duckdb.DuckDBPyConnection, sql_dir: Path) -> dict[str, str]:
+def _inputs(con: duckdb.DuckDBPyConnection, sql_dir: Path) -> dict[str, str]:
     """What the marts and the analyst file are made of, part by part (ops/marts_inputs)."""
     return dict(db.run(con, sql_dir, "ops/marts_inputs").fetchall())
 
 
 def inputs_digest(con: duckdb.DuckDBPyConnection, sql_dir: Path, files: Iterable[Path]) -> str:
     """A digest of the core rows derived artefacts read and of the files (SQL, documentation) that make them."""
-    return _digest(inputs(con, sql_dir), files)
+    return _digest(_inputs(con, sql_dir), files)
 
 
 def _digest(parts: dict[str, str], files: Iterable[Path]) -> str:
