@@ -1,12 +1,13 @@
 """Disclosure control of a full cube: suppression and LP audit time, and what splitting into blocks gains.
 
-    .venv/bin/python benchmarks/bench_publish.py [--seed 1] [--compare 300] [--runs 1]
+    .venv/bin/python benchmarks/bench_publish.py [--seed 1] [--compare 300] [--runs 1] [--no-grouping]
 
 The cube: 108 scale items × 7 answer codes (5 scale values, "weiß nicht", "keine Angabe") × 12 organisation
 types × 4 waves, the items spread over 7 Handlungsfelder (HF3 with three themes), free-text counts per field.
 Organisation types range from 1 to 110 respondents per wave, so many counts are small (as in the survey:
 a few large administrations and many small initiatives). Answers are drawn per respondent, so the marts are
-consistent (they are computed by the tests' independent helper, not by the SQL).
+consistent (they are computed by the tests' independent helper, not by the SQL). As the publication does, the
+types below k respondents are published together as "weitere" (disclosure/grouping.py; `--no-grouping`: not).
 
 Printed: wall seconds, and summed over the model's independent parts (a Handlungsfeld of one wave each,
 processed in parallel) suppression (all rounds) and audit, rounds, blocks, cells, primary and secondary
@@ -117,17 +118,28 @@ def main() -> None:
     parser.add_argument("--compare", type=int, default=300, help="primary cells for the one-problem comparison")
     parser.add_argument("--runs", type=int, default=1, help="times protect() runs (wall: least, median, largest)")
     parser.add_argument("--cell-key", action="store_true", help="the cell key method instead of suppression")
+    parser.add_argument(
+        "--no-grouping", action="store_true", help="publish every organisation type alone (no 'weitere')"
+    )
     args = parser.parse_args()
     if args.cell_key:
         cell_key_method(args.seed, args.k)
         return
 
+    from pipeline.disclosure import grouping
     from pipeline.disclosure import protection as disclosure
     from tests.publish.test_disclosure import marts_from_answers
 
     given, texts = answers(args.seed)
 
     marts = marts_from_answers(given, items(), texts, WAVES)
+    if not args.no_grouping:
+        groups = grouping.decide(marts, args.k, {})
+        marts = grouping.apply(marts, groups)
+        print(
+            "grouped as 'weitere' (publication's table design): "
+            + "; ".join(f"{w}: {', '.join(t)}" for w, t in groups.items())
+        )
     sizes = ", ".join(f"{name} {len(frame):,}" for name, frame in marts.items())
     print(f"marts: {sizes} rows")
 

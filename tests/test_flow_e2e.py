@@ -89,7 +89,7 @@ def test_nightly_flow_loads_all_partners_and_the_mart_matches(world: Demo, run_s
     assert dict(((w, o, i, c), n) for w, o, i, c, n in distribution) == dict(ticked)
 
 
-def test_the_nightly_run_ends_with_a_release_that_hides_small_groups(world: Demo, run_settings: Settings) -> None:
+def test_the_nightly_run_ends_with_a_release_that_groups_small_types(world: Demo, run_settings: Settings) -> None:
     from pipeline_flows.nightly import nightly
 
     state = nightly(return_state=True)
@@ -97,9 +97,12 @@ def test_the_nightly_run_ends_with_a_release_that_hides_small_groups(world: Demo
     made = release.current(run_settings)
     assert made is not None and f"release {made.id} published" in state.message
     published = pd.read_parquet(made.directory / "tables" / "item_results.parquet")
-    small = published[published["org_type"] == "ehrenamt"]  # the refugee initiative: 3 and 4 responses
-    assert len(small) > 0 and small["n_answered"].isna().all() and small["mean"].isna().all()
-    assert (small["n_answered_status"] == ".").all()
+    # the refugee initiative (3 and 4 responses) only within "Weitere Organisationen", with the smallest others
+    assert all("ehrenamt" in made.manifest["grouping"][wave] for wave in ("2025", "2026"))
+    assert not published["org_type"].isin(["ehrenamt"]).any() and published["org_type"].eq("weitere").any()
+    fields = pd.read_parquet(made.directory / "tables" / "field_results.parquet")
+    grouped = fields.loc[fields["org_type"] == "weitere", "n_respondents"].dropna()
+    assert len(grouped) and (grouped >= run_settings.disclosure_k).all()
     counts = pd.read_parquet(made.directory / "tables" / "item_distribution.parquet")
     shown = counts["n"].dropna()
     assert ((shown == 0) | (shown >= run_settings.disclosure_k)).all()

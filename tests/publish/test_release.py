@@ -21,6 +21,7 @@ import yaml
 
 from pipeline import publish
 from pipeline.context import Context
+from pipeline.disclosure import grouping
 from pipeline.load.ingest import ingest_partner
 from pipeline.maintenance.erase import erase
 from pipeline.publish import analyst, release, report
@@ -111,10 +112,11 @@ def test_a_cell_is_hidden_the_same_way_in_the_duckdb_file_parquet_and_csv(settin
     )  # fmt: skip
     assert undocumented == (0,)
     assert len(from_duckdb) == len(parquet) == len(csv)
-    for column in ("n_answered", "n_valid", "mean", "top2_share", "mean_change"):
+    columns = ("n_answered", "n_valid", "mean", "top2_share", "mean_change")
+    assert sum((parquet[f"{column}_status"] == ".").sum() for column in columns) > 10, "the demo hides cells"
+    for column in columns:
         status = f"{column}_status"
         hidden = parquet[status] == "."
-        assert hidden.any(), column
         assert parquet.loc[hidden, column].isna().all() and from_duckdb.loc[hidden, column].isna().all()
         assert (csv[status] == parquet[status].fillna("")).all()
         assert (csv.loc[hidden, column] == "").all()
@@ -125,7 +127,7 @@ def test_a_cell_is_hidden_the_same_way_in_the_duckdb_file_parquet_and_csv(settin
 
 def test_the_manifest_reports_what_the_protection_cost(settings: Settings) -> None:
     """Information loss per table and column, and the share of key figures published, recounted here from the
-    published tables and the working file's true figures."""
+    published tables and the release's true figures."""
     made = publish.publish(Context(settings)).release
     loss = made.manifest["information_loss"]
     hidden_cells = set(made.hidden_cells())
@@ -139,11 +141,17 @@ def test_the_manifest_reports_what_the_protection_cost(settings: Settings) -> No
         sum(c["primary"] for cols in loss["cells"].values() for c in cols.values()) == made.manifest["audit"]["primary"]
     )
     assert len(hidden_cells) >= made.manifest["audit"]["primary"] + made.manifest["audit"]["secondary"]
-    columns = ["wave", "org_type", "item_code", "n_valid"]
-    true = pd.DataFrame(
-        query(settings, f"select {', '.join(columns)} from marts.item_results where item_type = 'scale'"),
-        columns=columns,
+    # the true figures of the published columns: small types grouped as the release grouped them
+    kept = release.figures(settings, made.id)
+    assert kept is not None
+    true = kept["item_results"].loc[lambda r: r["item_type"] == "scale", ["wave", "org_type", "item_code", "n_valid"]]
+    working = query(
+        settings,
+        "select wave, org_type, item_code, n_valid from marts.item_results where item_type = 'scale' "
+        "order by wave, org_type, item_code",
     )
+    margin = sorted(map(tuple, true[true["org_type"] == "insgesamt"].itertuples(index=False)))
+    assert margin == [tuple(row) for row in working if row[1] == "insgesamt"], "kept figures are the working file's"
     published = pd.read_parquet(made.directory / "tables" / "item_results.parquet")
     means = true.merge(
         published[["wave", "org_type", "item_code", "mean_status"]], on=["wave", "org_type", "item_code"]
@@ -317,6 +325,34 @@ def test_open_waves_published_on_request_do_not_give_newcomers_away_between_rele
     assert kept == [second.release.id], "only the current release's true figures are kept, apart from it"
 
 
+def test_a_wave_keeps_its_group_of_small_types_in_every_later_release(settings: Settings) -> None:
+    """Newcomers lift the small type above k in the open wave; a fresh decision would publish it alone now, but
+    the next release keeps the wave's "Weitere Organisationen" as the previous one had it: the type published
+    apart would be the previous release's group minus the group's other types of this one."""
+    _registry_with_wave_2026_open(settings, "2099-06-30")
+    _refresh_reference(settings)
+    settings = settings.model_copy(update={"publish_open_waves": True})
+    first = publish.publish(Context(settings)).release
+    grouped = first.manifest["grouping"]["2026"]
+    assert "ehrenamt" in grouped and len(grouped) > 1
+    _add_newcomers(settings, wave="2026", n=4, org="ehrenamt")
+    con = duckdb.connect(str(settings.db_path), read_only=True)
+    try:
+        marts = {name: con.execute(f"select * from marts.{name}").df() for name in publish.MARTS}
+    finally:
+        con.close()
+    assert grouping.decide(marts, settings.disclosure_k, {})["2026"] == [], "no type of 2026 is small now"
+
+    second = publish.publish(Context(settings)).release
+
+    assert second.manifest["grouping"] == first.manifest["grouping"]
+    assert second.manifest["audit"]["passed"] and second.manifest["audited_with_release"] == first.id
+    for name, frame in _tables(second).items():
+        apart = frame[(frame["wave"] == "2026") & frame["org_type"].isin(grouped)]
+        assert apart.empty, f"{name}: {sorted(set(apart['org_type']))} published apart from the group"
+        assert frame["org_type"].eq("weitere").any(), name
+
+
 def test_a_closed_wave_changed_between_releases_gives_no_respondent_away(settings: Settings, tmp_path: Path) -> None:
     """Two late responses dropped into a files partner's folder after the wave closed, one response erased and
     one edited: the next release is audited with the previous one (without open waves), and an attacker with
@@ -362,13 +398,18 @@ def _tables(made: release.Release) -> dict[str, pd.DataFrame]:
     return {name: pd.read_parquet(made.directory / "tables" / f"{name}.parquet") for name in publish.MARTS}
 
 
-def _add_newcomers(settings: Settings, wave: str, n: int) -> None:
-    """n new respondents in the wave's largest organisation type (copies of existing answers), marts rebuilt."""
+def _add_newcomers(settings: Settings, wave: str, n: int, org: str | None = None) -> None:
+    """n new respondents in the organisation type (default: the wave's largest), copies of existing answers;
+    marts rebuilt."""
     con = duckdb.connect(str(settings.db_path))
     try:
-        org = con.execute(
-            "select org_type from core.responses where wave = ? group by 1 order by count(*) desc, 1 limit 1", [wave]
-        ).fetchone()[0]
+        org = (
+            org
+            or con.execute(
+                "select org_type from core.responses where wave = ? group by 1 order by count(*) desc, 1 limit 1",
+                [wave],
+            ).fetchone()[0]
+        )
         keys = con.execute(
             "select respondent_key from core.responses where wave = ? and org_type = ? order by 1 limit ?",
             [wave, org, n],
@@ -505,6 +546,9 @@ def single_respondent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
 
 
 def test_a_single_respondents_answers_cannot_be_read_from_any_artefact(single_respondent: Settings) -> None:
+    """The respondent's type is published only within "Weitere Organisationen", a group of at least k, whose
+    other types are not published alone; no subtraction of published columns gives a group smaller than k."""
+    k = single_respondent.disclosure_k
     made = publish.publish(Context(single_respondent)).release
     assert made.manifest["audit"]["passed"] is True
     con = duckdb.connect(str(single_respondent.db_path), read_only=True)
@@ -518,36 +562,27 @@ def test_a_single_respondents_answers_cannot_be_read_from_any_artefact(single_re
     assert len(given) > 20, "the planted respondent answered"
 
     published = _published(made)
-    # nor which items they skipped: the type has a row for every item its wave asked, each hidden
-    results = published["item_results"]
-    skipped = 0
-    for wave, rows in results.groupby("wave"):
-        asked = set(rows.loc[rows["org_type"] == "insgesamt", "item_code"])
-        assert set(rows.loc[rows["org_type"] == "ehrenamt", "item_code"]) == asked, f"{wave}: rows left out"
-        skipped += len(asked - set(given.loc[given["wave"] == wave, "item_code"]))
-    assert skipped, "the planted respondent skipped items"
-    for name, frame in published.items():
-        statuses = [c for c in frame.columns if c.endswith("_status")]
-        own = frame[frame["org_type"] == "ehrenamt"]
-        for status in statuses:
-            shown = own[own[status] == ""]
-            assert shown.empty, f"{name}.{status.removesuffix('_status')} of the single respondent is shown"
+    true = release.figures(single_respondent, made.id)
+    assert true is not None
+    sizes = true["field_results"].groupby(["wave", "org_type"])["n_respondents"].max()
+    grouping = made.manifest["grouping"]
+    for wave in given["wave"].unique():
+        members = grouping[wave]
+        assert "ehrenamt" in members and sizes[(wave, "weitere")] >= k, f"{wave}: grouped {members}"
+        for name, frame in published.items():
+            alone = frame[(frame["wave"] == wave) & frame["org_type"].isin(members)]
+            assert alone.empty, f"{name}: {sorted(set(alone['org_type']))} of {wave} published apart from the group"
 
-    # by subtraction: the margin minus the other organisation types
+    # by subtraction: the margin minus the other published columns gives the group, never fewer than k
     dist = published["item_distribution"]
     for wave, item, code in given.itertuples(index=False):
         column = dist[(dist["wave"] == wave) & (dist["item_code"] == item) & (dist["answer_code"] == code)]
-        margin = column[column["org_type"] == "insgesamt"]
-        others = column[~column["org_type"].isin(["insgesamt", "ehrenamt"])]
-        recoverable = (margin["n_status"] == "").all() and (others["n_status"] == "").all()
-        assert not recoverable, f"{wave} {item} {code}: insgesamt minus the others gives the respondent's answer"
-    for (wave, item), rows in results.groupby(["wave", "item_code"]):
-        if not ((given["wave"] == wave) & (given["item_code"] == item)).any():
-            continue
-        rest = rows[rows["org_type"] != "ehrenamt"]
-        sums = ["n_valid_status", "mean_status"]
-        assert not (rest[sums] == "").all().all(), f"{wave} {item}: the mean follows from the others' sums"
+        columns = set(column["org_type"]) - {"insgesamt"}
+        assert columns <= {o for w, o in sizes.index if w == wave}
+        assert all(sizes[(wave, o)] >= k for o in columns), f"{wave} {item} {code}: a column of fewer than k"
 
+    report_html = (made.directory / publish.REPORT).read_text(encoding="utf-8")
+    assert label in report_html, "the method note names the types the group stands for"
     _assert_no_figure_beside(made.directory / publish.WORKBOOK, label)
     _assert_no_figure_in_report_rows(made.directory / publish.REPORT, label)
 
@@ -593,7 +628,6 @@ def _assert_no_figure_in_report_rows(report: Path, label: str) -> None:
     """Every table row of the report that names the organisation type shows marks, no figures."""
     html = report.read_text(encoding="utf-8")
     rows = [row for row in re.findall(r"<tr>(.*?)</tr>", html, flags=re.S) if label in row]
-    assert rows, f"the report names {label!r} in its tables"
     for row in rows:
         cells = [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.S)]
         figures = [cell for cell in cells if re.search(r"\d", cell)]

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from pipeline.disclosure import grouping
 from pipeline.disclosure.linear_model import CHANGE, COUNT, DERIVED, LinearModel
 from pipeline.vocabulary import HIDDEN, MARTS, NOT_APPLICABLE, PUBLISHED, TOTAL
 
@@ -498,15 +499,8 @@ class _Builder:
         return out
 
     def _type_respondents(self, wave_org: pd.DataFrame) -> np.ndarray:
-        results, fields = self.frames["item_results"], self.frames["field_results"]
-        sizes = pd.concat(
-            [
-                results[["wave", "org_type"]].assign(n=results["n_answered"]),
-                fields[["wave", "org_type"]].assign(n=fields["n_respondents"]),
-            ]
-        )
-        size = sizes.groupby(["wave", "org_type"])["n"].max()
-        out = size.reindex(pd.MultiIndex.from_frame(wave_org)).to_numpy(float)
+        size = grouping.respondents(self.frames)
+        out = size.reindex(pd.MultiIndex.from_frame(wave_org)).to_numpy(float, copy=True)
         out[wave_org["org_type"].eq(TOTAL).to_numpy() | np.isnan(out)] = -1
         return out
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from pipeline import db
 from pipeline.context import Context
-from pipeline.disclosure import cell_key
+from pipeline.disclosure import cell_key, grouping
 from pipeline.disclosure.protection import Level, Protection, protect
 from pipeline.publish import analyst, release
 from pipeline.publish.documentation import document
@@ -102,7 +102,9 @@ def publish(ctx: Context, when: When = "changed") -> Publication:
     # open wave, late responses, edits and erasures in a closed one) is what a few respondents gave: both are
     # audited together whenever the previous release's true figures were kept
     jointly = release.figures(settings, previous.id) if previous and not _perturbed(settings) else None
-    protection = _protect(inputs.marts, settings, previous, jointly)
+    groups = _grouping(inputs.marts, settings, previous)
+    marts = grouping.apply(inputs.marts, groups)
+    protection = _protect(marts, settings, previous, jointly)
     keeps = f"release {previous.id} stays published" if previous else "nothing is published"
     if not protection.audit.passed:
         failures = "; ".join(protection.audit.failures[:5])
@@ -113,18 +115,28 @@ def publish(ctx: Context, when: When = "changed") -> Publication:
     release_id = release.new_id(settings)
     manifest = _manifest(release_id, fingerprint, inputs, settings, protection, previous)
     manifest["audited_with_release"] = previous.id if jointly is not None else None
-    release.keep_figures(settings, release_id, inputs.marts)
+    manifest["grouping"] = groups
+    release.keep_figures(settings, release_id, marts)
     with release.building(settings, release_id) as folder:
         tables = _write_duckdb(settings, folder / DUCKDB_FILE, protection.tables)
         _write_tables(folder / "tables", tables)
         (folder / release.HIDDEN_CELLS).write_text("\n".join(sorted(protection.hidden_cells)) + "\n", encoding="utf-8")
-        meta = _meta(manifest, inputs, settings.timezone)
+        meta = _meta(manifest, inputs, settings.timezone) | {"grouped": grouping.labels(inputs.marts, groups)}
         _write_for_the_steering_group(tables, meta, folder)
         manifest["tables"] = {name: _table_counts(frame) for name, frame in tables.items()}
         made = release.switch(settings, folder, release_id, manifest)
     release.forget_figures(settings, keep=made.id)
     line = _audit_line(protection.audit.summary(), settings)
     return Publication(made, True, f"release {made.id} published ({line})")
+
+
+def _grouping(marts: dict[str, pd.DataFrame], settings: Settings, previous: Release | None) -> grouping.Grouping:
+    """Small organisation types published together, as the previous release did for the waves it published
+    (disclosure/grouping.py); the cell key method publishes every type, each count with its noise."""
+    if _perturbed(settings):
+        return {}
+    kept = grouping.kept_grouping(previous.manifest if previous else None)
+    return grouping.decide(marts, settings.disclosure_k, kept)
 
 
 def _perturbed(settings: Settings) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from pipeline.vocabulary import HIDDEN, NOT_APPLICABLE
+from pipeline.vocabulary import HIDDEN, MERGED_LABEL, NOT_APPLICABLE
 
 LEGEND = {
     HIDDEN: "Zahlenwert geheim zu halten",
@@ -152,6 +152,7 @@ def method_notes(meta: dict, waves: Waves) -> list[tuple[str, str]]:
     protection = cell_key_notes(meta) if _perturbed(meta) else [since, *_suppression_notes(k)]
     return [
         waves_note,
+        *_grouped_note(meta, waves),
         (
             "Mittelwert und Top-2-Anteil",
             "Der Mittelwert ist der Durchschnitt der gültigen Antworten auf der fünfstufigen Skala (1 = niedrigste, "
@@ -177,6 +178,26 @@ def method_notes(meta: dict, waves: Waves) -> list[tuple[str, str]]:
             "Veröffentlicht wird nur, wie viele Personen je Handlungsfeld einen Freitext geschrieben haben. Die Texte "
             "selbst bleiben intern.",
         ),
+    ]
+
+
+def _grouped_note(meta: dict, waves: Waves) -> list[tuple[str, str]]:
+    """Which organisation types "Weitere Organisationen" stands for, per wave (disclosure/grouping.py)."""
+    grouped = meta.get("grouped") or {}
+    if not grouped:
+        return []
+    k = meta["disclosure_k"]
+    members = "; ".join(f"{waves.labels.get(w, w)}: {', '.join(types)}" for w, types in grouped.items())
+    return [
+        (
+            MERGED_LABEL,
+            f"Organisationsarten mit weniger als {k} Befragten in einer Welle erscheinen nicht einzeln: Sie sind mit "
+            f"den kleinsten übrigen zu „{MERGED_LABEL}“ zusammengefasst, bis die Gruppe mindestens {k} Befragte hat. "
+            "Einzeln gezeigt, müssten ihre Werte gesperrt werden und mit ihnen die einer weiteren Organisationsart, "
+            f"weil „Insgesamt“ minus die übrigen sie sonst ergäbe. Zusammengefasst sind {members}. Die Gruppe "
+            "bleibt für eine Welle in jeder späteren Veröffentlichung dieselbe. Eine Veränderung zur vorigen Welle "
+            "zeigt sie nur, wenn sie in beiden Wellen dieselben Organisationsarten umfasst.",
+        )
     ]
 
 
