@@ -472,8 +472,17 @@ def _print_audit(made: Release) -> None:
         f"narrowest interval {_narrowest(audit)}{_jointly(made)}\n"
         f"  published means of groups with at least k valid answers: items {_share(made, 'item_means')} "
         f"(insgesamt {_share(made, 'item_means_insgesamt')}), Handlungsfelder {_share(made, 'field_means')}\n"
-        f"  organisation types of k or more respondents without a published Handlungsfeld mean: {_without_column(made)}"
+        "  organisation types of k or more respondents without a published Handlungsfeld mean: "
+        f"{_without_column(made)}\n"
+        f"  published together as 'weitere' (types below k with the smallest others): {_grouped(made)}"
     )
+
+
+def _grouped(made: Release) -> str:
+    """The organisation types each wave publishes together (disclosure/grouping.py)."""
+    grouping = made.manifest.get("grouping", {})
+    shown = [f"{escape(wave)}: {escape(', '.join(types))}" for wave, types in grouping.items() if types]
+    return "; ".join(shown) or "none"
 
 
 def _method(made: Release) -> str:
@@ -494,7 +503,7 @@ def _share(made: Release, figures: str) -> str:
         return "—"
     if not counts["groups"]:
         return "none"
-    return f"{counts['published'] / counts['groups']:.0%} of {counts['groups']}"
+    return f"{counts['published']} of {counts['groups']} ({counts['published'] / counts['groups']:.1%})"
 
 
 def _without_column(made: Release) -> str:

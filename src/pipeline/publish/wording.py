@@ -181,6 +181,17 @@ def method_notes(meta: dict, waves: Waves) -> list[tuple[str, str]]:
     ]
 
 
+def grouped_line(meta: dict, waves: Waves) -> str:
+    """Under the overview: which types "Weitere Organisationen" stands for in the wave shown ("" if none)."""
+    types = (meta.get("grouped") or {}).get(waves.latest)
+    if not types:
+        return ""
+    return (
+        f"„{MERGED_LABEL}“: {', '.join(types)}, zusammengefasst, weil darunter eine Organisationsart mit weniger als "
+        f"{meta['disclosure_k']} Befragten ist (siehe Hinweise zur Methode)."
+    )
+
+
 def _grouped_note(meta: dict, waves: Waves) -> list[tuple[str, str]]:
     """Which organisation types "Weitere Organisationen" stands for, per wave (disclosure/grouping.py)."""
     grouped = meta.get("grouped") or {}

@@ -29,6 +29,7 @@ from pipeline.publish.wording import (
     PERSONAL,
     TITLE,
     Waves,
+    grouped_line,
     legend_entries,
     legend_line,
     method_notes,
@@ -180,6 +181,8 @@ def _matrix(sheet: Worksheet, fields: pd.DataFrame, meta: dict, waves: Waves) ->
     if len(rows) and len(orgs):
         block = f"B{_HEADER_ROW + 1}:{get_column_letter(len(headers))}{last}"
         sheet.conditional_formatting.add(block, _MEAN_SCALE)
+    if grouped := grouped_line(meta, waves):
+        sheet.cell(last + 2, 1, grouped)
     sheet.freeze_panes = sheet.cell(_HEADER_ROW + 1, 2)
 
 
