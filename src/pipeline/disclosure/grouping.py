@@ -123,6 +123,9 @@ def _merged(name: str, frame: pd.DataFrame, members: pd.MultiIndex) -> pd.DataFr
     sums = [c for c in [*_SUMS[name], *_CELL_KEYS] if c in frame]
     keys = [c for c in frame.columns if c not in sums and c not in _DERIVED]
     merged = rows.groupby(keys, dropna=False, sort=False)[sums].sum().reset_index()
+    for column in keys:  # grouping made missing text NaN; the marts hold None
+        if frame[column].dtype == object:
+            merged[column] = merged[column].astype(object).where(merged[column].notna(), None)
     for column in sums:
         if column in _CELL_KEYS:
             merged[column] = (merged[column] % _CELL_KEY_MODULUS).astype(frame[column].dtype)
