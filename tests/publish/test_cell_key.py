@@ -4,6 +4,8 @@ as it is, and the same noise for the same respondents in the next release."""
 
 from __future__ import annotations
 
+import re
+
 import duckdb
 import numpy as np
 import pandas as pd
@@ -142,3 +144,41 @@ def test_a_single_respondent_is_hidden_whole_under_the_cell_key_method(
         assert len(own), name
         for status in [c for c in frame.columns if c.endswith("_status")]:
             assert (own[status] != "").all(), f"{name}.{status} of the single respondent is shown"
+
+
+def test_an_arrow_marks_only_changes_larger_than_the_noise_in_them(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under the cell key method a change of 0.3 or more is marked ▲ ▼ only where it is at least twice the
+    standard deviation the noise puts into it: each of an item's five answer counts moves by noise of variance
+    V, and a count's noise d moves the mean by (value - mean) * d / n_valid, in both waves."""
+    made = _cell_key_release(settings, monkeypatch)
+    html = (made.directory / publish.REPORT).read_text(encoding="utf-8")
+    items = pd.read_parquet(made.directory / "tables" / "item_results.parquet")
+    variance = settings.cell_key_variance
+
+    def sd(mean: float, n_valid: float) -> float:
+        return float(np.sqrt(variance * sum((value - mean) ** 2 for value in range(1, 6)))) / n_valid
+
+    before = items[items["wave"] == "2025"].set_index(["org_type", "item_code"])
+    latest = items[(items["wave"] == "2026") & (items["mean_change_status"] == "") & items["mean_change"].notna()]
+    # the report's item tables: a row per item, after code, wording and kind a cell per type, "Insgesamt" first
+    shown_types = items[items["wave"] == "2026"].drop_duplicates("org_type").set_index("org_type")
+    labels = shown_types["org_type_label"].drop("insgesamt")
+    columns = ["insgesamt", *labels.sort_values().index]
+    rows = re.findall(r'<tr><td class="code">([^<]+)</td>(.*?)</tr>', html, flags=re.S)
+    scale_rows = [(code, re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.S)) for code, row in rows]
+    scale_rows = [(code, found) for code, found in scale_rows if found[1] == "Skala"]
+    cells = {code: found[2:] for code, found in scale_rows}
+    assert len(cells) == len(scale_rows) > 40, "a row per scale item"
+    marked, within_noise = [], []
+    for row in latest[latest["mean_change"].abs() >= 0.3].itertuples():
+        old = before.loc[(row.org_type, row.item_code)]
+        noise = np.hypot(sd(row.mean, row.n_valid), sd(old["mean"], old["n_valid"]))
+        cell = cells[row.item_code][columns.index(row.org_type)]
+        arrow = "▲" in cell or "▼" in cell
+        (marked if abs(row.mean_change) >= 2 * noise else within_noise).append((row.item_code, row.org_type, arrow))
+    assert marked and within_noise, "the demo has changes of 0.3 and more on both sides of their noise"
+    assert all(arrow for *_, arrow in marked), [m for m in marked if not m[2]]
+    assert not any(arrow for *_, arrow in within_noise), [m for m in within_noise if m[2]]
+    assert "mindestens doppelt so groß wie die Streuung" in html

@@ -17,11 +17,10 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
-from pipeline.publish import charts, palette
+from pipeline.publish import charts, notable, palette
 from pipeline.publish.wording import (
     ITEM_TYPES,
     LEGEND,
-    NOTABLE_CHANGE,
     PERSONAL,
     SOURCE,
     TITLE,
@@ -79,6 +78,7 @@ def write_report(tables: dict[str, pd.DataFrame], meta: dict, path: Path) -> Pat
 
 def render_report(tables: dict[str, pd.DataFrame], meta: dict) -> str:
     waves = Waves(meta)
+    tables = notable.marked(tables, meta)
     latest = {name: frame[frame["wave"] == waves.latest] for name, frame in tables.items()}
     orgs = _orgs(latest["item_results"])
     fields = field_list(tables["field_results"])
@@ -107,12 +107,10 @@ def render_report(tables: dict[str, pd.DataFrame], meta: dict) -> str:
 def _legend(meta: dict, waves: Waves) -> list[tuple[str, str]]:
     """The workbook's legend, with "–" and the marks of notable changes, which only the report shows."""
     entries = legend_entries(meta, waves)
-    notable = f"{NOTABLE_CHANGE:.1f}".replace(".", ",")
     marks = [
         (NOTHING, "nichts vorhanden (keine Antworten dieser Organisationsart)"),
-        ("▲ ▼", f"deutliche Veränderung des Mittelwerts, um mindestens {notable} Skalenpunkte (eine Setzung, keine "
-         "Signifikanzprüfung: die Tabellen enthalten keine Streuung)"),
-    ]  # fmt: skip
+        ("▲ ▼", notable.meaning(meta)),
+    ]
     return [*entries[:2], *marks, *entries[2:]]
 
 
@@ -405,7 +403,7 @@ def _mean_with_change(row: dict | None) -> Cell:
     if row is None or row.get("mean_change_status", "") == NOT_APPLICABLE:
         return mean
     change = _status_cell(row, "mean_change", _change)
-    if row.get("mean_change_status", "") == PUBLISHED and abs(float(row["mean_change"])) >= NOTABLE_CHANGE:
+    if row.get("notable"):
         arrow = "▲" if float(row["mean_change"]) > 0 else "▼"
         return Cell(mean.text, mean.css + " deutlich", mean.title, f"{arrow} ({change.text})")
     return Cell(mean.text, mean.css, mean.title, f"({change.text})")
