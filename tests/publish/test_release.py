@@ -335,6 +335,7 @@ def test_a_wave_keeps_its_group_of_small_types_in_every_later_release(settings: 
     first = publish.publish(Context(settings)).release
     grouped = first.manifest["grouping"]["2026"]
     assert "ehrenamt" in grouped and len(grouped) > 1
+    truth_first = release.figures(settings, first.id)
     _add_newcomers(settings, wave="2026", n=4, org="ehrenamt")
     con = duckdb.connect(str(settings.db_path), read_only=True)
     try:
@@ -347,6 +348,10 @@ def test_a_wave_keeps_its_group_of_small_types_in_every_later_release(settings: 
 
     assert second.manifest["grouping"] == first.manifest["grouping"]
     assert second.manifest["audit"]["passed"] and second.manifest["audited_with_release"] == first.id
+    # the four newcomers are in the group: no count of it may be proven to have grown by what they gave
+    truth_second = release.figures(settings, second.id)
+    found = changes_disclosed(_tables(first), truth_first, _tables(second), truth_second, settings.disclosure_k)
+    assert found == [], f"{len(found)} changes show what the newcomers gave: {found[:5]}"
     for name, frame in _tables(second).items():
         apart = frame[(frame["wave"] == "2026") & frame["org_type"].isin(grouped)]
         assert apart.empty, f"{name}: {sorted(set(apart['org_type']))} published apart from the group"
