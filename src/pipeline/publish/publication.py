@@ -44,15 +44,16 @@ class Publication:
 
 @dataclass(frozen=True)
 class Refreshed:
-    """What publishing after a load made: the marts, the analyst file and the steering release (if any)."""
+    """What publishing after a load made: the marts' waves rebuilt, the analyst file and the steering release."""
 
-    marts: list[str]
+    waves_rebuilt: list[str]
     analyst_file: Path
     publication: Publication
 
     @property
     def message(self) -> str:
-        return f"marts {', '.join(self.marts)} rebuilt; analyst file {self.analyst_file}; {self.publication.message}"
+        marts = f"marts rebuilt for {', '.join(self.waves_rebuilt)}" if self.waves_rebuilt else "marts current"
+        return f"{marts}; analyst file {self.analyst_file}; {self.publication.message}"
 
 
 def publish_all(ctx: Context, when: When = "changed", writer: Writer | None = None) -> Refreshed:
@@ -63,12 +64,12 @@ def publish_all(ctx: Context, when: When = "changed", writer: Writer | None = No
     """
     hold = writer or file_writer(ctx.settings)
     with hold("rebuild the marts"):
-        marts = build_marts(ctx)
+        waves = build_marts(ctx)
     with hold("refresh the analyst file"):
         analyst_file = analyst.refresh(ctx)
     with hold("publish a release"):
         outcome = publish(ctx, when)
-    return Refreshed(marts, analyst_file, outcome)
+    return Refreshed(waves, analyst_file, outcome)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ _WAVE_PART = "wave:"
 
 
 def build_marts(ctx: Context) -> list[str]:
-    """The marts' names; they are rebuilt only when their inputs changed (see `changed`)."""
+    """Rebuild the marts where their inputs changed; returns the waves rebuilt (none: the marts were current)."""
     settings = ctx.settings
     names = sorted(p.stem for p in (settings.sql_dir / "marts").glob("*.sql"))
     files = [settings.sql_dir / "marts" / f"{n}.sql" for n in names]
@@ -31,7 +31,7 @@ def build_marts(ctx: Context) -> list[str]:
         parts = _inputs(con, settings.sql_dir)
         digest = _digest(parts, files)
         if not db.changed(con, MARTS, digest):
-            return names
+            return []
         waves = {part.removeprefix(_WAVE_PART): d for part, d in parts.items() if part.startswith(_WAVE_PART)}
         shape = _digest({p: d for p, d in parts.items() if not p.startswith(_WAVE_PART) and p != "answers"}, files)
         with db.transaction(con):
@@ -46,7 +46,7 @@ def build_marts(ctx: Context) -> list[str]:
             db.built(con, MARTS, digest)
     finally:
         con.close()
-    return names
+    return rebuilt
 
 
 def _waves_to_build(
