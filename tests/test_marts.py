@@ -114,9 +114,12 @@ def _plant_group(settings: Settings) -> None:
                 "insert into core.responses values (?, 'planted', ?, ?, '2026.1', ?, ?, now(), now())",
                 [key, PLANTED_ORG, PLANTED_WAVE, datetime(2026, 4, 1), key],
             )
-            con.execute("insert into core.answers values (?, ?, ?, null, null)", [key, PLANTED_ITEM, code])
             con.execute(
-                "insert into core.answers values (?, ?, null, null, ?)", [key, PLANTED_TEXT_ITEM, ["", " ", "\n"][i]]
+                "insert into core.answers values (?, ?, ?, null, null, ?)", [key, PLANTED_ITEM, code, PLANTED_WAVE]
+            )
+            con.execute(
+                "insert into core.answers values (?, ?, null, null, ?, ?)",
+                [key, PLANTED_TEXT_ITEM, ["", " ", "\n"][i], PLANTED_WAVE],
             )
     finally:
         con.close()

@@ -6,7 +6,8 @@ select
     valid_answers.item_code,
     valid_answers.answer_code,
     core.answer_options.value,
-    valid_answers.answer_text
+    valid_answers.answer_text,
+    batch_responses.wave
 from valid_answers
 join batch_responses on batch_responses.record_id = valid_answers.record_id
 left join core.answer_options

@@ -5,8 +5,9 @@
 -- Special-category items stay in: they have no field, but the item marts show them.
 create or replace view marts.answers_in_scope as
 with answers as (
+    -- the answers' own wave: a build of some waves skips the row groups of the others
     select
-        core.responses.wave,
+        core.answers.wave,
         core.responses.org_type,
         core.responses.instrument_version,
         core.answers.respondent_key,
