@@ -5,6 +5,7 @@ transformed and published by the pipeline in a separate process, whose time and 
     ./dev bench --responses 20000    # any sizes
     ./dev bench --stages             # and the seconds of each stage of the ingest (benchmarks/stages.py)
     ./dev bench --compare            # the Kobo partners only, beside the HTTP and DuckDB limits (limits.py)
+                                     # and dlt's REST source loading DuckDB through parquet (dlt_peer.py)
 
 The emulator (and the generated data) live in this process; the pipeline runs in a child process so that its
 peak RSS is its own. Prefect is left out: its fixed start-up (about 15 s for the ephemeral server) says
@@ -95,9 +96,13 @@ def bench(responses: int, stages: bool = False, compare: bool = False) -> dict:
             result = _child(["-c", CHILD, "--stages" if stages else "--", *[p.id for p in partners]], env)
             if compare:
                 assets = [f"{p.connector.asset_uid}={world.secrets[p.secret_env]}" for p in partners]  # type: ignore[union-attr]
-                limits = _child([str(Path(__file__).with_name("limits.py")), world.services["kobo"].url, *assets], env)
+                kobo = [world.services["kobo"].url, *assets]
+                limits = _child([str(Path(__file__).with_name("limits.py")), *kobo], env)
                 assert limits["responses"] == served, (limits, served)
                 result["limits"] = limits
+                peer = _child([str(Path(__file__).with_name("dlt_peer.py")), *kobo], env)
+                assert peer["responses"] == served, (peer, served)
+                result["dlt"] = peer
     assert result["fetched"] == served, (result, served)
     return {"responses": served, "generated_s": generated, **result}
 
@@ -114,12 +119,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--responses", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--stages", action="store_true", help="time the ingest's stages (benchmarks/stages.py)")
-    parser.add_argument("--compare", action="store_true", help="Kobo partners only, beside the limits (limits.py)")
+    parser.add_argument(
+        "--compare", action="store_true", help="Kobo partners only, beside the limits (limits.py) and dlt (dlt_peer.py)"
+    )
     parser.add_argument("--latency-ms", type=float, default=0.0, help="each emulator answer waits this long first")
     args = parser.parse_args()
     JsonHandler.latency_seconds = args.latency_ms / 1000
-    print("| responses | ingest s | end to end s | responses/s (end to end) | peak RSS MiB ingest | peak RSS MiB end |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    dlt_columns = " dlt s | peak RSS MiB dlt |" if args.compare else ""
+    print(
+        "| responses | ingest s | end to end s | responses/s (end to end) | peak RSS MiB ingest | peak RSS MiB end |"
+        + dlt_columns
+    )
+    print("|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if args.compare else ""))
     profiles = {}
     for n in args.responses:
         r = bench(n, args.stages, args.compare)
@@ -127,7 +138,8 @@ def main() -> None:
         rate = r["responses"] / r["total_s"]
         print(
             f"| {r['responses']:,} | {r['ingest_s']:.1f} | {r['total_s']:.1f} | {rate:,.0f} "
-            f"| {r['ingest_rss_mb']:.0f} | {r['peak_rss_mb']:.0f} |",
+            f"| {r['ingest_rss_mb']:.0f} | {r['peak_rss_mb']:.0f} |"
+            + (f" {r['dlt']['dlt_s']:.1f} | {r['dlt']['peak_rss_mb']:.0f} |" if args.compare else ""),
             flush=True,
         )
         if args.compare:
@@ -137,7 +149,8 @@ def main() -> None:
 
 
 def _print_limits(r: dict) -> None:
-    """The pipeline's ingest beside the limits on the same pages (see limits.py), as ratios of seconds."""
+    """The pipeline's ingest beside the limits and dlt on the same pages (see limits.py, dlt_peer.py), as ratios of
+    seconds."""
     limits = r["limits"]
     http_s = limits["fetch_s"] + limits["decode_s"]
     duckdb_s = limits["fetch_s"] + limits["duckdb_s"]
@@ -147,7 +160,15 @@ def _print_limits(r: dict) -> None:
         f"DuckDB read_json {duckdb_s:.1f} s ({r['responses'] / duckdb_s:,.0f}/s)"
     )
     print(f"  ratio to HTTP limit: {r['ingest_s'] / http_s:.1f}")
-    print(f"  ratio to DuckDB limit: {r['ingest_s'] / duckdb_s:.1f}", flush=True)
+    print(f"  ratio to DuckDB limit: {r['ingest_s'] / duckdb_s:.1f}")
+    peer = r["dlt"]
+    steps = ", ".join(f"{step} {s:.1f} s" for step, s in peer["steps_s"].items())
+    print(
+        f"  dlt {peer['dlt_version']} REST source -> DuckDB, parquet loader: {peer['dlt_s']:.1f} s "
+        f"({r['responses'] / peer['dlt_s']:,.0f}/s; {steps}; {peer['tables']} tables; "
+        f"peak RSS {peer['peak_rss_mb']:.0f} MiB)"
+    )
+    print(f"  ratio to dlt: {r['ingest_s'] / peer['dlt_s']:.2f}", flush=True)
 
 
 def _print_stages(profiles: dict[int, dict[str, float]]) -> None:
