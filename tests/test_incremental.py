@@ -99,8 +99,9 @@ def test_marts_and_analyst_file_follow_new_edited_and_erased_respondents_as_a_wh
         run = _run_partner(KOBO_PARTNER, "run-2")
         assert (run.inserted, run.updated) == (1, 1)
         apart = "select count(*) from core.answers as a left join core.responses as r using (respondent_key) "
-        apart += "where a.wave is distinct from r.wave"
-        assert query(Settings(), apart) == [(0,)], "every answer carries its response's wave, edits included"
+        apart += "where a.wave is distinct from r.wave or a.org_type is distinct from r.org_type "
+        apart += "or a.record_key is distinct from core.record_key(r.respondent_key)"
+        assert query(Settings(), apart) == [(0,)], "every answer carries its response's wave, type and key, edits too"
 
         assert _marts_content() == _marts_rebuilt_whole(), "the open wave rebuilt: marts as if built whole"
         path = Settings().analyst_db_path

@@ -115,11 +115,12 @@ def _plant_group(settings: Settings) -> None:
                 [key, PLANTED_ORG, PLANTED_WAVE, datetime(2026, 4, 1), key],
             )
             con.execute(
-                "insert into core.answers values (?, ?, ?, null, null, ?)", [key, PLANTED_ITEM, code, PLANTED_WAVE]
+                "insert into core.answers values (?, ?, ?, null, null, ?, ?, core.record_key(?))",
+                [key, PLANTED_ITEM, code, PLANTED_WAVE, PLANTED_ORG, key],
             )
             con.execute(
-                "insert into core.answers values (?, ?, null, null, ?, ?)",
-                [key, PLANTED_TEXT_ITEM, ["", " ", "\n"][i], PLANTED_WAVE],
+                "insert into core.answers values (?, ?, null, null, ?, ?, ?, core.record_key(?))",
+                [key, PLANTED_TEXT_ITEM, ["", " ", "\n"][i], PLANTED_WAVE, PLANTED_ORG, key],
             )
     finally:
         con.close()

@@ -7,7 +7,9 @@ select
     valid_answers.answer_code,
     core.answer_options.value,
     valid_answers.answer_text,
-    batch_responses.wave
+    batch_responses.wave,
+    batch_responses.org_type,
+    core.record_key(batch_responses.respondent_key)
 from valid_answers
 join batch_responses on batch_responses.record_id = valid_answers.record_id
 left join core.answer_options

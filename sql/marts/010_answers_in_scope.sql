@@ -1,28 +1,24 @@
--- reads: core.answers, core.items, core.responses
+-- reads: core.answers, core.items, core.waves
 -- writes: marts.answers_in_scope
 -- Every current answer with its response's wave and organisation type, restricted to the items that belong
 -- to the instrument version of that response's wave (an answer to a retired item is kept in core, not here).
 -- Special-category items stay in: they have no field, but the item marts show them.
 create or replace view marts.answers_in_scope as
 with answers as (
-    -- the answers' own wave: a build of some waves skips the row groups of the others
+    -- the answers carry their response's wave, organisation type and record key (migrations 140 and 150): a
+    -- build of some waves skips the row groups of the others and joins no response
     select
         core.answers.wave,
-        core.responses.org_type,
-        core.responses.instrument_version,
+        core.answers.org_type,
+        core.waves.instrument_version,
         core.answers.respondent_key,
-        -- the record key of the cell key method (pipeline.disclosure.cell_key): uniform in [0, 2^20), from the
-        -- first hex digits of the key (a SHA-256 digest; a key the pipeline did not make falls back to a hash)
-        coalesce(
-            try_cast('0x' || left(core.answers.respondent_key, 5) as integer),
-            hash(core.answers.respondent_key) % 1048576
-        ) as record_key,
+        core.answers.record_key,
         core.answers.item_code,
         core.answers.answer_code,
         core.answers.value,
         core.answers.answer_text
     from core.answers
-    join core.responses on core.responses.respondent_key = core.answers.respondent_key
+    join core.waves on core.waves.wave = core.answers.wave
 )
 
 select
