@@ -10,7 +10,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from pipeline.publish.wording import NOTABLE_CHANGE
+from pipeline.publish.wording import NOTABLE_CHANGE, perturbed
 from pipeline.vocabulary import PUBLISHED, TOTAL
 
 Z = 2.0
@@ -23,7 +23,7 @@ def meaning(meta: Mapping) -> str:
     threshold = f"{NOTABLE_CHANGE:.1f}".replace(".", ",")
     noise = (
         ", und mindestens doppelt so groß wie die Streuung, die die Überlagerung des Cell-Key-Verfahrens in sie bringt"
-        if meta.get("disclosure", {}).get("method") == "cell_key"
+        if perturbed(meta)
         else ""
     )
     return (
@@ -42,8 +42,7 @@ def noise_sd(mean: np.ndarray, n_valid: np.ndarray, items: np.ndarray, variance:
 
 def marked(tables: Mapping[str, pd.DataFrame], meta: Mapping) -> dict[str, pd.DataFrame]:
     """item_results and field_results with a boolean column `notable` beside the change of the mean."""
-    disclosure = meta.get("disclosure", {})
-    variance = float(disclosure["variance"]) if disclosure.get("method") == "cell_key" else None
+    variance = float(meta["disclosure"]["variance"]) if perturbed(meta) else None
     order = [w["wave"] for w in meta["waves"]]
     previous = dict(zip(order[1:], order[:-1], strict=True))
     items = _scale_items(tables["item_results"])

@@ -3,6 +3,7 @@ markers, titles, the release line, the method notes and the audit in words, and 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -80,12 +81,13 @@ def legend_entries(meta: dict, waves: Waves) -> list[tuple[str, str]]:
     ]
 
 
-def _perturbed(meta: dict) -> bool:
+def perturbed(meta: Mapping) -> bool:
+    """Whether the release publishes under the cell key method (its figures carry noise) or by suppression."""
     return meta.get("disclosure", {}).get("method") == "cell_key"
 
 
 def _k_meaning(meta: dict) -> str:
-    if _perturbed(meta):
+    if perturbed(meta):
         return "Keine veröffentlichte Anzahl liegt zwischen 1 und k − 1; alle Anzahlen sind leicht überlagert"
     return "Mindestzahl der Antworten hinter jedem veröffentlichten Wert; kleinere Zahlen sind gesperrt"
 
@@ -127,7 +129,7 @@ def method_notes(meta: dict, waves: Waves) -> list[tuple[str, str]]:
             "Veröffentlichung. "
             + (
                 "Die Abweichungen des Cell-Key-Verfahrens bleiben für dieselben Befragten gleich."
-                if _perturbed(meta)
+                if perturbed(meta)
                 else "Wie jede Veröffentlichung wird sie zusammen mit der vorigen geprüft und gesperrt "
                 "(siehe „Vergleich mit der vorigen Veröffentlichung“)."
             ),
@@ -149,7 +151,7 @@ def method_notes(meta: dict, waves: Waves) -> list[tuple[str, str]]:
         "beide Veröffentlichungen ohnehin zeigen: wie viele ein Item insgesamt beantwortet haben und was sich "
         "daraus mit veröffentlichten Nullen ergibt.",
     )
-    protection = cell_key_notes(meta) if _perturbed(meta) else [since, *_suppression_notes(k)]
+    protection = cell_key_notes(meta) if perturbed(meta) else [since, *_suppression_notes(k)]
     return [
         waves_note,
         *_grouped_note(meta, waves),
@@ -166,7 +168,7 @@ def method_notes(meta: dict, waves: Waves) -> list[tuple[str, str]]:
             "beiden Fassungen des Fragebogens enthalten ist; beim Top-2-Anteil in Prozentpunkten.",
         ),
         *protection,
-        ("Prüfung vor der Veröffentlichung", audit_note(meta["audit"], _perturbed(meta))),
+        ("Prüfung vor der Veröffentlichung", audit_note(meta["audit"], perturbed(meta))),
         (
             "Handlungsbedarfe",
             "Rangfolge aus den veröffentlichten Mittelwerten, aufsteigend (Rang 1 = schwächster Wert), bei Gleichstand "
