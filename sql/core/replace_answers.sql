@@ -1,4 +1,4 @@
--- reads: batch_responses (staging/batch_responses), core.answer_options, valid_answers (registered by pipeline.load.loader)
+-- reads: batch_responses (staging/batch_responses), core.answer_options, valid_answers (staging/valid_answers)
 -- writes: core.answers
 insert into core.answers
 select

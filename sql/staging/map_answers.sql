@@ -1,13 +1,20 @@
--- reads: batch_classified (temp table of raw/classify_batch or raw/reload_batch)
--- writes: nothing
--- Partner answers of the batch's new versions, keyed by instrument item. Partner codes are only ever values
--- here (JSON paths bound as a list, parsed once), never identifiers. Where a partner renamed a group between
--- form versions, several codes map to one item and the one answered wins. Where a partner has one column per
--- option of a multiple choice ("ITEM=option"), the ticked options are joined into one answer; a column holding
--- neither a tick nor a blank passes its value on, so validation reports it instead of it vanishing. An "other"
--- text column ("ITEM=option:text") ticks its option when it holds any text. A multiple choice whose columns
--- are all null was not shown (no answer); one with a column present but nothing ticked (LimeSurvey's "") was
--- shown and answered with no option: its answer is the empty string.
+-- reads: batch_classified (temp table of raw/classify_batch or raw/reload_batch),
+--     item_rules (registered by pipeline.load.loader: contract.validation.item_rules)
+-- writes: batch_answers
+-- Partner answers of the batch's new versions, keyed by instrument item and recoded to the codebook's codes, in
+-- one statement from the stored JSON to long answers: the contract's checks (staging/check_answers) and the
+-- load (staging/valid_answers) read this table, never a wide frame. Partner codes are only ever values here
+-- (JSON paths bound as a list, parsed once), never identifiers. Where a partner renamed a group between form
+-- versions, several codes map to one item and the one answered wins. Where a partner has one column per option of
+-- a multiple choice ("ITEM=option"), the ticked options are joined into one answer; a column holding neither a
+-- tick nor a blank passes its value on, so validation reports it instead of it vanishing. An "other" text column
+-- ("ITEM=option:text") ticks its option when it holds any text. A multiple choice whose columns are all null was
+-- not shown (no answer); one with a column present but nothing ticked (LimeSurvey's "") was shown and answered
+-- with no option: its answer is the empty string.
+-- A multiple choice's options are split at any whitespace Python's str.split() knows (RE2's \s alone misses the
+-- no-break and other Unicode spaces) and recoded option by option; its answer is then the recoded options joined
+-- by a space. The answer to the organisation type question (item_code org_type) has no rule: it passes as sent.
+create or replace temp table batch_answers as
 with extracted as (
     select
         record_id,
@@ -33,14 +40,59 @@ valued as (
             else trim(value)
         end as value
     from extracted
+),
+
+mapped as (
+    select
+        record_id,
+        item_code,
+        case
+            when not bool_or(is_option) then max(value)
+            when bool_or(shown) then coalesce(string_agg(value, ' ' order by value), '')
+        end as value
+    from valued
+    group by record_id, item_code
+),
+
+ruled as (
+    select
+        mapped.record_id,
+        mapped.item_code,
+        mapped.value,
+        item_rules.item_type,
+        coalesce(cardinality(item_rules.recode_from), 0) > 0 as recoded,
+        map(item_rules.recode_from, item_rules.recode_to) as recode
+    from mapped
+    left join item_rules on item_rules.item_code = mapped.item_code
+    where mapped.value is not null
+),
+
+split as (
+    select
+        *,
+        case
+            when item_type = 'multi' then list_transform(
+                list_filter(
+                    string_split_regex(
+                        value,
+                        '[\s\x{0b}\x{1c}-\x{1f}\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]+'
+                    ),
+                    lambda option: option <> ''
+                ),
+                lambda option: case when recoded then coalesce(map_extract_value(recode, option), option) else option end
+            )
+        end as options
+    from ruled
 )
 
 select
     record_id,
     item_code,
+    item_type,
+    options,
     case
-        when not bool_or(is_option) then max(value)
-        when bool_or(shown) then coalesce(string_agg(value, ' ' order by value), '')
+        when not recoded then value
+        when item_type = 'multi' then array_to_string(options, ' ')
+        else coalesce(map_extract_value(recode, value), value)
     end as value
-from valued
-group by record_id, item_code
+from split

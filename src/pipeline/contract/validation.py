@@ -1,8 +1,11 @@
-"""The data contract: partner answers mapped onto instrument items, validated as a whole batch with pandera.
+"""The data contract: partner answers mapped onto instrument items and validated as a whole batch.
 
-A batch is one page's new response versions, one row per response and one column per item. The pandera
-schema is derived from the codebook, so a new item or answer code is a change of data, not of code. Every
-failing check of a row is kept; a row with any failure goes to quarantine whole, the others load.
+The pandera schema, derived from the codebook, defines a batch: one row per response, one column per item; a new
+item or answer code is a change of data, not of code. It is applied in two halves, so that no batch is pivoted
+into one column per item and back: pandera checks each response's own columns (id, time, wave, organisation
+type) on a frame of one row per response, and the item columns' checks, read from the schema (item_rules), run
+in DuckDB on the long answers (staging/check_answers). Every failing check of a row is kept; a row with any
+failure goes to quarantine whole, the others load.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pandera.extensions as extensions
 import pandera.pandas as pa
+import pyarrow
 
 from pipeline.contract.codebook import Codebook, Item
 from pipeline.registry import ORG_TYPE, OrgTypeQuestion
@@ -26,6 +30,18 @@ FAILURE_COLUMNS = ["record_id", "source_id", "field", "value", "check_name", "re
 # The submission time as the tool sent it: what a rejection of the time or the wave shows as the value.
 SENT_AT = "submitted_as_sent"
 _NO_WAVE_AFTER = pd.Timestamp("9000-01-01", tz="UTC")
+_RULES_SCHEMA = pyarrow.schema(
+    [
+        ("item_code", pyarrow.string()),
+        ("item_type", pyarrow.string()),
+        ("check_kind", pyarrow.string()),
+        ("allowed", pyarrow.list_(pyarrow.string())),
+        ("max_length", pyarrow.int64()),
+        ("error", pyarrow.string()),
+        ("recode_from", pyarrow.list_(pyarrow.string())),
+        ("recode_to", pyarrow.list_(pyarrow.string())),
+    ]
+)
 
 # Readable reasons for pandera's built-in checks; our own checks carry their reason as their name.
 _BUILTIN_REASONS = {
@@ -59,52 +75,60 @@ class Checked:
 
 def shape(
     meta: pd.DataFrame,
-    long: pd.DataFrame,
-    recode: dict[str, dict[str, str]],
-    codebook: Codebook,
+    asked: pd.DataFrame,
     waves: Sequence[tuple[str, str, datetime, datetime]],
     naive_timezone: str,
     timezone: str,
     *,
     org_type: str | OrgTypeQuestion,
 ) -> pd.DataFrame:
-    """One row per response (index record_id): metadata, wave, organisation type, one column per mapped item.
+    """One row per response (index record_id): its metadata, wave and organisation type, what the schema's own
+    columns check. The answers stay long in DuckDB (staging/map_answers), checked there by item_rules.
 
-    meta has record_id, source_id, submitted_at (as sent); long has record_id, item_code, value, where the
-    answer to an org type question (org_type asked) has the item_code ORG_TYPE.
+    meta has record_id, source_id, submitted_at (as sent); asked has record_id, value: the answers to the
+    partner's organisation type question (empty when the partner asks none).
     """
-    wide = long.pivot(index="record_id", columns="item_code", values="value") if len(long) else None
     frame = meta.set_index("record_id")
-    if wide is not None:
-        frame = frame.join(wide)
     frame[SENT_AT] = frame["submitted_at"]
     frame["submitted_at"] = _utc(frame["submitted_at"], naive_timezone)
     frame["wave"], frame["instrument_version"] = _waves(frame["submitted_at"], waves, timezone)
-    frame[ORG_TYPE] = _org_types(frame, org_type)
-    for item_code, table in recode_by_item(recode, codebook).items():
-        if item_code in frame:
-            multi = codebook.item_by_code[item_code].type == "multi"
-            frame[item_code] = _recode_options(frame[item_code], table) if multi else frame[item_code].replace(table)
+    frame[ORG_TYPE] = _org_types(frame.index, asked, org_type)
     return frame
 
 
-def _org_types(frame: pd.DataFrame, org_type: str | OrgTypeQuestion) -> pd.Series:
+def _org_types(index: pd.Index, asked: pd.DataFrame, org_type: str | OrgTypeQuestion) -> pd.Series:
     """Each response's organisation type: the partner's own, or the answer to its question recoded. A code the
     recode does not list stays as sent, so that validation names it as the partner sent it."""
     if isinstance(org_type, str):
-        return pd.Series(org_type, index=frame.index, dtype=object)
-    if ORG_TYPE not in frame:  # nobody in the batch answered it
-        return pd.Series(None, index=frame.index, dtype=object)
-    return frame[ORG_TYPE].astype(object).replace(org_type.recode)
+        return pd.Series(org_type, index=index, dtype=object)
+    answers = asked.set_index("record_id")["value"].reindex(index).astype(object)
+    return answers.where(answers.notna(), None).replace(org_type.recode)
 
 
-def _recode_options(answers: pd.Series, table: dict[str, str]) -> pd.Series:
-    """A multiple choice recoded option by option ("other a" → "sonstiges a"), as ODK and Kobo send the choice
-    names of a select_multiple in one space-separated field; an empty answer stays empty, none stays none."""
-    given = answers.dropna()
-    options = given.reset_index(drop=True).str.split().explode().replace(table).dropna()
-    joined = options.groupby(level=0).agg(" ".join).reindex(range(len(given)), fill_value="")
-    return pd.Series(joined.to_numpy(), index=given.index, dtype=object).reindex(answers.index)
+def item_rules(
+    batch_schema: pa.DataFrameSchema, codebook: Codebook, recode: dict[str, dict[str, str]]
+) -> pyarrow.Table:
+    """The schema's item checks as rows for DuckDB (staging/check_answers), with the partner's recode tables:
+    the answers are checked long where they are, by the checks the pandera schema defines, never pivoted into
+    a frame of one column per item."""
+    tables = recode_by_item(recode, codebook)
+    rows = []
+    for item in codebook.items:
+        check = batch_schema.columns[item.code].checks[0]
+        table = tables.get(item.code, {})
+        rows.append(
+            {
+                "item_code": item.code,
+                "item_type": item.type,
+                "check_kind": check.name,
+                "allowed": check.statistics.get("allowed_values"),
+                "max_length": check.statistics.get("max_value"),
+                "error": check.error,
+                "recode_from": list(table),
+                "recode_to": list(table.values()),
+            }
+        )
+    return pyarrow.Table.from_pylist(rows, schema=_RULES_SCHEMA)
 
 
 def _utc(raw: pd.Series, naive_timezone: str) -> pd.Series:
@@ -295,30 +319,4 @@ def unknown_codes(failures: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
         .rename(columns={"field": "item_code"})
         .drop_duplicates()
         .reset_index(drop=True)
-    )
-
-
-def answers(valid: pd.DataFrame, codebook: Codebook) -> pd.DataFrame:
-    """The valid rows as long answers: one row per item answered, and per option ticked in multiple choice."""
-    items = [c for c in valid.columns if c in codebook.item_by_code]
-    long = (
-        valid[items]
-        .rename_axis("record_id")
-        .reset_index()
-        .melt(id_vars="record_id", var_name="item_code", value_name="answer")
-    )
-    long = long[long["answer"].notna()]
-    types = long["item_code"].map({code: item.type for code, item in codebook.item_by_code.items()})
-    coded = long[types.isin(["scale", "yesno"])].rename(columns={"answer": "answer_code"})
-    ticked = (
-        long[types == "multi"]
-        .assign(answer=lambda d: d["answer"].str.split())
-        .explode("answer")
-        .rename(columns={"answer": "answer_code"})
-    )
-    text = long[types == "text"].rename(columns={"answer": "answer_text"})
-    # An option ticked twice ("a a") is one answer: core keeps one row per respondent, item and code.
-    ticked = ticked.drop_duplicates(["record_id", "item_code", "answer_code"])
-    return pd.concat([coded, ticked, text], ignore_index=True).reindex(
-        columns=["record_id", "item_code", "answer_code", "answer_text"]
     )

@@ -23,11 +23,11 @@ import pyarrow as pa
 
 from pipeline import db
 from pipeline.context import Context
-from pipeline.contract import drift
+from pipeline.contract import batch, drift
 from pipeline.contract import validation as contract
 from pipeline.extract import Connector, Page, json_records
 from pipeline.load import runs, sources
-from pipeline.registry import ORG_TYPE, Partner, parse_target
+from pipeline.registry import Partner
 
 # The responses met so far in a run (raw/seen_in_batch): a later batch listing one again counts it as a duplicate.
 _SEEN_SCHEMA = pa.schema([("source_id", pa.string()), ("record_sha256", pa.string())])
@@ -50,23 +50,21 @@ class PartnerLoader:
         partner: Partner,
         run: runs.PartnerRun,
     ) -> None:
-        settings, codebook = ctx.settings, ctx.codebook
+        settings = ctx.settings
         self.con = con
         self.sql_dir = settings.sql_dir
-        self.codebook = codebook
         self.partner = partner
         self.run = run
         self.batch_rows = settings.batch_rows
-        self.windows = ctx.registry.wave_windows()
-        self.timezone = settings.timezone
-        self.schema = ctx.batch_schema
-        self.drift = drift.DriftRecorder(con, self.sql_dir, codebook, partner, run.run_id, self.windows, self.timezone)
+        self.drift = drift.DriftRecorder(
+            con, self.sql_dir, ctx.codebook, partner, run.run_id, ctx.registry.wave_windows(), settings.timezone
+        )
         self._pads = sources.respondent_pads(settings)
         volatile = partner.connector.volatile_fields
         self.source = sources.claim(con, self.sql_dir, partner.id, partner.connector.source, volatile)
         self._volatile = sources.volatile_patch(volatile)
         refresh_reference(con, ctx)
-        self._mapping = _extraction(partner)
+        self._contract = batch.BatchContract.for_partner(ctx, partner)
         self._seen: list[pa.Table] = [_SEEN_SCHEMA.empty_table()]
 
     def attach(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -205,39 +203,29 @@ class PartnerLoader:
     def _load_new(self, now: datetime, naive_timezone: str) -> _Loaded:
         """Map, validate and load the batch's new versions; returns the counts and the validation failures."""
         db.run(self.con, self.sql_dir, "ops/forget_rejections")
-        meta = self.con.execute(
-            "select record_id, source_id, submitted_at from batch_classified where disposition = 'new'"
-        ).df()
-        if meta.empty:
+        new = self.con.execute("select count(*) from batch_classified where disposition = 'new'").fetchone()
+        if not new or not new[0]:
             return _Loaded(0, 0, 0, pd.DataFrame(columns=contract.FAILURE_COLUMNS))
-        long = db.run(self.con, self.sql_dir, "staging/map_answers", self._mapping).df()
-        frame = contract.shape(
-            meta, long, self.partner.recode, self.codebook, self.windows, naive_timezone, self.timezone,
-            org_type=self.partner.org_type,
-        )  # fmt: skip
-        undecodable = db.run(
-            self.con,
-            self.sql_dir,
-            "staging/undecodable_fields",
-            {"undecodable": json_records.key_path(json_records.UNDECODABLE)},
-        ).df()
-        checked = contract.reject(contract.validate(frame, self.schema, now), undecodable)
-        if len(checked.failures):
-            with db.registered(self.con, batch_failures=checked.failures):
-                db.run(self.con, self.sql_dir, "ops/insert_quarantine", {
-                    "run_id": self.run.run_id, "partner_id": self.partner.id,
-                    "schema_version": self.schema.name, "quarantined_at": now,
-                })  # fmt: skip
-        quarantined = checked.failures["record_id"].nunique()
-        if checked.valid.empty:
-            return _Loaded(quarantined, 0, 0, checked.failures)
-        inserted, updated = self._upsert(checked.valid, now)
+        try:
+            checked = self._contract.check(self.con, self.sql_dir, naive_timezone, now)
+            if len(checked.failures):
+                with db.registered(self.con, batch_failures=checked.failures):
+                    db.run(self.con, self.sql_dir, "ops/insert_quarantine", {
+                        "run_id": self.run.run_id, "partner_id": self.partner.id,
+                        "schema_version": self._contract.schema.name, "quarantined_at": now,
+                    })  # fmt: skip
+            quarantined = checked.failures["record_id"].nunique()
+            if checked.valid.empty:
+                return _Loaded(quarantined, 0, 0, checked.failures)
+            inserted, updated = self._upsert(checked.valid, now)
+        finally:
+            self.con.execute("drop table if exists batch_answers")
         return _Loaded(quarantined, inserted, updated, checked.failures)
 
     def _upsert(self, valid: pd.DataFrame, now: datetime) -> tuple[int, int]:
         responses = valid[contract.META_COLUMNS].rename_axis("record_id").reset_index()
-        answers = contract.answers(valid, self.codebook)
-        with db.registered(self.con, valid_responses=responses, valid_answers=answers):
+        batch.valid_answers(self.con, self.sql_dir, valid)
+        with db.registered(self.con, valid_responses=responses):
             db.run(self.con, self.sql_dir, "staging/batch_responses", {
                 "partner_id": self.partner.id, "loaded_at": now,
                 "inner_pad": self._pads[0], "outer_pad": self._pads[1],
@@ -251,22 +239,8 @@ class PartnerLoader:
             db.run(self.con, self.sql_dir, "core/replace_answers")
             db.run(self.con, self.sql_dir, "ops/resolve_quarantine", {"partner_id": self.partner.id})
             self.con.execute("drop table batch_responses")
+            self.con.execute("drop table valid_answers")
         return inserted, updated
-
-
-def _extraction(partner: Partner) -> dict[str, list]:
-    """What staging/map_answers extracts of the partner's responses: each mapped question code's JSON path and
-    target, and the question giving the organisation type (under ORG_TYPE) where the partner asks it."""
-    codes = dict(partner.mapping)
-    if partner.asked_org_type:
-        codes[partner.asked_org_type.field] = ORG_TYPE
-    targets = [parse_target(text) for text in codes.values()]
-    return {
-        "item_codes": [t.item for t in targets],
-        "options": [t.option for t in targets],
-        "by_text": [t.by_text for t in targets],
-        "json_paths": [json_records.key_path(code) for code in codes],
-    }
 
 
 def cursor(con: duckdb.DuckDBPyConnection, source: sources.Source) -> str | None:
