@@ -2,7 +2,7 @@
 wrapping them for one benchmark run (`./dev bench --stages`).
 
 The stages nest as the loader calls them: *load* (a batch with the writer's right and its connection) holds
-*classify*, *map*, *shape*, *validate*, *long answers*, *upsert* and *drift*; *pull* is what is left of the
+*classify*, *check* (which holds *map*, *shape* and *validate*), *upsert* and *drift*; *pull* is what is left of the
 ingest (HTTP, the emulators' answers, parsing pages into records). Each SQL file's own time is listed as well.
 """
 
@@ -21,9 +21,9 @@ SECONDS: dict[str, float] = defaultdict(float)
 TIMED: list[tuple[str, str, str]] = [
     ("pipeline.load.ingest", "_load", "load (batch, in its transaction)"),
     ("pipeline.db", "connect", "open the working file"),
-    ("pipeline.contract.validation", "shape", "shape (long to wide, recode, waves)"),
+    ("pipeline.contract.batch", "BatchContract.check", "check (map, item checks in SQL, pandera on responses)"),
+    ("pipeline.contract.validation", "shape", "shape (times, waves, org type of each response)"),
     ("pipeline.contract.validation", "validate", "validate (pandera)"),
-    ("pipeline.contract.validation", "answers", "long answers (wide to long)"),
     ("pipeline.load.loader", "PartnerLoader._upsert", "upsert into staging and core"),
     ("pipeline.contract.drift", "DriftRecorder.record", "drift and coverage"),
     ("pipeline.extract.json_records", "without_nested_identifiers", "nested identifiers removed"),

@@ -21,6 +21,7 @@ with extracted as (
         unnest($item_codes::varchar[]) as item_code,
         unnest($options::varchar[]) as option_code,
         unnest($by_text::boolean[]) as by_text,
+        unnest($alone::boolean[]) as alone,
         unnest(json_extract_string(record::json, $json_paths::varchar[])) as value
     from batch_classified
     where disposition = 'new'
@@ -40,9 +41,15 @@ valued as (
             else trim(value)
         end as value
     from extracted
+    where not alone
 ),
 
+-- most items have one code of their own: their answer is that code's, with nothing to combine
 mapped as (
+    select record_id, item_code, nullif(trim(value), '') as value
+    from extracted
+    where alone
+    union all
     select
         record_id,
         item_code,
@@ -54,14 +61,20 @@ mapped as (
     group by record_id, item_code
 ),
 
-ruled as (
-    select
-        mapped.record_id,
-        mapped.item_code,
-        mapped.value,
-        item_rules.item_type,
-        coalesce(cardinality(item_rules.recode_from), 0) > 0 as recoded,
-        map(item_rules.recode_from, item_rules.recode_to) as recode
+recodes as (
+    select item_code, unnest(recode_from) as sent, unnest(recode_to) as recoded
+    from item_rules
+    where item_type <> 'multi'
+),
+
+option_recodes as (
+    select item_code, map(recode_from, recode_to) as recode
+    from item_rules
+    where item_type = 'multi' and cardinality(recode_from) > 0
+),
+
+typed as (
+    select mapped.record_id, mapped.item_code, mapped.value, item_rules.item_type
     from mapped
     left join item_rules on item_rules.item_code = mapped.item_code
     where mapped.value is not null
@@ -69,30 +82,49 @@ ruled as (
 
 split as (
     select
-        *,
+        typed.record_id,
+        typed.item_code,
+        typed.value,
+        option_recodes.recode,
+        list_filter(
+            string_split_regex(
+                typed.value,
+                '[\s\x{0b}\x{1c}-\x{1f}\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]+'
+            ),
+            lambda option: option <> ''
+        ) as sent_options
+    from typed
+    left join option_recodes on option_recodes.item_code = typed.item_code
+    where typed.item_type = 'multi'
+),
+
+options as (
+    select
+        record_id,
+        item_code,
+        value,
+        recode is not null as recoded,
         case
-            when item_type = 'multi' then list_transform(
-                list_filter(
-                    string_split_regex(
-                        value,
-                        '[\s\x{0b}\x{1c}-\x{1f}\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]+'
-                    ),
-                    lambda option: option <> ''
-                ),
-                lambda option: case when recoded then coalesce(map_extract_value(recode, option), option) else option end
-            )
+            when recode is null then sent_options
+            else list_transform(sent_options, lambda option: coalesce(map_extract_value(recode, option), option))
         end as options
-    from ruled
+    from split
 )
 
 select
+    typed.record_id,
+    typed.item_code,
+    typed.item_type,
+    null::varchar[] as options,
+    coalesce(recodes.recoded, typed.value) as value
+from typed
+left join recodes on recodes.item_code = typed.item_code and recodes.sent = typed.value
+where typed.item_type is distinct from 'multi'
+union all
+select
     record_id,
     item_code,
-    item_type,
+    'multi' as item_type,
     options,
-    case
-        when not recoded then value
-        when item_type = 'multi' then array_to_string(options, ' ')
-        else coalesce(map_extract_value(recode, value), value)
-    end as value
-from split
+    case when recoded then array_to_string(options, ' ') else value end as value
+from options

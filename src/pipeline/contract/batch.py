@@ -7,6 +7,7 @@ A batch is never pivoted into one column per item and back: at 60 items and 5,00
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -78,14 +79,17 @@ def valid_answers(con: duckdb.DuckDBPyConnection, sql_dir: Path, valid: pd.DataF
 
 def extraction(mapping: dict[str, str], asked: OrgTypeQuestion | None) -> dict[str, list]:
     """What staging/map_answers extracts of the partner's responses: each mapped question code's JSON path and
-    target, and the question giving the organisation type (under ORG_TYPE) where the partner asks it."""
+    target, and the question giving the organisation type (under ORG_TYPE) where the partner asks it; alone
+    marks a code that is its item's only one (no option column), whose answer needs no combining."""
     codes = dict(mapping)
     if asked:
         codes[asked.field] = ORG_TYPE
     targets = [parse_target(text) for text in codes.values()]
+    per_item = Counter(t.item for t in targets)
     return {
         "item_codes": [t.item for t in targets],
         "options": [t.option for t in targets],
         "by_text": [t.by_text for t in targets],
+        "alone": [per_item[t.item] == 1 and t.option is None for t in targets],
         "json_paths": [json_records.key_path(code) for code in codes],
     }
