@@ -203,23 +203,19 @@ class PartnerLoader:
     def _load_new(self, now: datetime, naive_timezone: str) -> _Loaded:
         """Map, validate and load the batch's new versions; returns the counts and the validation failures."""
         db.run(self.con, self.sql_dir, "ops/forget_rejections")
-        new = self.con.execute("select count(*) from batch_classified where disposition = 'new'").fetchone()
-        if not new or not new[0]:
+        [(new,)] = self.con.execute("select count(*) from batch_classified where disposition = 'new'").fetchall()
+        if not new:
             return _Loaded(0, 0, 0, pd.DataFrame(columns=contract.FAILURE_COLUMNS))
-        try:
-            checked = self._contract.check(self.con, self.sql_dir, naive_timezone, now)
-            if len(checked.failures):
-                with db.registered(self.con, batch_failures=checked.failures):
-                    db.run(self.con, self.sql_dir, "ops/insert_quarantine", {
-                        "run_id": self.run.run_id, "partner_id": self.partner.id,
-                        "schema_version": self._contract.schema.name, "quarantined_at": now,
-                    })  # fmt: skip
-            quarantined = checked.failures["record_id"].nunique()
-            if checked.valid.empty:
-                return _Loaded(quarantined, 0, 0, checked.failures)
-            inserted, updated = self._upsert(checked.valid, now)
-        finally:
-            self.con.execute("drop table if exists batch_answers")
+        checked = self._contract.check(self.con, self.sql_dir, naive_timezone, now)
+        if len(checked.failures):
+            with db.registered(self.con, batch_failures=checked.failures):
+                db.run(self.con, self.sql_dir, "ops/insert_quarantine", {
+                    "run_id": self.run.run_id, "partner_id": self.partner.id,
+                    "schema_version": self._contract.schema.name, "quarantined_at": now,
+                })  # fmt: skip
+        quarantined = checked.failures["record_id"].nunique()
+        inserted, updated = self._upsert(checked.valid, now) if len(checked.valid) else (0, 0)
+        self.con.execute("drop table batch_answers")
         return _Loaded(quarantined, inserted, updated, checked.failures)
 
     def _upsert(self, valid: pd.DataFrame, now: datetime) -> tuple[int, int]:
