@@ -25,22 +25,29 @@ new_versions as (
     where batch_classified.disposition = 'new'
 ),
 
--- the targets each response carries a field of (one look at its keys, not one per mapped field)
-carrying as (
-    select distinct
-        keys.record_id,
-        mapped.target
-    from (select record_id, unnest(json_keys(record::json)) as field from new_versions) as keys
+-- per instrument version, how many responses carry a field of each target (one look at each response's keys)
+carried as (
+    select
+        keys.instrument_version,
+        mapped.target,
+        count(distinct keys.record_id) as responses
+    from (
+        select record_id, instrument_version, unnest(json_keys(record::json)) as field
+        from new_versions
+    ) as keys
     join mapped on mapped.field = keys.field
+    group by keys.instrument_version, mapped.target
 ),
 
+-- every response of a version could have carried each field mapped to an item that version asks
 expected as (
     select
-        new_versions.record_id,
+        versions.instrument_version,
         mapped.field,
-        mapped.target
-    from new_versions
-    join asked_items on asked_items.instrument_version = new_versions.instrument_version
+        mapped.target,
+        versions.responses
+    from (select instrument_version, count(*) as responses from new_versions group by instrument_version) as versions
+    join asked_items on asked_items.instrument_version = versions.instrument_version
     join mapped on mapped.item_code = asked_items.item_code
 )
 
@@ -48,11 +55,13 @@ select
     $run_id as run_id,
     $partner_id as partner_id,
     expected.field,
-    count(*) as expected,
-    count(carrying.target) as carried,
+    sum(expected.responses) as expected,
+    coalesce(sum(carried.responses), 0) as carried,
     $missing_after as missing_after
 from expected
-left join carrying on carrying.record_id = expected.record_id and carrying.target = expected.target
+left join carried
+    on carried.instrument_version = expected.instrument_version
+    and carried.target = expected.target
 group by expected.field
 on conflict (run_id, partner_id, field) do update set
     expected = ops.column_coverage.expected + excluded.expected,
