@@ -30,6 +30,8 @@ FAILURE_COLUMNS = ["record_id", "source_id", "field", "value", "check_name", "re
 # The submission time as the tool sent it: what a rejection of the time or the wave shows as the value.
 SENT_AT = "submitted_as_sent"
 _NO_WAVE_AFTER = pd.Timestamp("9000-01-01", tz="UTC")
+# The item checks staging/check_answers runs, by pandera's name for them.
+_SQL_CHECKS = frozenset({"isin", "options_among", "str_length"})
 _RULES_SCHEMA = pyarrow.schema(
     [
         ("item_code", pyarrow.string()),
@@ -114,7 +116,9 @@ def item_rules(
     tables = recode_by_item(recode, codebook)
     rows = []
     for item in codebook.items:
-        check = batch_schema.columns[item.code].checks[0]
+        [check] = batch_schema.columns[item.code].checks
+        if check.name not in _SQL_CHECKS:  # a check staging/check_answers cannot run would pass every answer
+            raise ValueError(f"item {item.code}: no SQL for the check {check.name!r} (staging/check_answers)")
         table = tables.get(item.code, {})
         rows.append(
             {
