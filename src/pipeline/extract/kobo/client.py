@@ -69,7 +69,7 @@ class KoboConnector:
                 )
                 newest = latest(newest, records, began)
                 last = self._last_id(records, after)
-                more = last is not None and self._has_next(response)
+                more = last is not None and self._has_next(duck, response)
                 kept, rejected = self._reviewed(duck, records)
                 cursor_now = None if more else newest or cursor
                 yield Page(http.redact(response.url), response.content, kept, cursor_now, rejected)
@@ -138,8 +138,17 @@ class KoboConnector:
         rejected = records.column("source_id").filter(not_approved).to_pylist()
         return records.filter(pc.invert(not_approved)), tuple(rejected)
 
-    def _has_next(self, response: requests.Response) -> bool:
+    def _has_next(self, duck: duckdb.DuckDBPyConnection, response: requests.Response) -> bool:
+        """Whether the page, an object holding results (page_records found them), links to a next one. Read by
+        DuckDB, which parses a page of 1,000 submissions several times faster than Python's parser; a page DuckDB
+        refuses (text that is no Unicode, salvaged by page_records) is read by Python's."""
         try:
-            return bool(response.json().get("next"))
-        except (ValueError, AttributeError) as exc:
-            raise PayloadError(self.partner_id, "page is not the JSON object expected") from exc
+            [(link,)] = duck.execute(
+                "select json_extract_string(?, '$.next')", [response.content.decode("utf-8")]
+            ).fetchall()
+        except (duckdb.Error, UnicodeDecodeError):
+            try:
+                return bool(response.json().get("next"))
+            except (ValueError, AttributeError) as exc:
+                raise PayloadError(self.partner_id, "page is not the JSON object expected") from exc
+        return bool(link)
