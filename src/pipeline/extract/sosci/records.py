@@ -31,40 +31,36 @@ with kept as (
             and (not $finished_only or json_extract_string(record, '$.FINISHED') = '1')
         )
 ),
-patched as (
+-- each case's fields read once (json_each), not once per field: a missing code becomes null, a checkbox
+-- variable of a multiple choice (ITEM_01: 2 ticked, 1 not) true or false
+changed as (
     select
-        ordinal,
-        source_id,
-        submitted_at,
-        rec,
-        list_filter(
-            json_keys(rec),
-            lambda k: list_contains($missing_codes, json_extract_string(rec, '$."' || k || '"'))
-                or (list_contains($multiple_choice, split_part(k, '_', 1))
-                    and regexp_full_match(split_part(k, '_', 2), '[0-9]+'))
-        ) as changed_keys
-    from kept
+        kept.ordinal,
+        to_json(map(
+            list(field.key order by field.id),
+            list(
+                case
+                    when list_contains($missing_codes, field.value ->> '$') then null
+                    when field.value ->> '$' = '2' then 'true'::json
+                    when field.value ->> '$' = '1' then 'false'::json
+                end
+                order by field.id
+            )
+        )) as patch
+    from kept, json_each(kept.rec) as field
+    where list_contains($missing_codes, field.value ->> '$')
+        or (list_contains($multiple_choice, split_part(field.key, '_', 1))
+            and regexp_full_match(split_part(field.key, '_', 2), '[0-9]+'))
+    group by kept.ordinal
 )
 select
-    row_number() over (order by ordinal)::bigint as ordinal,
-    source_id,
-    submitted_at,
-    json_merge_patch(
-        rec,
-        to_json(map(
-            changed_keys,
-            list_transform(
-                changed_keys,
-                lambda k: case
-                    when list_contains($missing_codes, json_extract_string(rec, '$."' || k || '"')) then null
-                    when json_extract_string(rec, '$."' || k || '"') = '2' then 'true'::json
-                    when json_extract_string(rec, '$."' || k || '"') = '1' then 'false'::json
-                end
-            )
-        ))
-    )::varchar as record
-from patched
-order by ordinal
+    row_number() over (order by kept.ordinal)::bigint as ordinal,
+    kept.source_id,
+    kept.submitted_at,
+    json_merge_patch(kept.rec, coalesce(changed.patch, '{}'::json))::varchar as record
+from kept
+left join changed on changed.ordinal = kept.ordinal
+order by kept.ordinal
 """
 
 
