@@ -34,12 +34,24 @@ from pipeline_testkit.demo.bad_input import FILES_PARTNER
 from tests.conftest import query
 from tests.publish.test_disclosure import changes_disclosed
 
+# A respondent key of these tests alone (see _load_demo): no secret, and never one of a real deployment.
+TEST_RESPONDENT_KEY = "release-tests-respondent-key"
+
 pytestmark = pytest.mark.e2e
 
 
 def _load_demo(data_dir: Path, source: Path = demo.DEMO_REGISTRY) -> dict[str, str]:
-    """Every demo partner pulled from its emulator and loaded; returns the environment the pipeline needs."""
+    """Every demo partner pulled from its emulator and loaded; returns the environment the pipeline needs.
+
+    The respondent key is fixed, not the demo's random one: the cell key method's noise follows the respondents'
+    keys, and test_cell_key needs a release whose changes lie on both sides of their noise in every session."""
     settings = Settings(data_dir=data_dir)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(settings.respondent_key_env, TEST_RESPONDENT_KEY)
+        return _ingest_demo(settings, source)
+
+
+def _ingest_demo(settings: Settings, source: Path) -> dict[str, str]:
     with demo.running(settings, source=source) as world, pytest.MonkeyPatch.context() as patch:
         for name, value in world.env.items():
             patch.setenv(name, value)
