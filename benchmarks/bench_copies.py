@@ -59,7 +59,8 @@ def _copy(db_path: Path, copies: int) -> tuple[int, int]:
 
 
 def _add_new(db_path: Path, share: float, night: int) -> int:
-    """New responses in the open wave, `share` of it: copies of a sample of its responses, loaded now."""
+    """New responses in the open wave, `share` of it: copies of a sample of its responses, loaded now, with the
+    log of changed answers the loader keeps for the marts."""
     con = duckdb.connect(str(db_path))
     try:
         (wave, n) = con.execute(
@@ -77,11 +78,14 @@ def _add_new(db_path: Path, share: float, night: int) -> int:
             [mark, mark],
         )
         con.execute(
-            "insert into core.answers by name select a.* replace (sha256(respondent_key || ?) as respondent_key, "
+            "create temp table new_answers as select a.* replace (sha256(respondent_key || ?) as respondent_key, "
             "core.record_key(sha256(respondent_key || ?)) as record_key) from core.answers as a "
             "semi join sampled using (respondent_key)",
             [mark, mark],
         )
+        con.execute("insert into core.answers by name from new_answers")
+        # what core/replace_answers keeps for the marts' next build
+        con.execute("insert into ops.answers_since_marts by name select 1 as sign, * from new_answers")
         return int(n * share)
     finally:
         con.close()

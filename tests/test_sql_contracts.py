@@ -20,6 +20,7 @@ _NAME = r"[a-z_]\w*(?:\.[a-z_]\w*){0,2}"
 _CREATE = (
     rf"\bcreate\s+(?:or\s+replace\s+)?(?:temp\s+|temporary\s+)?(?:table|view)\s+(?:if\s+not\s+exists\s+)?({_NAME})"
 )
+_SCHEMAS = {"raw", "staging", "core", "marts", "ops"}
 # what may follow a relation in a FROM list without being its alias
 _CLAUSES = {
     "where", "group", "order", "join", "left", "right", "inner", "full", "cross", "on", "union", "qualify", "limit",
@@ -43,7 +44,8 @@ def _skip_parens(text: str, at: int) -> int:
 
 def _from_list(text: str, at: int) -> list[str]:
     """The relations of the FROM list starting at `at`: subqueries and table functions are skipped (their own
-    FROMs are found apart), aliases and column aliases too."""
+    FROMs are found apart), aliases and column aliases too; a table macro of the project's schemas reads the
+    relations it is given by name."""
     found = []
     while True:
         at = len(text) - len(text[at:].lstrip())
@@ -53,7 +55,11 @@ def _from_list(text: str, at: int) -> list[str]:
         elif name:
             at += name.end()
             if text[at:].lstrip().startswith("("):
-                at = _skip_parens(text, at + text[at:].index("("))
+                opened = at + text[at:].index("(")
+                at = _skip_parens(text, opened)
+                if name.group().split(".")[0] in _SCHEMAS:
+                    arguments = (a.strip() for a in text[opened + 1 : at - 1].split(","))
+                    found += [a for a in arguments if re.fullmatch(_NAME, a)]
             else:
                 found.append(name.group())
         else:
@@ -128,10 +134,11 @@ def test_every_provider_named_exists_and_provides(name: str) -> None:
 def test_relations_found_ignore_ctes_comments_and_functions() -> None:
     text = """-- reads: from commented.out
 with picked as (select * from a.b as x, c, json_each(x.j) as f where x.v is not distinct from c.v)
-insert into t select * from picked join d using (k) left join (select 1 from e) as s on true;
+insert into t select * from picked join d using (k) left join (select 1 from e) as s on true
+    join marts.with_margin(picked) on true join marts.scoped(core.g) on true;
 update u set v = 1 from w; delete from z using y where 'from q' <> ''
 """
-    assert relations(text) == ({"a.b", "c", "d", "e", "w", "y"}, {"t", "u", "z"})
+    assert relations(text) == ({"a.b", "c", "core.g", "d", "e", "w", "y"}, {"t", "u", "z"})
 
 
 def test_a_missing_input_names_the_file_and_its_provider(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

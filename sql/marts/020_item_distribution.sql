@@ -1,22 +1,23 @@
--- reads: core.answer_options, core.items, core.waves, marts.answers_in_scope (marts/010_answers_in_scope),
+-- reads: core.answer_options, core.items, core.waves, counted_answers (marts/010_answers_in_scope),
 --     marts.item_groups (marts/005_reference), marts_waves (registered by pipeline.transform.marts)
 -- writes: item_distribution_fresh, marts.item_distribution
 -- Per item, organisation type and wave: respondents per answer code, zeros included, so every option of every
 -- group appears (every item of the wave's instrument for every organisation type with responses in the wave);
 -- the margin over organisation types is the org_type 'insgesamt'. Free text has no codes and is not counted
 -- here. Each count has its cell key (the sum of its respondents' record keys, modulo 2^20).
--- Computed for the waves in marts_waves (those whose responses changed); the other waves' rows are kept.
+-- Computed for the waves in marts_waves (those whose responses changed), whole or as the rows kept plus the
+-- change (counted_answers); the other waves' rows are kept.
 create or replace temp table item_distribution_fresh as
 with coded as (
     select
+        sign,
         wave,
         org_type,
         item_code,
         answer_code,
         record_key
-    from marts.answers_in_scope
+    from counted_answers
     where item_type <> 'text'
-        and wave in (select wave from marts_waves)
 ),
 
 counts as (
@@ -26,8 +27,8 @@ counts as (
         org_type,
         item_code,
         answer_code,
-        count(*) as n,
-        (sum(record_key) % 1048576)::integer as n_cell_key
+        sum(sign)::bigint as n,
+        sum(sign * record_key)::bigint as key_sum
     from marts.with_margin(coded)
     group by wave, org_type, item_code, answer_code
 )
@@ -44,7 +45,7 @@ select
     -- null for answers outside the scale ("weiß nicht", "keine Angabe", yes/no, options)
     core.answer_options.value as answer_value,
     coalesce(counts.n, 0) as n,
-    coalesce(counts.n_cell_key, 0) as n_cell_key
+    marts.cell_key(coalesce(counts.key_sum, 0)) as n_cell_key
 from marts.item_groups as groups
 join core.waves on core.waves.wave = groups.wave
 join marts_waves on marts_waves.wave = groups.wave
@@ -59,6 +60,17 @@ left join counts
     and counts.answer_code = core.answer_options.answer_code;
 
 create table if not exists marts.item_distribution as from item_distribution_fresh with no data;
+
+update item_distribution_fresh as fresh
+set
+    n = fresh.n + kept.n,
+    n_cell_key = marts.cell_key(fresh.n_cell_key + kept.n_cell_key)
+from marts.item_distribution as kept
+where kept.wave = fresh.wave
+    and kept.org_type = fresh.org_type
+    and kept.item_code = fresh.item_code
+    and kept.answer_code = fresh.answer_code
+    and fresh.wave in (select wave from marts_waves where not whole);
 
 create or replace table marts.item_distribution as
 from marts.with_fresh('marts.item_distribution', 'item_distribution_fresh')

@@ -1,4 +1,4 @@
--- reads: core.items, marts.answers_in_scope (marts/010_answers_in_scope),
+-- reads: core.items, counted_answers (marts/010_answers_in_scope),
 --     marts.item_groups (marts/005_reference), marts.org_types (marts/005_reference),
 --     marts.wave_order (marts/005_reference), marts_waves (registered by pipeline.transform.marts)
 -- writes: item_results_fresh, marts.item_results
@@ -6,35 +6,37 @@
 -- the change since the previous wave; the margin over organisation types is the org_type 'insgesamt'.
 -- "weiß nicht" and "keine Angabe" count as answered but carry no value, so they never enter a mean.
 -- n_answered has its cell key (the sum of its respondents' record keys, modulo 2^20).
--- Computed for the waves in marts_waves (those whose responses changed); the other waves' rows are kept, and the
--- changes are computed again for all (a rebuilt wave is the previous one of the next).
+-- Computed for the waves in marts_waves (those whose responses changed), whole or as the rows kept plus the
+-- change (counted_answers); the other waves' rows are kept, and the changes are computed again for all (a rebuilt
+-- wave is the previous one of the next).
 create or replace temp table item_results_fresh as
 with ticking as (
     -- multiple choice has a row per ticked option; its respondents are counted once
     select distinct
+        sign,
         wave,
         org_type,
         item_code,
         respondent_key,
         record_key
-    from marts.answers_in_scope
+    from counted_answers
     where item_type = 'multi'
-        and wave in (select wave from marts_waves)
 ),
 
 answered as (
     -- one row per respondent and item: only multiple choice needed reducing, which keeps the aggregation small
     select
+        sign,
         wave,
         org_type,
         item_code,
         value,
         record_key
-    from marts.answers_in_scope
+    from counted_answers
     where item_type in ('scale', 'yesno')
-        and wave in (select wave from marts_waves)
     union all
     select
+        sign,
         wave,
         org_type,
         item_code,
@@ -48,11 +50,11 @@ aggregated as (
         wave,
         org_type,
         item_code,
-        count(*) as n_answered,
-        count(value) as n_valid,
-        coalesce(sum(value), 0) as value_sum,
-        count(*) filter (where value >= 4) as n_top2,
-        (sum(record_key) % 1048576)::integer as n_answered_cell_key
+        sum(sign)::bigint as n_answered,
+        coalesce(sum(sign) filter (where value is not null), 0)::bigint as n_valid,
+        coalesce(sum(sign * value), 0) as value_sum,
+        coalesce(sum(sign) filter (where value >= 4), 0)::bigint as n_top2,
+        sum(sign * record_key)::bigint as key_sum
     from marts.with_margin(answered)
     group by wave, org_type, item_code
 ),
@@ -67,9 +69,7 @@ results as (
         coalesce(aggregated.n_valid, 0) as n_valid,
         coalesce(aggregated.value_sum, 0) as value_sum,
         coalesce(aggregated.n_top2, 0) as n_top2,
-        coalesce(aggregated.n_answered_cell_key, 0) as n_answered_cell_key,
-        aggregated.value_sum / nullif(aggregated.n_valid, 0) as mean,
-        aggregated.n_top2 / nullif(aggregated.n_valid, 0) as top2_share
+        marts.cell_key(coalesce(aggregated.key_sum, 0)) as n_answered_cell_key
     from marts.item_groups as groups
     join marts_waves on marts_waves.wave = groups.wave
     left join aggregated
@@ -98,8 +98,9 @@ labelled as (
         results.n_valid,
         results.value_sum,
         results.n_top2,
-        results.mean,
-        results.top2_share
+        -- from the sums, once the rows kept are added below
+        null::double as mean,
+        null::double as top2_share
     from results
     join marts.wave_order as waves on waves.wave = results.wave
     join marts.org_types on org_types.org_type = results.org_type
@@ -117,6 +118,24 @@ select
 from labelled;
 
 create table if not exists marts.item_results as from item_results_fresh with no data;
+
+update item_results_fresh as fresh
+set
+    n_answered = fresh.n_answered + kept.n_answered,
+    n_answered_cell_key = marts.cell_key(fresh.n_answered_cell_key + kept.n_answered_cell_key),
+    n_valid = fresh.n_valid + kept.n_valid,
+    value_sum = fresh.value_sum + kept.value_sum,
+    n_top2 = fresh.n_top2 + kept.n_top2
+from marts.item_results as kept
+where kept.wave = fresh.wave
+    and kept.org_type = fresh.org_type
+    and kept.item_code = fresh.item_code
+    and fresh.wave in (select wave from marts_waves where not whole);
+
+update item_results_fresh
+set
+    mean = value_sum / nullif(n_valid, 0),
+    top2_share = n_top2 / nullif(n_valid, 0);
 
 create or replace table marts.item_results as
 with figures as (

@@ -1,4 +1,4 @@
--- reads: core.items, core.waves, marts.answers_in_scope (marts/010_answers_in_scope),
+-- reads: core.items, core.waves, counted_answers (marts/010_answers_in_scope),
 --     marts.org_types (marts/005_reference), marts.wave_order (marts/005_reference),
 --     marts.wave_org_types (marts/005_reference), marts_waves (registered by pipeline.transform.marts)
 -- writes: field_results_fresh, marts.field_results
@@ -8,8 +8,9 @@
 -- margin over organisation types is the org_type 'insgesamt'. Every field and theme of the wave's instrument has
 -- a row for every organisation type of the wave, answered or not. Free text and special categories stay out.
 -- n_respondents has its cell key (the sum of its respondents' record keys, modulo 2^20).
--- Computed for the waves in marts_waves (those whose responses changed); the other waves' rows are kept, and the
--- changes are computed again for all (a rebuilt wave is the previous one of the next).
+-- Computed for the waves in marts_waves (those whose responses changed), whole or as the rows kept plus the
+-- change (counted_answers); the other waves' rows are kept, and the changes are computed again for all (a rebuilt
+-- wave is the previous one of the next).
 create or replace temp table field_results_fresh as
 with fields as (
     select distinct
@@ -31,6 +32,7 @@ themes as (
 
 scored as (
     select
+        sign,
         wave,
         org_type,
         field_code,
@@ -38,16 +40,17 @@ scored as (
         respondent_key,
         record_key,
         value
-    from marts.answers_in_scope
+    from counted_answers
     where field_code is not null
         and item_type <> 'text'
-        and wave in (select wave from marts_waves)
 ),
 
 per_theme as (
     -- reduced to respondents first (per theme, or per field where it has none), so both levels and the
-    -- margins below count each respondent once without a distinct, over far fewer rows than the answers
+    -- margins below count each respondent once without a distinct, over far fewer rows than the answers (a
+    -- respondent's version the marts counted and its version now apart, by sign)
     select
+        sign,
         wave,
         org_type,
         field_code,
@@ -59,6 +62,7 @@ per_theme as (
         count(*) filter (where value >= 4) as n_top2
     from scored
     group by
+        sign,
         wave,
         org_type,
         field_code,
@@ -70,6 +74,7 @@ per_theme as (
 per_respondent as (
     select
         'handlungsfeld' as level,
+        sign,
         wave,
         org_type,
         field_code,
@@ -80,6 +85,7 @@ per_respondent as (
         sum(n_top2) as n_top2
     from per_theme
     group by
+        sign,
         wave,
         org_type,
         field_code,
@@ -88,6 +94,7 @@ per_respondent as (
     union all
     select
         'thema' as level,
+        sign,
         wave,
         org_type,
         field_code,
@@ -107,11 +114,11 @@ aggregated as (
         org_type,
         field_code,
         theme_code,
-        count(*) as n_respondents,
-        (sum(record_key) % 1048576)::integer as n_respondents_cell_key,
-        sum(n_valid)::bigint as n_valid,
-        sum(value_sum) as value_sum,
-        sum(n_top2)::bigint as n_top2
+        sum(sign)::bigint as n_respondents,
+        sum(sign * record_key)::bigint as key_sum,
+        sum(sign * n_valid)::bigint as n_valid,
+        sum(sign * value_sum) as value_sum,
+        sum(sign * n_top2)::bigint as n_top2
     from marts.with_margin(per_respondent)
     group by level, wave, org_type, field_code, theme_code
 ),
@@ -143,12 +150,10 @@ results as (
         groups.field_code,
         groups.theme_code,
         coalesce(aggregated.n_respondents, 0) as n_respondents,
-        coalesce(aggregated.n_respondents_cell_key, 0) as n_respondents_cell_key,
+        marts.cell_key(coalesce(aggregated.key_sum, 0)) as n_respondents_cell_key,
         coalesce(aggregated.n_valid, 0) as n_valid,
         coalesce(aggregated.value_sum, 0) as value_sum,
-        coalesce(aggregated.n_top2, 0) as n_top2,
-        aggregated.value_sum / nullif(aggregated.n_valid, 0) as mean,
-        aggregated.n_top2 / nullif(aggregated.n_valid, 0) as top2_share
+        coalesce(aggregated.n_top2, 0) as n_top2
     from field_groups as groups
     left join aggregated
         on aggregated.level = groups.level
@@ -175,8 +180,9 @@ select
     results.n_valid,
     results.value_sum,
     results.n_top2,
-    results.mean,
-    results.top2_share,
+    -- from the sums, once the rows kept are added below
+    null::double as mean,
+    null::double as top2_share,
     waves.previous_wave,
     null::double as mean_change,
     null::double as top2_change
@@ -189,6 +195,26 @@ left join themes
     and themes.theme_code = results.theme_code;
 
 create table if not exists marts.field_results as from field_results_fresh with no data;
+
+update field_results_fresh as fresh
+set
+    n_respondents = fresh.n_respondents + kept.n_respondents,
+    n_respondents_cell_key = marts.cell_key(fresh.n_respondents_cell_key + kept.n_respondents_cell_key),
+    n_valid = fresh.n_valid + kept.n_valid,
+    value_sum = fresh.value_sum + kept.value_sum,
+    n_top2 = fresh.n_top2 + kept.n_top2
+from marts.field_results as kept
+where kept.wave = fresh.wave
+    and kept.org_type = fresh.org_type
+    and kept.level = fresh.level
+    and kept.field_code = fresh.field_code
+    and kept.theme_code is not distinct from fresh.theme_code
+    and fresh.wave in (select wave from marts_waves where not whole);
+
+update field_results_fresh
+set
+    mean = value_sum / nullif(n_valid, 0),
+    top2_share = n_top2 / nullif(n_valid, 0);
 
 create or replace table marts.field_results as
 with figures as (

@@ -1,4 +1,4 @@
--- reads: core.items, core.waves, marts.answers_in_scope (marts/010_answers_in_scope),
+-- reads: core.items, core.waves, counted_answers (marts/010_answers_in_scope),
 --     marts.org_types (marts/005_reference), marts.wave_org_types (marts/005_reference),
 --     marts_waves (registered by pipeline.transform.marts)
 -- writes: free_text_counts_fresh, marts.free_text_counts, text_fields
@@ -6,7 +6,8 @@
 -- sees free text only as these counts; zeros included for every field with a free-text item in the wave's
 -- instrument, for every organisation type with responses in the wave; the margin is the org_type 'insgesamt'.
 -- n_texts has its cell key (the sum of its writers' record keys, modulo 2^20).
--- Computed for the waves in marts_waves (those whose responses changed); the other waves' rows are kept.
+-- Computed for the waves in marts_waves (those whose responses changed), whole or as the rows kept plus the
+-- change (counted_answers); the other waves' rows are kept.
 create or replace temp view text_fields as
 select distinct
     core.waves.wave,
@@ -20,18 +21,18 @@ where core.items.item_type = 'text'
 
 create or replace temp table free_text_counts_fresh as
 with writers as (
-    -- a respondent with several free-text items in a field counts once
+    -- a respondent with several free-text items in a field counts once (each version apart, by sign)
     select distinct
+        sign,
         wave,
         org_type,
         field_code,
         respondent_key,
         record_key
-    from marts.answers_in_scope
+    from counted_answers
     -- the test on answer_text reaches the scan of core.answers, so only free texts are joined
     where item_type = 'text'
         and answer_text is not null
-        and wave in (select wave from marts_waves)
 ),
 
 counts as (
@@ -39,8 +40,8 @@ counts as (
         wave,
         org_type,
         field_code,
-        count(*) as n_texts,
-        (sum(record_key) % 1048576)::integer as n_texts_cell_key
+        sum(sign)::bigint as n_texts,
+        sum(sign * record_key)::bigint as key_sum
     from marts.with_margin(writers)
     group by wave, org_type, field_code
 )
@@ -53,7 +54,7 @@ select
     text_fields.field_code,
     text_fields.field_label,
     coalesce(counts.n_texts, 0) as n_texts,
-    coalesce(counts.n_texts_cell_key, 0) as n_texts_cell_key
+    marts.cell_key(coalesce(counts.key_sum, 0)) as n_texts_cell_key
 from marts.wave_org_types as groups
 join marts_waves on marts_waves.wave = groups.wave
 join core.waves on core.waves.wave = groups.wave
@@ -65,6 +66,16 @@ left join counts
     and counts.field_code = text_fields.field_code;
 
 create table if not exists marts.free_text_counts as from free_text_counts_fresh with no data;
+
+update free_text_counts_fresh as fresh
+set
+    n_texts = fresh.n_texts + kept.n_texts,
+    n_texts_cell_key = marts.cell_key(fresh.n_texts_cell_key + kept.n_texts_cell_key)
+from marts.free_text_counts as kept
+where kept.wave = fresh.wave
+    and kept.org_type = fresh.org_type
+    and kept.field_code = fresh.field_code
+    and fresh.wave in (select wave from marts_waves where not whole);
 
 create or replace table marts.free_text_counts as
 select merged.*

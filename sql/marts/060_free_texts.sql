@@ -1,11 +1,13 @@
--- reads: marts.answers_in_scope (marts/010_answers_in_scope), marts_waves (registered by pipeline.transform.marts)
+-- reads: counted_answers (marts/010_answers_in_scope), marts_waves (registered by pipeline.transform.marts),
+--     ops.answers_since_marts
 -- writes: free_texts_fresh, marts.free_texts
 -- The free-text answers for analysts only (never published), with e-mail addresses, URLs and phone numbers
 -- replaced. E-mail goes first, so that an address on a www. host is removed whole, and URLs before phone
 -- numbers, so that digits in a path are removed with their URL. The phone patterns are German forms:
 -- +49 621 5041234, 0049 621 ..., (0621) 50412, 0621 504-1234, 0621/504-1234; a date or postal code has too
 -- few digits after a leading zero to match. Computed for the waves in marts_waves (those whose responses
--- changed); the other waves' rows are kept.
+-- changed), whole or as the rows kept but those of the respondents changed, who bring their texts now
+-- (counted_answers with sign +1); the other waves' rows are kept.
 create or replace temp table free_texts_fresh as
 with texts as (
     select
@@ -15,11 +17,11 @@ with texts as (
         item_code,
         respondent_key,
         answer_text
-    from marts.answers_in_scope
+    from counted_answers
     -- the test on answer_text reaches the scan of core.answers, so only free texts are joined
     where item_type = 'text'
         and answer_text is not null
-        and wave in (select wave from marts_waves)
+        and sign = 1
 ),
 
 without_emails as (
@@ -61,6 +63,12 @@ without_phones as (
 select * from without_phones;
 
 create table if not exists marts.free_texts as from free_texts_fresh with no data;
+
+insert into free_texts_fresh by name
+select *
+from marts.free_texts
+where wave in (select wave from marts_waves where not whole)
+    and respondent_key not in (select respondent_key from ops.answers_since_marts);
 
 create or replace table marts.free_texts as
 from marts.with_fresh('marts.free_texts', 'free_texts_fresh')

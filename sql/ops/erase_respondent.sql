@@ -1,6 +1,7 @@
--- reads: erase_target (temp table of pipeline.maintenance.erase), ops.quarantine, raw.records, staging.responses
--- writes: core.answers, core.responses, erase_records, ops.quarantine, ops.rejected_by_partner, raw.records,
---     staging.answers, staging.responses
+-- reads: core.responses, erase_target (temp table of pipeline.maintenance.erase), ops.answers_since_marts,
+--     ops.quarantine, raw.records, staging.responses
+-- writes: core.answers, core.responses, erase_records, ops.answers_since_marts, ops.built_from, ops.quarantine,
+--     ops.rejected_by_partner, raw.records, staging.answers, staging.responses
 -- One respondent removed from every table that holds it; erase_target names it (partner_id, source, source_id,
 -- respondent_key). Its versions are found through raw, staging and the quarantine alike, so none loaded under
 -- another record id can stay behind.
@@ -23,6 +24,19 @@ where ops.quarantine.partner_id = erase_target.partner_id
 
 delete from staging.answers where record_id in (select record_id from erase_records);
 delete from staging.responses where record_id in (select record_id from erase_records);
+-- no answer of it is kept for the marts to subtract: the waves that counted it are built again whole
+-- (pipeline.transform.marts keeps a wave's digest as 'marts wave <wave>')
+delete from ops.built_from
+where artefact in (
+    select 'marts wave ' || wave
+    from core.responses
+    where respondent_key in (select respondent_key from erase_target)
+    union
+    select 'marts wave ' || wave
+    from ops.answers_since_marts
+    where respondent_key in (select respondent_key from erase_target)
+);
+delete from ops.answers_since_marts where respondent_key in (select respondent_key from erase_target);
 delete from core.answers where respondent_key in (select respondent_key from erase_target);
 delete from core.responses where respondent_key in (select respondent_key from erase_target);
 delete from ops.quarantine where record_id in (select record_id from erase_records);

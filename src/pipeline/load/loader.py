@@ -167,12 +167,21 @@ class PartnerLoader:
             "run_id": [self.run.run_id] * n,
         }))  # fmt: skip
         try:
+            db.run(self.con, self.sql_dir, "ops/withdrawn")
+            self._note_removals("withdrawn")
             db.run(self.con, self.sql_dir, "ops/withdraw_rejected")
             removed = self.con.execute("select source_id from withdrawn order by source_id").fetchall()
             self.con.execute("drop table withdrawn")
         finally:
             self.con.unregister("batch_rejected")
         return [source_id for (source_id,) in removed]
+
+    def _note_removals(self, respondents: str) -> None:
+        """Keep what the marts counted of the respondents whose answers are about to go (ops/note_removed_answers):
+        the next build subtracts it. respondents names a relation with their respondent_key."""
+        self.con.execute(f"create or replace temp view leaving as select respondent_key from {respondents}")
+        db.run(self.con, self.sql_dir, "ops/note_removed_answers")
+        self.con.execute("drop view leaving")
 
     def reload(self, only_quarantined: bool) -> tuple[int, int, int]:
         """Load stored versions again from raw: every version in the order fetched (a rebuild), or the
@@ -230,6 +239,7 @@ class PartnerLoader:
             db.run(self.con, self.sql_dir, "staging/insert_answers")
             inserted, updated = db.run(self.con, self.sql_dir, "core/count_upserts").fetchone()  # type: ignore[misc]
             if updated:
+                self._note_removals("batch_responses")
                 db.run(self.con, self.sql_dir, "core/delete_answers")
             db.run(self.con, self.sql_dir, "core/upsert_responses")
             db.run(self.con, self.sql_dir, "core/replace_answers")

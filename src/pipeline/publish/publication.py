@@ -22,7 +22,7 @@ from pipeline.publish.documentation import document
 from pipeline.publish.release import PublishRefused, Release
 from pipeline.service.lock import Writer, file_writer
 from pipeline.settings import Settings
-from pipeline.transform.marts import build_marts
+from pipeline.transform.marts import MartsBuild, build_marts
 from pipeline.vocabulary import HIDDEN, MARTS, NOT_APPLICABLE
 
 DUCKDB_FILE = "chancencheck.duckdb"
@@ -46,14 +46,13 @@ class Publication:
 class Refreshed:
     """What publishing after a load made: the marts' waves rebuilt, the analyst file and the steering release."""
 
-    waves_rebuilt: list[str]
+    marts: MartsBuild
     analyst_file: Path
     publication: Publication
 
     @property
     def message(self) -> str:
-        marts = f"marts rebuilt for {', '.join(self.waves_rebuilt)}" if self.waves_rebuilt else "marts current"
-        return f"{marts}; analyst file {self.analyst_file}; {self.publication.message}"
+        return f"{self.marts}; analyst file {self.analyst_file}; {self.publication.message}"
 
 
 def publish_all(ctx: Context, when: When = "changed", writer: Writer | None = None) -> Refreshed:
@@ -64,12 +63,12 @@ def publish_all(ctx: Context, when: When = "changed", writer: Writer | None = No
     """
     hold = writer or file_writer(ctx.settings)
     with hold("rebuild the marts"):
-        waves = build_marts(ctx)
+        marts = build_marts(ctx)
     with hold("refresh the analyst file"):
         analyst_file = analyst.refresh(ctx)
     with hold("publish a release"):
         outcome = publish(ctx, when)
-    return Refreshed(waves, analyst_file, outcome)
+    return Refreshed(marts, analyst_file, outcome)
 
 
 @dataclass(frozen=True)
