@@ -133,13 +133,15 @@ def test_marts_and_analyst_file_follow_new_edited_and_erased_respondents_as_a_wh
 
 
 def _marts_content() -> dict[str, list[tuple]]:
-    """Every mart's rows in the table's order (the release reads them in that order)."""
+    """Every mart's rows in the table's order (the release reads them in that order); the free texts, which are
+    kept in place and never published, as a sorted list."""
     con = duckdb.connect(str(Settings().db_path), read_only=True)
     try:
         tables = con.execute(
             "select table_name from duckdb_tables() where schema_name = 'marts' order by table_name"
         ).fetchall()
-        return {name: con.execute(f'from marts."{name}"').fetchall() for (name,) in tables}
+        order = {"free_texts": " order by all"}
+        return {name: con.execute(f'from marts."{name}"{order.get(name, "")}').fetchall() for (name,) in tables}
     finally:
         con.close()
 

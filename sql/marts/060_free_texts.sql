@@ -6,8 +6,8 @@
 -- numbers, so that digits in a path are removed with their URL. The phone patterns are German forms:
 -- +49 621 5041234, 0049 621 ..., (0621) 50412, 0621 504-1234, 0621/504-1234; a date or postal code has too
 -- few digits after a leading zero to match. Computed for the waves in marts_waves (those whose responses
--- changed), whole or as the rows kept but those of the respondents changed, who bring their texts now
--- (counted_answers with sign +1); the other waves' rows are kept.
+-- changed): all their texts for a wave built whole, the texts now of the respondents changed (counted_answers
+-- with sign +1) for one built from the last build; the other rows are kept.
 create or replace temp table free_texts_fresh as
 with texts as (
     select
@@ -64,14 +64,18 @@ select * from without_phones;
 
 create table if not exists marts.free_texts as from free_texts_fresh with no data;
 
-insert into free_texts_fresh by name
-select *
-from marts.free_texts
-where wave in (select wave from marts_waves where not whole)
-    and respondent_key not in (select respondent_key from ops.answers_since_marts);
+-- in place, since the table holds a row per text (a million at 1M responses) and a build from the changes
+-- brings a few: a wave built whole loses all its rows, one built from the last build those of the respondents
+-- changed; the rows come in no particular order
+delete from marts.free_texts
+where wave in (select wave from marts_waves where whole)
+    or (
+        wave in (select wave from marts_waves)
+        and respondent_key in (select respondent_key from ops.answers_since_marts)
+    );
 
-create or replace table marts.free_texts as
-from marts.with_fresh('marts.free_texts', 'free_texts_fresh')
+insert into marts.free_texts by name
+from free_texts_fresh
 order by
     wave,
     org_type,
