@@ -20,6 +20,7 @@ from pipeline.publish import analyst
 from pipeline.settings import Settings
 from pipeline.transform.marts import build_marts
 from pipeline_flows import cli
+from pipeline_testkit.emulators import files as drops
 from tests.conftest import found_in_file, partner_world, query
 
 PARTNER = "hwg-lu"
@@ -198,6 +199,34 @@ def test_marts_built_from_the_changes_of_several_loads_equal_a_whole_build(
         built = build_marts(Context(Settings()))
         assert built.waves and not built.whole, f"built from the changes: {built}"
         assert query(Settings(), "select count(*) from ops.answers_since_marts") == [(0,)], "the build used it up"
+        assert _marts_content() == _marts_rebuilt_whole(), "the marts as if built whole"
+
+
+FILES_PARTNER = "staatsphilharmonie-lu"
+
+
+def test_a_response_moved_to_the_other_wave_is_taken_out_of_one_and_into_the_other(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A later drop dates a 2025 response into 2026 and leaves a 2026 response's first Handlungsfeld unanswered:
+    both waves are built from the changes, and equal a whole build."""
+    with partner_world(settings, tmp_path, monkeypatch, FILES_PARTNER) as world:
+        _run_partner(FILES_PARTNER, "run-1")
+        rows = [
+            r for r, g in zip(world.served[FILES_PARTNER], world.generated[FILES_PARTNER], strict=True) if not g.invalid
+        ]
+        old = next(row for row in rows if row["Abgeschickt am"].split(".")[2].startswith("2025"))
+        new = next(row for row in rows if row["Abgeschickt am"].split(".")[2].startswith("2026"))
+        moved = {**old, "Abgeschickt am": new["Abgeschickt am"]}
+        emptied = {column: ("" if column.startswith("F1.") else value) for column, value in new.items()}
+        folder = Path(world.services["files"].overrides[FILES_PARTNER]["folder"])
+        partner = world.registry.partner(FILES_PARTNER)
+        drops.write_csv(folder / "Korrektur.csv", drops.header(partner), [moved, emptied])
+        run = ingest_partner(Context(Settings()), FILES_PARTNER, "run-2")
+        assert (run.updated, run.quarantined) == (2, 0)
+
+        built = build_marts(Context(Settings()))
+        assert built.waves == ["2025", "2026"] and not built.whole, f"built from the changes: {built}"
         assert _marts_content() == _marts_rebuilt_whole(), "the marts as if built whole"
 
 
