@@ -93,9 +93,8 @@ def test_marts_and_analyst_file_follow_new_edited_and_erased_respondents_as_a_wh
         kobo = world.services["kobo"].emulator
         uid = world.registry.partner(KOBO_PARTNER).connector.asset_uid
         latest = max(world.served[KOBO_PARTNER], key=lambda s: s["_submission_time"])
-        instance = str(uuid.uuid4())
-        new = {**latest, "_id": 77_000_001, "_uuid": instance, "meta/instanceID": f"uuid:{instance}"}
-        edited = {**latest, "hf1/q01": "5" if latest.get("hf1/q01") != "5" else "4"}
+        new = _new_submission(latest, 77_000_001)
+        edited = {**latest, "hf1/q01": _other(latest.get("hf1/q01"))}
         kobo.add_submissions(uid, [new, edited])
         run = _run_partner(KOBO_PARTNER, "run-2")
         assert (run.inserted, run.updated) == (1, 1)
