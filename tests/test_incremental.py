@@ -93,11 +93,18 @@ def test_marts_and_analyst_file_follow_new_edited_and_erased_respondents_as_a_wh
         kobo = world.services["kobo"].emulator
         uid = world.registry.partner(KOBO_PARTNER).connector.asset_uid
         latest = max(world.served[KOBO_PARTNER], key=lambda s: s["_submission_time"])
-        new = _new_submission(latest, 77_000_001)
-        edited = {**latest, "hf1/q01": _other(latest.get("hf1/q01"))}
+        # the new respondent and the edit bring free texts, which the analyst file keeps in place
+        new = {**_new_submission(latest, 77_000_001), "hf2/q08": "Mehr Sprachkurse, Rückruf unter 0621 504-1234"}
+        edited = {**latest, "hf1/q01": _other(latest.get("hf1/q01")), "hf2/q08": "Dolmetschpool ausbauen"}
         kobo.add_submissions(uid, [new, edited])
         run = _run_partner(KOBO_PARTNER, "run-2")
         assert (run.inserted, run.updated) == (1, 1)
+        texts = query(
+            Settings(),
+            "select answer_text from core.answers where answer_text like 'Mehr Sprachkurse%' "
+            "or answer_text = 'Dolmetschpool ausbauen'",
+        )
+        assert len(texts) == 2, texts
         apart = "select count(*) from core.answers as a left join core.responses as r using (respondent_key) "
         apart += "where a.wave is distinct from r.wave or a.org_type is distinct from r.org_type "
         apart += "or a.record_key is distinct from core.record_key(r.respondent_key)"
@@ -106,6 +113,8 @@ def test_marts_and_analyst_file_follow_new_edited_and_erased_respondents_as_a_wh
         assert _marts_content() == _marts_rebuilt_whole(), "the open wave rebuilt: marts as if built whole"
         path = Settings().analyst_db_path
         followed = _analyst_content(path)
+        assert "'Mehr Sprachkurse, Rückruf unter [Telefon entfernt]'" in str(followed["marts.free_texts"])
+        assert "'Dolmetschpool ausbauen'" in str(followed["marts.free_texts"])
         path.unlink()
         analyst.refresh(Context(Settings()))
         assert _analyst_content(path) == followed, "the file brought up to date equals the file written whole"

@@ -5,8 +5,10 @@ writer and no reader beside it, so analysts get a file of their own. It is built
 renamed over the previous one; a connection already open keeps reading the old file, a new one opens the new
 file whole. The new file starts as a copy of the previous one, whose responses and answers are brought up to
 date by the respondents that changed: a night with few new responses costs a file copy and the change, not a
-write of every answer. It is written whole when the SQL or documentation that shape it changed, and when a
-respondent it holds was erased or withdrawn (their bytes would outlive a delete in the copy). `COMMENT ON`
+write of every answer; its free texts (a row per text) are kept in place the same way, the other marts are
+small and copied whole. It is written whole when the SQL or documentation that shape it changed, or the marts'
+shape (their SQL, the reference tables), and when a respondent it holds was erased or withdrawn (their bytes
+would outlive a delete in the copy). `COMMENT ON`
 every table, view and column (schemas/documentation.yaml) makes `duckdb_tables()` and `duckdb_columns()` its
 documentation.
 """
@@ -28,6 +30,7 @@ from pipeline.transform import marts as transform
 
 ANALYST = "analyst_file"
 SHAPE = "analyst_file_shape"
+FREE_TEXTS = "free_texts"
 
 
 def refresh(ctx: Context) -> Path:
@@ -38,12 +41,19 @@ def refresh(ctx: Context) -> Path:
     con = ctx.connect()
     try:
         made_of = [*sorted((settings.sql_dir / "analyst").glob("*.sql")), settings.documentation_file]
-        marts = con.execute("select inputs_sha256 from ops.built_from where artefact = 'marts'").fetchone()
+        marts = dict(
+            con.execute(
+                "select artefact, inputs_sha256 from ops.built_from where artefact in (?, ?)",
+                [transform.MARTS, transform.SHAPE],
+            ).fetchall()
+        )
         own = transform.inputs_digest(con, settings.sql_dir, made_of)
-        digest = hashlib.sha256(f"{own}:{marts[0] if marts else ''}".encode()).hexdigest()
+        digest = hashlib.sha256(f"{own}:{marts.get(transform.MARTS, '')}".encode()).hexdigest()
         if target.exists() and not db.changed(con, ANALYST, digest):
             return target
-        shape = transform.files_digest(made_of)
+        # the marts' shape (their SQL and the reference tables) decides what their rows of an unchanged
+        # respondent are: the free texts are kept in place only while it stays the same
+        shape = f"{transform.files_digest(made_of)}:{marts.get(transform.SHAPE, '')}"
         from_previous = target.exists() and not db.changed(con, SHAPE, shape) and not _gone(con, settings, target)
         _write(con, settings, target, from_previous)
         db.built(con, ANALYST, digest)
@@ -51,6 +61,23 @@ def refresh(ctx: Context) -> Path:
     finally:
         con.close()
     return target
+
+
+def _copy_marts(con: duckdb.DuckDBPyConnection, settings: Settings, keep: bool) -> None:
+    """The marts into the attached file: each table whole, but for the free texts of a copied file (of the same
+    shape, the marts' included), which are brought up to date in place."""
+    con.execute("create schema if not exists analyst.marts")
+    names = [
+        name
+        for (name,) in con.execute(
+            "select table_name from duckdb_tables() where database_name = current_database() and schema_name = 'marts'"
+        ).fetchall()
+    ]
+    for name in names:
+        if keep and name == FREE_TEXTS:
+            db.run(con, settings.sql_dir, "analyst/045_free_texts")
+        else:
+            con.execute(f'create or replace table analyst.marts."{name}" as select * from marts."{name}"')
 
 
 def _gone(con: duckdb.DuckDBPyConnection, settings: Settings, target: Path) -> int:
@@ -74,12 +101,7 @@ def _write(con: duckdb.DuckDBPyConnection, settings: Settings, target: Path, fro
         if stale:
             db.run(con, settings.sql_dir, "analyst/030_remove_stale")
         db.run(con, settings.sql_dir, "analyst/040_add_changed")
-        con.execute("drop schema if exists analyst.marts cascade")
-        con.execute("create schema analyst.marts")
-        for (name,) in con.execute(
-            "select table_name from duckdb_tables() where database_name = current_database() and schema_name = 'marts'"
-        ).fetchall():
-            con.execute(f'create table analyst.marts."{name}" as select * from marts."{name}"')
+        _copy_marts(con, settings, keep=from_previous)
     finally:
         con.execute("detach analyst")
     # Views and comments are made in the file itself, so they name its tables without a catalog and keep
