@@ -217,7 +217,7 @@ def test_a_response_moved_to_the_other_wave_is_taken_out_of_one_and_into_the_oth
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A later drop dates a 2025 response into 2026 and leaves a 2026 response's first Handlungsfeld unanswered:
-    both waves are built from the changes, and equal a whole build."""
+    both waves are built from the changes, and equal a whole build; so does the analyst file brought up to date."""
     with partner_world(settings, tmp_path, monkeypatch, FILES_PARTNER) as world:
         _run_partner(FILES_PARTNER, "run-1")
         rows = [
@@ -236,6 +236,11 @@ def test_a_response_moved_to_the_other_wave_is_taken_out_of_one_and_into_the_oth
         built = build_marts(Context(Settings()))
         assert built.waves == ["2025", "2026"] and not built.whole, f"built from the changes: {built}"
         assert _marts_content() == _marts_rebuilt_whole(), "the marts as if built whole"
+        path = analyst.refresh(Context(Settings()))
+        followed = _analyst_content(path)
+        path.unlink()
+        analyst.refresh(Context(Settings()))
+        assert _analyst_content(path) == followed, "the file brought up to date equals the file written whole"
 
 
 def _new_submission(like: dict, submission_id: int) -> dict:
