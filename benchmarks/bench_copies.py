@@ -1,6 +1,6 @@
 """Marts, analyst file and publication after 1 % new responses on a store of about 1M, without loading 1M.
 
-    .venv/bin/python benchmarks/bench_copies.py [--copies 1630] [--nights 2] [--keep DIR]
+    .venv/bin/python benchmarks/bench_copies.py [--copies 1630] [--nights 2] [--open] [--keep DIR]
 
 Loading 1M responses through the pipeline takes a quarter of an hour; what follows a night's load (the marts,
 the analyst file, the publication) depends on what the store holds, not on how it got there. So the demo's
@@ -8,7 +8,9 @@ partners are pulled once, with the emulators on 127.0.0.1, and their core respon
 `--copies` times under new respondent keys (a SHA-256 of the key and the copy's number, so the record keys stay
 uniform), 1,630 copies making 999,803 responses and 63M answers. The marts, analyst file and a first release are
 made whole, then each night adds 1 % new responses to the open wave (copies of a sample of it) and times the
-three steps the nightly flow runs after its load. `--keep DIR` leaves the store in DIR.
+three steps the nightly flow runs after its load. The demo's newest wave closed before today, so each night's
+responses come late to a published wave and the publication makes a new release; with `--open` that wave closes
+next year instead, as during a survey, and the release stays as it is. `--keep DIR` leaves the store in DIR.
 """
 
 from __future__ import annotations
@@ -91,6 +93,19 @@ def _add_new(db_path: Path, share: float, night: int) -> int:
         con.close()
 
 
+def _open_newest_wave(db_path: Path) -> None:
+    """The newest wave closing a year from today, as the registry would say during the survey (nothing loads
+    the registry again here)."""
+    con = duckdb.connect(str(db_path))
+    try:
+        con.execute(
+            "update core.waves set closes = (current_date + interval 1 year)::date "
+            "where wave = (select max(wave) from core.waves)"
+        )
+    finally:
+        con.close()
+
+
 def _timed(step: Callable[[Context], object], ctx: Context) -> float:
     started = time.perf_counter()
     step(ctx)
@@ -101,6 +116,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--copies", type=int, default=1630)
     parser.add_argument("--nights", type=int, default=2)
+    parser.add_argument("--open", action="store_true", help="the nights' wave still open (closes next year)")
     parser.add_argument("--keep", type=Path, help="leave the store in this folder")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-copies-") as tmp:
@@ -113,6 +129,8 @@ def main() -> None:
             for partner in ctx.registry.partners:
                 ingest_partner(ctx, partner.id, run_id)
         responses, answers = _copy(settings.db_path, args.copies)
+        if args.open:
+            _open_newest_wave(settings.db_path)
         ctx = Context(settings)
         print(f"store: {responses:,} responses, {answers:,} answers")
         whole = [_timed(step, ctx) for step in (build_marts, analyst.refresh, publish)]
