@@ -18,11 +18,9 @@ select
 from core.responses;
 
 -- coded answers only (a multiple choice shown with nothing ticked is a row without a code): free texts reach
--- analysts as marts.free_texts scrubs them. The wave is not in the file: joined on, it lets a scan for some
--- respondents skip the other waves' row groups (analyst/040_add_changed).
+-- analysts as marts.free_texts scrubs them
 create or replace temp view analyst_answers as
 select
-    wave,
     respondent_key,
     item_code,
     answer_code,
@@ -32,7 +30,7 @@ where answer_text is null;
 
 create schema if not exists analyst.core;
 create table if not exists analyst.core.responses as from analyst_responses with no data;
-create table if not exists analyst.core.answers as select * exclude (wave) from analyst_answers with no data;
+create table if not exists analyst.core.answers as from analyst_answers with no data;
 
 create or replace table analyst.core.items as select * from core.items;
 create or replace table analyst.core.answer_options as select * from core.answer_options;

@@ -8,7 +8,6 @@
 create or replace temp table analyst_changed as
 select
     respondent_key,
-    wave,
     updated_at
 from core.responses
 anti join analyst.core.responses using (respondent_key, updated_at);

@@ -7,11 +7,8 @@ from analyst_responses
 semi join analyst_changed using (respondent_key);
 
 -- a respondent's answers side by side, so that DuckDB keeps each row group's keys as a small dictionary (a sixth
--- of the file's size); sorted by the key's hash, which groups them as well as the key and sorts faster. Joined on
--- the wave too: DuckDB then skips the row groups of the waves no changed respondent is in (an answer carries its
--- response's wave), half of core's answers at 1M after a night of new responses to the open wave.
-insert into analyst.core.answers by name
-select * exclude (wave)
+-- of the file's size); sorted by the key's hash, which groups them as well as the key and sorts faster
+insert into analyst.core.answers
 from analyst_answers
-semi join analyst_changed using (wave, respondent_key)
+semi join analyst_changed using (respondent_key)
 order by hash(respondent_key)
