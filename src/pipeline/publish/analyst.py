@@ -54,8 +54,9 @@ def refresh(ctx: Context) -> Path:
         # the marts' shape (their SQL and the reference tables) decides what their rows of an unchanged
         # respondent are: the free texts are kept in place only while it stays the same
         shape = f"{transform.files_digest(made_of)}:{marts.get(transform.SHAPE, '')}"
-        from_previous = target.exists() and not db.changed(con, SHAPE, shape) and not _gone(con, settings, target)
-        _write(con, settings, target, from_previous)
+        copied = target.exists() and not db.changed(con, SHAPE, shape) and _write(con, settings, target, True)
+        if not copied:
+            _write(con, settings, target, False)
         db.built(con, ANALYST, digest)
         db.built(con, SHAPE, shape)
     finally:
@@ -80,15 +81,9 @@ def _copy_marts(con: duckdb.DuckDBPyConnection, settings: Settings, keep: bool) 
             con.execute(f'create or replace table analyst.marts."{name}" as select * from marts."{name}"')
 
 
-def _gone(con: duckdb.DuckDBPyConnection, settings: Settings, target: Path) -> int:
-    con.execute("attach ? as previous (read_only)", [str(target)])
-    try:
-        return db.run(con, settings.sql_dir, "analyst/005_gone").fetchone()[0]  # type: ignore[index]
-    finally:
-        con.execute("detach previous")
-
-
-def _write(con: duckdb.DuckDBPyConnection, settings: Settings, target: Path, from_previous: bool) -> None:
+def _write(con: duckdb.DuckDBPyConnection, settings: Settings, target: Path, from_previous: bool) -> bool:
+    """Write the file, from a copy of the previous one or new; False (and nothing written) when the copy holds
+    a respondent that core no longer does."""
     tmp = target.with_name(f".{target.name}.new")
     if from_previous:
         shutil.copyfile(target, tmp)
@@ -97,13 +92,17 @@ def _write(con: duckdb.DuckDBPyConnection, settings: Settings, target: Path, fro
     con.execute("attach ? as analyst", [str(tmp)])
     try:
         db.run(con, settings.sql_dir, "analyst/010_core")
-        (stale,) = db.run(con, settings.sql_dir, "analyst/020_changes").fetchone()  # type: ignore[misc]
-        if stale:
-            db.run(con, settings.sql_dir, "analyst/030_remove_stale")
-        db.run(con, settings.sql_dir, "analyst/040_add_changed")
-        _copy_marts(con, settings, keep=from_previous)
+        [(stale, gone)] = db.run(con, settings.sql_dir, "analyst/020_changes").fetchall()
+        if not gone:
+            if stale:
+                db.run(con, settings.sql_dir, "analyst/030_remove_stale")
+            db.run(con, settings.sql_dir, "analyst/040_add_changed")
+            _copy_marts(con, settings, keep=from_previous)
     finally:
         con.execute("detach analyst")
+    if gone:
+        tmp.unlink()
+        return False
     # Views and comments are made in the file itself, so they name its tables without a catalog and keep
     # working whatever name a reader attaches the file under.
     own = duckdb.connect(str(tmp))
@@ -114,3 +113,4 @@ def _write(con: duckdb.DuckDBPyConnection, settings: Settings, target: Path, fro
     finally:
         own.close()
     os.replace(tmp, target)
+    return True
