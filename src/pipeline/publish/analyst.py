@@ -8,9 +8,8 @@ date by the respondents that changed: a night with few new responses costs a fil
 write of every answer; its free texts (a row per text) are kept in place the same way, the other marts are
 small and copied whole. It is written whole when the SQL or documentation that shape it changed, or the marts'
 shape (their SQL, the reference tables), and when a respondent it holds was erased or withdrawn (their bytes
-would outlive a delete in the copy). `COMMENT ON`
-every table, view and column (schemas/documentation.yaml) makes `duckdb_tables()` and `duckdb_columns()` its
-documentation.
+would outlive a delete in the copy). `COMMENT ON` every table, view and column (schemas/documentation.yaml)
+makes `duckdb_tables()` and `duckdb_columns()` its documentation.
 """
 
 from __future__ import annotations
