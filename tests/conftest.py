@@ -16,6 +16,7 @@ from pipeline import db
 from pipeline.contract.codebook import Codebook, load_codebook
 from pipeline.registry import Registry, load_registry
 from pipeline.settings import Settings
+from pipeline_flows import temporary_server
 from pipeline_testkit import demo
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -41,25 +42,12 @@ def _prefect_environment(home: Path) -> dict[str, str]:
 @pytest.fixture(scope="session", autouse=True)
 def _prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Prefect's temporary API server, which the flows a test runs in this process use, started once before the
-    first test. Its start now and then hangs: the process lives but never answers (in two full runs out of three
-    on 2026-12-07; PrefectHQ/prefect#16397 and #20247 report the same), and no test should fail on that. A hung
-    start is stopped and another server started, up to three times."""
-    from prefect.server.api.server import SubprocessASGIServer
-
+    first test, a hung start stopped and tried again (pipeline_flows.temporary_server), so that no test fails on
+    it or spends its own time on it."""
     with pytest.MonkeyPatch.context() as patch:
         for name, value in _prefect_environment(tmp_path_factory.getbasetemp() / "prefect-home").items():
             patch.setenv(name, value)
-        failures = []
-        for _ in range(3):
-            server = SubprocessASGIServer()
-            try:
-                server.start(timeout=150)
-                break
-            except RuntimeError as error:
-                failures.append(str(error))
-                server.stop()
-        else:
-            raise RuntimeError(f"Prefect's temporary API server did not start three times: {failures}")
+        server = temporary_server.start(timeout_seconds=150)
         yield
         server.stop()
 

@@ -559,7 +559,8 @@ def _flow(ctx: Context, partners: list[str] | None) -> int:
     """Run the nightly flow in-process (Prefect's ephemeral mode without a server) and print the outcome.
 
     Prefect's temporary API servers left running by killed runs on this data folder are stopped first, and
-    this run is marked as the one starting its own (see pipeline.service.orphans)."""
+    this run is marked as the one starting its own (see pipeline.service.orphans), which it starts before the
+    flow (pipeline_flows.temporary_server)."""
     settings = ctx.settings
     for pid in orphans.stop_left_behind(settings.data_dir):
         console.print(f"[yellow]stopped Prefect's temporary server (pid {pid}), left running by a killed run[/yellow]")
@@ -567,8 +568,10 @@ def _flow(ctx: Context, partners: list[str] | None) -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # Prefect's 20 s for its temporary API server to start are too few on a busy 2-core machine
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    from pipeline_flows import temporary_server
     from pipeline_flows.nightly import nightly
 
+    temporary_server.start()
     state = nightly(partners, settings, return_state=True)
     _print_status(ctx)
     colour = "green" if state.is_completed() else "red"
