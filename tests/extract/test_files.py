@@ -7,6 +7,8 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -22,6 +24,7 @@ from pipeline.extract import Page
 from pipeline.extract.files import FilesConnector, FilesSettings, rejected_files
 from pipeline.load.ingest import ingest_partner
 from pipeline.registry import Partner, Registry, load_registry
+from pipeline.service.lock import Writer, WriterLockTimeout, file_writer, writer_lock
 from pipeline.settings import Settings
 from pipeline_flows import cli
 from pipeline_testkit import demo
@@ -99,6 +102,25 @@ def test_full_pull_reads_one_page_per_file_and_archives_each(
     assert sorted(p.name for p in folder.iterdir()) == ["archiv"]
     assert sorted(p.name for p in (folder / "archiv").iterdir()) == names
     assert service.env[partner.secret_env], "the registry's secret variable gets a value, unused by the connector"
+
+
+def test_a_large_file_comes_in_pages_and_only_its_last_page_moves_the_cursor_and_archives_it(
+    partner: Partner, codebook: Codebook, generated: list[Response], tmp_path: Path
+) -> None:
+    service = drops.serve_demo(codebook, [(partner, generated)], tmp_path)
+    folder = Path(service.overrides[PARTNER]["folder"])
+    name = "ChancenCheckLU_Welle_2025_Export.csv"  # 8 rows, then 9 in the 2026 file
+    connector = _connector(partner, folder, rows_per_page=3)
+
+    pages = list(connector.pull(None))
+
+    assert [p.request for p in pages[:3]] == [f"file:{name} rows {r}" for r in ("1-3", "4-6", "7-8")]
+    assert [p.cursor is not None for p in pages] == [False, False, True, False, False, True]
+    assert [i for p in pages for i in p.records.column("source_id").to_pylist()] == [str(r.id) for r in generated]
+    connector.loaded(pages[:2])
+    assert (folder / name).exists(), "a file stays in the drop folder until its last page is loaded"
+    connector.loaded(pages[2:])
+    assert sorted(p.name for p in folder.iterdir()) == ["archiv"]
 
 
 def test_incremental_pull_reads_only_new_files_and_archives_a_file_dropped_again(
@@ -504,6 +526,47 @@ def test_ingest_loads_the_drops_into_core_as_generated_and_only_once(
     offsets = {r.submitted_at.replace(tzinfo=UTC).astimezone(berlin).utcoffset() for r in valid}
     assert offsets == {timedelta(hours=1), timedelta(hours=2)}, "winter and summer time both occur"
     assert set(quarantined) == {(str(r.id),) for r in truth if r.invalid}
+
+
+def test_a_run_stopped_within_a_file_loads_the_rest_next_time_and_nothing_twice(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PIPELINE_BATCH_ROWS", "3")
+    monkeypatch.setenv("PIPELINE_WRITER_WAIT_SECONDS", "0.3")
+    with partner_world(settings, tmp_path, monkeypatch, PARTNER, rows_per_page=3) as world:
+        ctx = Context.from_environment()
+        folder = Path(world.services["files"].overrides[PARTNER]["folder"])
+        names = sorted(p.name for p in folder.glob("*.csv"))
+        with pytest.raises(WriterLockTimeout):
+            ingest_partner(ctx, PARTNER, "run-1", writer=_taken_by_another_run_at(3, ctx.settings))
+        stopped = query(Settings(), "select inserted + quarantined, error is not null from ops.runs")
+        left = sorted(p.name for p in folder.glob("*.csv"))
+        run = ingest_partner(Context.from_environment(), PARTNER, "run-2")
+        stored = query(Settings(), "select count(*), count(distinct respondent_key) from core.responses")
+    truth = world.generated[PARTNER]
+    valid = [r for r in truth if not r.invalid]
+    assert stopped == [(3, True)], "the first batch of 3 rows was committed before the run stopped"
+    assert left == names, "no file is archived before its last page is loaded"
+    assert (run.fetched, run.unchanged, run.inserted + run.quarantined) == (len(truth), 3, len(truth) - 3)
+    assert stored == [(len(valid), len(valid))]
+    assert sorted(p.name for p in (folder / "archiv").iterdir()) == names
+
+
+def _taken_by_another_run_at(call: int, settings: Settings) -> Writer:
+    """The file's writer, except that at the given acquisition another run holds the lock meanwhile."""
+    calls = 0
+
+    @contextmanager
+    def writer(holder: str) -> Iterator[None]:
+        nonlocal calls
+        calls += 1
+        with ExitStack() as others:
+            if calls == call:
+                others.enter_context(writer_lock(settings.db_path, "another run", 0))
+            with file_writer(settings)(holder):
+                yield
+
+    return writer
 
 
 def test_an_edited_response_in_a_later_drop_replaces_the_loaded_one(

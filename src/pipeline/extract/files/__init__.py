@@ -1,6 +1,7 @@
 """CSV and XLSX file drops: a partner puts export files into its drop folder; each file is loaded once, then archived.
 
-One page per file: request "file:<name>", body the file's bytes, records one per data row. Decisions:
+Pages of a file: request "file:<name>" (with "rows <first>-<last>" when the file has more than `rows_per_page`
+rows, 1000 by default), body the file's bytes, records one per data row. Decisions:
 
 - Which files: those in `folder` itself (not its subfolders, so not the archive inside it) whose name
   matches one of `patterns` (case-insensitive). Hidden files, `~$*` (Office lock files) and `*.part` are
@@ -12,7 +13,10 @@ One page per file: request "file:<name>", body the file's bytes, records one per
   in it was loaded before (the partner dropped it again, or archiving failed last time): skipped and
   archived. `loaded(pages)` moves loaded files to `archive` (default `<folder>/archiv`, created on demand); a
   name already taken there by other bytes gets the hash's first 12 hex digits appended. A pull without a
-  cursor ("all responses") reads the archive too, so forgetting a partner's cursor reloads everything.
+  cursor ("all responses") reads the archive too, so forgetting a partner's cursor reloads everything. A file
+  of many pages loads batch by batch like any pull, so its size does not set the run's memory; only its last
+  page moves the cursor and archives it, so a run stopped within it reads the file again and the rows loaded
+  before count as unchanged.
 - Text: a byte order mark decides (UTF-8 or UTF-16, whatever `encoding` says, so a stray BOM never ends up
   in the first column's name); without one, `encoding: auto` takes UTF-8 when the bytes are valid UTF-8 and
   Windows-1252 (German Excel's "CSV (Trennzeichen-getrennt)") otherwise. `delimiter: auto` takes whichever of

@@ -54,11 +54,11 @@ class FilesConnector:
         self.naive_timezone = config.timezone
         self.metadata_fields = frozenset({config.id_column, config.submitted_column, *config.metadata_columns})
         self._drop = drop
-        # Files yielded but not yet archived: request → (path, sha256).
-        self._pending: dict[str, tuple[Path, str]] = {}
+        # Pages yielded but not yet loaded: request → (path, sha256) of the file its loading completes, or None.
+        self._pending: dict[str, tuple[Path, str] | None] = {}
 
     def pull(self, cursor: str | None) -> Iterator[Page]:
-        """One page per new file, oldest first; the cursor of each page lists the hashes loaded with it.
+        """The pages of each new file, oldest first; the cursor of a file's last page lists the hashes loaded with it.
 
         Without a cursor the pull reads the archive too: all files ever loaded, then the new ones.
         """
@@ -83,11 +83,22 @@ class FilesConnector:
                         continue
                     seen.add(digest)
                     hashes = [*hashes, digest]
-                    request = f"file:{self._label(entry)}"
-                    self._pending[request] = (entry, digest)
-                    yield Page(request, body, records, json.dumps(hashes))
+                    yield from self._pages(entry, digest, body, records, json.dumps(hashes))
         finally:
             duck.close()
+
+    def _pages(self, entry: Path, digest: str, body: bytes, records: pa.Table, cursor: str) -> Iterator[Page]:
+        """A file's rows in pages of rows_per_page, each with the file's bytes. Only the last moves the cursor
+        and archives the file once loaded: a pull stopped within a file reads it again, and the rows loaded
+        before count as unchanged."""
+        size = self.config.rows_per_page
+        label = f"file:{self._label(entry)}"
+        for first in range(0, max(records.num_rows, 1), size):
+            rows = records.slice(first, size)
+            last = first + size >= records.num_rows
+            request = label if records.num_rows <= size else f"{label} rows {first + 1}-{first + rows.num_rows}"
+            self._pending[request] = (entry, digest) if last else None
+            yield Page(request, body, rows, cursor if last else None)
 
     def form_labels(self) -> FormLabels:
         """A file drop has no form to read: the folder readable is all there is to prove; no labels."""
@@ -97,7 +108,9 @@ class FilesConnector:
     def loaded(self, pages: list[Page]) -> None:
         """Move the files of committed pages to the archive: their hashes are in the stored cursor already."""
         for page in pages:
-            self._archive(*self._pending.pop(page.request))
+            done = self._pending.pop(page.request)
+            if done is not None:
+                self._archive(*done)
 
     def _hashes(self, cursor: str | None) -> list[str]:
         if not cursor:

@@ -37,6 +37,9 @@ class FilesSettings(BaseModel):
     # so never reported as unmapped partner questions.
     metadata_columns: tuple[str, ...] = ()
     settle_seconds: float = Field(default=2.0, ge=0)
+    # A file's rows go to the loader in pages of this many, so a large export loads batch by batch, in the
+    # memory of any other partner's batch.
+    rows_per_page: int = Field(default=1000, ge=1)
 
     @field_validator("patterns")
     @classmethod
