@@ -260,6 +260,21 @@ def test_responses_deleted_at_the_partner_are_reported_by_the_next_full_read_and
     assert all(source_id in shown for source_id in deleted)
 
 
+def test_a_pull_of_many_batches_leaves_its_tables_merged_into_few_row_groups(
+    settings: Settings, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PIPELINE_BATCH_ROWS", "5")
+    with partner_world(settings, tmp_path, monkeypatch, "stadt-lu", page_size=10) as world:
+        run = ingest_partner(Context.from_environment(), "stadt-lu", "run-1")
+        groups = query(
+            Settings(),
+            "select count(distinct row_group_id) from pragma_storage_info('raw.records') "
+            "union all select count(distinct row_group_id) from pragma_storage_info('core.responses')",
+        )
+    assert run.fetched == len(world.generated["stadt-lu"]) and run.pages == 18
+    assert groups == [(1,), (1,)], "the batches' small row groups are merged once the partner's pull ends"
+
+
 def test_no_direct_identifier_reaches_any_table(world: Demo, run_settings: Settings) -> None:
     _ingest_all(world, run_settings)
     planted = ["@beispiel.de", "Mustermann", "ee.kobo.lu"]

@@ -3,6 +3,11 @@
 The working file is held only while something is written: the pull itself waits on the partner (slow pages,
 Retry-After, retries) without the writer lock, so other runs and partners write meanwhile, and each batch
 takes the lock, a connection and one transaction to load.
+
+Closing the connection checkpoints. The checkpoint of a batch within the pull merges no row groups: each batch
+adds small ones, and merging them rewrote the last row group of raw.records (responses as JSON) every few
+batches, which at 1M responses took seconds and most of DuckDB's memory limit. The partner's last step merges
+what its batches added, once.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from pipeline.load.loader import PartnerLoader, gone_at_partner, record_full_rea
 from pipeline.registry import Partner
 from pipeline.service.lock import Writer, file_writer
 
-Writing = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
+Writing = Callable[..., AbstractContextManager[duckdb.DuckDBPyConnection]]
 
 
 def ingest_partner(
@@ -68,7 +73,7 @@ def ingest_partner(
                     listed.append(page.records.column("source_id"))
                 batch.append(page)
                 if sum(p.records.num_rows for p in batch) >= settings.batch_rows:
-                    with writing() as con:
+                    with writing(merge=False) as con:
                         _load(con, loader, batch, connector)
                     batch = []
         with writing() as con:
@@ -104,13 +109,16 @@ def _ended(con: duckdb.DuckDBPyConnection, ctx: Context, partner: Partner, run: 
 
 
 def _writing(ctx: Context, writer: Writer, holder: str) -> Writing:
-    """The writer's right and a connection, for one step: both end with it."""
+    """The writer's right and a connection, for one step: both end with it; merge=False leaves the row groups
+    the step adds unmerged at its checkpoint."""
 
     @contextmanager
-    def writing() -> Iterator[duckdb.DuckDBPyConnection]:
+    def writing(merge: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
         with writer(holder):
             con = ctx.connect()
             try:
+                if not merge:
+                    con.execute("set max_vacuum_tasks = 0")
                 yield con
             finally:
                 con.close()
