@@ -33,7 +33,7 @@ create table if not exists ops.migrations (
 PORTABLE_STORAGE_VERSION = "v1.0.0"
 
 
-def connect(path: Path, sql_dir: Path, memory_limit: str = "2GB") -> duckdb.DuckDBPyConnection:
+def connect(path: Path, sql_dir: Path, memory_limit: str = "512MB") -> duckdb.DuckDBPyConnection:
     """Open the working file and bring its schema up to date before anyone writes to it; memory_limit bounds
     DuckDB's buffer pool (settings.duckdb_memory_limit)."""
     path.parent.mkdir(parents=True, exist_ok=True)
