@@ -135,7 +135,7 @@ def uncompressed_storage(monkeypatch: pytest.MonkeyPatch) -> None:
     every string it holds, freed blocks included (DuckDB's compression would hide them from such a search)."""
     connect = db.connect
 
-    def uncompressed(path: Path, sql_dir: Path, memory_limit: str = "512MB") -> duckdb.DuckDBPyConnection:
+    def uncompressed(path: Path, sql_dir: Path, memory_limit: str) -> duckdb.DuckDBPyConnection:
         con = connect(path, sql_dir, memory_limit)
         con.execute("set force_compression = 'uncompressed'")
         return con

@@ -335,7 +335,7 @@ def test_a_partner_whose_secret_is_gone_is_recorded_failed_and_the_next_loads(
 
 
 def test_migrations_are_recorded_and_applied_once(settings: Settings, tmp_path) -> None:
-    con = db.connect(settings.db_path, settings.sql_dir)
+    con = db.connect(settings.db_path, settings.sql_dir, settings.duckdb_memory_limit)
     applied = con.execute("select name from ops.migrations order by version").fetchall()
     assert [a[0][:3] for a in applied] == sorted(p.name[:3] for p in (settings.sql_dir / "migrations").glob("*.sql"))
     assert db.migrate(con, settings.sql_dir / "migrations") == []

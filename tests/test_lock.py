@@ -107,7 +107,7 @@ def test_a_reading_command_run_while_a_step_writes_waits_for_it_and_names_it(
     """DuckDB lets one process at a time open the working file: the operator's command must not fail on it."""
     monkeypatch.setenv("PIPELINE_DATA_DIR", str(tmp_path))
     settings = Settings()
-    db.connect(settings.db_path, settings.sql_dir).close()
+    db.connect(settings.db_path, settings.sql_dir, settings.duckdb_memory_limit).close()
     with held_elsewhere(settings.db_path, 1.5, open_file=True) as holder:
         code = cli.main(command)
 

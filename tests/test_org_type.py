@@ -170,7 +170,7 @@ def test_the_partner_reads_its_own_question_and_codes_in_the_export(loaded: Load
 
 
 def test_drift_names_a_new_org_type_code_and_not_the_question(loaded: Loaded) -> None:
-    con = db.connect(loaded.settings.db_path, loaded.settings.sql_dir)
+    con = db.connect(loaded.settings.db_path, loaded.settings.sql_dir, loaded.settings.duckdb_memory_limit)
     try:
         found = drift.report(con, loaded.settings.sql_dir, ASKING)
     finally:

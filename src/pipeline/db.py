@@ -33,7 +33,7 @@ create table if not exists ops.migrations (
 PORTABLE_STORAGE_VERSION = "v1.0.0"
 
 
-def connect(path: Path, sql_dir: Path, memory_limit: str = "512MB") -> duckdb.DuckDBPyConnection:
+def connect(path: Path, sql_dir: Path, memory_limit: str) -> duckdb.DuckDBPyConnection:
     """Open the working file and bring its schema up to date before anyone writes to it; memory_limit bounds
     DuckDB's buffer pool (settings.duckdb_memory_limit)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -120,12 +120,12 @@ def migrate(con: duckdb.DuckDBPyConnection, migrations: Path) -> list[str]:
     return done
 
 
-def compact(path: Path, sql_dir: Path) -> None:
+def compact(path: Path, sql_dir: Path, memory_limit: str) -> None:
     """Rewrite the working file through a copy, so that no freed block keeps rows deleted from it: DuckDB
     reuses freed blocks but never wipes them. Needs the writer lock and as much free disk as the file."""
     fresh = path.with_name(f".{path.name}.compact")
     fresh.unlink(missing_ok=True)
-    con = connect(path, sql_dir)
+    con = connect(path, sql_dir, memory_limit)
     try:
         [(name,)] = con.execute("select current_database()").fetchall()
         con.execute("attach ? as compacted", [str(fresh)])

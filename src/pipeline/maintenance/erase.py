@@ -80,7 +80,7 @@ def erase(
     build_marts(ctx)
     if settings.analyst_db_path.exists():
         analyst.refresh(ctx)
-    db.compact(settings.db_path, settings.sql_dir)
+    db.compact(settings.db_path, settings.sql_dir, settings.duckdb_memory_limit)
     notes = []
     if isinstance(partner.connector, FilesSettings):
         notes.append(
