@@ -1,12 +1,12 @@
--- reads: asked_items (registered by pipeline.contract.drift),
---     batch_classified (temp table of raw/classify_batch or raw/reload_batch),
+-- reads: asked_items (registered by pipeline.contract.drift), batch_keys (staging/batch_keys),
 --     batch_versions (registered by pipeline.contract.drift)
 -- writes: ops.column_coverage
 -- How many of the batch's new versions could have carried each mapped partner field and how many did (counted
 -- into the run's totals; a version read again unchanged was counted when it was new). A field counts as carried
 -- when it, or another field mapped to the same target, is a key of the response, answered or not: tools that
--- omit unanswered questions leave only skipped ones out. Reads batch_classified, batch_versions (record_id,
--- instrument_version) and asked_items (instrument_version, item_code). $missing_after: how many responses without a field prove it gone for this tool.
+-- omit unanswered questions leave only skipped ones out. batch_versions (record_id, instrument_version) holds
+-- the new versions, asked_items (instrument_version, item_code) what each instrument version asks.
+-- $missing_after: how many responses without a field prove it gone for this tool.
 insert into ops.column_coverage (run_id, partner_id, field, expected, carried, missing_after)
 with mapped as (
     select
@@ -15,28 +15,16 @@ with mapped as (
         unnest($item_codes::varchar[]) as item_code
 ),
 
-new_versions as (
-    select
-        batch_classified.record_id,
-        batch_classified.record,
-        batch_versions.instrument_version
-    from batch_classified
-    join batch_versions on batch_versions.record_id = batch_classified.record_id
-    where batch_classified.disposition = 'new'
-),
-
--- per instrument version, how many responses carry a field of each target (one look at each response's keys)
+-- per instrument version, how many responses carry a field of each target
 carried as (
     select
-        keys.instrument_version,
+        batch_versions.instrument_version,
         mapped.target,
-        count(distinct keys.record_id) as responses
-    from (
-        select record_id, instrument_version, unnest(json_keys(record::json)) as field
-        from new_versions
-    ) as keys
-    join mapped on mapped.field = keys.field
-    group by keys.instrument_version, mapped.target
+        count(distinct batch_keys.record_id) as responses
+    from batch_keys
+    join batch_versions on batch_versions.record_id = batch_keys.record_id
+    join mapped on mapped.field = batch_keys.field
+    group by batch_versions.instrument_version, mapped.target
 ),
 
 -- every response of a version could have carried each field mapped to an item that version asks
@@ -46,7 +34,7 @@ expected as (
         mapped.field,
         mapped.target,
         versions.responses
-    from (select instrument_version, count(*) as responses from new_versions group by instrument_version) as versions
+    from (select instrument_version, count(*) as responses from batch_versions group by instrument_version) as versions
     join asked_items on asked_items.instrument_version = versions.instrument_version
     join mapped on mapped.item_code = asked_items.item_code
 )

@@ -1,4 +1,4 @@
--- reads: batch_classified (temp table of raw/classify_batch or raw/reload_batch)
+-- reads: batch_keys (staging/batch_keys)
 -- writes: nothing
 -- Partner fields in the batch's new versions that no mapping names and that are not known otherwise (the tool adds
 -- them to every response, or the operator left them unmapped on purpose): reported as schema drift (with the
@@ -6,11 +6,7 @@
 select
     field,
     count(*) as responses
-from (
-    select unnest(json_keys(record::json)) as field
-    from batch_classified
-    where disposition = 'new'
-)
+from batch_keys
 where not list_contains($partner_codes::varchar[], field)
     and not list_contains($known_fields::varchar[], field)
 group by field
