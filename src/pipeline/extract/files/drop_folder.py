@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -87,18 +88,23 @@ class FilesConnector:
         finally:
             duck.close()
 
-    def _pages(self, entry: Path, digest: str, body: bytes, records: pa.Table, cursor: str) -> Iterator[Page]:
-        """A file's rows in pages of rows_per_page, each with the file's bytes. Only the last moves the cursor
-        and archives the file once loaded: a pull stopped within a file reads it again, and the rows loaded
-        before count as unchanged."""
-        size = self.config.rows_per_page
+    def _pages(self, entry: Path, digest: str, body: bytes, records: Iterator[pa.Table], cursor: str) -> Iterator[Page]:
+        """A file's rows in pages of rows_per_page, each with the file's bytes; an empty file is one empty page.
+        Only the last moves the cursor and archives the file once loaded: a pull stopped within a file reads it
+        again, and the rows loaded before count as unchanged. A page is known to be the last when the next one
+        does not come."""
         label = f"file:{self._label(entry)}"
-        for first in range(0, max(records.num_rows, 1), size):
-            rows = records.slice(first, size)
-            last = first + size >= records.num_rows
-            request = label if records.num_rows <= size else f"{label} rows {first + 1}-{first + rows.num_rows}"
+        first = 1
+        rows = next(records, RECORD_SCHEMA.empty_table())
+        for following in itertools.chain(records, [None]):
+            last = following is None
+            single = last and first == 1
+            request = label if single else f"{label} rows {first}-{first + rows.num_rows - 1}"
             self._pending[request] = (entry, digest) if last else None
             yield Page(request, body, rows, cursor if last else None)
+            if following is not None:
+                first += rows.num_rows
+                rows = following
 
     def form_labels(self) -> FormLabels:
         """A file drop has no form to read: the folder readable is all there is to prove; no labels."""
@@ -254,15 +260,16 @@ class FilesConnector:
                 "will not be loaded twice; give the pipeline write access to the drop and archive folders",
             ) from exc
 
-    def _records(self, con: duckdb.DuckDBPyConnection, name: str, body: bytes, scratch: Path) -> pa.Table:
-        """The file's rows as RECORD_SCHEMA, read into the temp table drop_rows (columns c0, c1, ...) first."""
+    def _records(self, con: duckdb.DuckDBPyConnection, name: str, body: bytes, scratch: Path) -> Iterator[pa.Table]:
+        """The file's rows as RECORD_SCHEMA, page by page (select_records), read into the temp table drop_rows
+        (columns c0, c1, ...) first."""
         if name.lower().endswith((".xlsx", ".xlsm")):
             header = xlsx_rows(con, self.partner_id, name, body, self.config.decimal)
         else:
             text = decode(self.partner_id, name, body, self.config.encoding)
             header = csv_rows(con, self.partner_id, name, text, self.config.delimiter, scratch)
         if header is None:
-            return RECORD_SCHEMA.empty_table()
+            return iter(())
         codes = partner_codes(con, header)
         by_code = {code: column for column, code in codes.items()}
         for setting in ("id_column", "submitted_column"):
@@ -276,7 +283,12 @@ class FilesConnector:
                 )
         kept = {column: code for column, code in codes.items() if not is_identifier(code, self._drop)}
         return select_records(
-            con, by_code[self.config.id_column], by_code[self.config.submitted_column], kept, self.config.date_formats
+            con,
+            by_code[self.config.id_column],
+            by_code[self.config.submitted_column],
+            kept,
+            self.config.date_formats,
+            self.config.rows_per_page,
         )
 
 

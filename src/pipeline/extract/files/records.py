@@ -1,8 +1,9 @@
-"""A file's rows (read into the temp table drop_rows) as records: partner codes from its header, one statement."""
+"""A file's rows (read into the temp table drop_rows) as records, page by page: partner codes from its header, one
+statement."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import duckdb
 import pyarrow as pa
@@ -35,12 +36,20 @@ def partner_codes(con: duckdb.DuckDBPyConnection, header: list[str]) -> dict[str
 
 
 def select_records(
-    con: duckdb.DuckDBPyConnection, id_col: str, submitted_col: str, kept: dict[str, str], date_formats: Iterable[str]
-) -> pa.Table:
-    """drop_rows as RECORD_SCHEMA in one statement. Partner codes are bound values (JSON keys), never SQL
-    identifiers; the column names c0, c1, ... are ours. kept: the columns that go into the record."""
+    con: duckdb.DuckDBPyConnection,
+    id_col: str,
+    submitted_col: str,
+    kept: dict[str, str],
+    date_formats: Iterable[str],
+    rows_per_page: int,
+) -> Iterator[pa.Table]:
+    """drop_rows as RECORD_SCHEMA in one statement, rows_per_page rows at a time: an export of 50,000 rows made
+    into records at once held them all (about 1 KB of JSON each) in memory while its pages loaded. Partner codes
+    are bound values (JSON keys), never SQL identifiers; the column names c0, c1, ... are ours. kept: the columns
+    that go into the record. The statement runs now; its rows come as the caller takes them, until drop_rows is
+    replaced."""
     pairs = ", ".join(f"?, {column}" for column in kept)
-    table = con.sql(
+    reader = con.sql(
         f"""
         select
             row_number() over ()::bigint as ordinal,
@@ -54,5 +63,5 @@ def select_records(
         where coalesce({", ".join([id_col, *kept])}) is not null
         """,
         params=[list(date_formats), *kept.values()],
-    ).to_arrow_table()
-    return table.cast(RECORD_SCHEMA)
+    ).to_arrow_reader(rows_per_page)
+    return (pa.Table.from_batches([rows]).cast(RECORD_SCHEMA) for rows in reader)
