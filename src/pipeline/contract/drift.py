@@ -70,19 +70,17 @@ class DriftRecorder:
         (as the connector knows it after pulling the batch), never an unknown partner column. omits_unanswered:
         the tool leaves unanswered questions out, so a missing column proves little (MISSING_AFTER)."""
         db.run(self.con, self.sql_dir, "staging/batch_keys")
-        try:
-            self._coverage_of(naive_timezone, MISSING_AFTER if omits_unanswered else 1)
-            unknown = db.run(
-                self.con,
-                self.sql_dir,
-                "staging/unmapped_fields",
-                {
-                    "partner_codes": list(self.partner.mapping),
-                    "known_fields": sorted(metadata_fields | set(self.partner.ignore) | self._org_type_field),
-                },
-            ).df()
-        finally:
-            self.con.execute("drop table batch_keys")
+        self._coverage_of(naive_timezone, MISSING_AFTER if omits_unanswered else 1)
+        unknown = db.run(
+            self.con,
+            self.sql_dir,
+            "staging/unmapped_fields",
+            {
+                "partner_codes": list(self.partner.mapping),
+                "known_fields": sorted(metadata_fields | set(self.partner.ignore) | self._org_type_field),
+            },
+        ).df()
+        self.con.execute("drop table batch_keys")
         codes = contract.unknown_codes(failures, self.codebook)
         found = pd.concat(
             [

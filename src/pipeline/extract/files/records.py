@@ -43,11 +43,10 @@ def select_records(
     date_formats: Iterable[str],
     rows_per_page: int,
 ) -> Iterator[pa.Table]:
-    """drop_rows as RECORD_SCHEMA in one statement, rows_per_page rows at a time: an export of 50,000 rows made
-    into records at once held them all (about 1 KB of JSON each) in memory while its pages loaded. Partner codes
-    are bound values (JSON keys), never SQL identifiers; the column names c0, c1, ... are ours. kept: the columns
-    that go into the record. The statement runs now; its rows come as the caller takes them, until drop_rows is
-    replaced."""
+    """drop_rows as RECORD_SCHEMA in one statement, rows_per_page rows at a time, so that a large export's records
+    (about 1 KB of JSON per row) are never in memory whole while its pages load. Partner codes are bound values
+    (JSON keys), never SQL identifiers; the column names c0, c1, ... are ours. kept: the columns that go into the
+    record. The rows come as the caller takes them, until drop_rows is replaced."""
     pairs = ", ".join(f"?, {column}" for column in kept)
     reader = con.sql(
         f"""
